@@ -1,0 +1,15 @@
+// The public surface of @tmpose/tensor.
+export { init, type DeviceInfo, type InitOptions } from './device.js';
+export type { DType } from './dtype.js';
+export { Tensor } from './tensor.js';
+export { noGrad, isGradEnabled } from './autograd.js';
+export { tidy, keep, memory, type MemoryInfo } from './scope.js';
+export { sync } from './runtime/queue.js';
+export { tensor, zeros, ones, full, zerosLike, onesLike, arange, rand, randn, manualSeed } from './ops/create.js';
+export {
+  add, sub, mul, div, pow, neg, abs, exp, log, sqrt, relu, gelu, sigmoid, tanh,
+  maximum, minimum, eq, ne, lt, le, gt, ge,
+} from './ops/elementwise.js';
+export { sum, mean, max, min } from './ops/reduce.js';
+export { reshape, flatten, permute, transpose, expand, slice, squeeze, unsqueeze } from './ops/view.js';
+export { contiguous, concat } from './ops/copy.js';

@@ -1,0 +1,167 @@
+// Creating tensors: from host values, constants, ranges, and seeded random numbers made on the GPU.
+import type { DType } from '../dtype.js';
+import { dtypes } from '../dtype.js';
+import { dispatch, f32bits, grid, upload } from '../runtime/queue.js';
+import { type Shape, fmt, sizeOf } from '../shape.js';
+import { type Tensor, empty } from '../tensor.js';
+
+const WG = 256;
+
+export interface CreateOptions<D extends DType = DType> {
+  dtype?: D;
+  requiresGrad?: boolean;
+}
+
+type Nested = number | readonly Nested[];
+
+function flattenNested(values: Nested, shape: number[], out: number[], depth: number): void {
+  if (typeof values === 'number') {
+    if (depth !== shape.length) throw new Error('tensor: ragged nested array');
+    out.push(values);
+    return;
+  }
+  if (depth === shape.length) shape.push(values.length);
+  else if (shape[depth] !== values.length) throw new Error('tensor: ragged nested array');
+  for (const v of values) flattenNested(v, shape, out, depth + 1);
+}
+
+/**
+ * A tensor from host values: a flat array or typed array with an explicit shape, or nested arrays
+ * whose shape is inferred. Int32Array values default to int32, everything else to float32.
+ */
+export function tensor<D extends DType = 'float32'>(
+  values: Nested | Float32Array | Int32Array | readonly number[],
+  shape?: Shape,
+  options: CreateOptions<D> = {},
+): Tensor<D> {
+  let flat: ArrayLike<number>;
+  let inferred: number[];
+  if (ArrayBuffer.isView(values)) {
+    flat = values;
+    inferred = [values.length];
+  } else {
+    inferred = [];
+    const out: number[] = [];
+    flattenNested(values as Nested, inferred, out, 0);
+    flat = out;
+  }
+  const dtype = (options.dtype ?? (values instanceof Int32Array ? 'int32' : 'float32')) as D;
+  const finalShape = shape ? [...shape] : inferred;
+  if (sizeOf(finalShape) !== flat.length) {
+    throw new Error(`tensor: ${flat.length} values do not fill shape ${fmt(finalShape)} (${sizeOf(finalShape)} elements)`);
+  }
+  const t = empty(finalShape, dtype);
+  const data = flat instanceof dtypes[dtype].array ? flat : dtypes[dtype].array.from(flat);
+  if (data.length) upload(t.storage, data as ArrayBufferView);
+  t.requiresGrad = options.requiresGrad ?? false;
+  return t;
+}
+
+function fillKernel(T: string) {
+  return {
+    name: 'fill',
+    key: T,
+    bindings: [{ name: 'O', type: T, access: 'read_write' as const }],
+    body: () => `
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+  let i = groupIndex(wg, nwg) * ${WG}u + li;
+  if (i >= pu(0u)) { return; }
+  O[i] = ${T}(${T === 'f32' ? 'pf' : 'pi'}(1u)) + ${T}(i) * ${T === 'f32' ? 'pf' : 'pi'}(2u);
+}`,
+  };
+}
+
+function filled<D extends DType>(shape: Shape, start: number, step: number, options: CreateOptions<D>): Tensor<D> {
+  const dtype = (options.dtype ?? 'float32') as D;
+  const t = empty(shape, dtype);
+  const n = t.size;
+  const T = dtypes[dtype].wgsl;
+  const word = (v: number) => (T === 'f32' ? f32bits(v) : v | 0);
+  dispatch(fillKernel(T), [t.storage], [n, word(start), word(step)], grid(Math.ceil(n / WG)));
+  t.requiresGrad = options.requiresGrad ?? false;
+  return t;
+}
+
+export const full = <D extends DType = 'float32'>(shape: Shape, value: number, options: CreateOptions<D> = {}) =>
+  filled(shape, value, 0, options);
+export const zeros = <D extends DType = 'float32'>(shape: Shape, options: CreateOptions<D> = {}) => filled(shape, 0, 0, options);
+export const ones = <D extends DType = 'float32'>(shape: Shape, options: CreateOptions<D> = {}) => filled(shape, 1, 0, options);
+export const zerosLike = (x: Tensor) => zeros(x.shape, { dtype: x.dtype });
+export const onesLike = (x: Tensor) => ones(x.shape, { dtype: x.dtype });
+
+/** `torch.arange(start, end, step)`; `arange(n)` is 0..n-1. Integer arguments give int32 unless dtype says otherwise. */
+export function arange<D extends DType = DType>(start: number, end?: number, step = 1, options: CreateOptions<D> = {}): Tensor<D> {
+  const [s, e] = end === undefined ? [0, start] : [start, end];
+  if (step === 0) throw new Error('arange: step must not be 0');
+  const n = Math.max(0, Math.ceil((e - s) / step));
+  const allInt = [s, e, step].every(Number.isInteger);
+  return filled([n], s, step, { ...options, dtype: (options.dtype ?? (allInt ? 'int32' : 'float32')) as D });
+}
+
+// Random numbers: a counter-based hash of (seed, element index), so results don't depend on the
+// dispatch shape, and a seed reproduces a tensor exactly on any device.
+const HASH = `
+fn pcg(x: u32) -> u32 {
+  let s = x * 747796405u + 2891336453u;
+  let w = ((s >> ((s >> 28u) + 4u)) ^ s) * 277803737u;
+  return (w >> 22u) ^ w;
+}
+fn rand01(i: u32, seed: u32, stream: u32) -> f32 {
+  let h = pcg(pcg(i * 2u + stream) ^ pcg(seed));
+  return f32(h >> 8u) * (1.0 / 16777216.0);
+}`;
+
+export const RANDOM_WGSL = HASH;
+
+let generatorState = 0x2545f491;
+
+/** Seeds the generator used by `rand`, `randn` and `dropout` calls that pass no seed. */
+export function manualSeed(seed: number): void {
+  generatorState = seed >>> 0;
+}
+
+/** A fresh 32-bit seed from the global generator (splitmix32). */
+export function nextSeed(): number {
+  generatorState = (generatorState + 0x9e3779b9) >>> 0;
+  let z = generatorState;
+  z = Math.imul(z ^ (z >>> 16), 0x85ebca6b) >>> 0;
+  z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0;
+  return (z ^ (z >>> 16)) >>> 0;
+}
+
+export interface RandomOptions extends CreateOptions<'float32'> {
+  seed?: number;
+}
+
+function random(kind: 'uniform' | 'normal', shape: Shape, a: number, b: number, options: RandomOptions): Tensor<'float32'> {
+  const t = empty(shape, 'float32');
+  const n = t.size;
+  const expr =
+    kind === 'uniform'
+      ? 'pf(2u) + (pf(3u) - pf(2u)) * rand01(i, pu(1u), 0u)'
+      : 'pf(2u) + pf(3u) * sqrt(-2.0 * log(1.0 - rand01(i, pu(1u), 0u))) * cos(6.283185307179586 * rand01(i, pu(1u), 1u))';
+  const kernel = {
+    name: `rand_${kind}`,
+    key: '',
+    bindings: [{ name: 'O', type: 'f32', access: 'read_write' as const }],
+    body: () => `${HASH}
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+  let i = groupIndex(wg, nwg) * ${WG}u + li;
+  if (i >= pu(0u)) { return; }
+  O[i] = ${expr};
+}`,
+  };
+  const seed = options.seed ?? nextSeed();
+  dispatch(kernel, [t.storage], [n, seed >>> 0, f32bits(a), f32bits(b)], grid(Math.ceil(n / WG)));
+  t.requiresGrad = options.requiresGrad ?? false;
+  return t;
+}
+
+/** Uniform in [low, high) (default [0, 1)). */
+export const rand = (shape: Shape, options: RandomOptions & { low?: number; high?: number } = {}) =>
+  random('uniform', shape, options.low ?? 0, options.high ?? 1, options);
+/** Normal with the given mean and std (default 0, 1). */
+export const randn = (shape: Shape, options: RandomOptions & { mean?: number; std?: number } = {}) =>
+  random('normal', shape, options.mean ?? 0, options.std ?? 1, options);

@@ -1,0 +1,260 @@
+// Unary and binary elementwise ops with PyTorch broadcasting over strided views. One kernel per
+// (op, dtype, collapsed rank, which operands are contiguous or scalars); sizes are uniforms.
+import { record } from '../autograd.js';
+import type { DType } from '../dtype.js';
+import { dtypes } from '../dtype.js';
+import { dispatch, f32bits, grid } from '../runtime/queue.js';
+import { broadcastShapes, contiguousStrides, fmt, sameShape } from '../shape.js';
+import { type Tensor, empty } from '../tensor.js';
+import { sumTo } from './reduce.js';
+import { collapse, offsetParams, offsetsWgsl } from './strided.js';
+
+const WG = 256;
+
+// Exact erf to ~1.5e-7 (Abramowitz & Stegun 7.1.26), for GELU without the tanh approximation.
+const ERF = `
+fn erf_(x: f32) -> f32 {
+  let s = sign(x); let a = abs(x);
+  let t = 1.0 / (1.0 + 0.3275911 * a);
+  let y = 1.0 - (((((1.061405429 * t - 1.453152027) * t) + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * exp(-a * a);
+  return s * y;
+}`;
+
+// pow with PyTorch's sign rules for negative bases and integral exponents.
+const POW = `
+fn powf_(a: f32, b: f32) -> f32 {
+  if (b == 0.0) { return 1.0; }
+  var special = 0x7f800000u; // +inf; a var, since WGSL rejects infinite constants
+  if (a == 0.0) { return select(0.0, bitcast<f32>(special), b < 0.0); }
+  let r = exp2(b * log2(abs(a)));
+  if (a > 0.0) { return r; }
+  special = 0x7fc00000u; // NaN
+  if (fract(b) != 0.0) { return bitcast<f32>(special); }
+  return select(r, -r, fract(b * 0.5) != 0.0);
+}`;
+
+/** WGSL expressions of `a` (and `b`). Float-only ops are marked. */
+const UNARY = {
+  neg: { expr: '-a' },
+  abs: { expr: 'abs(a)' },
+  exp: { expr: 'exp(a)', float: true },
+  log: { expr: 'log(a)', float: true },
+  sqrt: { expr: 'sqrt(a)', float: true },
+  relu: { expr: 'max(a, T(0))' },
+  gelu: { expr: '0.5 * a * (1.0 + erf_(a * 0.7071067811865476))', float: true },
+  sigmoid: { expr: '1.0 / (1.0 + exp(-a))', float: true },
+  tanh: { expr: 'tanh(clamp(a, -15.0, 15.0))', float: true },
+  sign: { expr: 'sign(a)' },
+} as const satisfies Record<string, { expr: string; float?: boolean }>;
+
+const BINARY = {
+  add: { expr: 'a + b' },
+  sub: { expr: 'a - b' },
+  mul: { expr: 'a * b' },
+  div: { expr: 'a / b' },
+  pow: { expr: 'powf_(a, b)', float: true },
+  maximum: { expr: 'max(a, b)' },
+  minimum: { expr: 'min(a, b)' },
+  eq: { expr: 'select(T(0), T(1), a == b)' },
+  ne: { expr: 'select(T(0), T(1), a != b)' },
+  lt: { expr: 'select(T(0), T(1), a < b)' },
+  le: { expr: 'select(T(0), T(1), a <= b)' },
+  gt: { expr: 'select(T(0), T(1), a > b)' },
+  ge: { expr: 'select(T(0), T(1), a >= b)' },
+  // Backward helpers: a is the saved input (or output), b the incoming gradient.
+  reluGrad: { expr: 'select(0.0, b, a > 0.0)', float: true },
+  geluGrad: {
+    expr: 'b * (0.5 * (1.0 + erf_(a * 0.7071067811865476)) + a * 0.3989422804014327 * exp(-0.5 * a * a))',
+    float: true,
+  },
+  sigmoidGrad: { expr: 'b * a * (1.0 - a)', float: true },
+  tanhGrad: { expr: 'b * (1.0 - a * a)', float: true },
+} as const satisfies Record<string, { expr: string; float?: boolean }>;
+
+type UnaryName = keyof typeof UNARY;
+type BinaryName = keyof typeof BINARY;
+export type Operand = Tensor | number;
+
+function checkFloat(op: string, t: Tensor, float: boolean | undefined): void {
+  if (float && t.dtype !== 'float32') throw new Error(`${op}: needs a float32 tensor, got ${t.dtype} ${fmt(t.shape)}`);
+}
+
+/** Launches `out[i] = expr(a[i], b[i])` where a or b may be a uniform scalar. */
+function launch(
+  op: string,
+  expr: string,
+  dtype: DType,
+  outDtype: DType,
+  operands: (Tensor | number)[],
+  outShape: number[],
+): Tensor {
+  const out = empty(outShape, outDtype);
+  const n = out.size;
+  if (n === 0) return out;
+  const tensors = operands.filter((o): o is Tensor => typeof o !== 'number');
+  const rankOut = outShape.length;
+  const stridesOf = (t: Tensor) => {
+    const pad = rankOut - t.rank;
+    return outShape.map((d, i) => (i < pad || t.shape[i - pad] === 1 ? 0 : t.strides[i - pad]!));
+  };
+  const c = collapse(outShape, tensors.map(stridesOf));
+  const contiguous = c.strides.map((s) => sameShape(s, contiguousStrides(c.shape)));
+  const rank = c.shape.length;
+  const T = dtypes[dtype].wgsl;
+  const names = ['A', 'B'];
+  let k = 0;
+  const reads: string[] = [];
+  const scalars: number[] = [];
+  operands.forEach((o, j) => {
+    const v = j === 0 ? 'a' : 'b';
+    if (typeof o === 'number') {
+      reads.push(`let ${v} = ${T === 'f32' ? 'pf' : 'pi'}(1u);`);
+      scalars.push(T === 'f32' ? f32bits(o) : o | 0);
+    } else {
+      reads.push(`let ${v} = ${names[k]}[o${k}];`);
+      k++;
+    }
+  });
+  const paramsStart = 1 + scalars.length;
+  const shapeAt = paramsStart;
+  const offsetAt = shapeAt + rank;
+  const stridesAt = offsetAt + tensors.length;
+  const OT = dtypes[outDtype].wgsl;
+  const kernel = {
+    name: `elementwise_${op}`,
+    key: `${T}${OT}r${rank}${operands.map((o, j) => (typeof o === 'number' ? 's' : contiguous[operands.slice(0, j).filter((p) => typeof p !== 'number').length] ? 'c' : 'x')).join('')}`,
+    bindings: [
+      ...tensors.map((_, i) => ({ name: names[i]!, type: T, access: 'read' as const })),
+      { name: 'O', type: OT, access: 'read_write' as const },
+    ],
+    body: () => `
+alias T = ${T};
+${expr.includes('erf_') ? ERF : ''}${expr.includes('powf_') ? POW : ''}
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+  let i = groupIndex(wg, nwg) * ${WG}u + li;
+  if (i >= pu(0u)) { return; }
+  ${offsetsWgsl(rank, contiguous, shapeAt, offsetAt, stridesAt)}
+  ${reads.join('\n  ')}
+  O[i] = ${OT}(${expr});
+}`,
+  };
+  const params = [n, ...scalars, ...offsetParams(c.shape, tensors.map((t) => t.offset), c.strides)];
+  dispatch(kernel, [...tensors.map((t) => t.storage), out.storage], params, grid(Math.ceil(n / WG)));
+  return out;
+}
+
+function unary(op: UnaryName, x: Tensor): Tensor {
+  x.assertAlive(op);
+  checkFloat(op, x, 'float' in UNARY[op] ? UNARY[op].float : false);
+  return launch(op, UNARY[op].expr, x.dtype, x.dtype, [x], [...x.shape]);
+}
+
+function binaryRaw(op: BinaryName, a: Operand, b: Operand): Tensor {
+  const ta = typeof a === 'number' ? null : a.assertAlive(op);
+  const tb = typeof b === 'number' ? null : b.assertAlive(op);
+  if (!ta && !tb) throw new Error(`${op}: at least one operand must be a tensor`);
+  const dtype = (ta ?? tb)!.dtype;
+  if (ta && tb && ta.dtype !== tb.dtype) {
+    throw new Error(`${op}: dtypes differ (${ta.dtype} ${fmt(ta.shape)} vs ${tb.dtype} ${fmt(tb.shape)})`);
+  }
+  const spec = BINARY[op];
+  if ('float' in spec && spec.float) checkFloat(op, (ta ?? tb)!, true);
+  const shape = ta && tb ? broadcastShapes(op, ta.shape, tb.shape) : [...(ta ?? tb)!.shape];
+  return launch(op, spec.expr, dtype, dtype, [a, b], shape);
+}
+
+const isT = (x: Operand): x is Tensor => typeof x !== 'number';
+const gradOf = (x: Operand, g: () => Tensor): Tensor | null => (isT(x) && x.requiresGrad ? g() : null);
+const inputs = (...xs: Operand[]) => xs.filter(isT);
+
+function binaryWithGrad(
+  op: BinaryName,
+  a: Operand,
+  b: Operand,
+  save: (out: Tensor) => Tensor[],
+  rule: (g: Tensor, saved: Tensor[]) => [Tensor | null, Tensor | null],
+): Tensor {
+  const out = binaryRaw(op, a, b);
+  const ins = inputs(a, b);
+  return record(out, op, ins, save(out), (g, saved) => {
+    const [ga, gb] = rule(g, saved);
+    const result: (Tensor | null)[] = [];
+    if (isT(a)) result.push(ga && sumTo(ga, a.shape));
+    if (isT(b)) result.push(gb && sumTo(gb, b.shape));
+    return result;
+  });
+}
+
+export function add(a: Operand, b: Operand): Tensor {
+  return binaryWithGrad('add', a, b, () => [], (g) => [gradOf(a, () => g), gradOf(b, () => g)]);
+}
+
+export function sub(a: Operand, b: Operand): Tensor {
+  return binaryWithGrad('sub', a, b, () => [], (g) => [gradOf(a, () => g), gradOf(b, () => neg(g))]);
+}
+
+export function mul(a: Operand, b: Operand): Tensor {
+  return binaryWithGrad('mul', a, b, () => inputs(a, b), (g, s) => {
+    const [sa, sb] = isT(a) ? [s[0]!, s[1]] : [undefined, s[0]];
+    return [gradOf(a, () => mul(g, sb ?? (b as number))), gradOf(b, () => mul(g, sa ?? (a as number)))];
+  });
+}
+
+export function div(a: Operand, b: Operand): Tensor {
+  return binaryWithGrad('div', a, b, (out) => [...inputs(b), out], (g, s) => {
+    const sb = isT(b) ? s[0]! : (b as number);
+    const out = s[s.length - 1]!;
+    return [gradOf(a, () => div(g, sb)), gradOf(b, () => neg(div(mul(g, out), sb)))];
+  });
+}
+
+export function pow(a: Operand, b: Operand): Tensor {
+  return binaryWithGrad('pow', a, b, (out) => [...inputs(a, b), out], (g, s) => {
+    const sa = isT(a) ? s[0]! : (a as number);
+    const sb = isT(b) ? s[isT(a) ? 1 : 0]! : (b as number);
+    const out = s[s.length - 1]!;
+    return [
+      gradOf(a, () => mul(g, mul(sb, pow(sa, typeof sb === 'number' ? sb - 1 : sub(sb, 1))))),
+      gradOf(b, () => mul(g, mul(out, typeof sa === 'number' ? Math.log(sa) : log(sa)))),
+    ];
+  });
+}
+
+export function maximum(a: Tensor, b: Tensor): Tensor {
+  return binaryWithGrad('maximum', a, b, () => [a, b], (g, [sa, sb]) => [
+    gradOf(a, () => mul(g, binaryRaw('ge', sa!, sb!))),
+    gradOf(b, () => mul(g, binaryRaw('lt', sa!, sb!))),
+  ]);
+}
+
+export function minimum(a: Tensor, b: Tensor): Tensor {
+  return binaryWithGrad('minimum', a, b, () => [a, b], (g, [sa, sb]) => [
+    gradOf(a, () => mul(g, binaryRaw('le', sa!, sb!))),
+    gradOf(b, () => mul(g, binaryRaw('gt', sa!, sb!))),
+  ]);
+}
+
+/** Comparisons give 1 or 0 in the inputs' dtype; they have no gradient. */
+export const eq = (a: Operand, b: Operand) => binaryRaw('eq', a, b);
+export const ne = (a: Operand, b: Operand) => binaryRaw('ne', a, b);
+export const lt = (a: Operand, b: Operand) => binaryRaw('lt', a, b);
+export const le = (a: Operand, b: Operand) => binaryRaw('le', a, b);
+export const gt = (a: Operand, b: Operand) => binaryRaw('gt', a, b);
+export const ge = (a: Operand, b: Operand) => binaryRaw('ge', a, b);
+
+function unaryWithGrad(op: UnaryName, x: Tensor, saveOut: boolean, rule: (g: Tensor, saved: Tensor) => Tensor): Tensor {
+  const out = unary(op, x);
+  return record(out, op, [x], [saveOut ? out : x], (g, [s]) => [rule(g, s!)]);
+}
+
+export const neg = (x: Tensor) => unaryWithGrad('neg', x, false, (g) => neg(g));
+export const abs = (x: Tensor) => unaryWithGrad('abs', x, false, (g, s) => mul(g, unary('sign', s)));
+export const exp = (x: Tensor) => unaryWithGrad('exp', x, true, (g, out) => mul(g, out));
+export const log = (x: Tensor) => unaryWithGrad('log', x, false, (g, s) => div(g, s));
+export const sqrt = (x: Tensor) => unaryWithGrad('sqrt', x, true, (g, out) => div(mul(g, 0.5), out));
+export const relu = (x: Tensor) => unaryWithGrad('relu', x, false, (g, s) => binaryRaw('reluGrad', s, g));
+/** GELU with the exact erf, as `torch.nn.functional.gelu` by default. */
+export const gelu = (x: Tensor) => unaryWithGrad('gelu', x, false, (g, s) => binaryRaw('geluGrad', s, g));
+export const sigmoid = (x: Tensor) => unaryWithGrad('sigmoid', x, true, (g, out) => binaryRaw('sigmoidGrad', out, g));
+export const tanh = (x: Tensor) => unaryWithGrad('tanh', x, true, (g, out) => binaryRaw('tanhGrad', out, g));

@@ -1,0 +1,107 @@
+// Compiled pipelines, one per kernel name + specialisation key. Sizes travel as uniforms, so the
+// number of variants stays small; what changes the code (dtype, rank, tile, layout) goes in the key.
+import { getDevice } from '../device.js';
+
+export type Access = 'read' | 'read_write';
+
+export interface Binding {
+  name: string;
+  /** WGSL element type of the storage array: 'f32', 'i32', 'u32', 'vec4<f32>'. */
+  type: string;
+  access: Access;
+}
+
+/** One small object per GPU program: what it is called, what specialises it, its bindings and its WGSL body. */
+export interface Kernel {
+  name: string;
+  key: string;
+  bindings: Binding[];
+  /** The WGSL after the prelude and the binding declarations. */
+  body: () => string;
+}
+
+/** Uniform parameters are a flat array of 32-bit words; `pu(i)`, `pf(i)`, `pi(i)` read word i. */
+export const PARAM_WORDS = 128;
+const PRELUDE = `
+@group(0) @binding(0) var<uniform> P: array<vec4<u32>, ${PARAM_WORDS / 4}>;
+fn pu(i: u32) -> u32 { return P[i >> 2u][i & 3u]; }
+fn pf(i: u32) -> f32 { return bitcast<f32>(pu(i)); }
+fn pi(i: u32) -> i32 { return bitcast<i32>(pu(i)); }
+// Dispatches wider than 65535 workgroups fold into y; this recovers the linear workgroup index.
+fn groupIndex(wg: vec3<u32>, nwg: vec3<u32>) -> u32 { return wg.x + wg.y * nwg.x; }
+`;
+
+export interface CompiledKernel {
+  pipeline: GPUComputePipeline;
+  layout: GPUBindGroupLayout;
+  layoutKey: string;
+  name: string;
+}
+
+const pipelines = new Map<string, CompiledKernel>();
+const layouts = new Map<string, GPUBindGroupLayout>();
+const pendingChecks: Promise<string | null>[] = [];
+
+function layoutFor(gpu: GPUDevice, deviceId: number, bindings: Binding[]): [GPUBindGroupLayout, string] {
+  const key = `${deviceId}|${bindings.map((b) => (b.access === 'read' ? 'r' : 'w')).join('')}`;
+  let layout = layouts.get(key);
+  if (!layout) {
+    const entries: GPUBindGroupLayoutEntry[] = [
+      { binding: 0, visibility: 4 /* COMPUTE */, buffer: { type: 'uniform', hasDynamicOffset: true } },
+      ...bindings.map((b, i) => ({
+        binding: i + 1,
+        visibility: 4,
+        buffer: { type: b.access === 'read' ? ('read-only-storage' as const) : ('storage' as const) },
+      })),
+    ];
+    layout = gpu.createBindGroupLayout({ entries, label: `layout ${key}` });
+    layouts.set(key, layout);
+  }
+  return [layout, key];
+}
+
+export function wgslSource(kernel: Kernel): string {
+  const decls = kernel.bindings
+    .map((b, i) => `@group(0) @binding(${i + 1}) var<storage, ${b.access}> ${b.name}: array<${b.type}>;`)
+    .join('\n');
+  const enables = /\bf16\b/.test(kernel.body()) ? 'enable f16;\n' : '';
+  return `${enables}${PRELUDE}\n${decls}\n${kernel.body()}`;
+}
+
+export function compile(kernel: Kernel): CompiledKernel {
+  const { gpu, id } = getDevice();
+  const cacheKey = `${kernel.name}|${kernel.key}`;
+  const cached = pipelines.get(`${id}|${cacheKey}`);
+  if (cached) return cached;
+  const [layout, layoutKey] = layoutFor(gpu, id, kernel.bindings);
+  const code = wgslSource(kernel);
+  gpu.pushErrorScope('validation');
+  const module = gpu.createShaderModule({ code, label: cacheKey });
+  const pipeline = gpu.createComputePipeline({
+    label: cacheKey,
+    layout: gpu.createPipelineLayout({ bindGroupLayouts: [layout] }),
+    compute: { module, entryPoint: 'main' },
+  });
+  pendingChecks.push(
+    gpu.popErrorScope().then(async (error) => {
+      if (!error) return null;
+      const info = await module.getCompilationInfo();
+      const lines = info.messages.map((m) => `  ${m.type} at line ${m.lineNum}:${m.linePos}: ${m.message}`);
+      return `kernel '${cacheKey}' failed to compile: ${error.message}\n${lines.join('\n')}`;
+    }),
+  );
+  const compiled = { pipeline, layout, layoutKey, name: cacheKey };
+  pipelines.set(`${id}|${cacheKey}`, compiled);
+  return compiled;
+}
+
+/** Throws the first compile error among pipelines created since the last check. */
+export async function checkCompiles(): Promise<void> {
+  const results = await Promise.all(pendingChecks.splice(0));
+  const failed = results.filter((r): r is string => r !== null);
+  if (failed.length) throw new Error(failed.join('\n'));
+}
+
+export function pipelineCount(): number {
+  return pipelines.size;
+}
