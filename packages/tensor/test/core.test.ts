@@ -1,0 +1,36 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import { add, init, memory, mul, permute, sum, tensor, tidy } from '@tmpose/tensor';
+import { expectClose } from './helpers.js';
+
+beforeAll(async () => {
+  await init();
+});
+
+describe('core', () => {
+  it('adds with broadcasting over a permuted view and backpropagates', async () => {
+    const a = tensor([[1, 2, 3], [4, 5, 6]], undefined, { requiresGrad: true });
+    const b = tensor([10, 20]);
+    const c = add(permute(a, [1, 0]), b);
+    expect(c.shape).toEqual([3, 2]);
+    expectClose(await c.data(), [11, 24, 12, 25, 13, 26], 0);
+    sum(mul(c, c)).backward();
+    expectClose(await a.grad!.data(), [22, 24, 26, 48, 50, 52], 1e-5);
+  });
+
+  it('tidy frees intermediates', async () => {
+    const before = memory().liveTensors;
+    const x = tensor([1, 2, 3]);
+    const y = tidy(() => mul(add(x, 1), 2));
+    expect(memory().liveTensors).toBe(before + 2);
+    expectClose(await y.data(), [4, 6, 8], 0);
+    x.dispose();
+    y.dispose();
+    expect(memory().liveTensors).toBe(before);
+  });
+
+  it('throws on use after dispose, naming the op', () => {
+    const x = tensor([1, 2]);
+    x.dispose();
+    expect(() => add(x, 1)).toThrow(/add: a tensor of shape \[2\] was used after dispose/);
+  });
+});
