@@ -37,17 +37,19 @@ export class Node {
     readonly rule: BackwardRule,
   ) {}
 
+  /** Called when a tensor or a later node stops referring to this node. */
   unref(): void {
-    if (--this.refs === 0) this.release();
+    if (--this.refs > 0) return;
+    this.freeSaved();
+    for (const e of this.edges) if (e && 'node' in e) e.node.unref();
   }
 
-  /** Frees the saved tensors and lets go of the inputs' nodes. */
-  release(): void {
+  /** Frees the saved tensors; the node can't run its backward rule after this. */
+  freeSaved(): void {
     if (this.released) return;
     this.released = true;
     for (const t of this.saved) t.dispose();
     this.saved = [];
-    for (const e of this.edges) if (e && 'node' in e) e.node.unref();
   }
 }
 
@@ -125,7 +127,7 @@ export function backward(root: Tensor, grad: Tensor | undefined, retainGraph: bo
     tidy(() => {
       const seed = grad ?? onesLike(root);
       if (!root.gradFn) {
-        root.grad = keep(accumulate(root.grad ?? undefined, seed));
+        root.grad = keep(accumulate(root.grad ?? undefined, seed)) as Tensor<'float32'>;
         return;
       }
       const grads = new Map<Node, Tensor>([[root.gradFn, seed]]);
@@ -145,11 +147,11 @@ export function backward(root: Tensor, grad: Tensor | undefined, retainGraph: bo
           if ('node' in edge) {
             grads.set(edge.node, accumulate(grads.get(edge.node), gi));
           } else if (!edge.leaf.isDisposed) {
-            edge.leaf.grad = keep(accumulate(edge.leaf.grad ?? undefined, gi));
+            edge.leaf.grad = keep(accumulate(edge.leaf.grad ?? undefined, gi)) as Tensor<'float32'>;
           }
         });
         if (g !== grad) g.dispose();
-        if (!retainGraph) node.release();
+        if (!retainGraph) node.freeSaved();
       }
     }),
   );

@@ -13,3 +13,8 @@ export {
 export { sum, mean, max, min } from './ops/reduce.js';
 export { reshape, flatten, permute, transpose, expand, slice, squeeze, unsqueeze } from './ops/view.js';
 export { contiguous, concat } from './ops/copy.js';
+export { matmul, linear } from './ops/matmul.js';
+export { softmax, logSoftmax } from './ops/softmax.js';
+export { layerNorm } from './ops/layernorm.js';
+export { mseLoss, type Reduction } from './ops/loss.js';
+export { dropout, type DropoutOptions } from './ops/dropout.js';

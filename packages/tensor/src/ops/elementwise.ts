@@ -95,7 +95,7 @@ function launch(
   const rankOut = outShape.length;
   const stridesOf = (t: Tensor) => {
     const pad = rankOut - t.rank;
-    return outShape.map((d, i) => (i < pad || t.shape[i - pad] === 1 ? 0 : t.strides[i - pad]!));
+    return outShape.map((_, i) => (i < pad || t.shape[i - pad] === 1 ? 0 : t.strides[i - pad]!));
   };
   const c = collapse(outShape, tensors.map(stridesOf));
   const contiguous = c.strides.map((s) => sameShape(s, contiguousStrides(c.shape)));
@@ -146,7 +146,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
 
 function unary(op: UnaryName, x: Tensor): Tensor {
   x.assertAlive(op);
-  checkFloat(op, x, 'float' in UNARY[op] ? UNARY[op].float : false);
+  checkFloat(op, x, (UNARY[op] as { float?: boolean }).float ?? false);
   return launch(op, UNARY[op].expr, x.dtype, x.dtype, [x], [...x.shape]);
 }
 
@@ -248,7 +248,7 @@ function unaryWithGrad(op: UnaryName, x: Tensor, saveOut: boolean, rule: (g: Ten
   return record(out, op, [x], [saveOut ? out : x], (g, [s]) => [rule(g, s!)]);
 }
 
-export const neg = (x: Tensor) => unaryWithGrad('neg', x, false, (g) => neg(g));
+export const neg = (x: Tensor): Tensor => unaryWithGrad('neg', x, false, (g) => neg(g));
 export const abs = (x: Tensor) => unaryWithGrad('abs', x, false, (g, s) => mul(g, unary('sign', s)));
 export const exp = (x: Tensor) => unaryWithGrad('exp', x, true, (g, out) => mul(g, out));
 export const log = (x: Tensor) => unaryWithGrad('log', x, false, (g, s) => div(g, s));

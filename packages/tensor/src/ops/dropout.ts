@@ -1,0 +1,61 @@
+// Seeded dropout. The mask is a hash of (seed, element index), so the backward pass recomputes it
+// instead of storing it: the same kernel with the same seed applied to the gradient.
+import { record } from '../autograd.js';
+import { dispatch, f32bits, grid } from '../runtime/queue.js';
+import { fmt } from '../shape.js';
+import { type Tensor, empty } from '../tensor.js';
+import { RANDOM_WGSL, nextSeed } from './create.js';
+import { asContiguous } from './rows.js';
+
+const WG = 256;
+
+const KERNEL = {
+  name: 'dropout',
+  key: '',
+  bindings: [
+    { name: 'X', type: 'f32', access: 'read' as const },
+    { name: 'O', type: 'f32', access: 'read_write' as const },
+  ],
+  body: () => `${RANDOM_WGSL}
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+  let i = groupIndex(wg, nwg) * ${WG}u + li;
+  if (i >= pu(0u)) { return; }
+  let keep = rand01(i, pu(1u), 0u) >= pf(2u);
+  O[i] = select(0.0, X[pu(4u) + i] * pf(3u), keep);
+}`,
+};
+
+function apply(x: Tensor, p: number, seed: number): Tensor {
+  const h = asContiguous(x);
+  const out = empty(x.shape);
+  const n = out.size;
+  dispatch(KERNEL, [h.t.storage, out.storage], [n, seed, f32bits(p), f32bits(1 / (1 - p)), h.t.offset], grid(Math.ceil(n / WG)));
+  h.done();
+  return out;
+}
+
+export interface DropoutOptions {
+  /** Off in eval mode: then dropout is the identity. Default true, as `F.dropout`. */
+  training?: boolean;
+  /** Fixes the mask; without it the global generator (`manualSeed`) supplies one. */
+  seed?: number;
+}
+
+/** Zeroes each element with probability p and scales the rest by 1/(1-p). */
+export function dropout(x: Tensor, p = 0.5, options: DropoutOptions = {}): Tensor {
+  x.assertAlive('dropout');
+  if (!(p >= 0 && p <= 1)) throw new Error(`dropout: p must be in [0, 1], got ${p}`);
+  if (x.dtype !== 'float32') throw new Error(`dropout: needs float32, got ${x.dtype} ${fmt(x.shape)}`);
+  if (!(options.training ?? true) || p === 0) {
+    const same = x.view(x.shape, x.strides, x.offset);
+    return record(same, 'dropout', [x], [], (g) => [g]);
+  }
+  if (p === 1) {
+    const zero = apply(x, 1, 0);
+    return record(zero, 'dropout', [x], [], (g) => [apply(g, 1, 0)]);
+  }
+  const seed = options.seed ?? nextSeed();
+  const out = apply(x, p, seed);
+  return record(out, 'dropout', [x], [], (g) => [apply(g, p, seed)]);
+}

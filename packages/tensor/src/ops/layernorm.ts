@@ -1,0 +1,142 @@
+// layerNorm over the trailing dims: a forward kernel per row that also keeps mean and 1/std, and a
+// fused backward: one kernel for dx per row, one for the weight and bias gradients per column
+// (partial sums over chunks of rows, then one reduction).
+import { record } from '../autograd.js';
+import { dispatch, f32bits, grid } from '../runtime/queue.js';
+import { fmt, sameShape, sizeOf } from '../shape.js';
+import { type Tensor, empty } from '../tensor.js';
+import { full } from './create.js';
+import { sum } from './reduce.js';
+import { asContiguous } from './rows.js';
+import { reshape } from './view.js';
+
+const WG = 64;
+
+function kernel(name: string, bindings: [string, boolean][], body: string) {
+  return {
+    name,
+    key: '',
+    bindings: bindings.map(([n, write]) => ({ name: n, type: 'f32', access: write ? ('read_write' as const) : ('read' as const) })),
+    body: () => `
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+  let i = groupIndex(wg, nwg) * ${WG}u + li;
+  ${body}
+}`,
+  };
+}
+
+// Params: rows, D, eps, offset of X, offset of G.
+const FORWARD = kernel('layerNorm', [['X', false], ['W', false], ['Bias', false], ['Y', true], ['Stats', true]], `
+  if (i >= pu(0u)) { return; }
+  let D = pu(1u);
+  let xb = pu(3u) + i * D;
+  var m = 0.0;
+  for (var d = 0u; d < D; d++) { m += X[xb + d]; }
+  m = m / f32(D);
+  var v = 0.0;
+  for (var d = 0u; d < D; d++) { let c = X[xb + d] - m; v += c * c; }
+  let rstd = inverseSqrt(v / f32(D) + pf(2u));
+  for (var d = 0u; d < D; d++) { Y[i * D + d] = (X[xb + d] - m) * rstd * W[d] + Bias[d]; }
+  Stats[2u * i] = m;
+  Stats[2u * i + 1u] = rstd;`);
+
+// dx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)), dxhat = g * w.
+const BACKWARD_X = kernel('layerNormBackwardX', [['X', false], ['G', false], ['W', false], ['Stats', false], ['DX', true]], `
+  if (i >= pu(0u)) { return; }
+  let D = pu(1u);
+  let xb = pu(3u) + i * D;
+  let gb = pu(4u) + i * D;
+  let m = Stats[2u * i];
+  let rstd = Stats[2u * i + 1u];
+  var a = 0.0;
+  var b = 0.0;
+  for (var d = 0u; d < D; d++) {
+    let dh = G[gb + d] * W[d];
+    a += dh;
+    b += dh * (X[xb + d] - m) * rstd;
+  }
+  a = a / f32(D);
+  b = b / f32(D);
+  for (var d = 0u; d < D; d++) {
+    let xh = (X[xb + d] - m) * rstd;
+    DX[i * D + d] = rstd * (G[gb + d] * W[d] - a - xh * b);
+  }`);
+
+// Partial sums of g * xhat and g over chunks of rows: thread (chunk, column). Params add chunk size.
+const BACKWARD_W = kernel('layerNormBackwardW', [['X', false], ['G', false], ['Stats', false], ['PW', true], ['PB', true]], `
+  let D = pu(1u);
+  let chunks = pu(5u);
+  if (i >= chunks * D) { return; }
+  let c = i / D;
+  let d = i % D;
+  let start = c * pu(6u);
+  let end = min(pu(0u), start + pu(6u));
+  var sw = 0.0;
+  var sb = 0.0;
+  for (var r = start; r < end; r++) {
+    let g = G[pu(4u) + r * D + d];
+    sw += g * (X[pu(3u) + r * D + d] - Stats[2u * r]) * Stats[2u * r + 1u];
+    sb += g;
+  }
+  PW[i] = sw;
+  PB[i] = sb;`);
+
+/**
+ * `torch.nn.functional.layer_norm`: normalises over the trailing `normalizedShape` dims, then scales
+ * by weight and shifts by bias (each optional, shaped like normalizedShape).
+ */
+export function layerNorm(x: Tensor, normalizedShape: readonly number[], weight?: Tensor, bias?: Tensor, eps = 1e-5): Tensor {
+  x.assertAlive('layerNorm');
+  const k = normalizedShape.length;
+  if (x.dtype !== 'float32' || k === 0 || !sameShape(x.shape.slice(x.rank - k), normalizedShape)) {
+    throw new Error(`layerNorm: input ${fmt(x.shape)} ${x.dtype} does not end with normalizedShape ${fmt(normalizedShape)}`);
+  }
+  for (const [name, p] of [['weight', weight], ['bias', bias]] as const) {
+    if (p && !sameShape(p.assertAlive('layerNorm').shape, normalizedShape)) {
+      throw new Error(`layerNorm: ${name} ${fmt(p.shape)} must have shape ${fmt(normalizedShape)}`);
+    }
+  }
+  const D = sizeOf(normalizedShape);
+  const rows = D === 0 ? 0 : x.size / D;
+  const ones = weight ?? full([D], 1);
+  const zeros = bias ?? full([D], 0);
+  const hx = asContiguous(x);
+  const y = empty(x.shape);
+  const stats = empty([rows, 2]);
+  dispatch(FORWARD, [hx.t.storage, ones.storage, zeros.storage, y.storage, stats.storage], [rows, D, f32bits(eps), hx.t.offset], grid(Math.ceil(rows / WG)));
+  hx.done();
+  const inputs = [x, ...(weight ? [weight] : []), ...(bias ? [bias] : [])];
+  const out = record(y, 'layerNorm', inputs, [x, ones, stats], (g, [sx, sw, st]) => {
+    const cx = asContiguous(sx!);
+    const cg = asContiguous(g);
+    const grads: (Tensor | null)[] = [];
+    if (x.requiresGrad) {
+      const dx = empty(x.shape);
+      dispatch(BACKWARD_X, [cx.t.storage, cg.t.storage, sw!.storage, st!.storage, dx.storage], [rows, D, 0, cx.t.offset, cg.t.offset], grid(Math.ceil(rows / WG)));
+      grads.push(dx);
+    } else {
+      grads.push(null);
+    }
+    if (weight?.requiresGrad || bias?.requiresGrad) {
+      const chunk = Math.max(16, Math.ceil((rows * D) / 65536));
+      const chunks = Math.ceil(rows / chunk);
+      const pw = empty([chunks, D]);
+      const pb = empty([chunks, D]);
+      dispatch(BACKWARD_W, [cx.t.storage, cg.t.storage, st!.storage, pw.storage, pb.storage], [rows, D, 0, cx.t.offset, cg.t.offset, chunks, chunk], grid(Math.ceil((chunks * D) / WG)));
+      if (weight) grads.push(weight.requiresGrad ? reshape(sum(pw, 0), normalizedShape) : null);
+      if (bias) grads.push(bias.requiresGrad ? reshape(sum(pb, 0), normalizedShape) : null);
+      pw.dispose();
+      pb.dispose();
+    } else {
+      if (weight) grads.push(null);
+      if (bias) grads.push(null);
+    }
+    cx.done();
+    cg.done();
+    return grads;
+  });
+  if (!weight) ones.dispose();
+  if (!bias) zeros.dispose();
+  return out;
+}

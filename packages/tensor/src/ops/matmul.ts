@@ -1,0 +1,212 @@
+// Batched matmul over strided views. Each thread owns a 4x4 output tile and walks K four at a time:
+// per step it loads four 4-vectors of A and four of B and does 64 FMAs as one mat4x4 product, with
+// no shared memory and no barriers (barriers are very expensive on CPU drivers; register tiling is
+// what pays there). A transposed operand is read through its strides, never copied: vec4 loads run
+// along whichever of its dims is contiguous, and scalar loads cover any other layout and odd sizes.
+import { record } from '../autograd.js';
+import { dispatch } from '../runtime/queue.js';
+import { broadcastShapes, fmt, sizeOf } from '../shape.js';
+import { type Tensor, empty } from '../tensor.js';
+import { sumTo } from './reduce.js';
+import { collapse } from './strided.js';
+import { reshape, squeeze, transpose } from './view.js';
+
+/** How a kernel reads A's 4x4 block: vec4 along k, vec4 along m, or scalars. */
+type AMode = 'k' | 'm' | 's';
+/** How it reads B's 4x4 block: vec4 along n, vec4 along k, or scalars. */
+type BMode = 'n' | 'k' | 's';
+
+const MAX_BATCH_RANK = 3;
+// Params: M N K, offsets A B, strides A (m k) B (k n), batchStart, batch shape (3), batch strides A (3) B (3).
+const P = { M: 0, N: 1, K: 2, offA: 3, offB: 4, sAm: 5, sAk: 6, sBk: 7, sBn: 8, batchStart: 9, bShape: 10, bsA: 13, bsB: 16 };
+
+const aligned = (...xs: number[]) => xs.every((x) => x % 4 === 0);
+
+function aMode(a: Tensor, M: number, K: number, sAm: number, sAk: number, batchStrides: number[]): AMode {
+  if (sAk === 1 && aligned(K, sAm, a.offset, ...batchStrides)) return 'k';
+  if (sAm === 1 && aligned(M, sAk, a.offset, ...batchStrides)) return 'm';
+  return 's';
+}
+
+function bMode(b: Tensor, N: number, K: number, sBk: number, sBn: number, batchStrides: number[]): BMode {
+  if (sBn === 1 && aligned(N, sBk, b.offset, ...batchStrides)) return 'n';
+  if (sBk === 1 && aligned(K, sBn, b.offset, ...batchStrides)) return 'k';
+  return 's';
+}
+
+function loadA(mode: AMode): string {
+  // Am: column r holds A[row + r, k .. k+3].
+  if (mode === 'k') {
+    return `let Am = mat4x4<f32>(A[(aBase + r0 * sAm + k) >> 2u], A[(aBase + r1 * sAm + k) >> 2u],
+                                  A[(aBase + r2 * sAm + k) >> 2u], A[(aBase + r3 * sAm + k) >> 2u]);`;
+  }
+  if (mode === 'm') {
+    return `let Am = transpose(mat4x4<f32>(A[(aBase + k * sAk + row) >> 2u], A[(aBase + (k + 1u) * sAk + row) >> 2u],
+                                            A[(aBase + (k + 2u) * sAk + row) >> 2u], A[(aBase + (k + 3u) * sAk + row) >> 2u]));`;
+  }
+  const rowOf = (r: string) =>
+    `vec4<f32>(${[0, 1, 2, 3].map((i) => `select(0.0, A[aBase + ${r} * sAm + min(k + ${i}u, K - 1u) * sAk], k + ${i}u < K)`).join(', ')})`;
+  return `let Am = mat4x4<f32>(${rowOf('r0')}, ${rowOf('r1')}, ${rowOf('r2')}, ${rowOf('r3')});`;
+}
+
+function loadB(mode: BMode): string {
+  // Bm: column kk holds B[k + kk, col .. col+3].
+  if (mode === 'n') {
+    return `let Bm = mat4x4<f32>(B[(bBase + k * sBk + col) >> 2u], B[(bBase + (k + 1u) * sBk + col) >> 2u],
+                                  B[(bBase + (k + 2u) * sBk + col) >> 2u], B[(bBase + (k + 3u) * sBk + col) >> 2u]);`;
+  }
+  if (mode === 'k') {
+    return `let Bm = transpose(mat4x4<f32>(B[(bBase + c0 * sBn + k) >> 2u], B[(bBase + c1 * sBn + k) >> 2u],
+                                            B[(bBase + c2 * sBn + k) >> 2u], B[(bBase + c3 * sBn + k) >> 2u]));`;
+  }
+  const rowOf = (i: number) =>
+    `vec4<f32>(${['c0', 'c1', 'c2', 'c3'].map((c) => `select(0.0, B[bBase + min(k + ${i}u, K - 1u) * sBk + ${c} * sBn], k + ${i}u < K)`).join(', ')})`;
+  return `let Bm = mat4x4<f32>(${rowOf(0)}, ${rowOf(1)}, ${rowOf(2)}, ${rowOf(3)});`;
+}
+
+function kernelFor(am: AMode, bm: BMode, wx: number, wy: number, bias: boolean) {
+  return {
+    name: 'matmul',
+    key: `${am}${bm}${wx}x${wy}${bias ? 'b' : ''}`,
+    bindings: [
+      { name: 'A', type: am === 's' ? 'f32' : 'vec4<f32>', access: 'read' as const },
+      { name: 'B', type: bm === 's' ? 'f32' : 'vec4<f32>', access: 'read' as const },
+      ...(bias ? [{ name: 'Bias', type: 'f32', access: 'read' as const }] : []),
+      { name: 'O', type: 'f32', access: 'read_write' as const },
+    ],
+    body: () => `
+@compute @workgroup_size(${wx}, ${wy})
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let M = pu(${P.M}u); let N = pu(${P.N}u); let K = pu(${P.K}u);
+  let col = (wg.x * ${wx}u + lid.x) * 4u;
+  let row = (wg.y * ${wy}u + lid.y) * 4u;
+  if (col >= N || row >= M) { return; }
+  // Batch index -> offsets of A, B (broadcast dims have stride 0) and O (contiguous).
+  var z = wg.z + pu(${P.batchStart}u);
+  let zOut = z;
+  var aBase = pu(${P.offA}u);
+  var bBase = pu(${P.offB}u);
+  for (var d = 2i; d >= 0i; d--) {
+    let s = pu(${P.bShape}u + u32(d));
+    let c = z % s; z = z / s;
+    aBase += c * pu(${P.bsA}u + u32(d));
+    bBase += c * pu(${P.bsB}u + u32(d));
+  }
+  let sAm = pu(${P.sAm}u); let sAk = pu(${P.sAk}u); let sBk = pu(${P.sBk}u); let sBn = pu(${P.sBn}u);
+  // Rows and columns past the edge are clamped for loading and skipped when storing.
+  let r0 = row; let r1 = min(row + 1u, M - 1u); let r2 = min(row + 2u, M - 1u); let r3 = min(row + 3u, M - 1u);
+  let c0 = col; let c1 = min(col + 1u, N - 1u); let c2 = min(col + 2u, N - 1u); let c3 = min(col + 3u, N - 1u);
+  var acc = mat4x4<f32>();
+  for (var k = 0u; k < K; k += 4u) {
+    ${loadA(am)}
+    ${loadB(bm)}
+    acc += Bm * Am;
+  }
+  let oBase = zOut * M * N;
+  for (var r = 0u; r < 4u; r++) {
+    if (row + r >= M) { break; }
+    for (var c = 0u; c < 4u; c++) {
+      if (col + c < N) {
+        O[oBase + (row + r) * N + col + c] = acc[r][c]${bias ? ' + Bias[col + c]' : ''};
+      }
+    }
+  }
+}`,
+  };
+}
+
+/** C = A @ B for a [.., M, K] and b [.., K, N] (batch dims broadcast), plus an optional bias [N]. */
+function matmulRaw(a: Tensor, b: Tensor, bias?: Tensor): Tensor {
+  const M = a.shape[a.rank - 2]!;
+  const K = a.shape[a.rank - 1]!;
+  const N = b.shape[b.rank - 1]!;
+  const batchShape = broadcastShapes('matmul', a.shape.slice(0, -2), b.shape.slice(0, -2));
+  const out = empty([...batchShape, M, N]);
+  const batches = sizeOf(batchShape);
+  if (out.size === 0) return out;
+  const batchStrides = (t: Tensor) => {
+    const pad = batchShape.length - (t.rank - 2);
+    return batchShape.map((d, i) => (i < pad || t.shape[i - pad] === 1 ? 0 : t.strides[i - pad]!));
+  };
+  const c = collapse(batchShape, [batchStrides(a), batchStrides(b)]);
+  if (c.shape.length > MAX_BATCH_RANK) {
+    throw new Error(`matmul: batch dims ${fmt(batchShape)} with these strides need a contiguous copy first`);
+  }
+  const pad = (xs: number[], fill: number) => [...Array(MAX_BATCH_RANK - xs.length).fill(fill), ...xs];
+  const bShape = pad(c.shape, 1);
+  const bsA = pad(c.strides[0]!, 0);
+  const bsB = pad(c.strides[1]!, 0);
+  const [sAm, sAk] = [a.strides[a.rank - 2]!, a.strides[a.rank - 1]!];
+  const [sBk, sBn] = [b.strides[b.rank - 2]!, b.strides[b.rank - 1]!];
+  const am = aMode(a, M, K, sAm, sAk, bsA);
+  const bm = bMode(b, N, K, sBk, sBn, bsB);
+  // Narrow outputs (attention's head dim) get fewer column lanes and more row lanes.
+  const wx = Math.min(16, 2 ** Math.ceil(Math.log2(Math.max(1, Math.ceil(N / 4)))));
+  const wy = 64 / wx;
+  const kernel = kernelFor(am, bm, wx, wy, !!bias);
+  const buffers = [a.storage, b.storage, ...(bias ? [bias.storage] : []), out.storage];
+  const maxZ = 65535;
+  for (let start = 0; start < batches; start += maxZ) {
+    const params = [M, N, K, a.offset, b.offset, sAm, sAk, sBk, sBn, start, ...bShape, ...bsA, ...bsB];
+    dispatch(kernel, buffers, params, [Math.ceil(N / (4 * wx)), Math.ceil(M / (4 * wy)), Math.min(maxZ, batches - start)]);
+  }
+  return out;
+}
+
+function check(op: string, a: Tensor, b: Tensor): void {
+  a.assertAlive(op);
+  b.assertAlive(op);
+  if (a.dtype !== 'float32' || b.dtype !== 'float32') throw new Error(`${op}: needs float32 tensors, got ${a.dtype} and ${b.dtype}`);
+  if (a.rank === 0 || b.rank === 0) throw new Error(`${op}: both operands need at least one dimension, got ${fmt(a.shape)} and ${fmt(b.shape)}`);
+}
+
+/** `torch.matmul`: batched, broadcasting batch dims; 1-D operands are treated as a row / column vector. */
+export function matmul(a: Tensor, b: Tensor): Tensor {
+  check('matmul', a, b);
+  if (a.rank === 1) {
+    const r = matmul(reshape(a, [1, a.shape[0]!]), b);
+    return squeeze(r, -2);
+  }
+  if (b.rank === 1) {
+    const r = matmul(a, reshape(b, [b.shape[0]!, 1]));
+    return squeeze(r, -1);
+  }
+  const K = a.shape[a.rank - 1]!;
+  if (b.shape[b.rank - 2] !== K) {
+    throw new Error(`matmul: shapes ${fmt(a.shape)} and ${fmt(b.shape)} don't match (${K} vs ${b.shape[b.rank - 2]} in the contracted dim)`);
+  }
+  const out = matmulRaw(a, b);
+  return record(out, 'matmul', [a, b], [a, b], (g, [sa, sb]) => [
+    a.requiresGrad ? sumTo(matmul(g, transpose(sb!)), a.shape) : null,
+    b.requiresGrad ? sumTo(matmul(transpose(sa!), g), b.shape) : null,
+  ]);
+}
+
+/** `torch.nn.functional.linear`: x [.., in] @ weightᵀ ([out, in]) + bias [out], with the bias fused in. */
+export function linear(x: Tensor, weight: Tensor, bias?: Tensor): Tensor {
+  check('linear', x, weight);
+  const inF = x.shape[x.rank - 1]!;
+  if (weight.rank !== 2 || weight.shape[1] !== inF) {
+    throw new Error(`linear: input ${fmt(x.shape)} and weight ${fmt(weight.shape)} don't match (weight must be [out, ${inF}])`);
+  }
+  const outF = weight.shape[0]!;
+  if (bias) {
+    bias.assertAlive('linear');
+    if (bias.rank !== 1 || bias.shape[0] !== outF) throw new Error(`linear: bias ${fmt(bias.shape)} must be [${outF}]`);
+  }
+  // Fold leading dims into rows so that the weight gradient is one matmul, not a batch plus a sum.
+  const x2 = reshape(x, [-1, inF]);
+  const wT = transpose(weight);
+  const y2 = matmulRaw(x2, wT, bias);
+  const y = record(y2, 'linear', [x2, weight, ...(bias ? [bias] : [])], [x2, weight], (g, [sx, sw]) => [
+    x2.requiresGrad ? matmul(g, sw!) : null,
+    weight.requiresGrad ? matmul(transpose(g), sx!) : null,
+    ...(bias?.requiresGrad ? [sumTo(g, bias.shape)] : bias ? [null] : []),
+  ]);
+  const out = reshape(y, [...x.shape.slice(0, -1), outF]);
+  x2.dispose();
+  wT.dispose();
+  y.dispose();
+  return out;
+}
+
