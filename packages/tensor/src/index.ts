@@ -18,3 +18,7 @@ export { softmax, logSoftmax } from './ops/softmax.js';
 export { layerNorm } from './ops/layernorm.js';
 export { mseLoss, type Reduction } from './ops/loss.js';
 export { dropout, type DropoutOptions } from './ops/dropout.js';
+export { gatherTokens } from './ops/gather.js';
+export * as io from './io/index.js';
+export { conv2d, type Conv2dOptions } from './ops/conv2d.js';
+export * as optim from './optim/index.js';

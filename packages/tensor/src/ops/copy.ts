@@ -42,7 +42,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
 /** A contiguous copy of x, or x itself (a new handle) when it already is contiguous. */
 export function contiguous(x: Tensor): Tensor {
   x.assertAlive('contiguous');
-  if (x.isContiguous) return x.view(x.shape, contiguousStrides(x.shape), x.offset);
+  if (x.isContiguous) return record(x.view(x.shape, contiguousStrides(x.shape), x.offset), 'contiguous', [x], [], (g) => [g]);
   const out = empty(x.shape, x.dtype);
   copyInto(out, x);
   return record(out, 'contiguous', [x], [], (g) => [g]);

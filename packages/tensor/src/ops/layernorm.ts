@@ -138,5 +138,6 @@ export function layerNorm(x: Tensor, normalizedShape: readonly number[], weight?
   });
   if (!weight) ones.dispose();
   if (!bias) zeros.dispose();
+  stats.dispose();
   return out;
 }

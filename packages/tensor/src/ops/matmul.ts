@@ -17,6 +17,7 @@ type AMode = 'k' | 'm' | 's';
 type BMode = 'n' | 'k' | 's';
 
 const MAX_BATCH_RANK = 3;
+export let TM = Number(process.env.TM ?? 4);
 // Params: M N K, offsets A B, strides A (m k) B (k n), batchStart, batch shape (3), batch strides A (3) B (3).
 const P = { M: 0, N: 1, K: 2, offA: 3, offB: 4, sAm: 5, sAk: 6, sBk: 7, sBn: 8, batchStart: 9, bShape: 10, bsA: 13, bsB: 16 };
 
@@ -34,19 +35,19 @@ function bMode(b: Tensor, N: number, K: number, sBk: number, sBn: number, batchS
   return 's';
 }
 
-function loadA(mode: AMode): string {
-  // Am: column r holds A[row + r, k .. k+3].
+function loadA(mode: AMode, j: number): string {
+  // Am<j>: column r holds A[row + 4j + r, k .. k+3].
+  const r = (i: number) => `r${4 * j + i}`;
   if (mode === 'k') {
-    return `let Am = mat4x4<f32>(A[(aBase + r0 * sAm + k) >> 2u], A[(aBase + r1 * sAm + k) >> 2u],
-                                  A[(aBase + r2 * sAm + k) >> 2u], A[(aBase + r3 * sAm + k) >> 2u]);`;
+    return `let Am${j} = mat4x4<f32>(${[0, 1, 2, 3].map((i) => `A[(aBase + ${r(i)} * sAm + k) >> 2u]`).join(', ')});`;
   }
   if (mode === 'm') {
-    return `let Am = transpose(mat4x4<f32>(A[(aBase + k * sAk + row) >> 2u], A[(aBase + (k + 1u) * sAk + row) >> 2u],
-                                            A[(aBase + (k + 2u) * sAk + row) >> 2u], A[(aBase + (k + 3u) * sAk + row) >> 2u]));`;
+    const at = (kk: number) => `A[(aBase + (k + ${kk}u) * sAk + row + ${4 * j}u) >> 2u]`;
+    return `let Am${j} = transpose(mat4x4<f32>(${[0, 1, 2, 3].map(at).join(', ')}));`;
   }
-  const rowOf = (r: string) =>
-    `vec4<f32>(${[0, 1, 2, 3].map((i) => `select(0.0, A[aBase + ${r} * sAm + min(k + ${i}u, K - 1u) * sAk], k + ${i}u < K)`).join(', ')})`;
-  return `let Am = mat4x4<f32>(${rowOf('r0')}, ${rowOf('r1')}, ${rowOf('r2')}, ${rowOf('r3')});`;
+  const rowOf = (ri: string) =>
+    `vec4<f32>(${[0, 1, 2, 3].map((i) => `select(0.0, A[aBase + ${ri} * sAm + min(k + ${i}u, K - 1u) * sAk], k + ${i}u < K)`).join(', ')})`;
+  return `let Am${j} = mat4x4<f32>(${[0, 1, 2, 3].map((i) => rowOf(r(i))).join(', ')});`;
 }
 
 function loadB(mode: BMode): string {
@@ -64,10 +65,11 @@ function loadB(mode: BMode): string {
   return `let Bm = mat4x4<f32>(${rowOf(0)}, ${rowOf(1)}, ${rowOf(2)}, ${rowOf(3)});`;
 }
 
-function kernelFor(am: AMode, bm: BMode, wx: number, wy: number, bias: boolean) {
+function kernelFor(am: AMode, bm: BMode, wx: number, wy: number, tm: number, bias: boolean) {
+  const groups = [...Array(tm / 4).keys()];
   return {
     name: 'matmul',
-    key: `${am}${bm}${wx}x${wy}${bias ? 'b' : ''}`,
+    key: `${am}${bm}${wx}x${wy}x${tm}${bias ? 'b' : ''}`,
     bindings: [
       { name: 'A', type: am === 's' ? 'f32' : 'vec4<f32>', access: 'read' as const },
       { name: 'B', type: bm === 's' ? 'f32' : 'vec4<f32>', access: 'read' as const },
@@ -79,7 +81,7 @@ function kernelFor(am: AMode, bm: BMode, wx: number, wy: number, bias: boolean) 
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
   let M = pu(${P.M}u); let N = pu(${P.N}u); let K = pu(${P.K}u);
   let col = (wg.x * ${wx}u + lid.x) * 4u;
-  let row = (wg.y * ${wy}u + lid.y) * 4u;
+  let row = (wg.y * ${wy}u + lid.y) * ${tm}u;
   if (col >= N || row >= M) { return; }
   // Batch index -> offsets of A, B (broadcast dims have stride 0) and O (contiguous).
   var z = wg.z + pu(${P.batchStart}u);
@@ -94,23 +96,23 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
   }
   let sAm = pu(${P.sAm}u); let sAk = pu(${P.sAk}u); let sBk = pu(${P.sBk}u); let sBn = pu(${P.sBn}u);
   // Rows and columns past the edge are clamped for loading and skipped when storing.
-  let r0 = row; let r1 = min(row + 1u, M - 1u); let r2 = min(row + 2u, M - 1u); let r3 = min(row + 3u, M - 1u);
+  ${[...Array(tm).keys()].map((i) => `let r${i} = min(row + ${i}u, M - 1u);`).join(' ')}
   let c0 = col; let c1 = min(col + 1u, N - 1u); let c2 = min(col + 2u, N - 1u); let c3 = min(col + 3u, N - 1u);
-  var acc = mat4x4<f32>();
+  ${groups.map((j) => `var acc${j} = mat4x4<f32>();`).join(' ')}
   for (var k = 0u; k < K; k += 4u) {
-    ${loadA(am)}
     ${loadB(bm)}
-    acc += Bm * Am;
+    ${groups.map((j) => `${loadA(am, j)}\n    acc${j} += Bm * Am${j};`).join('\n    ')}
   }
   let oBase = zOut * M * N;
-  for (var r = 0u; r < 4u; r++) {
-    if (row + r >= M) { break; }
+  ${groups.map((j) => `for (var r = 0u; r < 4u; r++) {
+    let m = row + ${4 * j}u + r;
+    if (m >= M) { break; }
     for (var c = 0u; c < 4u; c++) {
       if (col + c < N) {
-        O[oBase + (row + r) * N + col + c] = acc[r][c]${bias ? ' + Bias[col + c]' : ''};
+        O[oBase + m * N + col + c] = acc${j}[r][c]${bias ? ' + Bias[col + c]' : ''};
       }
     }
-  }
+  }`).join('\n  ')}
 }`,
   };
 }
@@ -143,12 +145,13 @@ function matmulRaw(a: Tensor, b: Tensor, bias?: Tensor): Tensor {
   // Narrow outputs (attention's head dim) get fewer column lanes and more row lanes.
   const wx = Math.min(16, 2 ** Math.ceil(Math.log2(Math.max(1, Math.ceil(N / 4)))));
   const wy = 64 / wx;
-  const kernel = kernelFor(am, bm, wx, wy, !!bias);
+  const tm = TM;
+  const kernel = kernelFor(am, bm, wx, wy, tm, !!bias);
   const buffers = [a.storage, b.storage, ...(bias ? [bias.storage] : []), out.storage];
   const maxZ = 65535;
   for (let start = 0; start < batches; start += maxZ) {
     const params = [M, N, K, a.offset, b.offset, sAm, sAk, sBk, sBn, start, ...bShape, ...bsA, ...bsB];
-    dispatch(kernel, buffers, params, [Math.ceil(N / (4 * wx)), Math.ceil(M / (4 * wy)), Math.min(maxZ, batches - start)]);
+    dispatch(kernel, buffers, params, [Math.ceil(N / (4 * wx)), Math.ceil(M / (tm * wy)), Math.min(maxZ, batches - start)]);
   }
   return out;
 }

@@ -1,0 +1,68 @@
+// Saving and loading safetensors files in Node. node:fs is imported on first use (through a variable
+// specifier, as device.ts does for 'webgpu') so that browser bundles of this package never resolve it.
+import type { Tensor } from '../tensor.js';
+import { parse, serializeChunks } from './safetensors.js';
+
+type Fs = typeof import('node:fs/promises');
+type Path = typeof import('node:path');
+
+async function node(): Promise<{ fs: Fs; path: Path }> {
+  const fsName = 'node:fs/promises';
+  const pathName = 'node:path';
+  const [fs, path] = await Promise.all([
+    import(/* @vite-ignore */ fsName) as Promise<Fs>,
+    import(/* @vite-ignore */ pathName) as Promise<Path>,
+  ]);
+  return { fs, path };
+}
+
+/**
+ * Writes a file so that readers see either the old contents or the new, never a mix: the bytes go to
+ * a temporary file in the same directory (a rename is only atomic within one file system), which is
+ * flushed to disk and then renamed over `path`. On any error the temporary file is removed and the old
+ * file is untouched. `data` may be async chunks, so an error can come midway through producing them.
+ */
+export async function writeFileAtomic(path: string, data: Uint8Array | AsyncIterable<Uint8Array> | Iterable<Uint8Array>): Promise<void> {
+  const { fs, path: p } = await node();
+  const dir = p.dirname(path);
+  const tmp = p.join(dir, `.${p.basename(path)}.${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}.tmp`);
+  const chunks = data instanceof Uint8Array ? [data] : data;
+  let handle: Awaited<ReturnType<Fs['open']>> | undefined;
+  try {
+    handle = await fs.open(tmp, 'wx');
+    for await (const chunk of chunks) {
+      // write() may write less than asked; loop until the chunk is out.
+      for (let done = 0; done < chunk.byteLength; ) {
+        done += (await handle.write(chunk, done, chunk.byteLength - done)).bytesWritten;
+      }
+    }
+    await handle.sync();
+    await handle.close();
+    handle = undefined;
+    await fs.rename(tmp, path);
+  } catch (err) {
+    await handle?.close().catch(() => undefined);
+    await fs.rm(tmp, { force: true }).catch(() => undefined);
+    throw err;
+  }
+  // Make the rename itself durable. Directories cannot be opened for fsync on Windows: best effort.
+  try {
+    const dirHandle = await fs.open(dir, 'r');
+    await dirHandle.sync().finally(() => dirHandle.close());
+  } catch {
+    // The file is complete and in place; only its survival across a power cut is less certain.
+  }
+}
+
+/** Saves tensors (float32 / int32) as a safetensors file, atomically (see writeFileAtomic). */
+export async function saveSafetensors(path: string, tensors: Record<string, Tensor>, metadata?: Record<string, string>): Promise<void> {
+  // serializeChunks validates before returning, so bad input fails before any file is created.
+  await writeFileAtomic(path, serializeChunks(tensors, metadata));
+}
+
+/** Loads every tensor of a safetensors file onto the GPU; errors name the file. */
+export async function loadSafetensors(path: string): Promise<Record<string, Tensor>> {
+  const { fs } = await node();
+  const bytes = await fs.readFile(path);
+  return parse(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), { name: path });
+}

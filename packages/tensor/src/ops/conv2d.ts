@@ -1,0 +1,357 @@
+// conv2d on NCHW with PyTorch's (out, in/groups, kh, kw) weights, as implicit GEMMs: no im2col
+// buffer. Each thread owns 8 channels x 4 neighbouring columns of one output row, so a row of input
+// values loaded once serves every kernel column, and the weights arrive as vec4s from a small
+// re-laid copy (channels fastest, padded to a multiple of 8). The three passes — forward, input
+// gradient, weight gradient — have kernels of their own; the weight gradient splits the reduction
+// over images and sums the partials once.
+import { record } from '../autograd.js';
+import { dispatch, grid } from '../runtime/queue.js';
+import { fmt } from '../shape.js';
+import { type Tensor, empty } from '../tensor.js';
+import { sum } from './reduce.js';
+import { asContiguous } from './rows.js';
+import { contiguous, copyInto } from './copy.js';
+import { slice } from './view.js';
+
+const WG = 64;
+const CT = 8; // channels per thread
+const pad8 = (n: number) => Math.ceil(n / CT) * CT;
+
+// out[b, c, r] = in[b, r, c] for r < R, 0 for R <= r < RPad: puts channels fastest for vec4 loads.
+const TRANSPOSE_PAD = {
+  name: 'conv2dWeightLayout',
+  key: '',
+  bindings: [
+    { name: 'I', type: 'f32', access: 'read' as const },
+    { name: 'O', type: 'f32', access: 'read_write' as const },
+  ],
+  body: () => `
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+  let i = groupIndex(wg, nwg) * ${WG}u + li;
+  let R = pu(1u); let C = pu(2u); let RPad = pu(3u);
+  if (i >= pu(0u) * C * RPad) { return; }
+  let r = i % RPad;
+  let c = (i / RPad) % C;
+  let b = i / (RPad * C);
+  O[i] = select(0.0, I[pu(4u) + (b * R + r) * C + c], r < R);
+}`,
+};
+
+function relayout(w: Tensor, batches: number, R: number, C: number): Tensor {
+  const RPad = pad8(R);
+  const out = empty([batches * C * RPad]);
+  dispatch(TRANSPOSE_PAD, [w.storage, out.storage], [batches, R, C, RPad, w.offset], grid(Math.ceil(out.size / WG)));
+  return out;
+}
+
+interface Geometry {
+  N: number; C: number; H: number; W: number; // input
+  F: number; KH: number; KW: number; // filters
+  OH: number; OW: number;
+  stride: number; padH: number; padW: number;
+}
+
+// Shared params: N C H W F OH OW padH padW, then per-kernel extras from word 9.
+const geomParams = (g: Geometry) => [g.N, g.C, g.H, g.W, g.F, g.OH, g.OW, g.padH, g.padW];
+const GEOM_WGSL = `
+  let N = pu(0u); let C = pu(1u); let H = i32(pu(2u)); let W = i32(pu(3u)); let F = pu(4u);
+  let OH = i32(pu(5u)); let OW = i32(pu(6u)); let padH = i32(pu(7u)); let padW = i32(pu(8u));`;
+
+/** Forward: out[n, f, oh, ow] over a thread tile of 8 filters x 4 columns. Extra params: x offset, bias flag, bias offset. */
+function forwardKernel(KH: number, KW: number, S: number) {
+  const J = 3 * S + KW; // input columns one tile row touches
+  return {
+    name: 'conv2d',
+    key: `${KH}x${KW}s${S}`,
+    bindings: [
+      { name: 'X', type: 'f32', access: 'read' as const },
+      { name: 'WT', type: 'vec4<f32>', access: 'read' as const },
+      { name: 'Bias', type: 'f32', access: 'read' as const },
+      { name: 'O', type: 'f32', access: 'read_write' as const },
+    ],
+    body: () => `
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+  ${GEOM_WGSL}
+  let tiles = u32((OW + 3) / 4);
+  let s = wg.x * ${WG}u + li;
+  if (s >= N * u32(OH) * tiles) { return; }
+  let f0 = wg.y * ${CT}u;
+  let ow0 = i32(s % tiles) * 4;
+  let oh = i32((s / tiles) % u32(OH));
+  let n = s / (tiles * u32(OH));
+  let FPad = (F + ${CT - 1}u) / ${CT}u * ${CT}u;
+  ${[...Array(CT).keys()].map((c) => `var acc${c} = vec4<f32>();`).join(' ')}
+  for (var ci = 0u; ci < C; ci++) {
+    for (var kh = 0; kh < ${KH}; kh++) {
+      let ih = oh * ${S} - padH + kh;
+      if (ih < 0 || ih >= H) { continue; }
+      let rowBase = pu(9u) + ((n * C + ci) * u32(H) + u32(ih)) * u32(W);
+      let iw0 = ow0 * ${S} - padW;
+      ${[...Array(J).keys()].map((j) => `let x${j} = select(0.0, X[rowBase + u32(max(iw0 + ${j}, 0))], iw0 + ${j} >= 0 && iw0 + ${j} < W);`).join('\n      ')}
+      let kBase = ((ci * ${KH}u + u32(kh)) * ${KW}u) * FPad + f0;
+      ${[...Array(KW).keys()].map((kw) => `{
+        let xin = vec4<f32>(x${kw}, x${S + kw}, x${2 * S + kw}, x${3 * S + kw});
+        let wa = WT[(kBase + ${kw}u * FPad) >> 2u];
+        let wb = WT[((kBase + ${kw}u * FPad) >> 2u) + 1u];
+        ${[0, 1, 2, 3].map((c) => `acc${c} += wa[${c}] * xin;`).join(' ')}
+        ${[0, 1, 2, 3].map((c) => `acc${c + 4} += wb[${c}] * xin;`).join(' ')}
+      }`).join('\n      ')}
+    }
+  }
+  let outRow = u32(oh) * u32(OW) + u32(ow0);
+  ${[...Array(CT).keys()].map((c) => `if (f0 + ${c}u < F) {
+    let b = select(0.0, Bias[pu(11u) + f0 + ${c}u], pu(10u) == 1u);
+    let o = (n * F + f0 + ${c}u) * u32(OH * OW) + outRow;
+    for (var t = 0; t < 4; t++) { if (ow0 + t < OW) { O[o + u32(t)] = acc${c}[t] + b; } }
+  }`).join('\n  ')}
+}`,
+  };
+}
+
+/** Input gradient: dx[n, c, ih, iw] over 8 input channels x 4 columns. Extra params: dy offset. */
+function backwardDataKernel(KH: number, KW: number, S: number) {
+  const J = 3 + KW; // output-column candidates one tile row touches (before the stride test)
+  return {
+    name: 'conv2dBackwardData',
+    key: `${KH}x${KW}s${S}`,
+    bindings: [
+      { name: 'DY', type: 'f32', access: 'read' as const },
+      { name: 'WD', type: 'vec4<f32>', access: 'read' as const },
+      { name: 'DX', type: 'f32', access: 'read_write' as const },
+    ],
+    body: () => `
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+  ${GEOM_WGSL}
+  let tiles = u32((W + 3) / 4);
+  let s = wg.x * ${WG}u + li;
+  if (s >= N * u32(H) * tiles) { return; }
+  let c0 = wg.y * ${CT}u;
+  let iw0 = i32(s % tiles) * 4;
+  let ih = i32((s / tiles) % u32(H));
+  let n = s / (tiles * u32(H));
+  let CPad = (C + ${CT - 1}u) / ${CT}u * ${CT}u;
+  ${[...Array(CT).keys()].map((c) => `var acc${c} = vec4<f32>();`).join(' ')}
+  for (var f = 0u; f < F; f++) {
+    for (var kh = 0; kh < ${KH}; kh++) {
+      let ohs = ih + padH - kh;
+      if (ohs < 0 || ohs % ${S} != 0 || ohs / ${S} >= OH) { continue; }
+      let rowBase = pu(9u) + ((n * F + f) * u32(OH) + u32(ohs / ${S})) * u32(OW);
+      let ows0 = iw0 + padW - ${KW - 1};
+      ${[...Array(J).keys()].map((j) => `let d${j} = select(0.0, DY[rowBase + u32(max(ows0 + ${j}, 0) / ${S})], ows0 + ${j} >= 0 && (ows0 + ${j}) % ${S} == 0 && (ows0 + ${j}) / ${S} < OW);`).join('\n      ')}
+      let kBase = ((f * ${KH}u + u32(kh)) * ${KW}u) * CPad + c0;
+      ${[...Array(KW).keys()].map((kw) => {
+        // column t of the tile meets kernel column kw at output candidate j = t - kw + KW - 1
+        const j = (t: number) => `d${t - kw + KW - 1}`;
+        return `{
+        let dyv = vec4<f32>(${j(0)}, ${j(1)}, ${j(2)}, ${j(3)});
+        let wa = WD[(kBase + ${kw}u * CPad) >> 2u];
+        let wb = WD[((kBase + ${kw}u * CPad) >> 2u) + 1u];
+        ${[0, 1, 2, 3].map((c) => `acc${c} += wa[${c}] * dyv;`).join(' ')}
+        ${[0, 1, 2, 3].map((c) => `acc${c + 4} += wb[${c}] * dyv;`).join(' ')}
+      }`;
+      }).join('\n      ')}
+    }
+  }
+  let row = u32(ih) * u32(W) + u32(iw0);
+  ${[...Array(CT).keys()].map((c) => `if (c0 + ${c}u < C) {
+    let o = (n * C + c0 + ${c}u) * u32(H * W) + row;
+    for (var t = 0; t < 4; t++) { if (iw0 + t < W) { DX[o + u32(t)] = acc${c}[t]; } }
+  }`).join('\n  ')}
+}`,
+  };
+}
+
+/**
+ * Weight gradient partials: part[split, f, c, kh, kw] for 8 filters x one (c, kh) x every kw, summed
+ * over the output rows of one split (an image, or a band of rows of it). Extra params: x offset,
+ * dy offset, rows per split, splits per image.
+ */
+function backwardWeightKernel(KH: number, KW: number, S: number) {
+  const J = 3 * S + KW;
+  return {
+    name: 'conv2dBackwardWeight',
+    key: `${KH}x${KW}s${S}`,
+    bindings: [
+      { name: 'X', type: 'f32', access: 'read' as const },
+      { name: 'DY', type: 'f32', access: 'read' as const },
+      { name: 'PART', type: 'f32', access: 'read_write' as const },
+    ],
+    body: () => `
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+  ${GEOM_WGSL}
+  let t = wg.x * ${WG}u + li;
+  let splitsPerImage = pu(12u);
+  if (t >= C * ${KH}u * N * splitsPerImage) { return; }
+  let ckh = t % (C * ${KH}u);
+  let split = t / (C * ${KH}u);
+  let c = ckh / ${KH}u;
+  let kh = i32(ckh % ${KH}u);
+  let n = split / splitsPerImage;
+  let ohStart = i32((split % splitsPerImage) * pu(11u));
+  let ohEnd = min(OH, ohStart + i32(pu(11u)));
+  let f0 = wg.y * ${CT}u;
+  ${[...Array(CT).keys()].map((f) => `var acc${f} = vec4<f32>();`).join(' ')}
+  for (var oh = ohStart; oh < ohEnd; oh++) {
+    let ih = oh * ${S} - padH + kh;
+    if (ih < 0 || ih >= H) { continue; }
+    let xRow = pu(9u) + ((n * C + c) * u32(H) + u32(ih)) * u32(W);
+    for (var ow0 = 0; ow0 < OW; ow0 += 4) {
+      let iw0 = ow0 * ${S} - padW;
+      ${[...Array(J).keys()].map((j) => `let x${j} = select(0.0, X[xRow + u32(max(iw0 + ${j}, 0))], iw0 + ${j} >= 0 && iw0 + ${j} < W);`).join('\n      ')}
+      ${[...Array(CT).keys()].map((f) => `let dy${f} = select(vec4<f32>(), vec4<f32>(${[0, 1, 2, 3].map((q) => `select(0.0, DY[pu(10u) + ((n * F + min(f0 + ${f}u, F - 1u)) * u32(OH) + u32(oh)) * u32(OW) + u32(min(ow0 + ${q}, OW - 1))], ow0 + ${q} < OW)`).join(', ')}), f0 + ${f}u < F);`).join('\n      ')}
+      ${[...Array(KW).keys()].map((kw) => `{
+        let xin = vec4<f32>(x${kw}, x${S + kw}, x${2 * S + kw}, x${3 * S + kw});
+        ${[...Array(CT).keys()].map((f) => `acc${f}[${kw}] += dot(dy${f}, xin);`).join(' ')}
+      }`).join('\n      ')}
+    }
+  }
+  ${[...Array(CT).keys()].map((f) => `if (f0 + ${f}u < F) {
+    let o = ((split * F + f0 + ${f}u) * C + c) * ${KH * KW}u + u32(kh) * ${KW}u;
+    for (var kw = 0u; kw < ${KW}u; kw++) { PART[o + kw] = acc${f}[kw]; }
+  }`).join('\n  ')}
+}`,
+  };
+}
+
+export interface Conv2dOptions {
+  stride?: number;
+  padding?: number | [number, number];
+  groups?: number;
+}
+
+function geometry(x: Tensor, w: Tensor, options: Conv2dOptions): Geometry & { groups: number } {
+  const stride = options.stride ?? 1;
+  const [padH, padW] = typeof options.padding === 'number' ? [options.padding, options.padding] : (options.padding ?? [0, 0]);
+  const groups = options.groups ?? 1;
+  const where = `conv2d: input ${fmt(x.shape)}, weight ${fmt(w.shape)}`;
+  if (x.rank !== 4 || w.rank !== 4) throw new Error(`${where}: both must be 4-D (NCHW and [out, in/groups, kh, kw])`);
+  if (x.dtype !== 'float32' || w.dtype !== 'float32') throw new Error(`${where}: need float32`);
+  const [N, C, H, W] = x.shape as [number, number, number, number];
+  const [F, Cg, KH, KW] = w.shape as [number, number, number, number];
+  if (!Number.isInteger(groups) || groups < 1 || C % groups || F % groups || Cg * groups !== C) {
+    throw new Error(`${where}: input channels ${C} don't match weight in-channels ${Cg} x groups ${groups} (or out channels ${F} not divisible)`);
+  }
+  if (!Number.isInteger(stride) || stride < 1 || padH < 0 || padW < 0) throw new Error(`${where}: bad stride ${stride} or padding ${padH}, ${padW}`);
+  if (KW > 7 || KH > 7) throw new Error(`${where}: kernels up to 7x7 are supported`);
+  const OH = Math.floor((H + 2 * padH - KH) / stride) + 1;
+  const OW = Math.floor((W + 2 * padW - KW) / stride) + 1;
+  if (OH < 1 || OW < 1) throw new Error(`${where}: padded input is smaller than the kernel`);
+  return { N, C: C / groups, H, W, F: F / groups, KH, KW, OH, OW, stride, padH, padW, groups };
+}
+
+function forwardRaw(x: Tensor, w: Tensor, bias: Tensor | undefined, g: Geometry): Tensor {
+  const out = empty([g.N, g.F, g.OH, g.OW]);
+  const wt = relayout(w, 1, g.F, g.C * g.KH * g.KW);
+  const tiles = g.N * g.OH * Math.ceil(g.OW / 4);
+  const b = bias ?? wt;
+  dispatch(forwardKernel(g.KH, g.KW, g.stride), [x.storage, wt.storage, b.storage, out.storage],
+    [...geomParams(g), x.offset, bias ? 1 : 0, bias?.offset ?? 0], [Math.ceil(tiles / WG), Math.ceil(g.F / CT)]);
+  wt.dispose();
+  return out;
+}
+
+function backwardDataRaw(dy: Tensor, w: Tensor, g: Geometry): Tensor {
+  const dx = empty([g.N, g.C, g.H, g.W]);
+  const wd = relayout(w, g.F, g.C, g.KH * g.KW);
+  const tiles = g.N * g.H * Math.ceil(g.W / 4);
+  dispatch(backwardDataKernel(g.KH, g.KW, g.stride), [dy.storage, wd.storage, dx.storage],
+    [...geomParams(g), dy.offset], [Math.ceil(tiles / WG), Math.ceil(g.C / CT)]);
+  wd.dispose();
+  return dx;
+}
+
+function backwardWeightRaw(x: Tensor, dy: Tensor, g: Geometry): Tensor {
+  // Enough independent partial sums to fill the device, each over a band of output rows.
+  const base = g.C * g.KH * g.N * Math.ceil(g.F / CT);
+  const splitsPerImage = Math.max(1, Math.min(g.OH, Math.ceil(8192 / base)));
+  const rows = Math.ceil(g.OH / splitsPerImage);
+  const splits = Math.ceil(g.OH / rows);
+  const part = empty([g.N * splits, g.F, g.C, g.KH, g.KW]);
+  dispatch(backwardWeightKernel(g.KH, g.KW, g.stride), [x.storage, dy.storage, part.storage],
+    [...geomParams(g), x.offset, dy.offset, rows, splits], [Math.ceil((g.C * g.KH * g.N * splits) / WG), Math.ceil(g.F / CT)]);
+  const dw = sum(part, 0);
+  part.dispose();
+  return dw;
+}
+
+/** Runs fn for each group and writes its result into that group's slice of `into` along `axis`. */
+function perGroup(groups: number, into: Tensor, axis: number, size: number, fn: (group: number) => Tensor): Tensor {
+  for (let gi = 0; gi < groups; gi++) {
+    const part = fn(gi);
+    const window = slice(into, axis, gi * size, (gi + 1) * size);
+    copyInto(window, part);
+    window.dispose();
+    part.dispose();
+  }
+  return into;
+}
+
+/** Group gi's channels along an axis, as a contiguous tensor of its own. */
+function groupOf(t: Tensor, axis: number, size: number, gi: number): Tensor {
+  const view = slice(t, axis, gi * size, (gi + 1) * size);
+  const c = contiguous(view);
+  view.dispose();
+  return c;
+}
+
+/** `torch.nn.functional.conv2d` for NCHW input and [out, in/groups, kh, kw] weights. */
+export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor, options: Conv2dOptions = {}): Tensor {
+  x.assertAlive('conv2d');
+  weight.assertAlive('conv2d');
+  const g = geometry(x, weight, options);
+  const Ftotal = g.F * g.groups;
+  if (bias && (bias.assertAlive('conv2d').rank !== 1 || bias.shape[0] !== Ftotal)) {
+    throw new Error(`conv2d: bias ${fmt(bias.shape)} must be [${Ftotal}]`);
+  }
+  const hx = asContiguous(x);
+  const hw = asContiguous(weight);
+  let out: Tensor;
+  if (g.groups === 1) {
+    out = forwardRaw(hx.t, hw.t, bias, g);
+  } else {
+    out = perGroup(g.groups, empty([g.N, Ftotal, g.OH, g.OW]), 1, g.F, (gi) => {
+      const xs = groupOf(hx.t, 1, g.C, gi);
+      const ws = groupOf(hw.t, 0, g.F, gi);
+      const bs = bias ? groupOf(bias, 0, g.F, gi) : undefined;
+      const r = forwardRaw(xs, ws, bs, g);
+      xs.dispose(); ws.dispose(); bs?.dispose();
+      return r;
+    });
+  }
+  hx.done();
+  hw.done();
+  const inputs = [x, weight, ...(bias ? [bias] : [])];
+  return record(out, 'conv2d', inputs, [x, weight], (dy, [sx, sw]) => {
+    const cdy = asContiguous(dy);
+    const cx = asContiguous(sx!);
+    const cw = asContiguous(sw!);
+    let dx: Tensor | null = null;
+    let dw: Tensor | null = null;
+    if (x.requiresGrad) {
+      dx = g.groups === 1 ? backwardDataRaw(cdy.t, cw.t, g) : perGroup(g.groups, empty(x.shape), 1, g.C, (gi) => {
+        const d = groupOf(cdy.t, 1, g.F, gi);
+        const w = groupOf(cw.t, 0, g.F, gi);
+        const r = backwardDataRaw(d, w, g);
+        d.dispose(); w.dispose();
+        return r;
+      });
+    }
+    if (weight.requiresGrad) {
+      dw = g.groups === 1 ? backwardWeightRaw(cx.t, cdy.t, g) : perGroup(g.groups, empty(weight.shape), 0, g.F, (gi) => {
+        const xs = groupOf(cx.t, 1, g.C, gi);
+        const d = groupOf(cdy.t, 1, g.F, gi);
+        const r = backwardWeightRaw(xs, d, g);
+        xs.dispose(); d.dispose();
+        return r;
+      });
+    }
+    const db = bias?.requiresGrad ? sum(cdy.t, [0, 2, 3]) : null;
+    cdy.done(); cx.done(); cw.done();
+    return [dx, dw, ...(bias ? [db] : [])];
+  });
+}
+

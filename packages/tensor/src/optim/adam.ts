@@ -1,0 +1,112 @@
+// Adam and AdamW with PyTorch's exact update (torch.optim.Adam / AdamW, non-amsgrad, non-maximize):
+//   g  <- g + wd * p                    (L2 decay, Adam)      or   p <- p * (1 - lr * wd)   (decoupled, AdamW)
+//   m  <- b1 * m + (1 - b1) * g
+//   v  <- b2 * v + (1 - b2) * g^2
+//   p  <- p - (lr / (1 - b1^t)) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
+// One fused kernel per parameter reads p, g, m, v once and writes p, m, v in place. The per-step
+// scalars are computed here in double precision, as PyTorch does in Python, and travel as uniforms.
+import type { Kernel } from '../runtime/pipelines.js';
+import { dispatch, f32bits, grid } from '../runtime/queue.js';
+import type { Tensor } from '../tensor.js';
+import { type Hyper, type ParamGroupInput, type ParamState, Optimizer } from './optimizer.js';
+
+const WG = 256;
+
+export interface AdamOptions {
+  lr?: number;
+  betas?: readonly [number, number];
+  eps?: number;
+  weightDecay?: number;
+  /** Decay the weights directly (AdamW) instead of adding `weightDecay * p` to the gradient. */
+  decoupledWeightDecay?: boolean;
+}
+
+export interface AdamHyper extends Hyper {
+  betas: readonly [number, number];
+  eps: number;
+  weightDecay: number;
+  decoupledWeightDecay: boolean;
+}
+
+// Params: n, p offset, g offset, step size, b1, 1-b1, b2, 1-b2, eps, L2 decay, decoupled factor, sqrt(bc2).
+const ADAM: Kernel = {
+  name: 'adam_step',
+  key: '',
+  bindings: [
+    { name: 'W', type: 'f32', access: 'read_write' },
+    { name: 'G', type: 'f32', access: 'read' },
+    { name: 'M', type: 'f32', access: 'read_write' },
+    { name: 'V', type: 'f32', access: 'read_write' },
+  ],
+  body: () => `
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+  let i = groupIndex(wg, nwg) * ${WG}u + li;
+  if (i >= pu(0u)) { return; }
+  let wi = pu(1u) + i;
+  let w = W[wi];
+  let g = G[pu(2u) + i] + pf(9u) * w;
+  let m = pf(4u) * M[i] + pf(5u) * g;
+  let v = pf(6u) * V[i] + pf(7u) * g * g;
+  M[i] = m;
+  V[i] = v;
+  let denom = sqrt(v) / pf(11u) + pf(8u);
+  W[wi] = w * pf(10u) - pf(3u) * m / denom;
+}`,
+};
+
+export class Adam extends Optimizer<AdamHyper> {
+  constructor(params: readonly Tensor[] | readonly ParamGroupInput<AdamHyper>[], options: AdamOptions = {}, name = 'Adam') {
+    super(name, params, {
+      lr: options.lr ?? 1e-3,
+      betas: options.betas ?? [0.9, 0.999],
+      eps: options.eps ?? 1e-8,
+      weightDecay: options.weightDecay ?? 0,
+      decoupledWeightDecay: options.decoupledWeightDecay ?? false,
+    });
+  }
+
+  protected check(h: AdamHyper): void {
+    const [b1, b2] = h.betas;
+    if (!(h.lr >= 0)) throw new Error(`${this.name}: lr ${h.lr} must be >= 0`);
+    if (!(b1! >= 0 && b1! < 1) || !(b2! >= 0 && b2! < 1)) throw new Error(`${this.name}: betas [${h.betas}] must be in [0, 1)`);
+    if (!(h.eps >= 0)) throw new Error(`${this.name}: eps ${h.eps} must be >= 0`);
+    if (!(h.weightDecay >= 0)) throw new Error(`${this.name}: weightDecay ${h.weightDecay} must be >= 0`);
+  }
+
+  protected stateKeys(): readonly string[] {
+    return ['expAvg', 'expAvgSq'];
+  }
+
+  protected update(p: Tensor, g: Tensor, state: ParamState, h: AdamHyper): void {
+    const m = (state.tensors.expAvg ??= this.stateTensor(p));
+    const v = (state.tensors.expAvgSq ??= this.stateTensor(p));
+    const [b1, b2] = h.betas;
+    const bc1 = 1 - b1 ** state.step;
+    const bc2 = 1 - b2 ** state.step;
+    const decoupled = h.decoupledWeightDecay;
+    const params = [
+      p.size,
+      p.offset,
+      g.offset,
+      f32bits(h.lr / bc1),
+      f32bits(b1),
+      f32bits(1 - b1),
+      f32bits(b2),
+      f32bits(1 - b2),
+      f32bits(h.eps),
+      f32bits(decoupled ? 0 : h.weightDecay),
+      f32bits(decoupled ? 1 - h.lr * h.weightDecay : 1),
+      f32bits(Math.sqrt(bc2)),
+    ];
+    // State tensors are the optimizer's own contiguous allocations: offset 0.
+    dispatch(ADAM, [p.storage, g.storage, m.storage, v.storage], params, grid(Math.ceil(p.size / WG)));
+  }
+}
+
+/** Adam with decoupled weight decay (`torch.optim.AdamW`): weightDecay defaults to 1e-2. */
+export class AdamW extends Adam {
+  constructor(params: readonly Tensor[] | readonly ParamGroupInput<AdamHyper>[], options: Omit<AdamOptions, 'decoupledWeightDecay'> = {}) {
+    super(params, { weightDecay: 1e-2, ...options, decoupledWeightDecay: true }, 'AdamW');
+  }
+}
