@@ -22,3 +22,5 @@ export { gatherTokens } from './ops/gather.js';
 export * as io from './io/index.js';
 export { conv2d, type Conv2dOptions } from './ops/conv2d.js';
 export * as optim from './optim/index.js';
+export { batchNorm2d, type BatchNormOptions } from './ops/batchnorm.js';
+export { upsampleNearest } from './ops/upsample.js';

@@ -79,8 +79,8 @@ export class Adam extends Optimizer<AdamHyper> {
   }
 
   protected update(p: Tensor, g: Tensor, state: ParamState, h: AdamHyper): void {
-    const m = (state.tensors.expAvg ??= this.stateTensor(p));
-    const v = (state.tensors.expAvgSq ??= this.stateTensor(p));
+    const m = (state.tensors.expAvg ??= this.stateTensor(p, true));
+    const v = (state.tensors.expAvgSq ??= this.stateTensor(p, true));
     const [b1, b2] = h.betas;
     const bc1 = 1 - b1 ** state.step;
     const bc2 = 1 - b2 ** state.step;

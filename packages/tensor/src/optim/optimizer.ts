@@ -7,7 +7,7 @@ import { keep } from '../scope.js';
 import { contiguous, copyInto } from '../ops/copy.js';
 import { fmt, sameShape } from '../shape.js';
 import { zeros } from '../ops/create.js';
-import type { Tensor } from '../tensor.js';
+import { type Tensor, empty } from '../tensor.js';
 
 export interface Hyper {
   lr: number;
@@ -131,9 +131,9 @@ export abstract class Optimizer<H extends Hyper> {
     }
   }
 
-  /** A zero-filled state tensor shaped like `param`, owned by the optimizer (it outlives any `tidy`). */
-  protected stateTensor(param: Tensor): Tensor {
-    return keep(zeros(param.shape));
+  /** A state tensor shaped like `param`, owned by the optimizer (it outlives any `tidy`). */
+  protected stateTensor(param: Tensor, zeroed: boolean): Tensor {
+    return keep(zeroed ? zeros(param.shape) : empty(param.shape, 'float32'));
   }
 
   /**
@@ -225,7 +225,7 @@ export abstract class Optimizer<H extends Hyper> {
       const p = params[Number(key)]!;
       const tensors = Object.fromEntries(
         Object.entries(s.tensors).map(([name, t]) => {
-          const copy = this.stateTensor(p);
+          const copy = this.stateTensor(p, false);
           copyInto(copy, t);
           return [name, copy] as const;
         }),

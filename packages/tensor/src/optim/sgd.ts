@@ -92,9 +92,9 @@ export class SGD extends Optimizer<SGDHyper> {
       dispatch(PLAIN, [p.storage, g.storage], common, groups);
       return;
     }
-    // On the first update the kernel sets the buffer to d (PyTorch clones it) instead of decaying it.
+    // On the first update the kernel sets the buffer to d (PyTorch clones it), so it needs no zero fill.
     const first = !state.tensors.momentumBuffer;
-    const buf = (state.tensors.momentumBuffer ??= this.stateTensor(p));
+    const buf = (state.tensors.momentumBuffer ??= this.stateTensor(p, false));
     const params = [...common, f32bits(h.momentum), f32bits(1 - h.dampening), first ? 1 : 0, h.nesterov ? 1 : 0];
     dispatch(MOMENTUM, [p.storage, g.storage, buf.storage], params, groups);
   }

@@ -1,0 +1,232 @@
+// batchNorm2d with PyTorch semantics. Forward: one workgroup per channel computes the batch
+// statistics (sums shifted by the channel's first element, so a large mean doesn't swallow a small
+// variance in f32), updates the running estimates and leaves a per-channel scale and shift; a second
+// kernel applies them. Backward: one workgroup per channel reduces dy and dy*xhat into three
+// coefficients and the weight and bias gradients; a second kernel writes dx = k1*dy + k2*x + k3.
+import { record } from '../autograd.js';
+import { dispatch, f32bits, grid } from '../runtime/queue.js';
+import { fmt } from '../shape.js';
+import { type Tensor, empty } from '../tensor.js';
+import { full } from './create.js';
+import { asContiguous } from './rows.js';
+
+const WG = 256;
+
+const TREE_SUM = (names: string[]) => `
+  ${names.map((n, i) => `shared${i}[li] = ${n};`).join(' ')}
+  workgroupBarrier();
+  for (var step = ${WG / 2}u; step > 0u; step = step >> 1u) {
+    if (li < step) { ${names.map((_, i) => `shared${i}[li] += shared${i}[li + step];`).join(' ')} }
+    workgroupBarrier();
+  }`;
+
+// Params: N, C, HW, eps, momentum, training, x offset, has running stats.
+const STATS = {
+  name: 'batchNormStats',
+  key: '',
+  bindings: [
+    { name: 'X', type: 'f32', access: 'read' as const },
+    { name: 'Wt', type: 'f32', access: 'read' as const },
+    { name: 'Bs', type: 'f32', access: 'read' as const },
+    { name: 'RM', type: 'f32', access: 'read_write' as const },
+    { name: 'RV', type: 'f32', access: 'read_write' as const },
+    { name: 'Stats', type: 'f32', access: 'read_write' as const },
+  ],
+  body: () => `
+var<workgroup> shared0: array<f32, ${WG}>;
+var<workgroup> shared1: array<f32, ${WG}>;
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+  let N = pu(0u); let C = pu(1u); let HW = pu(2u); let xo = pu(6u);
+  let c = wg.x;
+  var mean: f32; var varB: f32;
+  if (pu(5u) == 1u) {
+    let shift = X[xo + c * HW];
+    var s1 = 0.0; var s2 = 0.0;
+    for (var n = 0u; n < N; n++) {
+      let base = xo + (n * C + c) * HW;
+      for (var e = li; e < HW; e += ${WG}u) {
+        let v = X[base + e] - shift;
+        s1 += v; s2 += v * v;
+      }
+    }
+    ${TREE_SUM(['s1', 's2'])}
+    let M = f32(N * HW);
+    let m1 = shared0[0] / M;
+    mean = shift + m1;
+    varB = max(shared1[0] / M - m1 * m1, 0.0);
+    if (li == 0u && pu(7u) == 1u) {
+      let mom = pf(4u);
+      RM[c] = (1.0 - mom) * RM[c] + mom * mean;
+      RV[c] = (1.0 - mom) * RV[c] + mom * varB * M / max(M - 1.0, 1.0);
+    }
+  } else {
+    mean = RM[c];
+    varB = RV[c];
+  }
+  if (li == 0u) {
+    let invstd = inverseSqrt(varB + pf(3u));
+    let scale = Wt[c] * invstd;
+    Stats[4u * c] = mean;
+    Stats[4u * c + 1u] = invstd;
+    Stats[4u * c + 2u] = scale;
+    Stats[4u * c + 3u] = Bs[c] - mean * scale;
+  }
+}`,
+};
+
+// y = x * scale[c] + shift[c]. Params: total, C, HW, x offset.
+const APPLY = {
+  name: 'batchNormApply',
+  key: '',
+  bindings: [
+    { name: 'X', type: 'f32', access: 'read' as const },
+    { name: 'Stats', type: 'f32', access: 'read' as const },
+    { name: 'Y', type: 'f32', access: 'read_write' as const },
+  ],
+  body: () => `
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+  let i = groupIndex(wg, nwg) * ${WG}u + li;
+  if (i >= pu(0u)) { return; }
+  let c = (i / pu(2u)) % pu(1u);
+  Y[i] = X[pu(3u) + i] * Stats[4u * c + 2u] + Stats[4u * c + 3u];
+}`,
+};
+
+// Per channel: dw = sum(dy * xhat), db = sum(dy), and dx = k1*dy + k2*x + k3. Params: N, C, HW, training, x offset, dy offset.
+const BACKWARD_REDUCE = {
+  name: 'batchNormBackwardReduce',
+  key: '',
+  bindings: [
+    { name: 'X', type: 'f32', access: 'read' as const },
+    { name: 'DY', type: 'f32', access: 'read' as const },
+    { name: 'Wt', type: 'f32', access: 'read' as const },
+    { name: 'Stats', type: 'f32', access: 'read' as const },
+    { name: 'Coef', type: 'f32', access: 'read_write' as const },
+  ],
+  body: () => `
+var<workgroup> shared0: array<f32, ${WG}>;
+var<workgroup> shared1: array<f32, ${WG}>;
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+  let N = pu(0u); let C = pu(1u); let HW = pu(2u); let xo = pu(4u); let go = pu(5u);
+  let c = wg.x;
+  let mean = Stats[4u * c];
+  let invstd = Stats[4u * c + 1u];
+  var sdy = 0.0; var sdyx = 0.0;
+  for (var n = 0u; n < N; n++) {
+    let base = (n * C + c) * HW;
+    for (var e = li; e < HW; e += ${WG}u) {
+      let dy = DY[go + base + e];
+      sdy += dy;
+      sdyx += dy * (X[xo + base + e] - mean);
+    }
+  }
+  ${TREE_SUM(['sdy', 'sdyx'])}
+  if (li == 0u) {
+    let M = f32(N * HW);
+    let db = shared0[0];
+    let dw = shared1[0] * invstd;
+    let k1 = Wt[c] * invstd;
+    var k2 = 0.0; var k3 = 0.0;
+    if (pu(3u) == 1u) {
+      // dx = k1 * (dy - db/M - xhat * dw/M), xhat = (x - mean) * invstd
+      k2 = -k1 * invstd * dw / M;
+      k3 = -k1 * db / M - k2 * mean;
+    }
+    Coef[5u * c] = k1; Coef[5u * c + 1u] = k2; Coef[5u * c + 2u] = k3;
+    Coef[5u * c + 3u] = dw; Coef[5u * c + 4u] = db;
+  }
+}`,
+};
+
+// Params: total, C, HW, x offset, dy offset.
+const BACKWARD_APPLY = {
+  name: 'batchNormBackwardApply',
+  key: '',
+  bindings: [
+    { name: 'X', type: 'f32', access: 'read' as const },
+    { name: 'DY', type: 'f32', access: 'read' as const },
+    { name: 'Coef', type: 'f32', access: 'read' as const },
+    { name: 'DX', type: 'f32', access: 'read_write' as const },
+  ],
+  body: () => `
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+  let i = groupIndex(wg, nwg) * ${WG}u + li;
+  if (i >= pu(0u)) { return; }
+  let c = (i / pu(2u)) % pu(1u);
+  DX[i] = Coef[5u * c] * DY[pu(4u) + i] + Coef[5u * c + 1u] * X[pu(3u) + i] + Coef[5u * c + 2u];
+}`,
+};
+
+export interface BatchNormOptions {
+  /** Batch statistics (and running-stat updates) when true; running statistics when false. */
+  training?: boolean;
+  momentum?: number;
+  eps?: number;
+}
+
+/**
+ * `torch.nn.functional.batch_norm` for NCHW input (any rank >= 2: channels on axis 1). In training
+ * mode the running mean and variance (when given) are updated in place:
+ * running <- (1 - momentum) * running + momentum * batch (unbiased variance).
+ */
+export function batchNorm2d(
+  x: Tensor,
+  weight: Tensor | null | undefined,
+  bias: Tensor | null | undefined,
+  runningMean: Tensor | null | undefined,
+  runningVar: Tensor | null | undefined,
+  options: BatchNormOptions = {},
+): Tensor {
+  x.assertAlive('batchNorm2d');
+  const training = options.training ?? true;
+  if (x.rank < 2 || x.dtype !== 'float32') throw new Error(`batchNorm2d: input must be float32 [N, C, ...], got ${x.dtype} ${fmt(x.shape)}`);
+  const N = x.shape[0]!;
+  const C = x.shape[1]!;
+  const HW = x.size / Math.max(N * C, 1);
+  for (const [name, t] of [['weight', weight], ['bias', bias], ['runningMean', runningMean], ['runningVar', runningVar]] as const) {
+    if (t && (t.assertAlive('batchNorm2d').size !== C || !t.isContiguous)) {
+      throw new Error(`batchNorm2d: ${name} ${fmt(t.shape)} must be a contiguous [${C}] for input ${fmt(x.shape)}`);
+    }
+  }
+  if (!training && (!runningMean || !runningVar)) throw new Error('batchNorm2d: eval mode needs runningMean and runningVar');
+  if (training && N * HW <= 1) throw new Error(`batchNorm2d: training needs more than one value per channel, input ${fmt(x.shape)}`);
+  const w = weight ?? full([C], 1);
+  const b = bias ?? full([C], 0);
+  const rm = runningMean ?? full([C], 0);
+  const rv = runningVar ?? full([C], 1);
+  const hx = asContiguous(x);
+  const stats = empty([C, 4]);
+  const params = [N, C, HW, f32bits(options.eps ?? 1e-5), f32bits(options.momentum ?? 0.1), training ? 1 : 0, hx.t.offset, runningMean ? 1 : 0];
+  dispatch(STATS, [hx.t.storage, w.storage, b.storage, rm.storage, rv.storage, stats.storage], params, [C]);
+  const y = empty(x.shape);
+  dispatch(APPLY, [hx.t.storage, stats.storage, y.storage], [y.size, C, HW, hx.t.offset], grid(Math.ceil(y.size / WG)));
+  hx.done();
+  const inputs = [x, ...(weight ? [weight] : []), ...(bias ? [bias] : [])];
+  const out = record(y, 'batchNorm2d', inputs, [x, w, stats], (dy, [sx, sw, st]) => {
+    const cx = asContiguous(sx!);
+    const cdy = asContiguous(dy);
+    const coef = empty([C, 5]);
+    dispatch(BACKWARD_REDUCE, [cx.t.storage, cdy.t.storage, sw!.storage, st!.storage, coef.storage], [N, C, HW, training ? 1 : 0, cx.t.offset, cdy.t.offset], [C]);
+    const dx = empty(x.shape);
+    if (x.requiresGrad) {
+      dispatch(BACKWARD_APPLY, [cx.t.storage, cdy.t.storage, coef.storage, dx.storage], [dx.size, C, HW, cx.t.offset, cdy.t.offset], grid(Math.ceil(dx.size / WG)));
+    }
+    cx.done();
+    cdy.done();
+    const column = (j: number) => coef.view([C], [5], j);
+    const grads = [x.requiresGrad ? dx : null, ...(weight ? [weight.requiresGrad ? column(3) : null] : []), ...(bias ? [bias.requiresGrad ? column(4) : null] : [])];
+    if (!x.requiresGrad) dx.dispose();
+    coef.dispose();
+    return grads;
+  });
+  if (!weight) w.dispose();
+  if (!bias) b.dispose();
+  if (!runningMean) rm.dispose();
+  if (!runningVar) rv.dispose();
+  stats.dispose();
+  return out;
+}
