@@ -24,3 +24,5 @@ export { conv2d, type Conv2dOptions } from './ops/conv2d.js';
 export * as optim from './optim/index.js';
 export { batchNorm2d, type BatchNormOptions } from './ops/batchnorm.js';
 export { upsampleNearest } from './ops/upsample.js';
+export { scaledDotProductAttention, type AttentionOptions } from './ops/attention.js';
+export * as nn from './nn/index.js';

@@ -137,10 +137,10 @@ function readHeader(bytes: Uint8Array, fail: (m: string) => never): { entries: H
   } catch {
     fail('the header is not valid UTF-8');
   }
-  if (!text!.startsWith('{')) fail(`the header does not start with '{' (starts with ${JSON.stringify(text!.slice(0, 16))})`);
+  if (!text.startsWith('{')) fail(`the header does not start with '{' (starts with ${JSON.stringify(text.slice(0, 16))})`);
   let header: unknown;
   try {
-    header = JSON.parse(text!);
+    header = JSON.parse(text);
   } catch (err) {
     fail(`the header is not valid JSON: ${(err as Error).message}`);
   }

@@ -9,7 +9,8 @@ import { broadcastShapes, fmt, sizeOf } from '../shape.js';
 import { type Tensor, empty } from '../tensor.js';
 import { sumTo } from './reduce.js';
 import { collapse } from './strided.js';
-import { reshape, squeeze, transpose } from './view.js';
+import { contiguous } from './copy.js';
+import { expand, reshape, squeeze, transpose } from './view.js';
 
 /** How a kernel reads A's 4x4 block: vec4 along k, vec4 along m, or scalars. */
 type AMode = 'k' | 'm' | 's';
@@ -17,7 +18,8 @@ type AMode = 'k' | 'm' | 's';
 type BMode = 'n' | 'k' | 's';
 
 const MAX_BATCH_RANK = 3;
-export let TM = Number(process.env.TM ?? 4);
+// `globalThis.process?.`: browsers have no `process`.
+export let TM = Number(globalThis.process?.env?.TM ?? 4);
 // Params: M N K, offsets A B, strides A (m k) B (k n), batchStart, batch shape (3), batch strides A (3) B (3).
 const P = { M: 0, N: 1, K: 2, offA: 3, offB: 4, sAm: 5, sAk: 6, sBk: 7, sBn: 8, batchStart: 9, bShape: 10, bsA: 13, bsB: 16 };
 
@@ -123,17 +125,28 @@ function matmulRaw(a: Tensor, b: Tensor, bias?: Tensor): Tensor {
   const K = a.shape[a.rank - 1]!;
   const N = b.shape[b.rank - 1]!;
   const batchShape = broadcastShapes('matmul', a.shape.slice(0, -2), b.shape.slice(0, -2));
-  const out = empty([...batchShape, M, N]);
-  const batches = sizeOf(batchShape);
-  if (out.size === 0) return out;
   const batchStrides = (t: Tensor) => {
     const pad = batchShape.length - (t.rank - 2);
-    return batchShape.map((d, i) => (i < pad || t.shape[i - pad] === 1 ? 0 : t.strides[i - pad]!));
+    return batchShape.map((_, i) => (i < pad || t.shape[i - pad] === 1 ? 0 : t.strides[i - pad]!));
   };
   const c = collapse(batchShape, [batchStrides(a), batchStrides(b)]);
   if (c.shape.length > MAX_BATCH_RANK) {
-    throw new Error(`matmul: batch dims ${fmt(batchShape)} with these strides need a contiguous copy first`);
+    // Too many independent batch strides for the kernel: materialise both operands at the full batch shape.
+    const full = (t: Tensor, rows: number, cols: number) => {
+      const e = expand(t, [...batchShape, rows, cols]);
+      const copy = contiguous(e);
+      e.dispose();
+      return copy;
+    };
+    const [fa, fb] = [full(a, M, K), full(b, K, N)];
+    const r = matmulRaw(fa, fb, bias);
+    fa.dispose();
+    fb.dispose();
+    return r;
   }
+  const out = empty([...batchShape, M, N]);
+  const batches = sizeOf(batchShape);
+  if (out.size === 0) return out;
   const pad = (xs: number[], fill: number) => [...Array(MAX_BATCH_RANK - xs.length).fill(fill), ...xs];
   const bShape = pad(c.shape, 1);
   const bsA = pad(c.strides[0]!, 0);
@@ -166,17 +179,23 @@ function check(op: string, a: Tensor, b: Tensor): void {
 /** `torch.matmul`: batched, broadcasting batch dims; 1-D operands are treated as a row / column vector. */
 export function matmul(a: Tensor, b: Tensor): Tensor {
   check('matmul', a, b);
-  if (a.rank === 1) {
-    const r = matmul(reshape(a, [1, a.shape[0]!]), b);
-    return squeeze(r, -2);
-  }
-  if (b.rank === 1) {
-    const r = matmul(a, reshape(b, [b.shape[0]!, 1]));
-    return squeeze(r, -1);
+  if (a.rank === 1 || b.rank === 1) {
+    // A vector operand becomes a one-row (or one-column) matrix, and that dim is dropped again.
+    const a2 = a.rank === 1 ? reshape(a, [1, a.shape[0]!]) : a;
+    const b2 = b.rank === 1 ? reshape(b, [b.shape[0]!, 1]) : b;
+    const r = matmul(a2, b2);
+    const out = squeeze(r, a.rank === 1 ? -2 : -1);
+    for (const t of [a2, b2, r]) if (t !== a && t !== b) t.dispose();
+    return out;
   }
   const K = a.shape[a.rank - 1]!;
   if (b.shape[b.rank - 2] !== K) {
     throw new Error(`matmul: shapes ${fmt(a.shape)} and ${fmt(b.shape)} don't match (${K} vs ${b.shape[b.rank - 2]} in the contracted dim)`);
+  }
+  try {
+    broadcastShapes('matmul', a.shape.slice(0, -2), b.shape.slice(0, -2));
+  } catch {
+    throw new Error(`matmul: the batch dims of ${fmt(a.shape)} and ${fmt(b.shape)} cannot be broadcast together`);
   }
   const out = matmulRaw(a, b);
   return record(out, 'matmul', [a, b], [a, b], (g, [sa, sb]) => [

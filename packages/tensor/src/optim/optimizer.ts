@@ -46,6 +46,7 @@ export abstract class Optimizer<H extends Hyper> {
   ) {
     const isGroups = params.length > 0 && 'params' in params[0]!;
     const groups = isGroups ? (params as ParamGroupInput<H>[]) : [{ params: params as Tensor[] } as ParamGroupInput<H>];
+    if (groups.every((g) => g.params.length === 0)) throw new Error(`${name}: got an empty parameter list`);
     const seen = new Set<Tensor>();
     this.paramGroups = groups.map((input, gi) => {
       const group = { ...defaults } as ParamGroup<H>;
@@ -202,7 +203,7 @@ export abstract class Optimizer<H extends Hyper> {
       const p = params[i];
       const group = groupOf(i);
       if (!Number.isInteger(i) || !p || !group) {
-        problems.push(`state for parameter ${key}, which does not exist (${params.length} parameters)`);
+        problems.push(`state for parameter ${key}, which does not exist (parameters are numbered 0..${params.length - 1})`);
         continue;
       }
       if (!Number.isInteger(s.step) || s.step < 0) problems.push(`parameter ${i}: step ${s.step} is not a non-negative integer`);

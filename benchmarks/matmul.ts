@@ -1,0 +1,53 @@
+// matmul throughput and per-op dispatch overhead: @tmpose/tensor vs tfjs-webgpu vs jax-js, one process,
+// one Dawn adapter. `pnpm bench matmul [--quick]`.
+import { adapterDescription } from './lib/gpu.js';
+import * as ours from './lib/ours.js';
+import * as tfjs from './peers/tfjs.js';
+import * as jax from './peers/jax.js';
+import { type Case, type Row, type TimingOptions, measure, printTable } from './lib/timing.js';
+
+const SHAPES: [number, number, number][] = [
+  [8192, 192, 576],
+  [8736, 192, 192],
+  [1024, 1024, 1024],
+];
+
+export async function main(args: string[]): Promise<void> {
+  const quick = args.includes('--quick');
+  let description: string;
+  try {
+    description = await ours.init();
+  } catch (err) {
+    description = `${await adapterDescription()} (@tmpose/tensor init failed: ${(err as Error).message})`;
+  }
+  console.log(`adapter: ${description}`);
+  await tfjs.init();
+  await jax.init();
+  console.log(`engines: ${ours.name}, ${tfjs.name}, ${jax.name}`);
+  console.log(`timing: warm-up runs (first includes shader compilation), then the median of timed runs\n`);
+
+  const engines: [string, { matmul(M: number, K: number, N: number): Case | Promise<Case> }][] = [
+    ['ours', ours],
+    ['tfjs', tfjs],
+    ['jax-js', jax],
+  ];
+  const mmOptions: TimingOptions = quick ? { warmup: 1, iters: 3 } : { warmup: 2, iters: 7, budgetMs: 4000 };
+  const rows: Row[] = [];
+  for (const [M, K, N] of SHAPES) {
+    for (const [engine, impl] of engines) {
+      rows.push(await measure('matmul', `${M}×${K}×${N}`, engine, () => impl.matmul(M, K, N), mmOptions));
+    }
+  }
+
+  const chainOptions: TimingOptions = quick ? { warmup: 1, iters: 3 } : { warmup: 2, iters: 9, budgetMs: 3000 };
+  const chain: [string, () => Case | Promise<Case>][] = [
+    ['ours', () => ours.addChain(1000, 64)],
+    ['tfjs', () => tfjs.addChain(1000, 64)],
+    ['jax-js', () => jax.addChain(1000, 64)],
+  ];
+  for (const [engine, setup] of chain) rows.push(await measure('1000 × add', '[64]', engine, setup, chainOptions));
+
+  printTable(rows);
+  const leaks = [ours.liveTensors(), tfjs.liveTensors()];
+  if (leaks.some((n) => n !== 0)) console.log(`\nwarning: live tensors after the run: ours ${leaks[0]}, tfjs ${leaks[1]}`);
+}

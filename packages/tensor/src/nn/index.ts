@@ -1,0 +1,7 @@
+// Neural-network building blocks (torch.nn).
+export { Module, type AnyModule, type LoadResult } from './module.js';
+export { Linear, type LinearOptions } from './linear.js';
+export { LayerNorm, type LayerNormOptions } from './layernorm.js';
+export { GELU, ReLU } from './activation.js';
+export { Dropout } from './dropout.js';
+export { Sequential } from './sequential.js';

@@ -1,0 +1,244 @@
+// Fused scaled dot-product attention on [B, H, L, D]. The forward pass is flash-style: each thread
+// owns a few query rows and streams every key and value once with an online softmax, so the L x L
+// score matrix never exists in memory; it keeps the log-sum-exp of each row. The backward pass is
+// FlashAttention-2's: a prepass for delta = rowsum(dO * O), then one kernel in which each thread owns
+// a few keys and accumulates their dK and dV over all queries, and one in which each thread owns a
+// few queries and accumulates dQ over all keys. Probabilities are recomputed from the saved
+// log-sum-exp. No kernel uses shared memory or barriers.
+import { record } from '../autograd.js';
+import { dispatch, f32bits, grid } from '../runtime/queue.js';
+import { fmt, sameShape } from '../shape.js';
+import { type Tensor, empty } from '../tensor.js';
+import { contiguous } from './copy.js';
+
+const WG = 64;
+const NEG = '-3.4028234663852886e38';
+
+/** Rows per thread: enough to reuse each loaded key/value row several times, few enough for registers. */
+const rowsPerThread = (D: number) => (D <= 32 ? 4 : 2);
+
+const range = (n: number) => [...Array(n).keys()];
+const sumOf = (terms: string[]) => terms.join(' + ');
+
+// Params shared by the kernels: B, H, L, scale, then (offset, sB, sH, sL) for q, k, v, in vec4 units.
+const P = { B: 0, H: 1, L: 2, scale: 3, q: 4, k: 8, v: 12 };
+const rowAddr = (name: 'q' | 'k' | 'v', row: string) =>
+  `(pu(${P[name]}u) + b * pu(${P[name] + 1}u) + h * pu(${P[name] + 2}u) + ${row} * pu(${P[name] + 3}u))`;
+
+const HEADER = (perThread: number) => `
+  let B = pu(0u); let H = pu(1u); let L = pu(2u); let scale = pf(3u);
+  let t = groupIndex(wg, nwg) * ${WG}u + li;
+  let tilesPerHead = (L + ${perThread - 1}u) / ${perThread}u;
+  let bh = t / tilesPerHead;
+  if (bh >= B * H) { return; }
+  let b = bh / H; let h = bh % H;
+  let r0 = (t % tilesPerHead) * ${perThread}u;
+  let rowOut = bh * L;`;
+
+const ENTRY = `@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {`;
+
+function forwardKernel(D: number) {
+  const D4 = D / 4;
+  const RQ = rowsPerThread(D);
+  const ds = range(D4);
+  return {
+    name: 'attentionForward',
+    key: `d${D}`,
+    bindings: [
+      { name: 'Q', type: 'vec4<f32>', access: 'read' as const },
+      { name: 'K', type: 'vec4<f32>', access: 'read' as const },
+      { name: 'V', type: 'vec4<f32>', access: 'read' as const },
+      { name: 'O', type: 'vec4<f32>', access: 'read_write' as const },
+      { name: 'LSE', type: 'f32', access: 'read_write' as const },
+    ],
+    body: () => `${ENTRY}
+  ${HEADER(RQ)}
+  ${range(RQ).map((r) => `
+  let qa${r} = ${rowAddr('q', `min(r0 + ${r}u, L - 1u)`)};
+  ${ds.map((d) => `let q${r}_${d} = Q[qa${r} + ${d}u] * scale;`).join(' ')}
+  var m${r} = ${NEG}; var l${r} = 0.0;
+  ${ds.map((d) => `var a${r}_${d} = vec4<f32>();`).join(' ')}`).join('')}
+  for (var j = 0u; j < L; j += 4u) {
+    ${range(4).map((c) => `let ka${c} = ${rowAddr('k', `min(j + ${c}u, L - 1u)`)};
+    ${ds.map((d) => `let k${c}_${d} = K[ka${c} + ${d}u];`).join(' ')}`).join('\n    ')}
+    let valid = vec4<bool>(j < L, j + 1u < L, j + 2u < L, j + 3u < L);
+    ${range(4).map((c) => `let va${c} = ${rowAddr('v', `min(j + ${c}u, L - 1u)`)};
+    ${ds.map((d) => `let v${c}_${d} = V[va${c} + ${d}u];`).join(' ')}`).join('\n    ')}
+    ${range(RQ).map((r) => `{
+      let s = select(vec4<f32>(${NEG}), vec4<f32>(${range(4).map((c) => `dot(${sumOf(ds.map((d) => `q${r}_${d} * k${c}_${d}`))}, vec4<f32>(1.0))`).join(', ')}), valid);
+      let mNew = max(m${r}, max(max(s.x, s.y), max(s.z, s.w)));
+      let corr = exp(m${r} - mNew);
+      let p = exp(s - vec4<f32>(mNew));
+      l${r} = l${r} * corr + p.x + p.y + p.z + p.w;
+      m${r} = mNew;
+      ${ds.map((d) => `a${r}_${d} = a${r}_${d} * corr + p.x * v0_${d} + p.y * v1_${d} + p.z * v2_${d} + p.w * v3_${d};`).join('\n      ')}
+    }`).join('\n    ')}
+  }
+  ${range(RQ).map((r) => `if (r0 + ${r}u < L) {
+    let inv = 1.0 / l${r};
+    let o = (rowOut + r0 + ${r}u) * ${D4}u;
+    ${ds.map((d) => `O[o + ${d}u] = a${r}_${d} * inv;`).join(' ')}
+    LSE[rowOut + r0 + ${r}u] = m${r} + log(l${r});
+  }`).join('\n  ')}
+}`,
+  };
+}
+
+// Stats[row] = (lse[row], delta[row] = sum(dO[row] * O[row])) over a contiguous [rows, D]: the
+// backward kernels then read both with one binding. Params: rows, D4.
+const DELTA = {
+  name: 'attentionDelta',
+  key: '',
+  bindings: [
+    { name: 'DO', type: 'vec4<f32>', access: 'read' as const },
+    { name: 'O', type: 'vec4<f32>', access: 'read' as const },
+    { name: 'LSE', type: 'f32', access: 'read' as const },
+    { name: 'Stats', type: 'f32', access: 'read_write' as const },
+  ],
+  body: () => `${ENTRY}
+  let row = groupIndex(wg, nwg) * ${WG}u + li;
+  if (row >= pu(0u)) { return; }
+  let D4 = pu(1u);
+  var s = vec4<f32>();
+  for (var d = 0u; d < D4; d++) { s += DO[row * D4 + d] * O[row * D4 + d]; }
+  Stats[2u * row] = LSE[row];
+  Stats[2u * row + 1u] = s.x + s.y + s.z + s.w;
+}`,
+};
+
+/** dK and dV: each thread owns RK keys and walks every query. */
+function backwardKVKernel(D: number) {
+  const D4 = D / 4;
+  const RK = rowsPerThread(D);
+  const ds = range(D4);
+  return {
+    name: 'attentionBackwardKV',
+    key: `d${D}`,
+    bindings: [
+      { name: 'Q', type: 'vec4<f32>', access: 'read' as const },
+      { name: 'K', type: 'vec4<f32>', access: 'read' as const },
+      { name: 'V', type: 'vec4<f32>', access: 'read' as const },
+      { name: 'DO', type: 'vec4<f32>', access: 'read' as const },
+      { name: 'Stats', type: 'f32', access: 'read' as const },
+      { name: 'DK', type: 'vec4<f32>', access: 'read_write' as const },
+      { name: 'DV', type: 'vec4<f32>', access: 'read_write' as const },
+    ],
+    body: () => `${ENTRY}
+  ${HEADER(RK)}
+  ${range(RK).map((c) => `
+  let ka${c} = ${rowAddr('k', `min(r0 + ${c}u, L - 1u)`)};
+  let va${c} = ${rowAddr('v', `min(r0 + ${c}u, L - 1u)`)};
+  ${ds.map((d) => `let k${c}_${d} = K[ka${c} + ${d}u]; let v${c}_${d} = V[va${c} + ${d}u];`).join(' ')}
+  ${ds.map((d) => `var dk${c}_${d} = vec4<f32>(); var dv${c}_${d} = vec4<f32>();`).join(' ')}`).join('')}
+  for (var i = 0u; i < L; i++) {
+    let qa = ${rowAddr('q', 'i')};
+    let oa = (rowOut + i) * ${D4}u;
+    ${ds.map((d) => `let q_${d} = Q[qa + ${d}u] * scale; let g_${d} = DO[oa + ${d}u];`).join('\n    ')}
+    let lse = Stats[2u * (rowOut + i)];
+    let delta = Stats[2u * (rowOut + i) + 1u];
+    ${range(RK).map((c) => `{
+      let p = exp(dot(${sumOf(ds.map((d) => `q_${d} * k${c}_${d}`))}, vec4<f32>(1.0)) - lse);
+      let dp = dot(${sumOf(ds.map((d) => `g_${d} * v${c}_${d}`))}, vec4<f32>(1.0));
+      let dsc = p * (dp - delta);
+      ${ds.map((d) => `dv${c}_${d} += p * g_${d}; dk${c}_${d} += dsc * q_${d};`).join('\n      ')}
+    }`).join('\n    ')}
+  }
+  ${range(RK).map((c) => `if (r0 + ${c}u < L) {
+    let o = (rowOut + r0 + ${c}u) * ${D4}u;
+    ${ds.map((d) => `DK[o + ${d}u] = dk${c}_${d}; DV[o + ${d}u] = dv${c}_${d};`).join(' ')}
+  }`).join('\n  ')}
+}`,
+  };
+}
+
+/** dQ: each thread owns RQ queries and walks every key. */
+function backwardQKernel(D: number) {
+  const D4 = D / 4;
+  const RQ = rowsPerThread(D);
+  const ds = range(D4);
+  return {
+    name: 'attentionBackwardQ',
+    key: `d${D}`,
+    bindings: [
+      { name: 'Q', type: 'vec4<f32>', access: 'read' as const },
+      { name: 'K', type: 'vec4<f32>', access: 'read' as const },
+      { name: 'V', type: 'vec4<f32>', access: 'read' as const },
+      { name: 'DO', type: 'vec4<f32>', access: 'read' as const },
+      { name: 'Stats', type: 'f32', access: 'read' as const },
+      { name: 'DQ', type: 'vec4<f32>', access: 'read_write' as const },
+    ],
+    body: () => `${ENTRY}
+  ${HEADER(RQ)}
+  ${range(RQ).map((r) => `
+  let row${r} = rowOut + min(r0 + ${r}u, L - 1u);
+  let qa${r} = ${rowAddr('q', `min(r0 + ${r}u, L - 1u)`)};
+  ${ds.map((d) => `let q${r}_${d} = Q[qa${r} + ${d}u] * scale; let g${r}_${d} = DO[row${r} * ${D4}u + ${d}u]; var dq${r}_${d} = vec4<f32>();`).join('\n  ')}
+  let lse${r} = Stats[2u * row${r}];
+  let delta${r} = Stats[2u * row${r} + 1u];`).join('')}
+  for (var j = 0u; j < L; j++) {
+    let ka = ${rowAddr('k', 'j')};
+    let va = ${rowAddr('v', 'j')};
+    ${ds.map((d) => `let k_${d} = K[ka + ${d}u]; let v_${d} = V[va + ${d}u];`).join('\n    ')}
+    ${range(RQ).map((r) => `{
+      let p = exp(dot(${sumOf(ds.map((d) => `q${r}_${d} * k_${d}`))}, vec4<f32>(1.0)) - lse${r});
+      let dp = dot(${sumOf(ds.map((d) => `g${r}_${d} * v_${d}`))}, vec4<f32>(1.0));
+      let dsc = p * (dp - delta${r});
+      ${ds.map((d) => `dq${r}_${d} += dsc * k_${d};`).join(' ')}
+    }`).join('\n    ')}
+  }
+  ${range(RQ).map((r) => `if (r0 + ${r}u < L) {
+    ${ds.map((d) => `DQ[row${r} * ${D4}u + ${d}u] = dq${r}_${d} * scale;`).join(' ')}
+  }`).join('\n  ')}
+}`,
+  };
+}
+
+/** q, k or v as a view the kernels can read with vec4 loads (a copy only when the layout forbids it). */
+function readable(t: Tensor): Tensor {
+  const ok = t.strides[3] === 1 && [t.offset, t.strides[0]!, t.strides[1]!, t.strides[2]!].every((s) => s % 4 === 0);
+  return ok ? t.view(t.shape, t.strides, t.offset) : contiguous(t);
+}
+const strideParams = (t: Tensor) => [t.offset / 4, t.strides[0]! / 4, t.strides[1]! / 4, t.strides[2]! / 4];
+
+export interface AttentionOptions {
+  /** Multiplies q·k; default 1/sqrt(D). */
+  scale?: number;
+}
+
+/** `F.scaled_dot_product_attention(q, k, v)` on [B, H, L, D] without a mask: softmax(q kᵀ scale) v. */
+export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOptions = {}): Tensor {
+  for (const t of [q, k, v]) t.assertAlive('scaledDotProductAttention');
+  if (q.rank !== 4 || !sameShape(q.shape, k.shape) || !sameShape(q.shape, v.shape) || [q, k, v].some((t) => t.dtype !== 'float32')) {
+    throw new Error(`scaledDotProductAttention: q ${fmt(q.shape)}, k ${fmt(k.shape)}, v ${fmt(v.shape)} must be float32 [B, H, L, D] of one shape`);
+  }
+  const [B, H, L, D] = q.shape as [number, number, number, number];
+  if (D % 4 !== 0 || D > 128) throw new Error(`scaledDotProductAttention: head dim ${D} must be a multiple of 4, at most 128`);
+  const scale = options.scale ?? 1 / Math.sqrt(D);
+  const [rq, rk, rv] = [q, k, v].map(readable) as [Tensor, Tensor, Tensor];
+  const params = [B, H, L, f32bits(scale), ...strideParams(rq), ...strideParams(rk), ...strideParams(rv)];
+  const out = empty([B, H, L, D]);
+  const lse = empty([B, H, L]);
+  const perThread = rowsPerThread(D);
+  const threads = B * H * Math.ceil(L / perThread);
+  dispatch(forwardKernel(D), [rq.storage, rk.storage, rv.storage, out.storage, lse.storage], params, grid(Math.ceil(threads / WG)));
+  const result = record(out, 'scaledDotProductAttention', [q, k, v], [rq, rk, rv, out, lse], (g, [sq, sk, sv, so, sl]) => {
+    const dO = g.isContiguous && g.offset % 4 === 0 ? g : contiguous(g);
+    const rows = B * H * L;
+    const stats = empty([rows, 2]);
+    dispatch(DELTA, [dO.storage, so!.storage, sl!.storage, stats.storage], [rows, D / 4], grid(Math.ceil(rows / WG)));
+    const p = [B, H, L, f32bits(scale), ...strideParams(sq!), ...strideParams(sk!), ...strideParams(sv!)];
+    const dq = empty([B, H, L, D]);
+    const dk = empty([B, H, L, D]);
+    const dv = empty([B, H, L, D]);
+    dispatch(backwardKVKernel(D), [sq!.storage, sk!.storage, sv!.storage, dO.storage, stats.storage, dk.storage, dv.storage], p, grid(Math.ceil(threads / WG)));
+    dispatch(backwardQKernel(D), [sq!.storage, sk!.storage, sv!.storage, dO.storage, stats.storage, dq.storage], p, grid(Math.ceil(threads / WG)));
+    stats.dispose();
+    if (dO !== g) dO.dispose();
+    return [q.requiresGrad ? dq : (dq.dispose(), null), k.requiresGrad ? dk : (dk.dispose(), null), v.requiresGrad ? dv : (dv.dispose(), null)];
+  });
+  for (const t of [rq, rk, rv]) t.dispose();
+  lse.dispose();
+  return result;
+}
+

@@ -1,0 +1,330 @@
+// Compares every op, forward and backward, against PyTorch references on the real WebGPU device.
+// The fixtures under ./fixtures are written by scripts/gen_fixtures.py (`pnpm fixtures`): float32
+// inputs, torch float64 outputs and input gradients for a random upstream gradient. No PyTorch is
+// needed here. Each case: build the float32 leaves, apply the input view (transpose, permute, slice,
+// expand), run the op through the public API, compare the output, call `out.backward(gradOut)` and
+// compare each leaf's `.grad`.
+import { readFileSync } from 'node:fs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import * as api from '@tmpose/tensor';
+import { type Tensor, init, memory, tensor } from '@tmpose/tensor';
+import { runtimeStats } from '../src/runtime/queue.js';
+import { expectClose } from './helpers.js';
+
+// ---------------------------------------------------------------------------------------------------
+// Tolerances: |got - want| <= atol + atolPerK * k + rtol * |want|, where k is the longest sum the op
+// does in its forward or backward pass (reduced length, contraction length, broadcast factor), stored
+// per case by the generator. f32 has eps = 1.19e-7; a sum of k terms of size ~1 drifts by ~eps*k in
+// the worst realistic case, hence the per-k term for anything that accumulates. References are stored
+// to 7 significant digits (<= 5e-7 relative), which every rtol below covers.
+//
+//   op                         atol    rtol    atol per k   why
+//   views, concat, contiguous  1e-6    1e-6    1e-6         exact copies; backward of expand/slice sums
+//   neg, abs, relu             1e-6    1e-6    1e-6         exact; backward sums over broadcast dims
+//   add, sub, mul, max/minimum 1e-5    1e-5    1e-6         one rounding per op, backward sums (sumTo)
+//   div                        1e-5    2e-5    1e-6         WGSL x/y is within 2.5 ulp; grad = g*out/b
+//   exp                        1e-5    2e-5    -            WGSL exp: 3 + 2|x| ulp
+//   log                        2e-5    1e-5    -            WGSL log: 2^-21 absolute on [0.5, 2]
+//   sqrt                       1e-5    1e-5    -            2.5 ulp (via inverseSqrt)
+//   pow                        2e-5    1e-4    1e-6         exp2(b*log2 a): log error times |b ln a|
+//   gelu                       2e-5    2e-5    -            erf polynomial (A&S 7.1.26, 1.5e-7) and exp
+//   sigmoid, tanh              2e-5    2e-5    -            built on exp; tanh near 0 is checked absolutely
+//   sum                        1e-5    1e-5    2e-7         f32 accumulation over k terms
+//   mean                       1e-5    1e-5    2e-7         as sum, then a scale (gradients are g/k)
+//   max (amax, tie-free)       1e-6    1e-6    1e-6         exact selection; gradient is a masked copy
+//   matmul, linear             2e-5    2e-5    1e-6         dot products of length k (fwd K, bwd N / M*batch)
+//   softmax                    1e-5    1e-4    1e-7         exp, a sum over the axis and a division
+//   logSoftmax                 2e-5    1e-4    2e-7         x - max - log(sum exp): cancellation near 0
+//   layerNorm                  5e-5    1e-4    2e-7         mean / variance over k, rsqrt, affine
+//   mseLoss                    1e-5    1e-5    2e-7         a sum of k squares
+// ---------------------------------------------------------------------------------------------------
+interface Tol {
+  atol: number;
+  rtol: number;
+  atolPerK?: number;
+}
+const t = (atol: number, rtol: number, atolPerK = 0): Tol => ({ atol, rtol, atolPerK });
+const COPY = t(1e-6, 1e-6, 1e-6);
+const ARITH = t(1e-5, 1e-5, 1e-6);
+export const TOLERANCES: Record<string, Tol> = {
+  reshape: COPY, flatten: COPY, permute: COPY, transpose: COPY, expand: COPY, slice: COPY,
+  concat: COPY, contiguous: COPY, squeeze: COPY, unsqueeze: COPY,
+  neg: COPY, abs: COPY, relu: COPY,
+  add: ARITH, sub: ARITH, mul: ARITH, maximum: ARITH, minimum: ARITH,
+  div: t(1e-5, 2e-5, 1e-6),
+  exp: t(1e-5, 2e-5),
+  log: t(2e-5, 1e-5),
+  sqrt: t(1e-5, 1e-5),
+  pow: t(2e-5, 1e-4, 1e-6),
+  gelu: t(2e-5, 2e-5),
+  sigmoid: t(2e-5, 2e-5),
+  tanh: t(2e-5, 2e-5),
+  sum: t(1e-5, 1e-5, 2e-7),
+  mean: t(1e-5, 1e-5, 2e-7),
+  max: COPY,
+  matmul: t(2e-5, 2e-5, 1e-6),
+  linear: t(2e-5, 2e-5, 1e-6),
+  softmax: t(1e-5, 1e-4, 1e-7),
+  logSoftmax: t(2e-5, 1e-4, 2e-7),
+  layerNorm: t(5e-5, 1e-4, 2e-7),
+  mseLoss: t(1e-5, 1e-5, 2e-7),
+};
+
+// ---------------------------------------------------------------------------------------------------
+interface Arr {
+  shape: number[];
+  values: number[];
+}
+type ViewStep = [string, ...(number | number[])[]];
+interface Input extends Arr {
+  name?: string;
+  dtype: 'float32';
+  requiresGrad: boolean;
+  view?: ViewStep[];
+}
+type Options = Record<string, any>;
+interface Case {
+  name: string;
+  op: string;
+  options: Options;
+  k: number;
+  args?: number[];
+  inputs: Input[];
+  output: Arr;
+  gradOutput: Arr;
+  grads: (Arr | null)[];
+}
+
+function load(family: string): Case[] {
+  const text = readFileSync(new URL(`./fixtures/${family}.json`, import.meta.url), 'utf8');
+  return (JSON.parse(text) as { cases: Case[] }).cases;
+}
+
+/** An op of the public API, looked up by name so that a missing one fails its cases, not the file. */
+type Fn = (...args: unknown[]) => Tensor;
+function fn(name: string): Fn {
+  const f = (api as unknown as Record<string, unknown>)[name];
+  if (typeof f !== 'function') throw new Error(`${name} is not exported by @tmpose/tensor (yet)`);
+  return f as Fn;
+}
+
+const binary = (name: string) => (xs: Tensor[], o: Options) => {
+  if ('scalar' in o) return o.side === 'left' ? fn(name)(o.scalar, xs[0]) : fn(name)(xs[0], o.scalar);
+  return fn(name)(xs[0], xs[1]);
+};
+const unary = (name: string) => (xs: Tensor[]) => fn(name)(xs[0]);
+const reduction = (name: string) => (xs: Tensor[], o: Options) => fn(name)(xs[0], o.axis, { keepdim: o.keepdim });
+
+const OPS: Record<string, (xs: Tensor[], o: Options, named: Record<string, Tensor>) => Tensor> = {
+  add: binary('add'), sub: binary('sub'), mul: binary('mul'), div: binary('div'), pow: binary('pow'),
+  maximum: binary('maximum'), minimum: binary('minimum'),
+  neg: unary('neg'), exp: unary('exp'), log: unary('log'), sqrt: unary('sqrt'), relu: unary('relu'),
+  gelu: unary('gelu'), sigmoid: unary('sigmoid'), tanh: unary('tanh'), abs: unary('abs'),
+  contiguous: unary('contiguous'),
+  sum: reduction('sum'), mean: reduction('mean'), max: reduction('max'),
+  reshape: (xs, o) => fn('reshape')(xs[0], o.shape),
+  flatten: (xs, o) => fn('flatten')(xs[0], o.startAxis ?? 0, o.endAxis ?? -1),
+  permute: (xs, o) => fn('permute')(xs[0], o.dims),
+  transpose: (xs, o) => fn('transpose')(xs[0], o.dim0 ?? -2, o.dim1 ?? -1),
+  expand: (xs, o) => fn('expand')(xs[0], o.shape),
+  slice: (xs, o) => fn('slice')(xs[0], o.axis, o.start, o.end),
+  concat: (xs, o) => fn('concat')(xs, o.axis),
+  squeeze: (xs, o) => fn('squeeze')(xs[0], o.axis),
+  unsqueeze: (xs, o) => fn('unsqueeze')(xs[0], o.axis),
+  matmul: (xs) => fn('matmul')(xs[0], xs[1]),
+  linear: (_, __, n) => fn('linear')(n.x, n.weight, n.bias),
+  softmax: (xs, o) => fn('softmax')(xs[0], o.axis ?? -1),
+  logSoftmax: (xs, o) => fn('logSoftmax')(xs[0], o.axis ?? -1),
+  layerNorm: (_, o, n) => fn('layerNorm')(n.x, o.normalizedShape, n.weight, n.bias, o.eps ?? 1e-5),
+  mseLoss: (xs, o) => fn('mseLoss')(xs[0], xs[1], o.reduction ?? 'mean'),
+};
+
+function applyView(x: Tensor, view: ViewStep[] | undefined, owned: Tensor[]): Tensor {
+  let y = x;
+  for (const [kind, ...a] of view ?? []) {
+    const args = a as never[];
+    if (kind === 'transpose') y = api.transpose(y, args[0], args[1]);
+    else if (kind === 'permute') y = api.permute(y, args[0]);
+    else if (kind === 'slice') y = api.slice(y, args[0], args[1], args[2]);
+    else if (kind === 'expand') y = api.expand(y, args[0]);
+    else throw new Error(`unknown view step ${kind}`);
+    owned.push(y);
+  }
+  return y;
+}
+
+function tolFor(c: Case): { atol: number; rtol: number } {
+  const tol = TOLERANCES[c.op];
+  if (!tol) throw new Error(`no tolerance stated for ${c.op}`);
+  return { atol: tol.atol + (tol.atolPerK ?? 0) * c.k, rtol: tol.rtol };
+}
+
+/** Optional calibration aid: FIXTURE_REPORT=1 prints how much of its tolerance each case used. */
+const report = process.env.FIXTURE_REPORT ? new Map<string, number>() : null;
+function used(what: string, got: ArrayLike<number>, want: number[], atol: number, rtol: number): void {
+  if (!report) return;
+  let worst = 0;
+  for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(got[i]! - want[i]!) / (atol + rtol * Math.abs(want[i]!)));
+  report.set(what, worst);
+}
+
+const leaks: string[] = [];
+
+async function runCase(c: Case): Promise<void> {
+  const before = memory().liveTensors;
+  const owned: Tensor[] = [];
+  try {
+    const leaves = c.inputs.map((inp) => {
+      const leaf = tensor(Float32Array.from(inp.values), inp.shape, { requiresGrad: inp.requiresGrad });
+      owned.push(leaf);
+      return leaf;
+    });
+    const viewed = leaves.map((leaf, i) => applyView(leaf, c.inputs[i]!.view, owned));
+    const named: Record<string, Tensor> = {};
+    c.inputs.forEach((inp, i) => {
+      if (inp.name) named[inp.name] = viewed[i]!;
+    });
+    const xs = (c.args ?? c.inputs.map((_, i) => i)).map((i) => viewed[i]!);
+    const out = OPS[c.op]!(xs, c.options, named);
+    owned.push(out);
+    const { atol, rtol } = tolFor(c);
+
+    expect(out.shape, `${c.name}: output shape`).toEqual(c.output.shape);
+    const got = await out.data();
+    used(`${c.name} output`, got, c.output.values, atol, rtol);
+    expectClose(got, c.output.values, atol, rtol, `${c.name}: output`);
+
+    if (!c.grads.some((g) => g)) return;
+    const gradOut = tensor(Float32Array.from(c.gradOutput.values), c.gradOutput.shape);
+    owned.push(gradOut);
+    out.backward(gradOut);
+    for (const [i, want] of c.grads.entries()) {
+      if (!want) continue;
+      const grad = leaves[i]!.grad;
+      expect(grad, `${c.name}: input ${i} has no .grad after backward()`).not.toBeNull();
+      expect(grad!.shape, `${c.name}: grad ${i} shape`).toEqual(want.shape);
+      const g = await grad!.data();
+      used(`${c.name} grad ${i}`, g, want.values, atol, rtol);
+      expectClose(g, want.values, atol, rtol, `${c.name}: grad of input ${i}`);
+    }
+  } finally {
+    for (const x of owned) x.dispose();
+    const after = memory().liveTensors;
+    if (after !== before) leaks.push(`${c.name}: ${after - before} tensor handle(s)`);
+  }
+}
+
+beforeAll(async () => {
+  await init();
+});
+
+for (const family of ['elementwise', 'reduce', 'views', 'nn']) {
+  describe(`fixtures: ${family}`, () => {
+    for (const c of load(family)) it(c.name, () => runCase(c));
+  });
+}
+
+describe('fixtures: bookkeeping', () => {
+  it('states a tolerance for every op in the fixtures', () => {
+    const ops = new Set(['elementwise', 'reduce', 'views', 'nn'].flatMap((f) => load(f).map((c) => c.op)));
+    expect([...ops].filter((op) => !TOLERANCES[op])).toEqual([]);
+  });
+
+  it('leaves no live tensor handles behind (after each case disposes what it made)', () => {
+    if (report) {
+      const rows = [...report.entries()].sort((a, b) => b[1] - a[1]);
+      console.log(rows.map(([k, v]) => `${v.toFixed(3)}  ${k}`).join('\n'));
+    }
+    expect(leaks).toEqual([]);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------
+// Error cases: thrown synchronously, naming the op (and the shapes), before any GPU work: no dispatch
+// is encoded and no tensor is allocated by the failing call.
+describe('errors are thrown before any GPU work', () => {
+  /** Runs `call`, expects it to throw matching `pattern`, and checks it dispatched and allocated nothing. */
+  function throwsEarly(call: () => unknown, pattern: RegExp): void {
+    const before = { ...runtimeStats(), ...memory() };
+    expect(call).toThrow(pattern);
+    const after = { ...runtimeStats(), ...memory() };
+    expect(after.dispatches, 'dispatches encoded by the failing call').toBe(before.dispatches);
+    expect(after.liveTensors, 'tensors left alive by the failing call').toBe(before.liveTensors);
+    expect(after.liveBytes, 'bytes allocated by the failing call').toBe(before.liveBytes);
+  }
+
+  const f32 = (shape: number[]) => tensor(new Float32Array(shape.reduce((a, b) => a * b, 1)).fill(1), shape);
+
+  it('shape mismatches name the op and both shapes', () => {
+    const a = f32([2, 3]);
+    const b = f32([4]);
+    const m = f32([5, 3]);
+    const w = f32([5, 4]);
+    for (const op of ['add', 'sub', 'mul', 'div', 'pow', 'maximum', 'minimum'] as const) {
+      throwsEarly(() => fn(op)(a, b), new RegExp(`^${op}:.*\\[2, 3\\].*\\[4\\]`));
+    }
+    throwsEarly(() => fn('matmul')(a, m), /^matmul:.*\[2, 3\].*\[5, 3\]/);
+    throwsEarly(() => fn('linear')(a, w), /^linear:.*\[2, 3\].*\[5, 4\]/);
+    throwsEarly(() => fn('mseLoss')(a, m), /^mseLoss:.*\[2, 3\].*\[5, 3\]/);
+    throwsEarly(() => api.concat([a, m], 1), /^concat:.*\[2, 3\].*\[5, 3\]/);
+    throwsEarly(() => api.reshape(a, [4, 2]), /^reshape:.*\[2, 3\].*\[4, 2\]/);
+    throwsEarly(() => api.expand(a, [2, 4]), /^expand:.*\[2, 3\].*\[2, 4\]/);
+    throwsEarly(() => fn('layerNorm')(a, [2]), /^layerNorm:.*\[2, 3\].*\[2\]/);
+    throwsEarly(() => api.sum(a, 2), /^sum:.*axis 2/);
+    for (const t of [a, b, m, w]) t.dispose();
+  });
+
+  it('a matmul batch-dim mismatch names both operand shapes', () => {
+    const p = f32([2, 3, 7]);
+    const q = f32([3, 7, 2]);
+    throwsEarly(() => fn('matmul')(p, q), /^matmul:.*\[2, 3, 7\].*\[3, 7, 2\]/);
+    p.dispose();
+    q.dispose();
+  });
+
+  it('dtype mismatches throw, naming the op', () => {
+    const x = f32([3]);
+    const i = tensor(new Int32Array([1, 2, 3]), [3]);
+    for (const op of ['add', 'sub', 'mul', 'maximum'] as const) {
+      throwsEarly(() => fn(op)(x, i), new RegExp(`^${op}:.*int32`));
+    }
+    throwsEarly(() => api.exp(i), /^exp:.*int32/);
+    throwsEarly(() => api.mean(i), /^mean:.*int32/);
+    const i2 = api.reshape(i, [1, 3]);
+    const x2 = api.reshape(x, [3, 1]);
+    throwsEarly(() => fn('matmul')(i2, x2), /^matmul:.*int32/);
+    i2.dispose();
+    x2.dispose();
+    throwsEarly(() => fn('softmax')(i), /^softmax:.*int32/);
+    throwsEarly(() => api.concat([x, i]), /^concat:.*int32/);
+    x.dispose();
+    i.dispose();
+  });
+
+  it('a disposed tensor throws, naming the op', () => {
+    const dead = f32([2, 3]);
+    const live = f32([2, 3]);
+    const w = f32([4, 3]);
+    const liveT = api.transpose(live);
+    dead.dispose();
+    const calls: [string, () => unknown][] = [
+      ['add', () => api.add(dead, live)],
+      ['add', () => api.add(live, dead)],
+      ['exp', () => api.exp(dead)],
+      ['sum', () => api.sum(dead)],
+      ['max', () => api.max(dead, 0)],
+      ['reshape', () => api.reshape(dead, [6])],
+      ['permute', () => api.permute(dead, [1, 0])],
+      ['slice', () => api.slice(dead, 0, 0, 1)],
+      ['concat', () => api.concat([live, dead])],
+      ['contiguous', () => api.contiguous(dead)],
+      ['matmul', () => fn('matmul')(dead, liveT)],
+      ['linear', () => fn('linear')(dead, w)],
+      ['softmax', () => fn('softmax')(dead)],
+      ['layerNorm', () => fn('layerNorm')(dead, [3])],
+      ['mseLoss', () => fn('mseLoss')(dead, live)],
+    ];
+    for (const [op, call] of calls) throwsEarly(call, new RegExp(`^${op}: a tensor of shape \\[2, 3\\] was used after dispose`));
+    for (const t of [live, w, liveT]) t.dispose();
+  });
+});
