@@ -1,4 +1,5 @@
 // Finding WebGPU: `navigator.gpu` in browsers, the `webgpu` package (Dawn) in Node. One device per process.
+import { loadTuning } from './runtime/tune.js';
 
 export interface DeviceInfo {
   /** Adapter description, e.g. "llvmpipe (LLVM 19.1.7, 256 bits)" or "NVIDIA H100". */
@@ -97,6 +98,7 @@ export async function init(options: InitOptions = {}): Promise<DeviceInfo> {
     uncaptured.push((event as GPUUncapturedErrorEvent).error.message);
   });
   current = device;
+  await loadTuning();
   return info;
 }
 

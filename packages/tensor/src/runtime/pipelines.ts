@@ -47,7 +47,7 @@ function layoutFor(gpu: GPUDevice, deviceId: number, bindings: Binding[]): [GPUB
   let layout = layouts.get(key);
   if (!layout) {
     const entries: GPUBindGroupLayoutEntry[] = [
-      { binding: 0, visibility: 4 /* COMPUTE */, buffer: { type: 'uniform', hasDynamicOffset: true } },
+      { binding: 0, visibility: 4 /* COMPUTE */, buffer: { type: 'uniform' } },
       ...bindings.map((b, i) => ({
         binding: i + 1,
         visibility: 4,

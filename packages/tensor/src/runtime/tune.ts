@@ -1,0 +1,109 @@
+// Kernel variants chosen per adapter by measurement. An op asks `choose()` for its problem (kernel
+// family + shape class); the first time, it gets the fallback and the problem is queued. At the next
+// readback or sync — the first point where waiting is allowed — each queued problem is timed with
+// every candidate on scratch buffers of the same sizes, and the winner is remembered: in memory, and
+// on disk in Node (~/.cache/tmpose-webgpu/tune.json, or $TMPOSE_TUNE_FILE) keyed by adapter, so the
+// next process starts tuned. What is fastest on lavapipe is not what is fastest on a GPU.
+import { getDevice } from '../device.js';
+
+export interface Tunable<V> {
+  /** Kernel family and shape class, e.g. "matmul|kn|M8192|N512|K256". */
+  problem: string;
+  candidates: V[];
+  /** A stable name for a candidate (what is stored). */
+  label: (v: V) => string;
+  fallback: V;
+  /** Allocates scratch inputs; `run(v)` encodes one execution with candidate v. */
+  prepare: () => { run: (v: V) => void; dispose: () => void };
+}
+
+type Table = Record<string, Record<string, string>>;
+
+let table: Table | null = null;
+let enabled = true;
+const pending = new Map<string, Tunable<unknown>>();
+
+function adapterKey(): string {
+  const { info } = getDevice();
+  return `${info.description} | ${info.vendor} | ${info.architecture}`;
+}
+
+async function nodeFs() {
+  if (typeof process === 'undefined' || !process.versions?.node) return null;
+  const [fs, path, os] = await Promise.all([import('node:fs/promises'), import('node:path'), import('node:os')]);
+  const file = process.env.TMPOSE_TUNE_FILE ?? path.join(os.homedir(), '.cache', 'tmpose-webgpu', 'tune.json');
+  return { fs, path, file };
+}
+
+/** Loads remembered choices (called by init). */
+export async function loadTuning(): Promise<void> {
+  table = {};
+  try {
+    const n = await nodeFs();
+    if (n) table = JSON.parse(await n.fs.readFile(n.file, 'utf8')) as Table;
+    else if (typeof localStorage !== 'undefined') table = JSON.parse(localStorage.getItem('tmpose-webgpu-tune') ?? '{}') as Table;
+  } catch {
+    table = {};
+  }
+}
+
+async function saveTuning(): Promise<void> {
+  const text = JSON.stringify(table, null, 1);
+  const n = await nodeFs();
+  if (n) {
+    await n.fs.mkdir(n.path.dirname(n.file), { recursive: true });
+    const tmp = `${n.file}.${process.pid}.tmp`;
+    await n.fs.writeFile(tmp, text);
+    await n.fs.rename(tmp, n.file);
+  } else if (typeof localStorage !== 'undefined') {
+    localStorage.setItem('tmpose-webgpu-tune', text);
+  }
+}
+
+/** Turns measuring off (choices already known are still used); `setTuning(true)` turns it back on. */
+export function setTuning(on: boolean): void {
+  enabled = on;
+}
+
+export function choose<V>(t: Tunable<V>): V {
+  const known = table?.[adapterKey()]?.[t.problem];
+  if (known !== undefined) return t.candidates.find((c) => t.label(c) === known) ?? t.fallback;
+  if (enabled && t.candidates.length > 1 && !pending.has(t.problem)) pending.set(t.problem, t as Tunable<unknown>);
+  return t.fallback;
+}
+
+/**
+ * Times every queued problem's candidates (median of 3 after a warm-up) and stores the winners.
+ * `flushAndWait` submits the encoded work and waits for the GPU.
+ */
+export async function runPendingTuning(flushAndWait: () => Promise<void>): Promise<void> {
+  if (!pending.size) return;
+  const jobs = [...pending.values()];
+  pending.clear();
+  const key = adapterKey();
+  table ??= {};
+  const forAdapter = (table[key] ??= {});
+  for (const job of jobs) {
+    const scratch = job.prepare();
+    let best: { label: string; ms: number } | null = null;
+    try {
+      for (const c of job.candidates) {
+        scratch.run(c);
+        await flushAndWait();
+        const times: number[] = [];
+        for (let i = 0; i < 3; i++) {
+          const t0 = performance.now();
+          scratch.run(c);
+          await flushAndWait();
+          times.push(performance.now() - t0);
+        }
+        const ms = times.sort((a, b) => a - b)[1]!;
+        if (!best || ms < best.ms) best = { label: job.label(c), ms };
+      }
+    } finally {
+      scratch.dispose();
+    }
+    if (best) forAdapter[job.problem] = best.label;
+  }
+  await saveTuning().catch(() => {});
+}
