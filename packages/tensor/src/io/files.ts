@@ -1,20 +1,12 @@
-// Saving and loading safetensors files in Node. node:fs is imported on first use (through a variable
-// specifier, as device.ts does for 'webgpu') so that browser bundles of this package never resolve it.
+// Saving and loading safetensors files in Node (node:fs comes through node.ts, so browser bundles of
+// this package never resolve it).
+import { requireNode } from '../node.js';
 import type { Tensor } from '../tensor.js';
 import { parse, serializeChunks } from './safetensors.js';
 
 type Fs = typeof import('node:fs/promises');
-type Path = typeof import('node:path');
 
-async function node(): Promise<{ fs: Fs; path: Path }> {
-  const fsName = 'node:fs/promises';
-  const pathName = 'node:path';
-  const [fs, path] = await Promise.all([
-    import(/* @vite-ignore */ fsName) as Promise<Fs>,
-    import(/* @vite-ignore */ pathName) as Promise<Path>,
-  ]);
-  return { fs, path };
-}
+const node = () => requireNode('io file access');
 
 /**
  * Writes a file so that readers see either the old contents or the new, never a mix: the bytes go to

@@ -171,6 +171,7 @@ function matmulRaw(a: Tensor, b: Tensor, bias?: Tensor): Tensor {
     candidates: variants(N),
     label: (v) => `${v.tm}x${v.wx}`,
     fallback: defaultVariant(N),
+    worthTuning: 2 * M * N * K * batches > 5e7,
     prepare: () => {
       const scratch = sizes.map((bytes) => allocate(bytes));
       return { run: (v) => encode(v, scratch), dispose: () => scratch.forEach((s) => release(s, flushNumber())) };

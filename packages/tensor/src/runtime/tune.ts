@@ -5,6 +5,7 @@
 // on disk in Node (~/.cache/tmpose-webgpu/tune.json, or $TMPOSE_TUNE_FILE) keyed by adapter, so the
 // next process starts tuned. What is fastest on lavapipe is not what is fastest on a GPU.
 import { getDevice } from '../device.js';
+import { nodeModules } from '../node.js';
 
 export interface Tunable<V> {
   /** Kernel family and shape class, e.g. "matmul|kn|M8192|N512|K256". */
@@ -13,6 +14,8 @@ export interface Tunable<V> {
   /** A stable name for a candidate (what is stored). */
   label: (v: V) => string;
   fallback: V;
+  /** Whether a measurement could pay off: tiny problems keep the fallback and are never timed. */
+  worthTuning: boolean;
   /** Allocates scratch inputs; `run(v)` encodes one execution with candidate v. */
   prepare: () => { run: (v: V) => void; dispose: () => void };
 }
@@ -29,10 +32,10 @@ function adapterKey(): string {
 }
 
 async function nodeFs() {
-  if (typeof process === 'undefined' || !process.versions?.node) return null;
-  const [fs, path, os] = await Promise.all([import('node:fs/promises'), import('node:path'), import('node:os')]);
-  const file = process.env.TMPOSE_TUNE_FILE ?? path.join(os.homedir(), '.cache', 'tmpose-webgpu', 'tune.json');
-  return { fs, path, file };
+  const mods = await nodeModules();
+  if (!mods) return null;
+  const file = process.env.TMPOSE_TUNE_FILE ?? mods.path.join(mods.os.homedir(), '.cache', 'tmpose-webgpu', 'tune.json');
+  return { ...mods, file };
 }
 
 /** Loads remembered choices (called by init). */
@@ -68,7 +71,7 @@ export function setTuning(on: boolean): void {
 export function choose<V>(t: Tunable<V>): V {
   const known = table?.[adapterKey()]?.[t.problem];
   if (known !== undefined) return t.candidates.find((c) => t.label(c) === known) ?? t.fallback;
-  if (enabled && t.candidates.length > 1 && !pending.has(t.problem)) pending.set(t.problem, t as Tunable<unknown>);
+  if (enabled && t.worthTuning && t.candidates.length > 1 && !pending.has(t.problem)) pending.set(t.problem, t as Tunable<unknown>);
   return t.fallback;
 }
 
