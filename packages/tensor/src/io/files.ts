@@ -2,7 +2,7 @@
 // this package never resolve it).
 import { requireNode } from '../node.js';
 import type { Tensor } from '../tensor.js';
-import { parse, serializeChunks } from './safetensors.js';
+import { type ParsedSafetensors, parse, parseHost, serializeChunks } from './safetensors.js';
 
 type Fs = typeof import('node:fs/promises');
 
@@ -57,4 +57,11 @@ export async function loadSafetensors(path: string): Promise<Record<string, Tens
   const { fs } = await node();
   const bytes = await fs.readFile(path);
   return parse(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), { name: path });
+}
+
+/** Reads a safetensors file into host arrays, with its metadata; errors name the file. */
+export async function readSafetensors(path: string): Promise<ParsedSafetensors> {
+  const { fs } = await node();
+  const bytes = await fs.readFile(path);
+  return parseHost(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), { name: path });
 }

@@ -9,4 +9,5 @@ export {
   type ParsedSafetensors,
   type ParseOptions,
 } from './safetensors.js';
-export { saveSafetensors, loadSafetensors, writeFileAtomic } from './files.js';
+export { saveSafetensors, loadSafetensors, readSafetensors, writeFileAtomic } from './files.js';
+export { loadPth, loadPthHost, stripPrefix, selectPrefix, type PthHostTensor, type PthOptions, type TorchDType } from './pth.js';

@@ -213,7 +213,7 @@ export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, optio
     throw new Error(`scaledDotProductAttention: q ${fmt(q.shape)}, k ${fmt(k.shape)}, v ${fmt(v.shape)} must be float32 [B, H, L, D] of one shape`);
   }
   const [B, H, L, D] = q.shape as [number, number, number, number];
-  if (D % 4 !== 0 || D > 128) throw new Error(`scaledDotProductAttention: head dim ${D} must be a multiple of 4, at most 128`);
+  if (D % 4 !== 0 || D > 128) throw new Error(`scaledDotProductAttention: q, k, v ${fmt(q.shape)}: head dim ${D} must be a multiple of 4, at most 128`);
   const scale = options.scale ?? 1 / Math.sqrt(D);
   const [rq, rk, rv] = [q, k, v].map(readable) as [Tensor, Tensor, Tensor];
   const params = [B, H, L, f32bits(scale), ...strideParams(rq), ...strideParams(rk), ...strideParams(rv)];

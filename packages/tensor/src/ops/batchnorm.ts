@@ -75,14 +75,15 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
 }`,
 };
 
-// y = x * scale[c] + shift[c]. Params: total, C, HW, x offset.
-const APPLY = {
+// y = x * scale[c] + shift[c], in units of `width` elements (4 when a plane's size allows vec4s).
+// Params: total units, C, HW units, x offset in units.
+const apply = (width: 1 | 4) => ({
   name: 'batchNormApply',
-  key: '',
+  key: `${width}`,
   bindings: [
-    { name: 'X', type: 'f32', access: 'read' as const },
+    { name: 'X', type: width === 4 ? 'vec4<f32>' : 'f32', access: 'read' as const },
     { name: 'Stats', type: 'f32', access: 'read' as const },
-    { name: 'Y', type: 'f32', access: 'read_write' as const },
+    { name: 'Y', type: width === 4 ? 'vec4<f32>' : 'f32', access: 'read_write' as const },
   ],
   body: () => `
 @compute @workgroup_size(${WG})
@@ -92,7 +93,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
   let c = (i / pu(2u)) % pu(1u);
   Y[i] = X[pu(3u) + i] * Stats[4u * c + 2u] + Stats[4u * c + 3u];
 }`,
-};
+});
 
 // Per channel: dw = sum(dy * xhat), db = sum(dy), and dx = k1*dy + k2*x + k3. Params: N, C, HW, training, x offset, dy offset.
 const BACKWARD_REDUCE = {
@@ -203,7 +204,9 @@ export function batchNorm2d(
   const params = [N, C, HW, f32bits(options.eps ?? 1e-5), f32bits(options.momentum ?? 0.1), training ? 1 : 0, hx.t.offset, runningMean ? 1 : 0];
   dispatch(STATS, [hx.t.storage, w.storage, b.storage, rm.storage, rv.storage, stats.storage], params, [C]);
   const y = empty(x.shape);
-  dispatch(APPLY, [hx.t.storage, stats.storage, y.storage], [y.size, C, HW, hx.t.offset], grid(Math.ceil(y.size / WG)));
+  const width = HW % 4 === 0 && hx.t.offset % 4 === 0 ? 4 : 1;
+  const units = y.size / width;
+  dispatch(apply(width), [hx.t.storage, stats.storage, y.storage], [units, C, HW / width, hx.t.offset / width], grid(Math.ceil(units / WG)));
   hx.done();
   const inputs = [x, ...(weight ? [weight] : []), ...(bias ? [bias] : [])];
   const out = record(y, 'batchNorm2d', inputs, [x, w, stats], (dy, [sx, sw, st]) => {

@@ -194,7 +194,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
   let ohStart = i32((split % splitsPerImage) * pu(11u));
   let ohEnd = min(OH, ohStart + i32(pu(11u)));
   let f0 = wg.y * ${CT}u;
-  ${[...Array(CT).keys()].map((f) => `var acc${f} = vec4<f32>();`).join(' ')}
+  ${[...Array(CT).keys()].map((f) => `var acc${f}: array<f32, ${KW}>;`).join(' ')}
   for (var oh = ohStart; oh < ohEnd; oh++) {
     let ih = oh * ${S} - padH + kh;
     if (ih < 0 || ih >= H) { continue; }
@@ -211,7 +211,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
   }
   ${[...Array(CT).keys()].map((f) => `if (f0 + ${f}u < F) {
     let o = ((split * F + f0 + ${f}u) * C + c) * ${KH * KW}u + u32(kh) * ${KW}u;
-    for (var kw = 0u; kw < ${KW}u; kw++) { PART[o + kw] = acc${f}[kw]; }
+    ${[...Array(KW).keys()].map((kw) => `PART[o + ${kw}u] = acc${f}[${kw}];`).join(' ')}
   }`).join('\n  ')}
 }`,
   };

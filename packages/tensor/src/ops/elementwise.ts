@@ -115,11 +115,51 @@ function launch(
       k++;
     }
   });
+  const OT = dtypes[outDtype].wgsl;
+  const prelude = `alias T = ${T};\n${expr.includes('erf_') ? ERF : ''}${expr.includes('powf_') ? POW : ''}`;
+  const entry = `@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+  let i = groupIndex(wg, nwg) * ${WG}u + li;`;
+  // Dense operands (the common case): four elements per thread through vec4 loads and stores.
+  const dense = rank <= 1 && contiguous.every(Boolean) && n % 4 === 0 && tensors.every((t) => t.offset % 4 === 0);
+  if (dense) {
+    // Most expressions apply to vec4s as written (with T a vec4); the rest run per lane.
+    const vectorForm = !/erf_|powf_|\d\.\d/.test(expr) || /^1\.0 \/ \(1\.0 \+ exp\(-a\)\)$/.test(expr);
+    let next = 0;
+    const slots = operands.map((o) => (typeof o === 'number' ? -1 : next++));
+    const scalarRead = `${T === 'f32' ? 'pf' : 'pi'}(1u)`;
+    const operandVec = (j: number) => {
+      const slot = slots[j];
+      return slot === undefined ? 'T(0)' : slot < 0 ? `vec4<${T}>(${scalarRead})` : `v${slot}`;
+    };
+    const operandLane = (j: number, c: string) => {
+      const slot = slots[j];
+      return slot === undefined ? `${T}(0)` : slot < 0 ? scalarRead : `v${slot}.${c}`;
+    };
+    const kernel = {
+      name: `elementwise_${op}`,
+      key: `${T}${OT}v4${operands.map((o) => (typeof o === 'number' ? 's' : 'c')).join('')}`,
+      bindings: [
+        ...tensors.map((_, i) => ({ name: names[i]!, type: `vec4<${T}>`, access: 'read' as const })),
+        { name: 'O', type: `vec4<${OT}>`, access: 'read_write' as const },
+      ],
+      body: () => `${vectorForm ? `alias T = vec4<${T}>;` : prelude}
+${entry}
+  if (i >= pu(0u)) { return; }
+  ${tensors.map((_, k) => `let v${k} = ${names[k]}[pu(${1 + scalars.length + k}u) + i];`).join('\n  ')}
+  ${vectorForm ? `let a = ${operandVec(0)}; let b = ${operandVec(1)};\n  O[i] = vec4<${OT}>(${expr});` : `var r: vec4<${OT}>;
+  ${['x', 'y', 'z', 'w'].map((c) => `{ let a = ${operandLane(0, c)}; let b = ${operandLane(1, c)}; r.${c} = ${OT}(${expr}); }`).join('\n  ')}
+  O[i] = r;`}
+}`,
+    };
+    const params = [n / 4, ...scalars, ...tensors.map((t) => t.offset / 4)];
+    dispatch(kernel, [...tensors.map((t) => t.storage), out.storage], params, grid(Math.ceil(n / 4 / WG)));
+    return out;
+  }
   const paramsStart = 1 + scalars.length;
   const shapeAt = paramsStart;
   const offsetAt = shapeAt + rank;
   const stridesAt = offsetAt + tensors.length;
-  const OT = dtypes[outDtype].wgsl;
   const kernel = {
     name: `elementwise_${op}`,
     key: `${T}${OT}r${rank}${operands.map((o, j) => (typeof o === 'number' ? 's' : contiguous[operands.slice(0, j).filter((p) => typeof p !== 'number').length] ? 'c' : 'x')).join('')}`,
@@ -127,12 +167,8 @@ function launch(
       ...tensors.map((_, i) => ({ name: names[i]!, type: T, access: 'read' as const })),
       { name: 'O', type: OT, access: 'read_write' as const },
     ],
-    body: () => `
-alias T = ${T};
-${expr.includes('erf_') ? ERF : ''}${expr.includes('powf_') ? POW : ''}
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-  let i = groupIndex(wg, nwg) * ${WG}u + li;
+    body: () => `${prelude}
+${entry}
   if (i >= pu(0u)) { return; }
   ${offsetsWgsl(rank, contiguous, shapeAt, offsetAt, stridesAt)}
   ${reads.join('\n  ')}

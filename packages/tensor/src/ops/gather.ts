@@ -87,7 +87,7 @@ export function gatherTokens(x: Tensor, index: Tensor | ArrayLike<number> | Arra
       if (list.length !== K) throw new Error(`gatherTokens: sample ${b} has ${list.length} indices, sample 0 has ${K}`);
       for (let k = 0; k < K; k++) {
         const v = list[k]!;
-        if (!Number.isInteger(v) || v < 0 || v >= N) throw new Error(`gatherTokens: index ${v} (sample ${b}, position ${k}) is out of range for ${N} tokens`);
+        if (!Number.isInteger(v) || v < 0 || v >= N) throw new Error(`gatherTokens: index ${v} (sample ${b}, position ${k}) is out of range for x ${fmt(x.shape)} (${N} tokens)`);
         flat[b * K + k] = v;
       }
     });

@@ -1,0 +1,4 @@
+// Evaluation: COCO keypoint AP/AR (pycocotools-exact), top-down rescoring and OKS-NMS, MPII PCKh.
+export * from './coco.js';
+export { CocoFormatError } from './validate.js';
+export { npSum, npMean, npLinspace, formatFixed, NP_SPACING_1 } from './numeric.js';
