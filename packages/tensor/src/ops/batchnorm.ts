@@ -20,7 +20,8 @@ const TREE_SUM = (names: string[]) => `
     workgroupBarrier();
   }`;
 
-// Params: N, C, HW, eps, momentum, training, x offset, has running stats.
+// Params: N, C, HW, eps, momentum, training, x offset, has running stats, then the offsets of
+// weight, bias, running mean, running var (parameters may be views into larger buffers).
 const STATS = {
   name: 'batchNormStats',
   key: '',
@@ -57,20 +58,22 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     varB = max(shared1[0] / M - m1 * m1, 0.0);
     if (li == 0u && pu(7u) == 1u) {
       let mom = pf(4u);
-      RM[c] = (1.0 - mom) * RM[c] + mom * mean;
-      RV[c] = (1.0 - mom) * RV[c] + mom * varB * M / max(M - 1.0, 1.0);
+      let rm = pu(10u) + c;
+      let rv = pu(11u) + c;
+      RM[rm] = (1.0 - mom) * RM[rm] + mom * mean;
+      RV[rv] = (1.0 - mom) * RV[rv] + mom * varB * M / max(M - 1.0, 1.0);
     }
   } else {
-    mean = RM[c];
-    varB = RV[c];
+    mean = RM[pu(10u) + c];
+    varB = RV[pu(11u) + c];
   }
   if (li == 0u) {
     let invstd = inverseSqrt(varB + pf(3u));
-    let scale = Wt[c] * invstd;
+    let scale = Wt[pu(8u) + c] * invstd;
     Stats[4u * c] = mean;
     Stats[4u * c + 1u] = invstd;
     Stats[4u * c + 2u] = scale;
-    Stats[4u * c + 3u] = Bs[c] - mean * scale;
+    Stats[4u * c + 3u] = Bs[pu(9u) + c] - mean * scale;
   }
 }`,
 };
@@ -95,7 +98,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
 }`,
 });
 
-// Per channel: dw = sum(dy * xhat), db = sum(dy), and dx = k1*dy + k2*x + k3. Params: N, C, HW, training, x offset, dy offset.
+// Per channel: dw = sum(dy * xhat), db = sum(dy), and dx = k1*dy + k2*x + k3. Params: N, C, HW, training, x offset, dy offset, weight offset.
 const BACKWARD_REDUCE = {
   name: 'batchNormBackwardReduce',
   key: '',
@@ -129,7 +132,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     let M = f32(N * HW);
     let db = shared0[0];
     let dw = shared1[0] * invstd;
-    let k1 = Wt[c] * invstd;
+    let k1 = Wt[pu(6u) + c] * invstd;
     var k2 = 0.0; var k3 = 0.0;
     if (pu(3u) == 1u) {
       // dx = k1 * (dy - db/M - xhat * dw/M), xhat = (x - mean) * invstd
@@ -201,7 +204,7 @@ export function batchNorm2d(
   const rv = runningVar ?? full([C], 1);
   const hx = asContiguous(x);
   const stats = empty([C, 4]);
-  const params = [N, C, HW, f32bits(options.eps ?? 1e-5), f32bits(options.momentum ?? 0.1), training ? 1 : 0, hx.t.offset, runningMean ? 1 : 0];
+  const params = [N, C, HW, f32bits(options.eps ?? 1e-5), f32bits(options.momentum ?? 0.1), training ? 1 : 0, hx.t.offset, runningMean ? 1 : 0, w.offset, b.offset, rm.offset, rv.offset];
   dispatch(STATS, [hx.t.storage, w.storage, b.storage, rm.storage, rv.storage, stats.storage], params, [C]);
   const y = empty(x.shape);
   const width = HW % 4 === 0 && hx.t.offset % 4 === 0 ? 4 : 1;
@@ -213,7 +216,7 @@ export function batchNorm2d(
     const cx = asContiguous(sx!);
     const cdy = asContiguous(dy);
     const coef = empty([C, 5]);
-    dispatch(BACKWARD_REDUCE, [cx.t.storage, cdy.t.storage, sw!.storage, st!.storage, coef.storage], [N, C, HW, training ? 1 : 0, cx.t.offset, cdy.t.offset], [C]);
+    dispatch(BACKWARD_REDUCE, [cx.t.storage, cdy.t.storage, sw!.storage, st!.storage, coef.storage], [N, C, HW, training ? 1 : 0, cx.t.offset, cdy.t.offset, sw!.offset], [C]);
     const dx = empty(x.shape);
     if (x.requiresGrad) {
       dispatch(BACKWARD_APPLY, [cx.t.storage, cdy.t.storage, coef.storage, dx.storage], [dx.size, C, HW, cx.t.offset, cdy.t.offset], grid(Math.ceil(dx.size / WG)));

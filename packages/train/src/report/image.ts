@@ -1,0 +1,32 @@
+// Writing pictures: an SVG rendered to PNG, and an SVG overlay composited onto a photo. Both go
+// through sharp and are written atomically.
+import { io } from '@tmpose/tensor';
+import sharp from 'sharp';
+
+export async function savePng(svg: string, path: string): Promise<void> {
+  const png = await sharp(Buffer.from(svg)).png().toBuffer();
+  await io.writeFileAtomic(path, png);
+}
+
+/** The photo at `imagePath` with `svg` (the same size) drawn over it, saved as PNG. */
+export async function saveOverlay(imagePath: string, svg: string, outPath: string): Promise<void> {
+  let base: sharp.Sharp;
+  try {
+    base = sharp(imagePath);
+    await base.metadata();
+  } catch (err) {
+    throw new Error(`${imagePath}: cannot read the image (${(err as Error).message})`);
+  }
+  const png = await base.composite([{ input: Buffer.from(svg), top: 0, left: 0 }]).png().toBuffer();
+  await io.writeFileAtomic(outPath, png);
+}
+
+export async function imageSize(imagePath: string): Promise<{ width: number; height: number }> {
+  try {
+    const m = await sharp(imagePath).metadata();
+    if (!m.width || !m.height) throw new Error('no dimensions');
+    return { width: m.width, height: m.height };
+  } catch (err) {
+    throw new Error(`${imagePath}: cannot read the image (${(err as Error).message})`);
+  }
+}
