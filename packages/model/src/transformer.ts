@@ -1,0 +1,169 @@
+// The pre-norm Transformer of TokenPose / TMPose, with the official module tree so that parameter names
+// match the PyTorch state dict:
+//   layers.{i}.0.fn.norm            LayerNorm(dim)                 (Residual → PreNorm → Attention)
+//   layers.{i}.0.fn.fn.to_qkv       Linear(dim, 3·dim, no bias)
+//   layers.{i}.0.fn.fn.to_out.0     Linear(dim, dim)
+//   layers.{i}.1.fn.norm            LayerNorm(dim)                 (Residual → PreNorm → FeedForward)
+//   layers.{i}.1.fn.fn.net.0        Linear(dim, mlp)   net.1 GELU, net.2 Dropout
+//   layers.{i}.1.fn.fn.net.3        Linear(mlp, dim)   net.4 Dropout
+// A block computes x = x + Attn(LN(x)); x = x + FFN(LN(x)). "sine-full": before every layer except the
+// first, the position embedding is added again to the visual tokens of the residual stream (so it
+// accumulates); keypoint tokens never get it.
+import {
+  type Tensor,
+  add,
+  contiguous,
+  nn,
+  permute,
+  reshape,
+  scaledDotProductAttention,
+  slice,
+  tidy,
+} from '@tmpose/tensor';
+
+/** A plain container (torch.nn.ModuleList): children named "0", "1", ...; it has no forward of its own. */
+export class ModuleList<M extends nn.AnyModule = nn.AnyModule> extends nn.Module<never[], never> {
+  readonly items: M[];
+
+  constructor(modules: M[]) {
+    super();
+    this.items = modules.map((m, i) => this.registerModule(String(i), m));
+  }
+
+  forward(): never {
+    throw new Error('ModuleList has no forward; call its items');
+  }
+}
+
+/** Multi-head self-attention: to_qkv (no bias) → heads → softmax(q kᵀ · head_dim^-0.5) v → to_out. */
+export class Attention extends nn.Module {
+  readonly to_qkv: nn.Linear;
+  readonly to_out: nn.Sequential;
+  readonly headDim: number;
+  readonly scale: number;
+
+  constructor(
+    readonly dim: number,
+    readonly heads: number,
+    dropout = 0,
+  ) {
+    super();
+    if (!Number.isInteger(dim / heads)) throw new Error(`Attention: dim ${dim} is not divisible by ${heads} heads`);
+    this.headDim = dim / heads;
+    if (this.headDim % 4 !== 0) throw new Error(`Attention: head dim ${this.headDim} must be a multiple of 4 (the fused attention kernel reads vec4)`);
+    this.scale = this.headDim ** -0.5; // scale_with_head=True
+    this.to_qkv = this.registerModule('to_qkv', new nn.Linear(dim, 3 * dim, { bias: false }));
+    this.to_out = this.registerModule('to_out', new nn.Sequential(new nn.Linear(dim, dim), new nn.Dropout(dropout)));
+  }
+
+  forward(x: Tensor): Tensor {
+    const [B, L] = x.shape as [number, number, number];
+    const H = this.heads;
+    const hd = this.headDim;
+    // [B, L, 3D] → [B, L, 3, H, hd] → [3, B, H, L, hd] (one copy), then q, k, v are views of it.
+    const qkv = this.to_qkv.forward(x);
+    const split = contiguous(permute(reshape(qkv, [B, L, 3, H, hd]), [2, 0, 3, 1, 4]));
+    const part = (i: number) => reshape(slice(split, 0, i, i + 1), [B, H, L, hd]);
+    const o = scaledDotProductAttention(part(0), part(1), part(2), { scale: this.scale });
+    const merged = reshape(permute(o, [0, 2, 1, 3]), [B, L, this.dim]);
+    const out = this.to_out.at(0).forward(merged);
+    const drop = this.to_out.at(1) as nn.Dropout;
+    return drop.p > 0 ? drop.forward(out) : out;
+  }
+}
+
+/** Linear → GELU (erf) → Dropout → Linear → Dropout. */
+export class FeedForward extends nn.Module {
+  readonly net: nn.Sequential;
+
+  constructor(dim: number, hidden: number, dropout = 0) {
+    super();
+    this.net = this.registerModule(
+      'net',
+      new nn.Sequential(new nn.Linear(dim, hidden), new nn.GELU(), new nn.Dropout(dropout), new nn.Linear(hidden, dim), new nn.Dropout(dropout)),
+    );
+  }
+
+  forward(x: Tensor): Tensor {
+    if ((this.net.at(2) as nn.Dropout).p > 0) return this.net.forward(x);
+    return this.net.at(3).forward(this.net.at(1).forward(this.net.at(0).forward(x)));
+  }
+}
+
+/** fn(LN(x)), with children `norm` and `fn`. */
+export class PreNorm<F extends nn.Module> extends nn.Module {
+  readonly norm: nn.LayerNorm;
+  readonly fn: F;
+
+  constructor(dim: number, fn: F) {
+    super();
+    this.norm = this.registerModule('norm', new nn.LayerNorm(dim, { eps: 1e-5 }));
+    this.fn = this.registerModule('fn', fn);
+  }
+
+  forward(x: Tensor): Tensor {
+    return this.fn.forward(this.norm.forward(x));
+  }
+}
+
+/** x + fn(x), with child `fn`. */
+export class Residual<F extends nn.Module> extends nn.Module {
+  readonly fn: F;
+
+  constructor(fn: F) {
+    super();
+    this.fn = this.registerModule('fn', fn);
+  }
+
+  forward(x: Tensor): Tensor {
+    return add(x, this.fn.forward(x));
+  }
+}
+
+export type Block = ModuleList<Residual<PreNorm<Attention>> | Residual<PreNorm<FeedForward>>>;
+
+export interface TransformerOptions {
+  dim: number;
+  depth: number;
+  heads: number;
+  mlpDim: number;
+  dropout?: number;
+}
+
+/** A stack of `depth` pre-norm blocks (the official `Transformer`, with all_attn = sine-full). */
+export class Transformer extends nn.Module<[Tensor, Tensor | null], Tensor> {
+  readonly layers: ModuleList<Block>;
+
+  constructor(readonly options: TransformerOptions) {
+    super();
+    const { dim, depth, heads, mlpDim, dropout = 0 } = options;
+    const blocks: Block[] = [];
+    for (let i = 0; i < depth; i++) {
+      blocks.push(
+        new ModuleList<Residual<PreNorm<Attention>> | Residual<PreNorm<FeedForward>>>([
+          new Residual(new PreNorm(dim, new Attention(dim, heads, dropout))),
+          new Residual(new PreNorm(dim, new FeedForward(dim, mlpDim, dropout))),
+        ]),
+      );
+    }
+    this.layers = this.registerModule('layers', new ModuleList(blocks));
+  }
+
+  /**
+   * x [B, K + n, D]. `pos` is the embedding to re-add before every layer but the first, already padded
+   * with zeros over the K keypoint tokens ([B or 1, K + n, D]); null adds nothing.
+   */
+  forward(x: Tensor, pos: Tensor | null): Tensor {
+    let h = x;
+    this.layers.items.forEach((block, idx) => {
+      const prev = h;
+      h = tidy(() => {
+        const y = idx > 0 && pos ? add(prev, pos) : prev;
+        const a = block.items[0]!.forward(y);
+        return block.items[1]!.forward(a);
+      });
+      if (prev !== x) prev.dispose();
+    });
+    return h;
+  }
+}
