@@ -10,7 +10,7 @@ export async function savePng(svg: string, path: string): Promise<void> {
 
 /** The photo at `imagePath` with `svg` (the same size) drawn over it, saved as PNG. */
 export async function saveOverlay(imagePath: string, svg: string, outPath: string): Promise<void> {
-  let base: sharp.Sharp;
+  let base: ReturnType<typeof sharp>;
   try {
     base = sharp(imagePath);
     await base.metadata();

@@ -1,0 +1,24 @@
+// The data pipeline: COCO/MPII readers, the DarkPose crop affine and cv2-exact warp, the training
+// augmentation, DARK targets and the worker-thread DataLoader.
+export type { DatasetKind, ImageInfo, PoseDataset, PoseSample } from './dataset.js';
+export { getSample, subsetDataset } from './dataset.js';
+export {
+  COCO_FLIP_PAIRS, COCO_UPPER_BODY_IDS, COCO_KEYPOINT_NAMES, PIXEL_STD,
+  xywhToCenterScale, sanitizeBox, cocoFromJson, loadCoco, blankJsonValues,
+  type CocoOptions, type LoadCocoOptions,
+} from './coco.js';
+export { MPII_FLIP_PAIRS, MPII_UPPER_BODY_IDS, mpiiFromJson, loadMpii, type MpiiOptions, type LoadMpiiOptions } from './mpii.js';
+export {
+  getAffineTransform, solveAffine, invertAffine, affinePoint, warpAffineU8, warpAffineToCHW, normalizeTable,
+  IMAGENET_MEAN, IMAGENET_STD, type AffineMatrix, type Point, type WarpOptions, type WarpToCHWOptions,
+} from './affine.js';
+export {
+  augment, halfBodyTransform, fliplrJoints, COCO_AUGMENT, MPII_AUGMENT, type AugmentConfig, type SampleState,
+} from './transforms.js';
+export { generateTarget, type TargetOptions } from './targets.js';
+export { Rng, permutation, hashKeys } from './rng.js';
+export { decodeImageBuffer, readImage, ImageCache, type DecodedImage } from './image.js';
+export { processSample, allocBatch, SampleWorkspace, type PipelineConfig, type SampleMeta, type BatchArrays } from './sample.js';
+export { BatchBuilder, type BatchTask, type BatchResult } from './batch.js';
+export { DataLoader, type DataLoaderOptions, type Batch } from './loader.js';
+export { runLoaderWorker } from './worker.js';
