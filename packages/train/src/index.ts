@@ -5,3 +5,14 @@ export * from './eval/index.js';
 
 // ---- data pipeline (COCO/MPII readers, DarkPose affine + cv2-exact warp, augmentation, DARK targets, DataLoader) ----
 export * from './data/index.js';
+
+// ---- training, inference, checkpoints, reports ----
+export { train, drawLossCurve, modelFromCheckpoint, type TrainOptions, type TrainResult } from './loop.js';
+export { jointsMseLoss } from './loss.js';
+export { saveCheckpoint, loadCheckpoint, type Checkpoint, type TrainingState } from './checkpoint.js';
+export { predictDataset, flipImages, type PredictOptions } from './predict.js';
+export { evaluateModelOnCoco, type CocoEvaluation } from './evaluate.js';
+export { estimatePoses, drawPoses, type PhotoOptions } from './photo.js';
+export { resolveCocoLayout, type CocoLayout } from './layout.js';
+export { COCO_SKELETON, MPII_SKELETON, skeletonSvg, type Person } from './report/draw.js';
+export { lineChartSvg, type Series } from './report/plot.js';

@@ -93,7 +93,8 @@ export function solveAffine(src: ArrayLike<number>, dst: ArrayLike<number>): Aff
  * The DarkPose `get_affine_transform(center, scale, rot, output_size, inv)`:
  * maps the crop given by `center` (pixels) and `scale` (box size / 200, a number means [s, s]),
  * rotated by `rot` degrees, onto an image of `outputSize` = [width, height]. With `inverse`, the
- * matrix maps output pixels back to source pixels.
+ * matrix maps output pixels back to source pixels. `scaleDtype` says whether the official code held the
+ * scale as float32 (COCO) or float64 (MPII); 'auto' (default) decides by whether the value is a float32.
  */
 export function getAffineTransform(
   center: Point,
@@ -101,9 +102,13 @@ export function getAffineTransform(
   rot: number,
   outputSize: Point,
   inverse = false,
+  scaleDtype: 'auto' | 'float32' | 'float64' = 'auto',
 ): AffineMatrix {
   const s0 = typeof scale === 'number' ? scale : scale[0];
-  const srcW = s0 * 200;
+  // `scale * 200.0` is a float32 product when scale is a float32 array (COCO), a double one for MPII's
+  // float64 arrays. 'auto' takes a value that float32 represents exactly for a float32 one.
+  const f32Scale = scaleDtype === 'float32' || (scaleDtype === 'auto' && f32(s0) === s0);
+  const srcW = f32Scale ? f32(s0 * 200) : s0 * 200;
   const [dstW, dstH] = outputSize;
   const rotRad = (Math.PI * rot) / 180;
   const sn = Math.sin(rotRad);

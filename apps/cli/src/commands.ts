@@ -1,0 +1,206 @@
+// The subcommands: their flags, checks and what they print.
+import { CONFIG_NAMES, type ConfigName, countFlops, countParams, createModel, flopTable, getConfig } from '@tmpose/model';
+import { init } from '@tmpose/tensor';
+import {
+  cocoKeypointStatsJson,
+  drawPoses,
+  estimatePoses,
+  evaluateCocoKeypoints,
+  evaluateModelOnCoco,
+  formatCocoKeypointSummary,
+  loadCoco,
+  modelFromCheckpoint,
+  resolveCocoLayout,
+  train,
+} from '@tmpose/train';
+import { existsSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import { runDemo } from './demo.js';
+
+export interface Command {
+  summary: string;
+  run(args: string[]): Promise<void>;
+}
+
+type Flags = Record<string, string | boolean | undefined>;
+
+function parse(args: string[], spec: Record<string, 'string' | 'boolean'>, positionals = false): { values: Flags; positionals: string[] } {
+  const options = Object.fromEntries(Object.entries(spec).map(([k, type]) => [k, { type }]));
+  const parsed = parseArgs({ args, options, allowPositionals: positionals, strict: true });
+  return { values: parsed.values as Flags, positionals: parsed.positionals };
+}
+
+function need(value: string | undefined, flag: string): string {
+  if (!value) throw new Error(`missing ${flag}`);
+  return value;
+}
+
+function number(value: string | undefined, flag: string): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isFinite(n)) throw new Error(`${flag} must be a number, got '${value}'`);
+  return n;
+}
+
+function configName(value: string): ConfigName {
+  if (!(CONFIG_NAMES as string[]).includes(value)) throw new Error(`unknown config '${value}'; choose one of ${CONFIG_NAMES.join(', ')}`);
+  return value as ConfigName;
+}
+
+async function readJsonFile(path: string, what: string): Promise<unknown> {
+  if (!existsSync(path)) throw new Error(`${path}: no such ${what} file`);
+  try {
+    return JSON.parse(await readFile(path, 'utf8'));
+  } catch (err) {
+    throw new Error(`${path}: not valid JSON (${(err as Error).message})`);
+  }
+}
+
+export const commands: Record<string, Command> = {
+  train: {
+    summary: 'tmpose train --config tmpose-b --data <coco root> --out <run dir> [--epochs --batch-size --lr --resume ...]',
+    async run(args) {
+      const { values } = parse(args, {
+        config: 'string',
+        data: 'string',
+        out: 'string',
+        epochs: 'string',
+        'batch-size': 'string',
+        lr: 'string',
+        milestones: 'string',
+        seed: 'string',
+        workers: 'string',
+        'samples-per-epoch': 'string',
+        'log-every': 'string',
+        'eval-every': 'string',
+        flip: 'boolean',
+        resume: 'boolean',
+        'cache-images': 'boolean',
+      });
+      const result = await train({
+        config: configName(need(values.config as string | undefined, '--config')),
+        data: need(values.data as string | undefined, '--data'),
+        out: need(values.out as string | undefined, '--out'),
+        epochs: number(values.epochs as string | undefined, '--epochs'),
+        batchSize: number(values['batch-size'] as string | undefined, '--batch-size'),
+        lr: number(values.lr as string | undefined, '--lr'),
+        milestones: values.milestones ? String(values.milestones).split(',').map((m) => number(m, '--milestones')!) : undefined,
+        seed: number(values.seed as string | undefined, '--seed'),
+        workers: number(values.workers as string | undefined, '--workers'),
+        samplesPerEpoch: number(values['samples-per-epoch'] as string | undefined, '--samples-per-epoch'),
+        logEvery: number(values['log-every'] as string | undefined, '--log-every'),
+        evalEvery: number(values['eval-every'] as string | undefined, '--eval-every'),
+        flipTest: Boolean(values.flip),
+        resume: Boolean(values.resume),
+        cacheImages: Boolean(values['cache-images']),
+      });
+      console.log(`done: ${result.epochs} epochs, last loss ${result.lastLoss.toExponential(3)}, best AP ${result.best.toFixed(4)}; checkpoint ${result.checkpoint}`);
+    },
+  },
+
+  eval: {
+    summary: 'tmpose eval --checkpoint <file> --data <root> [--boxes gt | <detections.json>] [--flip] [--out results.json]',
+    async run(args) {
+      const { values } = parse(args, {
+        checkpoint: 'string',
+        data: 'string',
+        boxes: 'string',
+        flip: 'boolean',
+        out: 'string',
+        'batch-size': 'string',
+      });
+      const layout = resolveCocoLayout(need(values.data as string | undefined, '--data'));
+      const boxes = (values.boxes as string | undefined) ?? 'gt';
+      if (boxes !== 'gt' && !existsSync(boxes)) throw new Error(`${boxes}: no such detection file`);
+      const { model, checkpoint } = await modelFromCheckpoint(need(values.checkpoint as string | undefined, '--checkpoint'));
+      checkpoint.dispose();
+      const [H, W] = model.config.imageSize;
+      const dataset = await loadCoco({
+        annotationFile: layout.valAnnotations,
+        imageRoot: layout.valImages,
+        aspectRatio: W / H,
+        ...(boxes === 'gt' ? {} : { detectionFile: boxes }),
+      });
+      const evaluation = await evaluateModelOnCoco(model, dataset, layout.valAnnotations, {
+        flip: Boolean(values.flip),
+        batchSize: number(values['batch-size'] as string | undefined, '--batch-size'),
+      });
+      console.log(evaluation.summary);
+      if (values.out) await writeFile(String(values.out), JSON.stringify(evaluation.results));
+      console.log(cocoKeypointStatsJson(evaluation.stats));
+    },
+  },
+
+  predict: {
+    summary: 'tmpose predict --checkpoint <file> <image> [--boxes <json>] [--flip] --out <image.png>',
+    async run(args) {
+      const { values, positionals } = parse(args, { checkpoint: 'string', boxes: 'string', out: 'string', flip: 'boolean' }, true);
+      const image = positionals[0];
+      if (!image) throw new Error('missing <image>');
+      if (!existsSync(image)) throw new Error(`${image}: no such image file`);
+      const out = need(values.out as string | undefined, '--out');
+      let boxes: [number, number, number, number][] | undefined;
+      if (values.boxes) {
+        const json = await readJsonFile(String(values.boxes), 'boxes');
+        const list = Array.isArray(json) ? json : [];
+        boxes = list.map((b: unknown, i: number) => {
+          const box = (b && typeof b === 'object' && 'bbox' in b ? (b as { bbox: unknown }).bbox : b) as unknown;
+          if (!Array.isArray(box) || box.length !== 4 || !box.every((v) => typeof v === 'number')) {
+            throw new Error(`${values.boxes}: entry ${i} must be [x, y, w, h] or { "bbox": [x, y, w, h] }`);
+          }
+          return box as [number, number, number, number];
+        });
+      }
+      const { model, checkpoint } = await modelFromCheckpoint(need(values.checkpoint as string | undefined, '--checkpoint'));
+      checkpoint.dispose();
+      const people = await estimatePoses(model, image, { boxes, flip: Boolean(values.flip) });
+      await drawPoses(model, image, people, out);
+      console.log(`${people.length} ${people.length === 1 ? 'person' : 'people'} drawn to ${out}`);
+    },
+  },
+
+  info: {
+    summary: 'tmpose info --config <name>: parameters and FLOPs (both conventions)',
+    async run(args) {
+      const { values } = parse(args, { config: 'string' });
+      const name = configName(need(values.config as string | undefined, '--config'));
+      const config = getConfig(name);
+      await init();
+      const model = createModel(config);
+      console.log(`${name}: ${config.dataset.toUpperCase()} ${config.imageSize.join('x')}, keep ${config.keep} (${config.sampler}, PE ${config.pe})`);
+      console.log(`parameters: ${countParams(model).toLocaleString('en-US')} (all), ${countParams(model, { convention: 'paper' }).toLocaleString('en-US')} (paper's counter: Conv/BN/Linear only)`);
+      model.dispose();
+      const macs = countFlops(config, { keep: config.keep, convention: 'macs' });
+      const paper = countFlops(config, { keep: config.keep, convention: 'paper' });
+      console.log(`at keep ${config.keep}: true GMACs ${macs.total.toFixed(3)} (transformer ${macs.transformer.toFixed(3)}); paper GFLOPs ${paper.total.toFixed(3)} (transformer ${paper.transformer.toFixed(3)})`);
+      console.log(flopTable(config));
+    },
+  },
+
+  score: {
+    summary: 'tmpose score --gt <annotations.json> --results <results.json>: COCO keypoint AP as pycocotools',
+    async run(args) {
+      const { values } = parse(args, { gt: 'string', results: 'string', json: 'string' });
+      const gt = await readJsonFile(need(values.gt as string | undefined, '--gt'), 'annotation');
+      const results = await readJsonFile(need(values.results as string | undefined, '--results'), 'results');
+      const evaluation = evaluateCocoKeypoints(gt, results);
+      console.log(formatCocoKeypointSummary(evaluation.stats));
+      const json = cocoKeypointStatsJson(evaluation.stats);
+      if (values.json) await writeFile(String(values.json), json);
+      else console.log(json);
+    },
+  },
+
+  demo: {
+    summary: 'tmpose demo [--out <dir>] [--epochs N]: train `tiny` on the bundled COCO sample, evaluate, draw predictions',
+    async run(args) {
+      const { values } = parse(args, { out: 'string', epochs: 'string', data: 'string' });
+      await runDemo({ out: values.out as string | undefined, epochs: number(values.epochs as string | undefined, '--epochs'), data: values.data as string | undefined });
+    },
+  },
+};
+
+export function usage(): string {
+  return ['usage: tmpose <command> [options]', '', ...Object.values(commands).map((c) => `  ${c.summary}`)].join('\n');
+}

@@ -1,0 +1,34 @@
+// Finding the data in a dataset folder: COCO's official layout (annotations/person_keypoints_*.json,
+// train2017/, val2017/), or a small folder with one annotation file next to its images (the bundled
+// sample), used for both training and validation.
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+
+export interface CocoLayout {
+  trainAnnotations: string;
+  trainImages: string;
+  valAnnotations: string;
+  valImages: string;
+}
+
+export function resolveCocoLayout(root: string): CocoLayout {
+  if (!existsSync(root) || !statSync(root).isDirectory()) throw new Error(`${root}: no such data folder`);
+  const official = join(root, 'annotations', 'person_keypoints_train2017.json');
+  if (existsSync(official)) {
+    return {
+      trainAnnotations: official,
+      trainImages: join(root, 'train2017'),
+      valAnnotations: join(root, 'annotations', 'person_keypoints_val2017.json'),
+      valImages: join(root, 'val2017'),
+    };
+  }
+  const candidates = readdirSync(root).filter((f) => f.endsWith('.json') && !/det|results/i.test(f));
+  if (candidates.length === 1) {
+    const file = join(root, candidates[0]!);
+    return { trainAnnotations: file, trainImages: root, valAnnotations: file, valImages: root };
+  }
+  throw new Error(
+    `${root}: expected COCO's layout (annotations/person_keypoints_train2017.json with train2017/ and val2017/) ` +
+      `or a folder with exactly one annotation .json beside its images; found ${candidates.length ? candidates.join(', ') : 'no .json file'}`,
+  );
+}
