@@ -70,6 +70,8 @@ export interface PoseTransformerOptions {
   heatmapSize: [number, number];
   pe: 'gathered' | 'slot';
   dropout?: number;
+  /** The B head's hidden width; default heatmap H·W/8 as the official code (narrow test models set it). */
+  headHidden?: number;
 }
 
 /** Derives a per-tensor seed from a base seed (splitmix32 on base + i). */
@@ -120,7 +122,7 @@ export class PoseTransformer extends nn.Module<[Tensor, TokenIndices | null], Te
     } else {
       this.stacks = Array.from({ length: o.stacks }, (_, i) => this.registerModule(`transformer${i + 1}`, new Transformer(t)));
     }
-    this.mlp_head = this.registerModule('mlp_head', makeHead(o.head, o.dim * o.stacks, o.heatmapSize[0], o.heatmapSize[1]));
+    this.mlp_head = this.registerModule('mlp_head', makeHead(o.head, o.dim * o.stacks, o.heatmapSize[0], o.heatmapSize[1], o.headHidden));
   }
 
   /** Re-draws the weights as the official init does (Linear N(0, .02), biases 0, keypoint_token N(0, .02)). */
