@@ -195,8 +195,13 @@ export const commands: Record<string, Command> = {
   demo: {
     summary: 'tmpose demo [--out <dir>] [--epochs N]: train `tiny` on the bundled COCO sample, evaluate, draw predictions',
     async run(args) {
-      const { values } = parse(args, { out: 'string', epochs: 'string', data: 'string' });
-      await runDemo({ out: values.out as string | undefined, epochs: number(values.epochs as string | undefined, '--epochs'), data: values.data as string | undefined });
+      const { values } = parse(args, { out: 'string', epochs: 'string', data: 'string', lr: 'string' });
+      await runDemo({
+        out: values.out as string | undefined,
+        epochs: number(values.epochs as string | undefined, '--epochs'),
+        data: values.data as string | undefined,
+        lr: number(values.lr as string | undefined, '--lr'),
+      });
     },
   },
 };

@@ -12,6 +12,7 @@ export interface DemoOptions {
   out?: string;
   epochs?: number;
   data?: string;
+  lr?: number;
 }
 
 /** data/coco-mini from the working directory, or beside this file's repository. */
@@ -27,7 +28,7 @@ export async function runDemo(options: DemoOptions): Promise<void> {
   const out = options.out ?? 'out/demo';
   const info = await init();
   console.log(`tmpose demo: training 'tiny' on ${data} with ${info.description}${info.isCpu ? ' (a software adapter: expect a few minutes)' : ''}`);
-  const epochs = options.epochs ?? 12;
+  const epochs = options.epochs ?? 40;
   const started = performance.now();
   const result = await train({
     config: 'tiny',
@@ -35,7 +36,9 @@ export async function runDemo(options: DemoOptions): Promise<void> {
     out,
     epochs,
     batchSize: 8,
-    lr: 2e-3,
+    lr: options.lr ?? 5e-3,
+    // A gentler augmentation than the paper's, so that a few minutes on 14 people show learning.
+    augment: { rotationProb: 0.3, rotationFactor: 20, halfBodyProb: 0, scaleFactor: 0.2 },
     milestones: [Math.round(epochs * 0.75)],
     samplesPerEpoch: 64,
     logEvery: 2,

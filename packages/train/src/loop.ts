@@ -12,6 +12,7 @@ import { type Checkpoint, loadCheckpoint, saveCheckpoint } from './checkpoint.js
 import { loadCoco } from './data/coco.js';
 import { DataLoader } from './data/loader.js';
 import { hashKeys } from './data/rng.js';
+import type { AugmentConfig } from './data/transforms.js';
 import { evaluateModelOnCoco } from './evaluate.js';
 import { resolveCocoLayout } from './layout.js';
 import { jointsMseLoss } from './loss.js';
@@ -47,6 +48,8 @@ export interface TrainOptions {
   cacheImages?: boolean;
   /** Quiet: no progress bar. */
   quiet?: boolean;
+  /** Augmentation overrides (defaults: the official COCO values). */
+  augment?: Partial<AugmentConfig>;
 }
 
 export interface TrainResult {
@@ -71,7 +74,8 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   const logEvery = options.logEvery ?? 10;
   const evalEvery = options.evalEvery ?? 1;
   const seed = options.seed ?? 0;
-  const config = getConfig(options.config, options.seed === undefined ? {} : { seed });
+  // The seed fixes the initial weights too, so that two runs with the same flags are the same run.
+  const config = getConfig(options.config, { seed });
   const layout = resolveCocoLayout(options.data);
   await mkdir(options.out, { recursive: true });
   const last = join(options.out, 'last.safetensors');
@@ -90,6 +94,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     samplesPerEpoch: options.samplesPerEpoch,
     workers: options.workers,
     cacheImages: options.cacheImages,
+    augment: options.augment,
     inputSize: [W, H],
     heatmapSize: [hmW, hmH],
   });
@@ -108,6 +113,13 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       ckpt.restoreOptimizer(optimizer as unknown as optim.Optimizer<optim.Hyper>);
       ckpt.restoreScheduler(scheduler);
       Object.assign(state, ckpt.state);
+      if (options.lr !== undefined) {
+        // An explicit --lr on resume replaces the base rate; the schedule's factor still applies.
+        optimizer.paramGroups.forEach((g, i) => {
+          g.lr = options.lr! * (g.lr / scheduler.baseLrs[i]!);
+          scheduler.baseLrs[i] = options.lr!;
+        });
+      }
     } finally {
       ckpt.dispose();
     }

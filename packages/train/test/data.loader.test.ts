@@ -140,7 +140,7 @@ describe('DataLoader: the pipeline against the official code (cv2 + torch)', () 
       const vis = Uint8Array.from(s.jointsVis);
       let center: [number, number] = [s.center[0], s.center[1]];
       const f = Math.fround;
-      const scale: [number, number] = e.rot !== 0 ? [f(s.scale[0] * (-0.7 * 0.35 + 1)), f(s.scale[1] * (-0.7 * 0.35 + 1))] : s.scale;
+      const scale: [number, number] = e.rot !== 0 ? [f(s.scale[0] * f(-0.7 * 0.35 + 1)), f(s.scale[1] * f(-0.7 * 0.35 + 1))] : s.scale;
       expect(scale).toEqual(e.scale);
       if (e.flip) {
         fliplrJoints(joints, vis, img.width, COCO_FLIP_PAIRS);
@@ -237,6 +237,23 @@ describe('DataLoader: determinism and bookkeeping', () => {
       await w.close();
     }
     expect(() => new DataLoader(coco, { batchSize: 0 })).toThrow(/batchSize must be a positive integer/);
+  });
+
+  it('close() during an epoch ends it with "DataLoader: closed"', async () => {
+    const l = new DataLoader(coco, { batchSize: 2, workers: 1, seed: 0 });
+    const iter = l.epoch(0)[Symbol.asyncIterator]();
+    expect((await iter.next()).done).toBe(false);
+    await l.close();
+    let err: unknown;
+    for (let k = 0; k < 10 && err === undefined; k++) {
+      try {
+        if ((await iter.next()).done) break;
+      } catch (e) {
+        err = e;
+      }
+    }
+    expect(String(err)).toMatch(/DataLoader: closed/);
+    await expect(l.epoch(1).next()).rejects.toThrow(/DataLoader: closed/);
   });
 
   it('MPII: 256×256 inputs, 64×64 targets, 16 joints', async () => {

@@ -221,6 +221,7 @@ export class DataLoader {
   }
 
   private async run(task: BatchTask): Promise<BatchResult> {
+    if (this.closed) throw new Error('DataLoader: closed');
     if (this.workers === 0) {
       this.local ??= new BatchBuilder(this.dataset, this.config, this.cacheBytes, this.decodeConcurrency);
       return this.local.build(task);
@@ -303,9 +304,12 @@ export class DataLoader {
     } catch {
       return;
     }
+    const err = new Error('DataLoader: closed');
     await Promise.all(
       slots.map(async (s) => {
-        s.dead ??= new Error('DataLoader: closed');
+        s.dead ??= err;
+        for (const p of s.pending.values()) p.reject(err);
+        s.pending.clear();
         await s.worker.terminate();
       }),
     );

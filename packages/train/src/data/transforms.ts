@@ -183,7 +183,8 @@ export function augment(
   }
   // 2. scale
   const sf = cfg.scaleFactor;
-  const k = Math.min(Math.max(rng.randn() * sf + 1, 1 - sf), 1 + sf);
+  // float32 array × float64 scalar: numpy casts the scalar to float32 first.
+  const k = f(Math.min(Math.max(rng.randn() * sf + 1, 1 - sf), 1 + sf));
   state.scale = [f(state.scale[0] * k), f(state.scale[1] * k)];
   // 3. rotation
   const rf = cfg.rotationFactor;
