@@ -5,7 +5,9 @@
 // gradient, weight gradient — have kernels of their own; the weight gradient splits the reduction
 // over images and sums the partials once.
 import { record } from '../autograd.js';
-import { dispatch, grid } from '../runtime/queue.js';
+import { type Storage, allocate, release } from '../runtime/pool.js';
+import { dispatch, flushNumber, grid } from '../runtime/queue.js';
+import { choose } from '../runtime/tune.js';
 import { fmt } from '../shape.js';
 import { type Tensor, empty } from '../tensor.js';
 import { sum } from './reduce.js';
@@ -59,11 +61,12 @@ const GEOM_WGSL = `
   let OH = i32(pu(5u)); let OW = i32(pu(6u)); let padH = i32(pu(7u)); let padW = i32(pu(8u));`;
 
 /** Forward: out[n, f, oh, ow] over a thread tile of 8 filters x 4 columns. Extra params: x offset, bias flag, bias offset. */
-function forwardKernel(KH: number, KW: number, S: number) {
-  const J = 3 * S + KW; // input columns one tile row touches
+function forwardKernel(KH: number, KW: number, S: number, TW: number) {
+  const J = (TW - 1) * S + KW; // input columns one tile row touches
+  const quads = [...Array(TW / 4).keys()];
   return {
     name: 'conv2d',
-    key: `${KH}x${KW}s${S}`,
+    key: `${KH}x${KW}s${S}w${TW}`,
     bindings: [
       { name: 'X', type: 'f32', access: 'read' as const },
       { name: 'WT', type: 'vec4<f32>', access: 'read' as const },
@@ -74,15 +77,15 @@ function forwardKernel(KH: number, KW: number, S: number) {
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
   ${GEOM_WGSL}
-  let tiles = u32((OW + 3) / 4);
+  let tiles = u32((OW + ${TW - 1}) / ${TW});
   let s = wg.x * ${WG}u + li;
   if (s >= N * u32(OH) * tiles) { return; }
   let f0 = wg.y * ${CT}u;
-  let ow0 = i32(s % tiles) * 4;
+  let ow0 = i32(s % tiles) * ${TW};
   let oh = i32((s / tiles) % u32(OH));
   let n = s / (tiles * u32(OH));
   let FPad = (F + ${CT - 1}u) / ${CT}u * ${CT}u;
-  ${[...Array(CT).keys()].map((c) => `var acc${c} = vec4<f32>();`).join(' ')}
+  ${[...Array(CT).keys()].flatMap((c) => quads.map((q) => `var acc${c}_${q} = vec4<f32>();`)).join(' ')}
   for (var ci = 0u; ci < C; ci++) {
     for (var kh = 0; kh < ${KH}; kh++) {
       let ih = oh * ${S} - padH + kh;
@@ -92,11 +95,10 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
       ${[...Array(J).keys()].map((j) => `let x${j} = select(0.0, X[rowBase + u32(max(iw0 + ${j}, 0))], iw0 + ${j} >= 0 && iw0 + ${j} < W);`).join('\n      ')}
       let kBase = ((ci * ${KH}u + u32(kh)) * ${KW}u) * FPad + f0;
       ${[...Array(KW).keys()].map((kw) => `{
-        let xin = vec4<f32>(x${kw}, x${S + kw}, x${2 * S + kw}, x${3 * S + kw});
         let wa = WT[(kBase + ${kw}u * FPad) >> 2u];
         let wb = WT[((kBase + ${kw}u * FPad) >> 2u) + 1u];
-        ${[0, 1, 2, 3].map((c) => `acc${c} += wa[${c}] * xin;`).join(' ')}
-        ${[0, 1, 2, 3].map((c) => `acc${c + 4} += wb[${c}] * xin;`).join(' ')}
+        ${quads.map((q) => `let xin${q} = vec4<f32>(${[0, 1, 2, 3].map((t) => `x${(4 * q + t) * S + kw}`).join(', ')});
+        ${[0, 1, 2, 3].map((c) => `acc${c}_${q} += wa[${c}] * xin${q}; acc${c + 4}_${q} += wb[${c}] * xin${q};`).join(' ')}`).join('\n        ')}
       }`).join('\n      ')}
     }
   }
@@ -104,18 +106,19 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
   ${[...Array(CT).keys()].map((c) => `if (f0 + ${c}u < F) {
     let b = select(0.0, Bias[pu(11u) + f0 + ${c}u], pu(10u) == 1u);
     let o = (n * F + f0 + ${c}u) * u32(OH * OW) + outRow;
-    for (var t = 0; t < 4; t++) { if (ow0 + t < OW) { O[o + u32(t)] = acc${c}[t] + b; } }
+    ${quads.map((q) => `for (var t = 0; t < 4; t++) { if (ow0 + ${4 * q} + t < OW) { O[o + ${4 * q}u + u32(t)] = acc${c}_${q}[t] + b; } }`).join('\n    ')}
   }`).join('\n  ')}
 }`,
   };
 }
 
 /** Input gradient: dx[n, c, ih, iw] over 8 input channels x 4 columns. Extra params: dy offset. */
-function backwardDataKernel(KH: number, KW: number, S: number) {
-  const J = 3 + KW; // output-column candidates one tile row touches (before the stride test)
+function backwardDataKernel(KH: number, KW: number, S: number, TW: number) {
+  const J = TW - 1 + KW; // output-column candidates one tile row touches (before the stride test)
+  const quads = [...Array(TW / 4).keys()];
   return {
     name: 'conv2dBackwardData',
-    key: `${KH}x${KW}s${S}`,
+    key: `${KH}x${KW}s${S}w${TW}`,
     bindings: [
       { name: 'DY', type: 'f32', access: 'read' as const },
       { name: 'WD', type: 'vec4<f32>', access: 'read' as const },
@@ -125,15 +128,15 @@ function backwardDataKernel(KH: number, KW: number, S: number) {
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
   ${GEOM_WGSL}
-  let tiles = u32((W + 3) / 4);
+  let tiles = u32((W + ${TW - 1}) / ${TW});
   let s = wg.x * ${WG}u + li;
   if (s >= N * u32(H) * tiles) { return; }
   let c0 = wg.y * ${CT}u;
-  let iw0 = i32(s % tiles) * 4;
+  let iw0 = i32(s % tiles) * ${TW};
   let ih = i32((s / tiles) % u32(H));
   let n = s / (tiles * u32(H));
   let CPad = (C + ${CT - 1}u) / ${CT}u * ${CT}u;
-  ${[...Array(CT).keys()].map((c) => `var acc${c} = vec4<f32>();`).join(' ')}
+  ${[...Array(CT).keys()].flatMap((c) => quads.map((q) => `var acc${c}_${q} = vec4<f32>();`)).join(' ')}
   for (var f = 0u; f < F; f++) {
     for (var kh = 0; kh < ${KH}; kh++) {
       let ohs = ih + padH - kh;
@@ -146,11 +149,10 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
         // column t of the tile meets kernel column kw at output candidate j = t - kw + KW - 1
         const j = (t: number) => `d${t - kw + KW - 1}`;
         return `{
-        let dyv = vec4<f32>(${j(0)}, ${j(1)}, ${j(2)}, ${j(3)});
         let wa = WD[(kBase + ${kw}u * CPad) >> 2u];
         let wb = WD[((kBase + ${kw}u * CPad) >> 2u) + 1u];
-        ${[0, 1, 2, 3].map((c) => `acc${c} += wa[${c}] * dyv;`).join(' ')}
-        ${[0, 1, 2, 3].map((c) => `acc${c + 4} += wb[${c}] * dyv;`).join(' ')}
+        ${quads.map((q) => `let dyv${q} = vec4<f32>(${[0, 1, 2, 3].map((t) => j(4 * q + t)).join(', ')});
+        ${[0, 1, 2, 3].map((c) => `acc${c}_${q} += wa[${c}] * dyv${q}; acc${c + 4}_${q} += wb[${c}] * dyv${q};`).join(' ')}`).join('\n        ')}
       }`;
       }).join('\n      ')}
     }
@@ -158,7 +160,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
   let row = u32(ih) * u32(W) + u32(iw0);
   ${[...Array(CT).keys()].map((c) => `if (c0 + ${c}u < C) {
     let o = (n * C + c0 + ${c}u) * u32(H * W) + row;
-    for (var t = 0; t < 4; t++) { if (iw0 + t < W) { DX[o + u32(t)] = acc${c}[t]; } }
+    ${quads.map((q) => `for (var t = 0; t < 4; t++) { if (iw0 + ${4 * q} + t < W) { DX[o + ${4 * q}u + u32(t)] = acc${c}_${q}[t]; } }`).join('\n    ')}
   }`).join('\n  ')}
 }`,
   };
@@ -169,14 +171,19 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
  * over the output rows of one split (an image, or a band of rows of it). Extra params: x offset,
  * dy offset, rows per split, splits per image.
  */
-function backwardWeightKernel(KH: number, KW: number, S: number) {
+function backwardWeightKernel(KH: number, KW: number, S: number, vecDy: boolean) {
   const J = 3 * S + KW;
+  // With rows a multiple of 4 wide (and aligned), each filter's 4 gradient values are one vec4 load.
+  const loadDy = (f: number) =>
+    vecDy
+      ? `let dy${f} = DY[(pu(10u) + ((n * F + min(f0 + ${f}u, F - 1u)) * u32(OH) + u32(oh)) * u32(OW) + u32(ow0)) >> 2u];`
+      : `let dy${f} = select(vec4<f32>(), vec4<f32>(${[0, 1, 2, 3].map((q) => `select(0.0, DY[pu(10u) + ((n * F + min(f0 + ${f}u, F - 1u)) * u32(OH) + u32(oh)) * u32(OW) + u32(min(ow0 + ${q}, OW - 1))], ow0 + ${q} < OW)`).join(', ')}), f0 + ${f}u < F);`;
   return {
     name: 'conv2dBackwardWeight',
-    key: `${KH}x${KW}s${S}`,
+    key: `${KH}x${KW}s${S}${vecDy ? 'v' : ''}`,
     bindings: [
       { name: 'X', type: 'f32', access: 'read' as const },
-      { name: 'DY', type: 'f32', access: 'read' as const },
+      { name: 'DY', type: vecDy ? 'vec4<f32>' : 'f32', access: 'read' as const },
       { name: 'PART', type: 'f32', access: 'read_write' as const },
     ],
     body: () => `
@@ -202,7 +209,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
     for (var ow0 = 0; ow0 < OW; ow0 += 4) {
       let iw0 = ow0 * ${S} - padW;
       ${[...Array(J).keys()].map((j) => `let x${j} = select(0.0, X[xRow + u32(max(iw0 + ${j}, 0))], iw0 + ${j} >= 0 && iw0 + ${j} < W);`).join('\n      ')}
-      ${[...Array(CT).keys()].map((f) => `let dy${f} = select(vec4<f32>(), vec4<f32>(${[0, 1, 2, 3].map((q) => `select(0.0, DY[pu(10u) + ((n * F + min(f0 + ${f}u, F - 1u)) * u32(OH) + u32(oh)) * u32(OW) + u32(min(ow0 + ${q}, OW - 1))], ow0 + ${q} < OW)`).join(', ')}), f0 + ${f}u < F);`).join('\n      ')}
+      ${[...Array(CT).keys()].map(loadDy).join('\n      ')}
       ${[...Array(KW).keys()].map((kw) => `{
         let xin = vec4<f32>(x${kw}, x${S + kw}, x${2 * S + kw}, x${3 * S + kw});
         ${[...Array(CT).keys()].map((f) => `acc${f}[${kw}] += dot(dy${f}, xin);`).join(' ')}
@@ -243,13 +250,32 @@ function geometry(x: Tensor, w: Tensor, options: Conv2dOptions): Geometry & { gr
   return { N, C: C / groups, H, W, F: F / groups, KH, KW, OH, OW, stride, padH, padW, groups };
 }
 
+/** Columns per thread (4 or 8), chosen per adapter and problem by measurement. */
+function columnsPerThread(pass: string, g: Geometry, columns: number, buffers: number[], encode: (tw: number, scratch: Storage[]) => void): number {
+  const cls = (n: number) => 2 ** Math.ceil(Math.log2(Math.max(1, n)));
+  return choose<number>({
+    problem: `conv2d|${pass}|${g.KH}x${g.KW}s${g.stride}|C${cls(g.C)}|F${cls(g.F)}|W${cls(columns)}|N${cls(g.N)}`,
+    candidates: [4, 8],
+    label: (tw) => `${tw}`,
+    fallback: 4,
+    worthTuning: 2 * g.N * g.F * g.C * g.KH * g.KW * g.OH * g.OW > 5e7,
+    prepare: () => {
+      const scratch = buffers.map((bytes) => allocate(bytes));
+      return { run: (tw) => encode(tw, scratch), dispose: () => scratch.forEach((st) => release(st, flushNumber())) };
+    },
+  });
+}
+
 function forwardRaw(x: Tensor, w: Tensor, bias: Tensor | undefined, g: Geometry): Tensor {
   const out = empty([g.N, g.F, g.OH, g.OW]);
   const wt = relayout(w, 1, g.F, g.C * g.KH * g.KW);
-  const tiles = g.N * g.OH * Math.ceil(g.OW / 4);
-  const b = bias ?? wt;
-  dispatch(forwardKernel(g.KH, g.KW, g.stride), [x.storage, wt.storage, b.storage, out.storage],
-    [...geomParams(g), x.offset, bias ? 1 : 0, bias?.offset ?? 0], [Math.ceil(tiles / WG), Math.ceil(g.F / CT)]);
+  const params = [...geomParams(g), x.offset, bias ? 1 : 0, bias?.offset ?? 0];
+  const encode = (tw: number, [xs, ws, bs, os]: Storage[]) => {
+    const tiles = g.N * g.OH * Math.ceil(g.OW / tw);
+    dispatch(forwardKernel(g.KH, g.KW, g.stride, tw), [xs!, ws!, bs!, os!], params, [Math.ceil(tiles / WG), Math.ceil(g.F / CT)]);
+  };
+  const buffers = [x.storage, wt.storage, (bias ?? wt).storage, out.storage];
+  encode(columnsPerThread('fwd', g, g.OW, buffers.map((b) => b.byteSize), encode), buffers);
   wt.dispose();
   return out;
 }
@@ -257,9 +283,12 @@ function forwardRaw(x: Tensor, w: Tensor, bias: Tensor | undefined, g: Geometry)
 function backwardDataRaw(dy: Tensor, w: Tensor, g: Geometry): Tensor {
   const dx = empty([g.N, g.C, g.H, g.W]);
   const wd = relayout(w, g.F, g.C, g.KH * g.KW);
-  const tiles = g.N * g.H * Math.ceil(g.W / 4);
-  dispatch(backwardDataKernel(g.KH, g.KW, g.stride), [dy.storage, wd.storage, dx.storage],
-    [...geomParams(g), dy.offset], [Math.ceil(tiles / WG), Math.ceil(g.C / CT)]);
+  const encode = (tw: number, [ds, ws, xs]: Storage[]) => {
+    const tiles = g.N * g.H * Math.ceil(g.W / tw);
+    dispatch(backwardDataKernel(g.KH, g.KW, g.stride, tw), [ds!, ws!, xs!], [...geomParams(g), dy.offset], [Math.ceil(tiles / WG), Math.ceil(g.C / CT)]);
+  };
+  const buffers = [dy.storage, wd.storage, dx.storage];
+  encode(columnsPerThread('dgrad', g, g.W, buffers.map((b) => b.byteSize), encode), buffers);
   wd.dispose();
   return dx;
 }
@@ -271,7 +300,7 @@ function backwardWeightRaw(x: Tensor, dy: Tensor, g: Geometry): Tensor {
   const rows = Math.ceil(g.OH / splitsPerImage);
   const splits = Math.ceil(g.OH / rows);
   const part = empty([g.N * splits, g.F, g.C, g.KH, g.KW]);
-  dispatch(backwardWeightKernel(g.KH, g.KW, g.stride), [x.storage, dy.storage, part.storage],
+  dispatch(backwardWeightKernel(g.KH, g.KW, g.stride, g.OW % 4 === 0 && dy.offset % 4 === 0), [x.storage, dy.storage, part.storage],
     [...geomParams(g), x.offset, dy.offset, rows, splits], [Math.ceil((g.C * g.KH * g.N * splits) / WG), Math.ceil(g.F / CT)]);
   const dw = sum(part, 0);
   part.dispose();
