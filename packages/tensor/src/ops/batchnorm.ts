@@ -22,11 +22,11 @@ const TREE_SUM = (names: string[]) => `
 
 // Params: N, C, HW, eps, momentum, training, x offset, has running stats, then the offsets of
 // weight, bias, running mean, running var (parameters may be views into larger buffers).
-const STATS = {
+const stats = (width: 1 | 4) => ({
   name: 'batchNormStats',
-  key: '',
+  key: `${width}`,
   bindings: [
-    { name: 'X', type: 'f32', access: 'read' as const },
+    { name: 'X', type: width === 4 ? 'vec4<f32>' : 'f32', access: 'read' as const },
     { name: 'Wt', type: 'f32', access: 'read' as const },
     { name: 'Bs', type: 'f32', access: 'read' as const },
     { name: 'RM', type: 'f32', access: 'read_write' as const },
@@ -38,21 +38,24 @@ var<workgroup> shared0: array<f32, ${WG}>;
 var<workgroup> shared1: array<f32, ${WG}>;
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+  // HW and xo count in units of ${width} elements.
   let N = pu(0u); let C = pu(1u); let HW = pu(2u); let xo = pu(6u);
   let c = wg.x;
   var mean: f32; var varB: f32;
   if (pu(5u) == 1u) {
-    let shift = X[xo + c * HW];
-    var s1 = 0.0; var s2 = 0.0;
+    let shift = X[xo + c * HW]${width === 4 ? '.x' : ''};
+    var a1 = ${width === 4 ? 'vec4<f32>()' : '0.0'}; var a2 = a1;
     for (var n = 0u; n < N; n++) {
       let base = xo + (n * C + c) * HW;
       for (var e = li; e < HW; e += ${WG}u) {
         let v = X[base + e] - shift;
-        s1 += v; s2 += v * v;
+        a1 += v; a2 += v * v;
       }
     }
+    let s1 = ${width === 4 ? 'a1.x + a1.y + a1.z + a1.w' : 'a1'};
+    let s2 = ${width === 4 ? 'a2.x + a2.y + a2.z + a2.w' : 'a2'};
     ${TREE_SUM(['s1', 's2'])}
-    let M = f32(N * HW);
+    let M = f32(N * HW * ${width}u);
     let m1 = shared0[0] / M;
     mean = shift + m1;
     varB = max(shared1[0] / M - m1 * m1, 0.0);
@@ -76,7 +79,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     Stats[4u * c + 3u] = Bs[pu(9u) + c] - mean * scale;
   }
 }`,
-};
+});
 
 // y = x * scale[c] + shift[c], in units of `width` elements (4 when a plane's size allows vec4s).
 // Params: total units, C, HW units, x offset in units.
@@ -99,12 +102,12 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
 });
 
 // Per channel: dw = sum(dy * xhat), db = sum(dy), and dx = k1*dy + k2*x + k3. Params: N, C, HW, training, x offset, dy offset, weight offset.
-const BACKWARD_REDUCE = {
+const backwardReduce = (width: 1 | 4) => ({
   name: 'batchNormBackwardReduce',
-  key: '',
+  key: `${width}`,
   bindings: [
-    { name: 'X', type: 'f32', access: 'read' as const },
-    { name: 'DY', type: 'f32', access: 'read' as const },
+    { name: 'X', type: width === 4 ? 'vec4<f32>' : 'f32', access: 'read' as const },
+    { name: 'DY', type: width === 4 ? 'vec4<f32>' : 'f32', access: 'read' as const },
     { name: 'Wt', type: 'f32', access: 'read' as const },
     { name: 'Stats', type: 'f32', access: 'read' as const },
     { name: 'Coef', type: 'f32', access: 'read_write' as const },
@@ -118,18 +121,20 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   let c = wg.x;
   let mean = Stats[4u * c];
   let invstd = Stats[4u * c + 1u];
-  var sdy = 0.0; var sdyx = 0.0;
+  var a1 = ${width === 4 ? 'vec4<f32>()' : '0.0'}; var a2 = a1;
   for (var n = 0u; n < N; n++) {
     let base = (n * C + c) * HW;
     for (var e = li; e < HW; e += ${WG}u) {
       let dy = DY[go + base + e];
-      sdy += dy;
-      sdyx += dy * (X[xo + base + e] - mean);
+      a1 += dy;
+      a2 += dy * (X[xo + base + e] - mean);
     }
   }
+  let sdy = ${width === 4 ? 'a1.x + a1.y + a1.z + a1.w' : 'a1'};
+  let sdyx = ${width === 4 ? 'a2.x + a2.y + a2.z + a2.w' : 'a2'};
   ${TREE_SUM(['sdy', 'sdyx'])}
   if (li == 0u) {
-    let M = f32(N * HW);
+    let M = f32(N * HW * ${width}u);
     let db = shared0[0];
     let dw = shared1[0] * invstd;
     let k1 = Wt[pu(6u) + c] * invstd;
@@ -143,17 +148,17 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     Coef[5u * c + 3u] = dw; Coef[5u * c + 4u] = db;
   }
 }`,
-};
+});
 
-// Params: total, C, HW, x offset, dy offset.
-const BACKWARD_APPLY = {
+// dx = k1*dy + k2*x + k3, in units of `width` elements. Params: total units, C, HW units, x and dy offsets in units.
+const backwardApply = (width: 1 | 4) => ({
   name: 'batchNormBackwardApply',
-  key: '',
+  key: `${width}`,
   bindings: [
-    { name: 'X', type: 'f32', access: 'read' as const },
-    { name: 'DY', type: 'f32', access: 'read' as const },
+    { name: 'X', type: width === 4 ? 'vec4<f32>' : 'f32', access: 'read' as const },
+    { name: 'DY', type: width === 4 ? 'vec4<f32>' : 'f32', access: 'read' as const },
     { name: 'Coef', type: 'f32', access: 'read' as const },
-    { name: 'DX', type: 'f32', access: 'read_write' as const },
+    { name: 'DX', type: width === 4 ? 'vec4<f32>' : 'f32', access: 'read_write' as const },
   ],
   body: () => `
 @compute @workgroup_size(${WG})
@@ -163,7 +168,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
   let c = (i / pu(2u)) % pu(1u);
   DX[i] = Coef[5u * c] * DY[pu(4u) + i] + Coef[5u * c + 1u] * X[pu(3u) + i] + Coef[5u * c + 2u];
 }`,
-};
+});
 
 export interface BatchNormOptions {
   /** Batch statistics (and running-stat updates) when true; running statistics when false. */
@@ -203,23 +208,26 @@ export function batchNorm2d(
   const rm = runningMean ?? full([C], 0);
   const rv = runningVar ?? full([C], 1);
   const hx = asContiguous(x);
-  const stats = empty([C, 4]);
-  const params = [N, C, HW, f32bits(options.eps ?? 1e-5), f32bits(options.momentum ?? 0.1), training ? 1 : 0, hx.t.offset, runningMean ? 1 : 0, w.offset, b.offset, rm.offset, rv.offset];
-  dispatch(STATS, [hx.t.storage, w.storage, b.storage, rm.storage, rv.storage, stats.storage], params, [C]);
-  const y = empty(x.shape);
+  const statsOut = empty([C, 4]);
+  // Planes a multiple of 4 long (HRNet's always are) go through vec4 loads.
   const width = HW % 4 === 0 && hx.t.offset % 4 === 0 ? 4 : 1;
+  const params = [N, C, HW / width, f32bits(options.eps ?? 1e-5), f32bits(options.momentum ?? 0.1), training ? 1 : 0, hx.t.offset / width, runningMean ? 1 : 0, w.offset, b.offset, rm.offset, rv.offset];
+  dispatch(stats(width), [hx.t.storage, w.storage, b.storage, rm.storage, rv.storage, statsOut.storage], params, [C]);
+  const y = empty(x.shape);
   const units = y.size / width;
-  dispatch(apply(width), [hx.t.storage, stats.storage, y.storage], [units, C, HW / width, hx.t.offset / width], grid(Math.ceil(units / WG)));
+  dispatch(apply(width), [hx.t.storage, statsOut.storage, y.storage], [units, C, HW / width, hx.t.offset / width], grid(Math.ceil(units / WG)));
   hx.done();
   const inputs = [x, ...(weight ? [weight] : []), ...(bias ? [bias] : [])];
-  const out = record(y, 'batchNorm2d', inputs, [x, w, stats], (dy, [sx, sw, st]) => {
+  const out = record(y, 'batchNorm2d', inputs, [x, w, statsOut], (dy, [sx, sw, st]) => {
     const cx = asContiguous(sx!);
     const cdy = asContiguous(dy);
     const coef = empty([C, 5]);
-    dispatch(BACKWARD_REDUCE, [cx.t.storage, cdy.t.storage, sw!.storage, st!.storage, coef.storage], [N, C, HW, training ? 1 : 0, cx.t.offset, cdy.t.offset, sw!.offset], [C]);
+    const w4 = HW % 4 === 0 && cx.t.offset % 4 === 0 && cdy.t.offset % 4 === 0 ? 4 : 1;
+    dispatch(backwardReduce(w4), [cx.t.storage, cdy.t.storage, sw!.storage, st!.storage, coef.storage], [N, C, HW / w4, training ? 1 : 0, cx.t.offset / w4, cdy.t.offset / w4, sw!.offset], [C]);
     const dx = empty(x.shape);
     if (x.requiresGrad) {
-      dispatch(BACKWARD_APPLY, [cx.t.storage, cdy.t.storage, coef.storage, dx.storage], [dx.size, C, HW, cx.t.offset, cdy.t.offset], grid(Math.ceil(dx.size / WG)));
+      const units = dx.size / w4;
+      dispatch(backwardApply(w4), [cx.t.storage, cdy.t.storage, coef.storage, dx.storage], [units, C, HW / w4, cx.t.offset / w4, cdy.t.offset / w4], grid(Math.ceil(units / WG)));
     }
     cx.done();
     cdy.done();
@@ -233,6 +241,6 @@ export function batchNorm2d(
   if (!bias) b.dispose();
   if (!runningMean) rm.dispose();
   if (!runningVar) rv.dispose();
-  stats.dispose();
+  statsOut.dispose();
   return out;
 }

@@ -1,0 +1,78 @@
+// @tmpose/tensor cases for the TMPose kernels (attention, conv2d, batch norm), on the same host inputs
+// as the peers' cases. Backward runs use a fixed upstream gradient (`y.backward(dy)`), as the peers' do.
+import * as T from '@tmpose/tensor';
+import { hostRandn, sizeOf } from './data.js';
+import type { Case } from './timing.js';
+
+type Tensor = T.Tensor;
+
+function leaf(values: Float32Array, shape: number[], requiresGrad: boolean): Tensor {
+  return T.tensor(values, shape, { requiresGrad });
+}
+
+/** Runs forward (and backward with `dy`), waits, frees outputs and gradients. */
+function gradCase(inputs: Tensor[], dy: Tensor, forward: () => Tensor, backward: boolean, extra: Omit<Case, 'run' | 'dispose'>): Case {
+  const clear = () => {
+    for (const t of inputs) {
+      t.grad?.dispose();
+      t.grad = null;
+    }
+  };
+  return {
+    ...extra,
+    async run() {
+      T.tidy(() => {
+        const y = forward();
+        if (backward) y.backward(dy);
+      });
+      await T.sync();
+      clear();
+    },
+    dispose() {
+      clear();
+      for (const t of [...inputs, dy]) t.dispose();
+    },
+  };
+}
+
+export type AttentionImpl = 'fused' | 'composed';
+
+/** softmax(q kᵀ/√D) v on [B,H,L,D]: the fused kernel, or matmul + softmax + matmul. */
+export function attention(B: number, H: number, L: number, D: number, backward: boolean, impl: AttentionImpl): Case {
+  const shape = [B, H, L, D];
+  const [q, k, v] = [1, 2, 3].map((seed) => leaf(hostRandn(sizeOf(shape), seed), shape, backward));
+  const dy = T.tensor(hostRandn(sizeOf(shape), 4), shape);
+  const scale = 1 / Math.sqrt(D);
+  const forward =
+    impl === 'fused'
+      ? () => T.scaledDotProductAttention(q!, k!, v!)
+      : () => T.matmul(T.softmax(T.mul(T.matmul(q!, T.transpose(k!)), scale)), v!);
+  return gradCase([q!, k!, v!], dy, forward, backward, { flops: (backward ? 12 : 4) * B * H * L * L * D, note: impl });
+}
+
+/** 3×3 conv, stride 1, padding 1, no bias, NCHW; backward gives dx and dw. */
+export function conv2d(N: number, Cin: number, Cout: number, H: number, W: number, backward: boolean): Case {
+  const x = leaf(hostRandn(N * Cin * H * W, 1), [N, Cin, H, W], backward);
+  const w = leaf(hostRandn(Cout * Cin * 9, 2, Math.sqrt(2 / (9 * Cin))), [Cout, Cin, 3, 3], backward);
+  const dy = T.tensor(hostRandn(N * Cout * H * W, 3), [N, Cout, H, W]);
+  return gradCase([x, w], dy, () => T.conv2d(x, w, undefined, { padding: 1 }), backward, {
+    flops: (backward ? 3 : 1) * 2 * N * Cout * H * W * Cin * 9,
+    note: 'NCHW',
+  });
+}
+
+/** Training-mode batch norm on NCHW with affine parameters and running statistics. */
+export function batchNorm(N: number, C: number, H: number, W: number, backward: boolean): Case {
+  const shape = [N, C, H, W];
+  const x = leaf(hostRandn(sizeOf(shape), 1), shape, backward);
+  const gamma = leaf(hostRandn(C, 2).map((v) => v + 1), [C], backward);
+  const beta = leaf(hostRandn(C, 3), [C], backward);
+  const runningMean = T.zeros([C]);
+  const runningVar = T.ones([C]);
+  const dy = T.tensor(hostRandn(sizeOf(shape), 4), shape);
+  const c = gradCase([x, gamma, beta], dy, () => T.batchNorm2d(x, gamma, beta, runningMean, runningVar, { training: true }), backward, {
+    bytes: (backward ? 32 : 12) * sizeOf(shape),
+    note: 'NCHW',
+  });
+  return { ...c, dispose: () => (c.dispose(), runningMean.dispose(), runningVar.dispose()) };
+}
