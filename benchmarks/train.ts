@@ -1,0 +1,70 @@
+// Images/s of a full training step — data (the real loader on data/coco-mini, augmentation included),
+// forward, backward, Adam — for `tiny` at batch 8 and 32 and TMPose-B at batch 8 (and 32 with --full),
+// plus the loader alone. `pnpm bench train [--quick] [--full]`. On lavapipe TMPose-B takes minutes.
+import { type ConfigName, createModel, getConfig } from '@tmpose/model';
+import { init, keep, optim, sync, tensor, tidy } from '@tmpose/tensor';
+import { DataLoader, jointsMseLoss, loadCoco } from '@tmpose/train';
+import { fileURLToPath } from 'node:url';
+import { median } from './lib/timing.js';
+
+const data = fileURLToPath(new URL('../data/coco-mini/', import.meta.url));
+
+export async function main(args: string[]): Promise<void> {
+  const quick = args.includes('--quick');
+  const full = args.includes('--full');
+  const info = await init();
+  console.log(`adapter: ${info.description}`);
+  const runs: [ConfigName, number, number][] = [
+    ['tiny', 8, quick ? 3 : 8],
+    ['tiny', 32, quick ? 2 : 4],
+    ...(quick ? [] : ([['tmpose-b', 8, 2]] as [ConfigName, number, number][])),
+    ...(full ? ([['tmpose-b', 32, 2]] as [ConfigName, number, number][]) : []),
+  ];
+  const rows: string[][] = [['config', 'batch', 'step ms (median)', 'images/s', 'loader alone samples/s']];
+  for (const [name, batch, steps] of runs) {
+    const config = getConfig(name);
+    const [H, W] = config.imageSize;
+    const dataset = await loadCoco({ annotationFile: `${data}test_coco.json`, imageRoot: data, aspectRatio: W / H });
+    const loader = new DataLoader(dataset, {
+      batchSize: batch,
+      seed: 1,
+      dropLast: true,
+      samplesPerEpoch: batch * (steps + 1),
+      cacheImages: true,
+      inputSize: [W, H],
+      heatmapSize: [config.heatmapSize[1], config.heatmapSize[0]],
+    });
+    // The loader alone first (its own epoch), then the same loader feeding training steps.
+    let t0 = performance.now();
+    let n = 0;
+    for await (const b of loader.epoch(0)) n += b.size;
+    const loaderRate = (n * 1000) / (performance.now() - t0);
+    const model = createModel(config, { seed: 1 });
+    model.train();
+    const opt = new optim.Adam(model.parameters().filter((p) => p.requiresGrad), { lr: 1e-3 });
+    const times: number[] = [];
+    t0 = performance.now();
+    for await (const b of loader.epoch(1)) {
+      const loss = tidy(() => {
+        const l = jointsMseLoss(model.forward(tensor(b.images, b.imageShape)), tensor(b.targets, b.targetShape), tensor(b.targetWeights, b.weightShape));
+        l.backward();
+        opt.step();
+        opt.zeroGrad();
+        return keep(l.detach());
+      });
+      await sync();
+      loss.dispose();
+      const t1 = performance.now();
+      times.push(t1 - t0);
+      t0 = t1;
+    }
+    await loader.close();
+    model.dispose();
+    const ms = median(times.slice(1)); // the first step compiles pipelines
+    rows.push([name, `${batch}`, ms.toFixed(0), ((batch * 1000) / ms).toFixed(1), loaderRate.toFixed(0)]);
+    console.log(rows.at(-1)!.join('  '));
+  }
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  console.log(`\n${rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ')).join('\n')}`);
+  console.log('\nA step = data (waited for, prefetched) + forward + backward + Adam; the first step (pipeline compilation) is excluded.');
+}
