@@ -2,7 +2,7 @@
 // batch 1 and 8, for the whole model and for the Transformer part alone (on fixed backbone features);
 // ms, images/s, and the measured speed-up next to the one the FLOP counter predicts.
 // `pnpm bench model [--batches 1,8] [--quick]`. On lavapipe the full model is slow: expect minutes.
-import { type ModelConfig, type TMPose, countFlops, createModel, getConfig } from '@tmpose/model';
+import { type ModelConfig, countFlops, createModel, getConfig } from '@tmpose/model';
 import { init, mseLoss, noGrad, optim, randn, sync, tidy, type Tensor } from '@tmpose/tensor';
 import { median } from './lib/timing.js';
 
@@ -25,7 +25,7 @@ async function timeIt(run: () => void, iters: number): Promise<number> {
   return median(samples);
 }
 
-function step(model: TMPose, forward: () => Tensor, target: Tensor, opt: optim.Adam): void {
+function step(forward: () => Tensor, target: Tensor, opt: optim.Adam): void {
   tidy(() => {
     const loss = mseLoss(forward(), target);
     loss.backward();
@@ -60,11 +60,11 @@ export async function main(args: string[]): Promise<void> {
       const opts = { keep: v.keep, seed: 5 };
       const whole = {
         fwd: await timeIt(() => noGrad(() => tidy(() => void model.forward(images, opts))), iters),
-        step: await timeIt(() => step(model, () => model.forward(images, opts), target, opt), iters),
+        step: await timeIt(() => step(() => model.forward(images, opts), target, opt), iters),
       };
       const trans = {
         fwd: await timeIt(() => noGrad(() => tidy(() => void model.forwardFeatures(features, opts))), iters),
-        step: await timeIt(() => step(model, () => model.forwardFeatures(features, opts), target, opt), iters),
+        step: await timeIt(() => step(() => model.forwardFeatures(features, opts), target, opt), iters),
       };
       const macs = countFlops(v.config, { keep: v.keep, convention: 'macs' });
       const key = (k: string) => `${B}|${k}`;
