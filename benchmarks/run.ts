@@ -1,6 +1,7 @@
 // `pnpm bench <name> [args]`: runs benchmarks/<name>.ts (its exported `main(args)`), or lists the names.
 import './lib/gpu.js'; // before any engine loads: every engine must find the same navigator.gpu
 import { readdirSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -22,6 +23,10 @@ if (typeof mod.main !== 'function') {
   console.error(`benchmarks/${name}.ts exports no main(args)`);
   process.exit(1);
 }
+// Other processes on this (2-core) machine skew every number: say how busy it was.
+const load = () => loadavg()[0]!.toFixed(2);
+console.log(`machine load (1-min average) at start: ${load()}`);
 await mod.main(args);
+console.log(`machine load (1-min average) at end: ${load()}${loadavg()[0]! > 0.7 ? ' (busy: numbers are skewed)' : ''}`);
 // Dawn can keep the event loop alive after the last device is idle; a finished benchmark should exit.
 process.exit(0);
