@@ -3,9 +3,10 @@
 // targets, batch 32. `pnpm bench loader [--quick] [--epoch N] [--batch B]`.
 //
 // Rows: 1 and 2 workers (and the in-process mode), with and without the decoded-image cache. Without
-// the cache every sample reads and decodes its JPEG (640×~420) with sharp; that decode is most of the
-// cost. Each configuration runs one untimed epoch first (worker start-up, which compiles the sources
-// through tsx here, and the first decodes), then timed epochs; the median epoch is reported.
+// the cache every sample reads its JPEG (640×~420) and decodes, with sharp, the rows its crop reads;
+// that decode is most of the cost. Each configuration runs one untimed epoch first (worker start-up,
+// which compiles the sources through tsx here, and the first decodes), then timed epochs; the median
+// epoch is reported.
 // The machine has 2 cores: run nothing else meanwhile.
 import { fileURLToPath } from 'node:url';
 import { DataLoader, loadCoco } from '../packages/train/src/data/index.js';
@@ -23,7 +24,7 @@ export async function main(args: string[]): Promise<void> {
   const root = fileURLToPath(new URL('../../shared/data/coco-mini/', import.meta.url));
   const ds = await loadCoco({ annotationFile: `${root}test_coco.json`, imageRoot: root });
   console.log(`coco-mini: ${ds.length} samples (${ds.images.length} images) repeated to ${epochSize} per epoch, batch ${batchSize}`);
-  console.log(`per sample: decode (sharp) + half-body/scale/rotation/flip + cv2-exact warp to 3×256×192 + 17 DARK targets 64×48`);
+  console.log(`per sample: JPEG decode (sharp) + half-body/scale/rotation/flip + cv2-exact warp to 3×256×192 + 17 DARK targets 64×48`);
   console.log(`timing: 1 untimed epoch, then the median of ${timedEpochs} epoch(s)\n`);
 
   const configs: { workers: number; cache: boolean }[] = [

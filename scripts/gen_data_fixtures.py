@@ -24,6 +24,50 @@ SHARED = os.path.join(ROOT, '..', 'shared', 'data')
 OUT = os.path.join(ROOT, 'packages', 'train', 'test', 'fixtures', 'data-pipeline.json')
 
 
+# ---- cv2.getAffineTransform as the pip wheels compute it ----
+# cv2.getAffineTransform solves a 6x6 system with cv::solve(DECOMP_LU). The opencv-python wheels that the
+# official code ran with have no LAPACK, so OpenCV's own LUImpl (partial pivoting, hal/matrix.cpp) does
+# it; Debian's OpenCV links LAPACK (dgesv), whose result differs in the last bit for about half of the
+# cases. One ulp matters where (M^-1)[0,2]*1024 lands on a .5 tie in warpAffine's fixed point, so the
+# fixtures use LUImpl below; `matrixLapack` keeps what this machine's cv2 returned.
+def lu_impl_affine(src, dst):
+    A = [[0.0] * 6 for _ in range(6)]
+    b = [0.0] * 6
+    for i in range(3):
+        A[2 * i][0] = A[2 * i + 1][3] = float(src[i][0])
+        A[2 * i][1] = A[2 * i + 1][4] = float(src[i][1])
+        A[2 * i][2] = A[2 * i + 1][5] = 1.0
+        b[2 * i] = float(dst[i][0])
+        b[2 * i + 1] = float(dst[i][1])
+    m = 6
+    for i in range(m):
+        k = i
+        for j in range(i + 1, m):
+            if abs(A[j][i]) > abs(A[k][i]):
+                k = j
+        if abs(A[k][i]) < 2.220446049250313e-16 * 100:
+            raise ValueError('singular')
+        if k != i:
+            A[i], A[k] = A[k], A[i]
+            b[i], b[k] = b[k], b[i]
+        d = -1.0 / A[i][i]
+        for j in range(i + 1, m):
+            alpha = A[j][i] * d
+            for kk in range(i + 1, m):
+                A[j][kk] += alpha * A[i][kk]
+            b[j] += alpha * b[i]
+        A[i][i] = -d
+    for i in range(m - 1, -1, -1):
+        s = b[i]
+        for kk in range(i + 1, m):
+            s -= A[i][kk] * b[kk]
+        b[i] = s * A[i][i]
+    return np.array(b, dtype=np.float64).reshape(2, 3)
+
+
+GET_AFFINE = lu_impl_affine
+
+
 # ---- lib/utils/transforms.py (DarkPose variant) ----
 def get_affine_transform(center, scale, rot, output_size, shift=np.array([0, 0], dtype=np.float32), inv=0):
     if not isinstance(scale, np.ndarray) and not isinstance(scale, list):
@@ -44,9 +88,9 @@ def get_affine_transform(center, scale, rot, output_size, shift=np.array([0, 0],
     src[2:, :] = get_3rd_point(src[0, :], src[1, :])
     dst[2:, :] = get_3rd_point(dst[0, :], dst[1, :])
     if inv:
-        trans = cv2.getAffineTransform(np.float32(dst), np.float32(src))
+        trans = GET_AFFINE(np.float32(dst), np.float32(src))
     else:
-        trans = cv2.getAffineTransform(np.float32(src), np.float32(dst))
+        trans = GET_AFFINE(np.float32(src), np.float32(dst))
     return trans
 
 
@@ -208,6 +252,7 @@ def to_tensor_normalize(img):
 
 
 def main():
+    global GET_AFFINE
     rs = np.random.RandomState(1234)
     fx = {'generator': 'scripts/gen_data_fixtures.py', 'opencv': cv2.__version__, 'numpy': np.__version__}
 
@@ -228,8 +273,11 @@ def main():
             ss = np.array(s, dtype=dtype)
             for inv in (0, 1):
                 m = get_affine_transform(cc, ss, r, size, inv=inv)
+                GET_AFFINE = cv2.getAffineTransform
+                m_cv = get_affine_transform(cc, ss, r, size, inv=inv)
+                GET_AFFINE = lu_impl_affine
                 cases.append({'center': fl(cc), 'scale': fl(ss), 'dtype': dtype, 'rot': r, 'size': list(size),
-                              'inv': inv, 'matrix': fl(m)})
+                              'inv': inv, 'matrix': fl(m), 'matrixLapack': fl(m_cv)})
     fx['affine'] = cases
 
     # 2. warps of a small synthetic image: the exact cv2 matrix and output

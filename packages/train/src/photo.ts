@@ -2,7 +2,7 @@
 // DARK decoding back to image pixels, and the skeletons drawn onto the photo.
 import { COCO_FLIP_PAIRS, type TMPose, flipTestAverage, getFinalPreds } from '@tmpose/model';
 import { noGrad, tensor, tidy } from '@tmpose/tensor';
-import { getAffineTransform, warpAffineToCHW } from './data/affine.js';
+import { getAffineTransform, warpAffine } from './data/affine.js';
 import { xywhToCenterScale } from './data/coco.js';
 import { readImage } from './data/image.js';
 import { COCO_SKELETON, MPII_SKELETON, type Person, skeletonSvg } from './report/draw.js';
@@ -23,7 +23,7 @@ export async function estimatePoses(model: TMPose, imagePath: string, options: P
   const batch = new Float32Array(crops.length * 3 * H * W);
   crops.forEach((c, i) => {
     const m = getAffineTransform(c.center, c.scale, 0, [W, H]);
-    warpAffineToCHW(image.data, image.width, image.height, m, W, H, { out: batch, outOffset: i * 3 * H * W });
+    warpAffine(image.data, image.width, image.height, m, W, H, { out: batch, outOffset: i * 3 * H * W });
   });
   const wasTraining = model.training;
   model.eval();

@@ -7,7 +7,7 @@ import {
   getAffineTransform,
   invertAffine,
   normalizeTable,
-  warpAffineToCHW,
+  warpAffine,
   warpAffineU8,
 } from '@tmpose/train';
 
@@ -149,7 +149,7 @@ describe('normalisation', () => {
       img[i + 1] = 20;
       img[i + 2] = 30;
     }
-    const out = warpAffineToCHW(img, 5, 4, [1, 0, 0, 0, 1, 0], 3, 2);
+    const out = warpAffine(img, 5, 4, [1, 0, 0, 0, 1, 0], 3, 2);
     expect(out.length).toBe(18);
     expect(out[0]).toBe(t[10]);
     expect(out[6]).toBe(t[256 + 20]);

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
-import { decodeImageBuffer, ImageCache, readImage } from '@tmpose/train';
+import { decodeImageBuffer, getAffineTransform, ImageCache, jpegSize, readImage, sourceRowsNeeded, warpAffineU8 } from '@tmpose/train';
 
 const shared = (p: string) => fileURLToPath(new URL(`../../../../shared/data/${p}`, import.meta.url));
 
@@ -50,6 +50,33 @@ describe('decodeImageBuffer / readImage', () => {
     expect([cut.width, cut.height]).toEqual([500, 333]);
     await expect(decodeImageBuffer(Buffer.from('not an image'), '/data/x.jpg')).rejects.toThrow(/^cannot decode image \/data\/x\.jpg: /);
     await expect(readImage('/nonexistent/dir/y.jpg')).rejects.toThrow('cannot read image /nonexistent/dir/y.jpg: no such file');
+  });
+
+  it('reads JPEG sizes from the header and decodes only the top rows when asked (same bytes)', async () => {
+    const file = readFileSync(shared('coco-mini/000000196141.jpg'));
+    expect(jpegSize(file)).toEqual({ width: 640, height: 429 });
+    expect(jpegSize(Buffer.from('GIF89a'))).toBeNull();
+    const full = await decodeImageBuffer(file);
+    const top = await decodeImageBuffer(file, 'x', { rows: 150 });
+    expect([top.width, top.height, top.rows]).toEqual([640, 429, 150]);
+    expect(top.data.length).toBe(640 * 150 * 3);
+    expect(Buffer.compare(Buffer.from(top.data), Buffer.from(full.data.subarray(0, 640 * 150 * 3)))).toBe(0);
+    // rows ≥ height: a full decode.
+    const all = await decodeImageBuffer(file, 'x', { rows: 1000 });
+    expect(all.rows).toBeUndefined();
+    expect(all.data.length).toBe(640 * 429 * 3);
+    // The warp of a crop in the upper part reads only the rows sourceRowsNeeded says, and gives the
+    // same bytes from the partial decode; asking it to read more than was decoded throws.
+    const m = getAffineTransform([300, 80], [0.6, 0.8], 25, [192, 256]);
+    const need = sourceRowsNeeded(m, 192, 256, 429);
+    expect(need).toBeGreaterThan(100);
+    expect(need).toBeLessThan(429);
+    const part = await decodeImageBuffer(file, 'x', { rows: need });
+    const a = warpAffineU8(full.data, 640, 429, m, 192, 256);
+    const b = warpAffineU8(part.data, 640, 429, m, 192, 256);
+    expect(Buffer.compare(Buffer.from(a), Buffer.from(b))).toBe(0);
+    const short = await decodeImageBuffer(file, 'x', { rows: need - 3 });
+    expect(() => warpAffineU8(short.data, 640, 429, m, 192, 256)).toThrow(/source has \d+ of 429 rows/);
   });
 
   it('ImageCache keeps decoded images up to its byte limit', async () => {

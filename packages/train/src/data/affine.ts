@@ -17,7 +17,7 @@
 //   - neighbours outside the image count as 0 (BORDER_CONSTANT, value 0).
 // OpenCV 4.11 rewrote this path in floating point; the training code this project follows predates it.
 //
-// The output of the warp is uint8 (as cv2's is, for a uint8 image); `warpAffineToCHW` then applies
+// The output of the warp is uint8 (as cv2's is, for a uint8 image); `warpAffine` then applies
 // torchvision's ToTensor + Normalize (float32: v/255, −mean, /std) through a 3×256 lookup table.
 
 /** A 2×3 affine matrix, row-major: [a, b, c, d, e, f] maps (x, y) to (a·x + b·y + c, d·x + e·y + f). */
@@ -163,6 +163,19 @@ export function invertAffine(m: ArrayLike<number>): AffineMatrix {
   return M;
 }
 
+/**
+ * How many rows from the top of a `srcH`-row source `warpAffineU8` can read for this matrix and output
+ * size: the lowest source row any output pixel maps to, plus the bilinear neighbour and one row for the
+ * 1/32-pixel rounding. Used to decode only the top of a JPEG.
+ */
+export function sourceRowsNeeded(m: ArrayLike<number>, dstW: number, dstH: number, srcH: number): number {
+  const M = invertAffine(m);
+  let maxY = -Infinity;
+  for (const x of [0, dstW - 1]) for (const y of [0, dstH - 1]) maxY = Math.max(maxY, M[3]! * x + M[4]! * y + M[5]!);
+  if (!Number.isFinite(maxY)) return srcH;
+  return Math.min(srcH, Math.max(1, Math.floor(maxY) + 3));
+}
+
 /** cvRound: round half to even (x86 cvtsd2si in the default rounding mode). */
 function rint(x: number): number {
   const r = Math.round(x);
@@ -203,7 +216,12 @@ export function warpAffineU8(
 ): Uint8Array {
   const cn = 3;
   if (src.length < srcW * srcH * cn) {
-    throw new Error(`warpAffineU8: source has ${src.length} bytes, expected ${srcW}×${srcH}×3`);
+    // Only the top of the image was decoded: fine if the warp never reads below it.
+    const rows = Math.floor(src.length / (srcW * cn));
+    const need = sourceRowsNeeded(m, dstW, dstH, srcH);
+    if (rows < need) {
+      throw new Error(`warpAffineU8: source has ${rows} of ${srcH} rows (${srcW} wide), the warp reads ${need}`);
+    }
   }
   const out = options.out ?? new Uint8Array(dstW * dstH * cn);
   if (out.length < dstW * dstH * cn) throw new Error('warpAffineU8: output buffer too small');
@@ -298,7 +316,7 @@ export function normalizeTable(
   return t;
 }
 
-export interface WarpToCHWOptions {
+export interface WarpAffineOptions {
   flip?: boolean;
   /** From `normalizeTable` (default: ImageNet mean/std). */
   table?: Float32Array;
@@ -315,14 +333,14 @@ let defaultTable: Float32Array | undefined;
  * `warpAffineU8`, then ToTensor + Normalize: writes a CHW float32 [3, dstH, dstW] image normalised with
  * the ImageNet mean/std (or the given table).
  */
-export function warpAffineToCHW(
+export function warpAffine(
   src: Uint8Array,
   srcW: number,
   srcH: number,
   m: ArrayLike<number>,
   dstW: number,
   dstH: number,
-  options: WarpToCHWOptions = {},
+  options: WarpAffineOptions = {},
 ): Float32Array {
   const plane = dstW * dstH;
   const hwc = warpAffineU8(src, srcW, srcH, m, dstW, dstH, {
@@ -332,7 +350,7 @@ export function warpAffineToCHW(
   const table = options.table ?? (defaultTable ??= normalizeTable());
   const out = options.out ?? new Float32Array(3 * plane);
   const off = options.outOffset ?? 0;
-  if (out.length < off + 3 * plane) throw new Error('warpAffineToCHW: output buffer too small');
+  if (out.length < off + 3 * plane) throw new Error('warpAffine: output buffer too small');
   for (let i = 0, j = 0; i < plane; i++, j += 3) {
     out[off + i] = table[hwc[j]!]!;
     out[off + plane + i] = table[256 + hwc[j + 1]!]!;

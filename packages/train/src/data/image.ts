@@ -11,10 +11,20 @@
 // sharp is imported lazily, so the rest of the package loads in a browser.
 
 export interface DecodedImage {
-  /** RGB, HWC, width·height·3 bytes. */
+  /** RGB, HWC: `rows`·width·3 bytes (width·height·3 for a full decode). */
   data: Uint8Array;
   width: number;
   height: number;
+  /** Rows present in `data` when only the top of the image was decoded (see `DecodeOptions.rows`). */
+  rows?: number;
+}
+
+export interface DecodeOptions {
+  /**
+   * Decode only the top `rows` rows (JPEG decoding is sequential, so the rows below are skipped and
+   * their cost saved; the rows decoded are the same bytes as in a full decode). Default: all.
+   */
+  rows?: number;
 }
 
 type SharpModule = (typeof import('sharp'))['default'];
@@ -35,26 +45,81 @@ async function loadSharp(): Promise<SharpModule> {
 // slightly corrupt JPEG (it warns and returns the image); data that is not an image still fails.
 const DECODE = { sequentialRead: true, failOn: 'none' } as const;
 
-/** Decodes an encoded image (file contents) to RGB. `name` is used in error messages. */
-export async function decodeImageBuffer(buf: Uint8Array, name = 'image'): Promise<DecodedImage> {
+/**
+ * Width and height from a JPEG's SOF marker (no decoding), or null when the data is not a JPEG or the
+ * header is unusual. EXIF orientation is ignored, as the decode ignores it.
+ */
+export function jpegSize(buf: Uint8Array): { width: number; height: number } | null {
+  if (buf.length < 4 || buf[0] !== 0xff || buf[1] !== 0xd8) return null;
+  let p = 2;
+  while (p + 9 < buf.length) {
+    if (buf[p] !== 0xff) return null;
+    const marker = buf[p + 1]!;
+    if (marker === 0xff) {
+      p++; // fill byte
+      continue;
+    }
+    if (marker === 0xd8 || marker === 0x01 || (marker >= 0xd0 && marker <= 0xd7)) {
+      p += 2;
+      continue;
+    }
+    const len = (buf[p + 2]! << 8) | buf[p + 3]!;
+    if (marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc) {
+      const height = (buf[p + 5]! << 8) | buf[p + 6]!;
+      const width = (buf[p + 7]! << 8) | buf[p + 8]!;
+      return width > 0 && height > 0 ? { width, height } : null;
+    }
+    if (marker === 0xda || len < 2) return null; // start of scan before any SOF
+    p += 2 + len;
+  }
+  return null;
+}
+
+/** The image size from the file header (JPEG parsed here, other formats through sharp). */
+export async function imageBufferSize(buf: Uint8Array, name = 'image'): Promise<{ width: number; height: number }> {
+  const j = jpegSize(buf);
+  if (j) return j;
   const sharp = await loadSharp();
-  let data: Buffer;
-  let info: { width: number; height: number; channels: number };
   try {
-    ({ data, info } = await sharp(buf, DECODE).keepIccProfile().raw().toBuffer({ resolveWithObject: true }));
+    const m = await sharp(buf, DECODE).metadata();
+    if (m.width && m.height) return { width: m.width, height: m.height };
   } catch (e) {
     throw new Error(`cannot decode image ${name}: ${(e as Error).message}`);
   }
-  const { width, height } = info;
-  const n = width * height;
+  throw new Error(`cannot decode image ${name}: unknown size`);
+}
+
+/** Decodes an encoded image (file contents) to RGB. `name` is used in error messages. */
+export async function decodeImageBuffer(buf: Uint8Array, name = 'image', options: DecodeOptions = {}): Promise<DecodedImage> {
+  const sharp = await loadSharp();
+  let rows = options.rows;
+  let size: { width: number; height: number } | undefined;
+  if (rows !== undefined) {
+    size = await imageBufferSize(buf, name);
+    rows = Math.max(1, Math.min(size.height, Math.floor(rows)));
+    if (rows >= size.height) rows = undefined;
+  }
+  const pipeline = (p: ReturnType<SharpModule>) =>
+    rows !== undefined ? p.extract({ left: 0, top: 0, width: size!.width, height: rows }) : p;
+  let data: Buffer;
+  let info: { width: number; height: number; channels: number };
+  try {
+    ({ data, info } = await pipeline(sharp(buf, DECODE).keepIccProfile()).raw().toBuffer({ resolveWithObject: true }));
+  } catch (e) {
+    throw new Error(`cannot decode image ${name}: ${(e as Error).message}`);
+  }
+  const width = info.width;
+  const n = width * info.height;
+  const height = size ? size.height : info.height;
+  const partial = rows !== undefined ? { rows } : {};
   const cn = info.channels;
-  if (cn === 3) return { data: new Uint8Array(data.buffer, data.byteOffset, n * 3), width, height };
+  if (cn === 3) return { data: new Uint8Array(data.buffer, data.byteOffset, n * 3), width, height, ...partial };
   if (cn === 4) {
     const meta = await sharp(buf, DECODE).metadata();
     if (meta.space === 'cmyk') {
       try {
-        const r = await sharp(buf, DECODE).toColourspace('srgb').removeAlpha().raw().toBuffer({ resolveWithObject: true });
-        if (r.info.channels === 3) return { data: new Uint8Array(r.data.buffer, r.data.byteOffset, n * 3), width, height };
+        const r = await pipeline(sharp(buf, DECODE).toColourspace('srgb')).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+        if (r.info.channels === 3) return { data: new Uint8Array(r.data.buffer, r.data.byteOffset, n * 3), width, height, ...partial };
       } catch (e) {
         throw new Error(`cannot decode image ${name}: ${(e as Error).message}`);
       }
@@ -77,20 +142,23 @@ export async function decodeImageBuffer(buf: Uint8Array, name = 'image'): Promis
   } else {
     throw new Error(`cannot decode image ${name}: ${cn} channels`);
   }
-  return { data: out, width, height };
+  return { data: out, width, height, ...partial };
 }
 
-/** Reads and decodes an image file; errors name the file. */
-export async function readImage(path: string): Promise<DecodedImage> {
+/** Reads an image file (errors name the file). */
+export async function readImageFile(path: string): Promise<Buffer> {
   const { readFile } = await import('node:fs/promises');
-  let buf: Buffer;
   try {
-    buf = await readFile(path);
+    return await readFile(path);
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
     throw new Error(`cannot read image ${path}: ${err.code === 'ENOENT' ? 'no such file' : err.message}`);
   }
-  return decodeImageBuffer(buf, path);
+}
+
+/** Reads and decodes an image file; errors name the file. */
+export async function readImage(path: string, options: DecodeOptions = {}): Promise<DecodedImage> {
+  return decodeImageBuffer(await readImageFile(path), path, options);
 }
 
 /**

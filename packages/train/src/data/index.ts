@@ -9,16 +9,21 @@ export {
 } from './coco.js';
 export { MPII_FLIP_PAIRS, MPII_UPPER_BODY_IDS, mpiiFromJson, loadMpii, type MpiiOptions, type LoadMpiiOptions } from './mpii.js';
 export {
-  getAffineTransform, solveAffine, invertAffine, affinePoint, warpAffineU8, warpAffineToCHW, normalizeTable,
-  IMAGENET_MEAN, IMAGENET_STD, type AffineMatrix, type Point, type WarpOptions, type WarpToCHWOptions,
+  getAffineTransform, solveAffine, invertAffine, affinePoint, warpAffineU8, warpAffine, normalizeTable, sourceRowsNeeded,
+  IMAGENET_MEAN, IMAGENET_STD, type AffineMatrix, type Point, type WarpOptions, type WarpAffineOptions,
 } from './affine.js';
 export {
   augment, halfBodyTransform, fliplrJoints, COCO_AUGMENT, MPII_AUGMENT, type AugmentConfig, type SampleState,
 } from './transforms.js';
 export { generateTarget, type TargetOptions } from './targets.js';
 export { Rng, permutation, hashKeys } from './rng.js';
-export { decodeImageBuffer, readImage, ImageCache, type DecodedImage } from './image.js';
-export { processSample, allocBatch, SampleWorkspace, type PipelineConfig, type SampleMeta, type BatchArrays } from './sample.js';
+export {
+  decodeImageBuffer, readImage, readImageFile, imageBufferSize, jpegSize, ImageCache, type DecodedImage, type DecodeOptions,
+} from './image.js';
+export {
+  processSample, planSample, renderSample, planRowsNeeded, allocBatch, SampleWorkspace,
+  type PipelineConfig, type SampleMeta, type SamplePlan, type BatchArrays,
+} from './sample.js';
 export { BatchBuilder, type BatchTask, type BatchResult } from './batch.js';
 export { DataLoader, type DataLoaderOptions, type Batch } from './loader.js';
 export { runLoaderWorker } from './worker.js';

@@ -14,7 +14,7 @@
 //   seed fixes every batch, whatever the number of workers and whatever the timing.
 // - Work split: whole batches go to workers (the least busy first), `prefetch` batches in flight; each
 //   worker writes straight into the batch's arrays and transfers them (no copy on the main thread).
-//   Inside a worker, sharp decodes a few images ahead on libuv's thread pool while the JS thread warps.
+//   Inside a worker, sharp decodes several images ahead on libuv's thread pool while the JS thread warps.
 // - `workers: 0` builds batches on the calling thread (same results).
 // - Workers are unref'd while idle, so a forgotten `close()` does not keep the process alive.
 
@@ -43,7 +43,7 @@ export interface DataLoaderOptions {
   prefetch?: number;
   /** Keep decoded images in memory (per worker): true = up to 1 GiB, or a byte limit. Default false. */
   cacheImages?: boolean | number;
-  /** Images decoded ahead inside one worker. Default 3. */
+  /** Images decoded ahead per batch being built. Default 6. */
   decodeConcurrency?: number;
   /** Input [width, height]. Default [192, 256] (COCO) or [256, 256] (MPII). */
   inputSize?: [number, number];
@@ -126,7 +126,7 @@ export class DataLoader {
     this.prefetch = Math.max(1, options.prefetch ?? 2 * Math.max(1, this.workers));
     const c = options.cacheImages ?? false;
     this.cacheBytes = c === true ? DEFAULT_CACHE_BYTES : c === false ? 0 : Math.max(0, c);
-    this.decodeConcurrency = options.decodeConcurrency ?? 3;
+    this.decodeConcurrency = options.decodeConcurrency ?? 6;
     const mpii = dataset.kind === 'mpii';
     const inputSize = options.inputSize ?? (mpii ? [256, 256] : [192, 256]);
     const heatmapSize = options.heatmapSize ?? [inputSize[0] / 4, inputSize[1] / 4];
@@ -192,7 +192,10 @@ export class DataLoader {
     try {
       for (let b = 0; b < nb; b++) {
         while (submitted < nb && inFlight.length < this.prefetch) submit();
-        const r = await inFlight.shift()!;
+        const next = inFlight.shift()!;
+        // Keep `prefetch` batches in flight while this one is awaited and consumed.
+        while (submitted < nb && inFlight.length < this.prefetch) submit();
+        const r = await next;
         yield this.toBatch(epoch, b, r);
       }
     } finally {

