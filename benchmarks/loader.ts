@@ -1,4 +1,4 @@
-// The training data loader alone: samples/s on ../shared/data/coco-mini (the 12 GT samples with
+// The training data loader alone: samples/s on data/coco-mini (the 12 GT samples with
 // keypoints, repeated to an epoch of 512), full COCO training augmentation, 256×192 inputs and 17×64×48
 // targets, batch 32. `pnpm bench loader [--quick] [--epoch N] [--batch B]`.
 //
@@ -21,7 +21,7 @@ export async function main(args: string[]): Promise<void> {
   const epochSize = argNum('--epoch', quick ? 128 : 512);
   const batchSize = argNum('--batch', 32);
   const timedEpochs = quick ? 1 : 3;
-  const root = fileURLToPath(new URL('../../shared/data/coco-mini/', import.meta.url));
+  const root = fileURLToPath(new URL('../data/coco-mini/', import.meta.url));
   const ds = await loadCoco({ annotationFile: `${root}test_coco.json`, imageRoot: root });
   console.log(`coco-mini: ${ds.length} samples (${ds.images.length} images) repeated to ${epochSize} per epoch, batch ${batchSize}`);
   console.log(`per sample: JPEG decode (sharp) + half-body/scale/rotation/flip + cv2-exact warp to 3×256×192 + 17 DARK targets 64×48`);

@@ -6,7 +6,7 @@ import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { decodeImageBuffer, getAffineTransform, ImageCache, jpegSize, readImage, sourceRowsNeeded, warpAffineU8 } from '@tmpose/train';
 
-const shared = (p: string) => fileURLToPath(new URL(`../../../../shared/data/${p}`, import.meta.url));
+const shared = (p: string) => fileURLToPath(new URL(`../../../data/${p}`, import.meta.url));
 
 describe('decodeImageBuffer / readImage', () => {
   it('decodes the coco-mini JPEGs to RGB HWC at their annotated sizes', async () => {

@@ -23,7 +23,7 @@ import {
   type PoseDataset,
 } from '@tmpose/train';
 
-const shared = (p: string) => fileURLToPath(new URL(`../../../../shared/data/${p}`, import.meta.url));
+const shared = (p: string) => fileURLToPath(new URL(`../../../data/${p}`, import.meta.url));
 
 interface PipeEntry {
   index: number;

@@ -15,7 +15,7 @@ import {
   xywhToCenterScale,
 } from '@tmpose/train';
 
-const shared = (p: string) => fileURLToPath(new URL(`../../../../shared/data/${p}`, import.meta.url));
+const shared = (p: string) => fileURLToPath(new URL(`../../../data/${p}`, import.meta.url));
 const fx = JSON.parse(readFileSync(new URL('./fixtures/data-pipeline.json', import.meta.url), 'utf8')) as {
   cocoGt: { imageId: number; annId: number; center: number[]; scale: number[]; vis: number[] }[];
   cocoDet: { imageId: number; score: number; center: number[]; scale: number[] }[];
