@@ -72,6 +72,28 @@ export function addChain(n = 1000, size = 64): Case {
   );
 }
 
+/** CPU time per op of encoding the add chain (median of 9 after warm-up), without waiting for the GPU. */
+export async function addChainEncodeMicros(n = 1000, size = 64): Promise<number> {
+  const a = upload(hostRandn(size, 1), [size]);
+  const b = upload(hostRandn(size, 2), [size]);
+  const samples: number[] = [];
+  for (let i = 0; i < 12; i++) {
+    const t0 = performance.now();
+    const out = T.tidy(() => {
+      let x = a;
+      for (let k = 0; k < n; k++) x = T.add(x, b);
+      return x;
+    });
+    const t1 = performance.now();
+    await T.sync();
+    out.dispose();
+    if (i >= 3) samples.push(((t1 - t0) * 1000) / n);
+  }
+  a.dispose();
+  b.dispose();
+  return samples.sort((x, y) => x - y)[Math.floor(samples.length / 2)]!;
+}
+
 /** Live tensors, to check that a benchmark does not leak. */
 export function liveTensors(): number {
   return T.memory().liveTensors;

@@ -48,6 +48,25 @@ function configName(value: string): ConfigName {
   return value as ConfigName;
 }
 
+/** The options of a JSON settings file, checked against the command's flags. */
+async function readSettings(path: string, spec: Record<string, 'string' | 'boolean'>): Promise<Flags> {
+  const json = await readJsonFile(path, 'settings');
+  if (!json || typeof json !== 'object' || Array.isArray(json)) throw new Error(`${path}: expected a JSON object of options`);
+  const out: Flags = {};
+  for (const [key, value] of Object.entries(json)) {
+    const type = spec[key];
+    if (!type || key === 'settings') throw new Error(`${path}: unknown option '${key}' (options: ${Object.keys(spec).filter((k) => k !== 'settings').join(', ')})`);
+    if (type === 'boolean' ? typeof value !== 'boolean' : typeof value !== 'string' && typeof value !== 'number' && !Array.isArray(value)) {
+      throw new Error(`${path}: option '${key}' must be a ${type === 'boolean' ? 'boolean' : 'string or number'}, got ${JSON.stringify(value)}`);
+    }
+    out[key] = type === 'boolean' ? (value as boolean) : Array.isArray(value) ? value.join(',') : String(value);
+  }
+  return out;
+}
+
+/** --config for bare weights (an official .pth); our checkpoints name their own. */
+const optionalConfig = (value: string | boolean | undefined) => (typeof value === 'string' ? configName(value) : undefined);
+
 async function readJsonFile(path: string, what: string): Promise<unknown> {
   if (!existsSync(path)) throw new Error(`${path}: no such ${what} file`);
   try {
@@ -59,9 +78,10 @@ async function readJsonFile(path: string, what: string): Promise<unknown> {
 
 export const commands: Record<string, Command> = {
   train: {
-    summary: 'tmpose train --config tmpose-b --data <coco root> --out <run dir> [--epochs --batch-size --lr --resume ...]',
+    summary: 'tmpose train --config tmpose-b --data <coco root> --out <run dir> [--epochs --batch-size --lr --milestones --resume ...] [--settings <file.json>]',
     async run(args) {
-      const { values } = parse(args, {
+      const spec = {
+        settings: 'string',
         config: 'string',
         data: 'string',
         out: 'string',
@@ -77,7 +97,11 @@ export const commands: Record<string, Command> = {
         flip: 'boolean',
         resume: 'boolean',
         'cache-images': 'boolean',
-      });
+      } as const;
+      const { values: flags } = parse(args, spec);
+      // A settings file holds the same options as the flags ({"epochs": 300, "batch-size": 32, ...});
+      // flags given on the command line win.
+      const values: Flags = { ...(flags.settings ? await readSettings(String(flags.settings), spec) : {}), ...flags };
       const result = await train({
         config: configName(need(values.config as string | undefined, '--config')),
         data: need(values.data as string | undefined, '--data'),
@@ -100,10 +124,11 @@ export const commands: Record<string, Command> = {
   },
 
   eval: {
-    summary: 'tmpose eval --checkpoint <file> --data <root> [--boxes gt | <detections.json>] [--flip] [--out results.json]',
+    summary: 'tmpose eval --checkpoint <file> [--config <name> for an official .pth] --data <root> [--boxes gt | <detections.json>] [--flip] [--out results.json]',
     async run(args) {
       const { values } = parse(args, {
         checkpoint: 'string',
+        config: 'string',
         data: 'string',
         boxes: 'string',
         flip: 'boolean',
@@ -113,8 +138,7 @@ export const commands: Record<string, Command> = {
       const layout = resolveCocoLayout(need(values.data as string | undefined, '--data'));
       const boxes = (values.boxes as string | undefined) ?? 'gt';
       if (boxes !== 'gt' && !existsSync(boxes)) throw new Error(`${boxes}: no such detection file`);
-      const { model, checkpoint } = await modelFromCheckpoint(need(values.checkpoint as string | undefined, '--checkpoint'));
-      checkpoint.dispose();
+      const { model } = await modelFromCheckpoint(need(values.checkpoint as string | undefined, '--checkpoint'), optionalConfig(values.config));
       const [H, W] = model.config.imageSize;
       const dataset = await loadCoco({
         annotationFile: layout.valAnnotations,
@@ -133,9 +157,9 @@ export const commands: Record<string, Command> = {
   },
 
   predict: {
-    summary: 'tmpose predict --checkpoint <file> <image> [--boxes <json>] [--flip] --out <image.png>',
+    summary: 'tmpose predict --checkpoint <file> [--config <name>] <image> [--boxes <json>] [--flip] --out <image.png>',
     async run(args) {
-      const { values, positionals } = parse(args, { checkpoint: 'string', boxes: 'string', out: 'string', flip: 'boolean' }, true);
+      const { values, positionals } = parse(args, { checkpoint: 'string', config: 'string', boxes: 'string', out: 'string', flip: 'boolean' }, true);
       const image = positionals[0];
       if (!image) throw new Error('missing <image>');
       if (!existsSync(image)) throw new Error(`${image}: no such image file`);
@@ -152,8 +176,7 @@ export const commands: Record<string, Command> = {
           return box as [number, number, number, number];
         });
       }
-      const { model, checkpoint } = await modelFromCheckpoint(need(values.checkpoint as string | undefined, '--checkpoint'));
-      checkpoint.dispose();
+      const { model } = await modelFromCheckpoint(need(values.checkpoint as string | undefined, '--checkpoint'), optionalConfig(values.config));
       const people = await estimatePoses(model, image, { boxes, flip: Boolean(values.flip) });
       await drawPoses(model, image, people, out);
       console.log(`${people.length} ${people.length === 1 ? 'person' : 'people'} drawn to ${out}`);

@@ -52,8 +52,7 @@ export async function runDemo(options: DemoOptions): Promise<void> {
   console.log(`loss ${first.toExponential(3)} at step ${losses[0]?.step} -> ${result.lastLoss.toExponential(3)} at step ${losses.at(-1)?.step} (${(first / result.lastLoss).toFixed(1)}x lower) in ${((performance.now() - started) / 1000).toFixed(0)} s`);
   console.log(`loss curve: ${join(out, 'loss.png')}`);
 
-  const { model, checkpoint } = await modelFromCheckpoint(result.checkpoint);
-  checkpoint.dispose();
+  const { model } = await modelFromCheckpoint(result.checkpoint);
   const layout = resolveCocoLayout(data);
   const [H, W] = model.config.imageSize;
   const dataset = await loadCoco({ annotationFile: layout.valAnnotations, imageRoot: layout.valImages, aspectRatio: W / H });

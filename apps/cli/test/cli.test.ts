@@ -1,6 +1,6 @@
 // The tmpose command end to end on the bundled sample, small enough for lavapipe: train (and resume),
 // eval, predict, info, score, and the one-line errors that leave nothing written.
-import { existsSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -78,6 +78,19 @@ describe('tmpose', () => {
     expect(readFileSync(join(out, 'last.safetensors')).equals(before)).toBe(true);
   });
 
+  it('train reads a JSON settings file; flags override it; a bad one is one clear error', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tmpose-cli-settings-'));
+    const settings = join(dir, 'train.json');
+    writeFileSync(settings, JSON.stringify({ config: 'tiny', data, 'batch-size': 4, 'samples-per-epoch': 8, epochs: 5, workers: 0, 'eval-every': 0, milestones: [3, 4] }));
+    const r = await run('train', '--settings', settings, '--out', dir, '--epochs', '1');
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('done: 1 epochs');
+    writeFileSync(settings, JSON.stringify({ config: 'tiny', 'batch-sise': 4 }));
+    const bad = await run('train', '--settings', settings, '--out', dir);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/unknown option 'batch-sise'/);
+  });
+
   it('eval prints the ten COCO numbers', async () => {
     const r = await run('eval', '--checkpoint', join(out, 'last.safetensors'), '--data', data, '--boxes', 'gt');
     expect(r.code, r.stderr).toBe(0);
@@ -89,6 +102,27 @@ describe('tmpose', () => {
     const r = await run('predict', '--checkpoint', join(out, 'last.safetensors'), join(data, '000000196141.jpg'), '--out', png);
     expect(r.code, r.stderr).toBe(0);
     expect(readFileSync(png).subarray(1, 4).toString()).toBe('PNG');
+  });
+
+  it('predict also takes bare weights (a DataParallel `module.` prefix is dropped) with --config', async () => {
+    const { modelFromCheckpoint } = await import('@tmpose/train');
+    const { io } = await import('@tmpose/tensor');
+    const { model } = await modelFromCheckpoint(join(out, 'last.safetensors'));
+    const dict = model.stateDict();
+    const bare = join(out, 'bare.safetensors');
+    await io.saveSafetensors(bare, Object.fromEntries(Object.entries(dict).map(([k, t]) => [`module.${k}`, t])));
+    for (const t of Object.values(dict)) t.dispose();
+    model.dispose();
+    const png = join(out, 'bare.png');
+    const without = await run('predict', '--checkpoint', bare, join(data, '000000196141.jpg'), '--out', png);
+    expect(without.code).toBe(1);
+    expect(without.stderr).toMatch(/pass --config/);
+    const r = await run('predict', '--checkpoint', bare, '--config', 'tiny', join(data, '000000196141.jpg'), '--out', png);
+    expect(r.code, r.stderr).toBe(0);
+    const wrong = await run('predict', '--checkpoint', bare, '--config', 'tmpose-b', join(data, '000000196141.jpg'), '--out', join(out, 'wrong.png'));
+    expect(wrong.code).toBe(1);
+    expect(wrong.stderr).toMatch(/incompatible with tmpose-b/);
+    expect(existsSync(join(out, 'wrong.png'))).toBe(false);
   });
 
   it('info prints parameters and FLOPs in both conventions', async () => {

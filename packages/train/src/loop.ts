@@ -4,11 +4,11 @@
 // checkpoint, stops on a non-finite loss without touching the last good checkpoint, and draws the
 // loss curve at the end.
 import { type ConfigName, type ModelConfig, type TMPose, createModel, getConfig } from '@tmpose/model';
-import { init, keep, optim, tensor, tidy } from '@tmpose/tensor';
+import { type Tensor, init, io, keep, optim, tensor, tidy } from '@tmpose/tensor';
 import { appendFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { type Checkpoint, loadCheckpoint, saveCheckpoint } from './checkpoint.js';
+import { type Checkpoint, type TrainingState, loadCheckpoint, saveCheckpoint } from './checkpoint.js';
 import { loadCoco } from './data/coco.js';
 import { DataLoader } from './data/loader.js';
 import { hashKeys } from './data/rng.js';
@@ -206,17 +206,43 @@ export async function drawLossCurve(logPath: string, outDir: string): Promise<vo
   await savePng(svg, join(outDir, 'loss.png'));
 }
 
-/** Rebuilds the model a checkpoint was trained with and loads its weights. */
-export async function modelFromCheckpoint(path: string): Promise<{ model: TMPose; checkpoint: Checkpoint }> {
+/**
+ * A model with weights from `path`: a checkpoint written by `train` (which names its configuration), or
+ * bare weights — an official PyTorch `.pth` state dict (a DataParallel `module.` prefix is dropped) or a
+ * `.safetensors` file — loaded into `config`. Mismatched keys or shapes fail with one error that lists
+ * them, and nothing is half-loaded.
+ */
+export async function modelFromCheckpoint(path: string, config?: ConfigName | ModelConfig): Promise<{ model: TMPose; state: TrainingState | null }> {
   await init();
-  const checkpoint = await loadCheckpoint(path);
-  const model = createModel(checkpoint.state.config as ConfigName | ModelConfig);
-  try {
-    model.loadStateDict(checkpoint.model);
-  } catch (err) {
-    checkpoint.dispose();
-    model.dispose();
-    throw new Error(`${path}: incompatible checkpoint: ${(err as Error).message}`);
+  if (!existsSync(path)) throw new Error(`${path}: no such checkpoint file`);
+  let checkpoint: Checkpoint | null = null;
+  let weights: Record<string, Tensor>;
+  if (path.endsWith('.pth') || path.endsWith('.pt')) {
+    weights = io.loadPth(new Uint8Array(await readFile(path)), { name: path });
+  } else {
+    try {
+      checkpoint = await loadCheckpoint(path);
+      weights = checkpoint.model;
+    } catch (err) {
+      if (!/not a tmpose checkpoint/.test((err as Error).message)) throw err;
+      if (!config) throw new Error(`${path}: bare weights carry no configuration; pass --config (e.g. tmpose-b)`);
+      weights = io.stripPrefix(await io.loadSafetensors(path), 'module.');
+    }
   }
-  return { model, checkpoint };
+  const chosen = config ?? (checkpoint?.state.config as ConfigName | ModelConfig | undefined);
+  if (!chosen) {
+    for (const t of Object.values(weights)) t.dispose();
+    throw new Error(`${path}: bare weights carry no configuration; pass --config (e.g. tmpose-b)`);
+  }
+  const model = createModel(chosen);
+  try {
+    model.loadStateDict(weights);
+  } catch (err) {
+    model.dispose();
+    throw new Error(`${path}: incompatible with ${typeof chosen === 'string' ? chosen : chosen.name}: ${(err as Error).message}`);
+  } finally {
+    if (checkpoint) checkpoint.dispose();
+    else for (const t of Object.values(weights)) t.dispose();
+  }
+  return { model, state: checkpoint?.state ?? null };
 }
