@@ -4,7 +4,8 @@
 // kernel applies them. Backward: one workgroup per channel reduces dy and dy*xhat into three
 // coefficients and the weight and bias gradients; a second kernel writes dx = k1*dy + k2*x + k3.
 import { record } from '../autograd.js';
-import { dispatch, f32bits, grid } from '../runtime/queue.js';
+import { getDevice } from '../device.js';
+import { dispatch, f32bits } from '../runtime/queue.js';
 import { fmt } from '../shape.js';
 import { type Tensor, empty } from '../tensor.js';
 import { full } from './create.js';
@@ -82,7 +83,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
 });
 
 // y = x * scale[c] + shift[c], in units of `width` elements (4 when a plane's size allows vec4s).
-// Params: total units, C, HW units, x offset in units.
+// Workgroups run along one (n, c) plane (y = plane), so the channel and its scale are uniform per
+// workgroup and no thread divides. Params: plane units (HW), C, unused, x offset in units.
 const apply = (width: 1 | 4) => ({
   name: 'batchNormApply',
   key: `${width}`,
@@ -93,10 +95,12 @@ const apply = (width: 1 | 4) => ({
   ],
   body: () => `
 @compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-  let i = groupIndex(wg, nwg) * ${WG}u + li;
-  if (i >= pu(0u)) { return; }
-  let c = (i / pu(2u)) % pu(1u);
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+  let e = wg.x * ${WG}u + li;
+  let HW = pu(0u);
+  if (e >= HW) { return; }
+  let c = wg.y % pu(1u);
+  let i = wg.y * HW + e;
   Y[i] = X[pu(3u) + i] * Stats[4u * c + 2u] + Stats[4u * c + 3u];
 }`,
 });
@@ -150,7 +154,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
 }`,
 });
 
-// dx = k1*dy + k2*x + k3, in units of `width` elements. Params: total units, C, HW units, x and dy offsets in units.
+// dx = k1*dy + k2*x + k3, in units of `width` elements, one (n, c) plane per workgroup row as in
+// apply. Params: plane units (HW), C, unused, x and dy offsets in units.
 const backwardApply = (width: 1 | 4) => ({
   name: 'batchNormBackwardApply',
   key: `${width}`,
@@ -162,13 +167,22 @@ const backwardApply = (width: 1 | 4) => ({
   ],
   body: () => `
 @compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-  let i = groupIndex(wg, nwg) * ${WG}u + li;
-  if (i >= pu(0u)) { return; }
-  let c = (i / pu(2u)) % pu(1u);
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+  let e = wg.x * ${WG}u + li;
+  let HW = pu(0u);
+  if (e >= HW) { return; }
+  let c = wg.y % pu(1u);
+  let i = wg.y * HW + e;
   DX[i] = Coef[5u * c] * DY[pu(4u) + i] + Coef[5u * c + 1u] * X[pu(3u) + i] + Coef[5u * c + 2u];
 }`,
 });
+
+/** Workgroups along a plane (x) for every plane (y). */
+function planeGrid(planeUnits: number, planes: number): [number, number] {
+  const maxWg = getDevice().info.limits.maxComputeWorkgroupsPerDimension;
+  if (planes > maxWg) throw new Error(`batchNorm2d: ${planes} (N x C) planes exceed ${maxWg} workgroups per dimension`);
+  return [Math.ceil(planeUnits / WG), planes];
+}
 
 export interface BatchNormOptions {
   /** Batch statistics (and running-stat updates) when true; running statistics when false. */
@@ -214,8 +228,7 @@ export function batchNorm2d(
   const params = [N, C, HW / width, f32bits(options.eps ?? 1e-5), f32bits(options.momentum ?? 0.1), training ? 1 : 0, hx.t.offset / width, runningMean ? 1 : 0, w.offset, b.offset, rm.offset, rv.offset];
   dispatch(stats(width), [hx.t.storage, w.storage, b.storage, rm.storage, rv.storage, statsOut.storage], params, [C]);
   const y = empty(x.shape);
-  const units = y.size / width;
-  dispatch(apply(width), [hx.t.storage, statsOut.storage, y.storage], [units, C, HW / width, hx.t.offset / width], grid(Math.ceil(units / WG)));
+  dispatch(apply(width), [hx.t.storage, statsOut.storage, y.storage], [HW / width, C, 0, hx.t.offset / width], planeGrid(HW / width, N * C));
   hx.done();
   const inputs = [x, ...(weight ? [weight] : []), ...(bias ? [bias] : [])];
   const out = record(y, 'batchNorm2d', inputs, [x, w, statsOut], (dy, [sx, sw, st]) => {
@@ -226,8 +239,7 @@ export function batchNorm2d(
     dispatch(backwardReduce(w4), [cx.t.storage, cdy.t.storage, sw!.storage, st!.storage, coef.storage], [N, C, HW / w4, training ? 1 : 0, cx.t.offset / w4, cdy.t.offset / w4, sw!.offset], [C]);
     const dx = empty(x.shape);
     if (x.requiresGrad) {
-      const units = dx.size / w4;
-      dispatch(backwardApply(w4), [cx.t.storage, cdy.t.storage, coef.storage, dx.storage], [units, C, HW / w4, cx.t.offset / w4, cdy.t.offset / w4], grid(Math.ceil(units / WG)));
+      dispatch(backwardApply(w4), [cx.t.storage, cdy.t.storage, coef.storage, dx.storage], [HW / w4, C, 0, cx.t.offset / w4, cdy.t.offset / w4], planeGrid(HW / w4, N * C));
     }
     cx.done();
     cdy.done();
