@@ -64,4 +64,4 @@ export {
   type DecodeOptions,
   type HeatmapShape,
 } from './decode.js';
-export { affineFromPoints, affineTransform, getAffineTransform, transformPreds, type Affine, type AffineOptions } from './affine.js';
+export { affinePoint, getAffineTransform, solveAffine, transformPreds, type AffineMatrix, type AffineOptions } from './affine.js';

@@ -1,6 +1,8 @@
 // Test helpers: a real WebGPU device (never mocked), and comparisons with stated tolerances.
 import { expect } from 'vitest';
-import { type Tensor, init } from '@tmpose/tensor';
+import * as api from '@tmpose/tensor';
+import { type Tensor, init, memory } from '@tmpose/tensor';
+import { runtimeStats } from '../src/runtime/queue.js';
 
 /** Initialises the real device; fails loudly (never skips) when no adapter exists. */
 export async function device() {
@@ -25,6 +27,23 @@ export function expectClose(actual: ArrayLike<number>, expected: ArrayLike<numbe
   if (worst >= 0) {
     expect.fail(`${what} element ${worst}: got ${actual[worst]}, expected ${expected[worst]} (atol ${atol}, rtol ${rtol})`);
   }
+}
+
+/** An op of the public API, looked up by name so that a missing one fails its own tests, not the file. */
+export function fn(name: string): (...args: unknown[]) => Tensor {
+  const f = (api as unknown as Record<string, unknown>)[name];
+  if (typeof f !== 'function') throw new Error(`${name} is not exported by @tmpose/tensor (yet)`);
+  return f as (...args: unknown[]) => Tensor;
+}
+
+/** Runs `call`, expects it to throw matching `pattern`, and checks it dispatched and allocated nothing. */
+export function throwsEarly(call: () => unknown, pattern: RegExp): void {
+  const before = { ...runtimeStats(), ...memory() };
+  expect(call).toThrow(pattern);
+  const after = { ...runtimeStats(), ...memory() };
+  expect(after.dispatches, 'dispatches encoded by the failing call').toBe(before.dispatches);
+  expect(after.liveTensors, 'tensors left alive by the failing call').toBe(before.liveTensors);
+  expect(after.liveBytes, 'bytes allocated by the failing call').toBe(before.liveBytes);
 }
 
 export async function values(t: Tensor): Promise<number[]> {

@@ -6,12 +6,10 @@
 // real WebGPU device in float32; for each case: build the leaves, apply the views, run the op, compare
 // the output (and any state it updates in place), call `out.backward(gradOut)` and compare each
 // leaf's `.grad`.
-import { readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import * as api from '@tmpose/tensor';
-import { type Tensor, init, memory, tensor } from '@tmpose/tensor';
-import { runtimeStats } from '../src/runtime/queue.js';
-import { expectClose } from './helpers.js';
+import { type Tensor, init, tensor } from '@tmpose/tensor';
+import { type OpCall, type Tol, type ViewStep, applyView, fixtureRunner, hashFill, loadCases, tol } from './fixtures.js';
+import { fn, throwsEarly } from './helpers.js';
 
 // ---------------------------------------------------------------------------------------------------
 // Tolerances: |got - want| <= atol + atolPerK * k + rtol * |want|, as in ops.fixtures.test.ts; k is the
@@ -37,108 +35,22 @@ import { expectClose } from './helpers.js';
 // 1.2e-3 of the result's scale, so that case allows 4*R*eps = 4.8e-3 relative to |w| + |b| for the output,
 // to 3*|w|*invstd*mean|dy| for dx, and R*eps*sum|dy| for dweight (the mean's rounding times sum dy).
 // ---------------------------------------------------------------------------------------------------
-interface Tol {
-  atol: number;
-  rtol: number;
-  atolPerK?: number;
-}
-const t = (atol: number, rtol: number, atolPerK = 0): Tol => ({ atol, rtol, atolPerK });
-const COPY = t(1e-6, 1e-6, 1e-6);
-export const TOLERANCES: Record<string, Tol> = {
-  conv2d: t(1e-5, 2e-5, 2e-7),
-  batchNorm2d: t(5e-5, 1e-4, 2e-7),
-  scaledDotProductAttention: t(1e-5, 5e-5, 1e-7),
+const COPY = tol(1e-6, 1e-6, 1e-6);
+const TOLERANCES: Record<string, Tol> = {
+  conv2d: tol(1e-5, 2e-5, 2e-7),
+  batchNorm2d: tol(5e-5, 1e-4, 2e-7),
+  scaledDotProductAttention: tol(1e-5, 5e-5, 1e-7),
   gatherTokens: COPY,
   upsampleNearest: COPY,
 };
-const STATE_TOLERANCE = t(1e-6, 2e-6, 2e-8);
+const STATE_TOLERANCE = tol(1e-6, 2e-6, 2e-8);
 
 // ---------------------------------------------------------------------------------------------------
-interface Arr {
-  shape: number[];
-  values: number[];
-}
-interface Fill {
-  seed: number;
-  levels: number;
-  denominator: number;
-}
-/** Values stored, or regenerated from a hash (`fill`, with the float64 sum of the values as a check). */
-interface Source {
-  shape: number[];
-  values?: number[];
-  fill?: Fill;
-  sum?: number;
-}
-type ViewStep = [string, ...(number | number[])[]];
-interface Input extends Source {
-  dtype: 'float32' | 'int32';
-  requiresGrad: boolean;
-  view?: ViewStep[];
-}
-type Arg = number | null | { input: number; view: ViewStep[] };
-type Options = Record<string, any>;
-interface CaseTol {
-  why: string;
-  output?: Tol;
-  grads?: (Tol | null)[];
-  state?: Tol;
-}
-interface Case {
-  name: string;
-  op: string;
-  options: Options;
-  k: number;
-  args?: Arg[];
-  inputs: Input[];
-  output: Arr;
-  gradOutput: Source;
-  grads: (Arr | null)[];
-  state?: (Arr & { arg: number })[];
-  tol?: CaseTol;
-}
-
-const cases: Case[] = (
-  JSON.parse(readFileSync(new URL('./fixtures/kernels.json', import.meta.url), 'utf8')) as { cases: Case[] }
-).cases;
-
-/** scripts/gen_kernel_fixtures.py hash_fill: (lowbias32(i + seed * 0x9E3779B9) % levels - (levels - 1) / 2) / denominator. */
-export function hashFill(n: number, { seed, levels, denominator }: Fill): number[] {
-  const base = Math.imul(seed >>> 0, 0x9e3779b9) >>> 0;
-  const out = new Array<number>(n);
-  for (let i = 0; i < n; i++) {
-    let h = (i + base) >>> 0;
-    h = (h ^ (h >>> 16)) >>> 0;
-    h = Math.imul(h, 0x7feb352d) >>> 0;
-    h = (h ^ (h >>> 15)) >>> 0;
-    h = Math.imul(h, 0x846ca68b) >>> 0;
-    h = (h ^ (h >>> 16)) >>> 0;
-    out[i] = ((h % levels) - (levels - 1) / 2) / denominator;
-  }
-  return out;
-}
+const cases = loadCases('kernels');
 
 const HASH_FILL_SEED_1 = [0.25, -1.5, -1.95, 0];
 
-function valuesOf(src: Source): number[] {
-  if (src.values) return src.values;
-  const n = src.shape.reduce((a, b) => a * b, 1);
-  const v = hashFill(n, src.fill!);
-  const s = v.reduce((a, b) => a + b, 0);
-  expect(Math.abs(s - src.sum!), 'regenerated fill values differ from the generator\'s').toBeLessThanOrEqual(1e-6 * Math.max(1, Math.abs(s)));
-  return v;
-}
-
-/** An op of the public API, looked up by name so that a missing one fails its cases, not the file. */
-type Fn = (...args: unknown[]) => Tensor;
-function fn(name: string): Fn {
-  const f = (api as unknown as Record<string, unknown>)[name];
-  if (typeof f !== 'function') throw new Error(`${name} is not exported by @tmpose/tensor (yet)`);
-  return f as Fn;
-}
-
-type X = Tensor | null;
-const OPS: Record<string, (xs: X[], o: Options) => Tensor> = {
+const OPS: Record<string, OpCall> = {
   conv2d: (xs, o) => fn('conv2d')(xs[0], xs[1], xs[2] ?? undefined, { stride: o.stride, padding: o.padding, groups: o.groups }),
   batchNorm2d: (xs, o) => fn('batchNorm2d')(xs[0], xs[1], xs[2], xs[3], xs[4], { training: o.training, momentum: o.momentum, eps: o.eps }),
   scaledDotProductAttention: (xs, o) => fn('scaledDotProductAttention')(xs[0], xs[1], xs[2], o.scale === undefined ? {} : { scale: o.scale }),
@@ -146,89 +58,7 @@ const OPS: Record<string, (xs: X[], o: Options) => Tensor> = {
   upsampleNearest: (xs, o) => fn('upsampleNearest')(xs[0], o.factor),
 };
 
-function applyView(x: Tensor, view: ViewStep[] | undefined, owned: Tensor[]): Tensor {
-  let y = x;
-  const push = (z: Tensor) => {
-    owned.push(z);
-    y = z;
-  };
-  for (const [kind, ...a] of view ?? []) {
-    const args = a as never[];
-    if (kind === 'transpose') push(api.transpose(y, args[0], args[1]));
-    else if (kind === 'permute') push(api.permute(y, args[0]));
-    else if (kind === 'slice') push(api.slice(y, args[0], args[1], args[2]));
-    else if (kind === 'expand') push(api.expand(y, args[0]));
-    else throw new Error(`unknown view step ${kind}`);
-  }
-  return y;
-}
-
-function tolFor(c: Case, which: 'output' | 'state' | number): { atol: number; rtol: number } {
-  const base = which === 'state' ? STATE_TOLERANCE : TOLERANCES[c.op];
-  if (!base) throw new Error(`no tolerance stated for ${c.op}`);
-  const over = which === 'output' ? c.tol?.output : which === 'state' ? c.tol?.state : c.tol?.grads?.[which];
-  const tol = over ?? base;
-  return { atol: tol.atol + (tol.atolPerK ?? 0) * c.k, rtol: tol.rtol };
-}
-
-/** Optional calibration aid: FIXTURE_REPORT=1 prints how much of its tolerance each check used. */
-const report = process.env.FIXTURE_REPORT ? new Map<string, number>() : null;
-function check(what: string, got: ArrayLike<number>, want: number[], tol: { atol: number; rtol: number }): void {
-  if (report) {
-    let worst = 0;
-    for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(got[i]! - want[i]!) / (tol.atol + tol.rtol * Math.abs(want[i]!)));
-    report.set(what, worst);
-  }
-  expectClose(got, want, tol.atol, tol.rtol, what);
-}
-
-const leaks: string[] = [];
-
-async function runCase(c: Case): Promise<void> {
-  const before = memory().liveTensors;
-  const owned: Tensor[] = [];
-  try {
-    const leaves = c.inputs.map((inp) => {
-      const vals = valuesOf(inp);
-      const leaf =
-        inp.dtype === 'int32'
-          ? tensor(Int32Array.from(vals), inp.shape, { dtype: 'int32' })
-          : tensor(Float32Array.from(vals), inp.shape, { requiresGrad: inp.requiresGrad });
-      owned.push(leaf);
-      return leaf;
-    });
-    const viewed = leaves.map((leaf, i) => applyView(leaf, c.inputs[i]!.view, owned));
-    const xs = (c.args ?? c.inputs.map((_, i) => i)).map((a) =>
-      a === null ? null : typeof a === 'number' ? viewed[a]! : applyView(leaves[a.input]!, a.view, owned),
-    );
-    const out = OPS[c.op]!(xs, c.options);
-    owned.push(out);
-
-    expect(out.shape, `${c.name}: output shape`).toEqual(c.output.shape);
-    check(`${c.name}: output`, await out.data(), c.output.values, tolFor(c, 'output'));
-    for (const s of c.state ?? []) {
-      const x = xs[s.arg]!;
-      expect(x.shape, `${c.name}: argument ${s.arg} shape`).toEqual(s.shape);
-      check(`${c.name}: argument ${s.arg} after the call`, await x.data(), s.values, tolFor(c, 'state'));
-    }
-
-    if (!c.grads.some((g) => g)) return;
-    const gradOut = tensor(Float32Array.from(valuesOf(c.gradOutput)), c.gradOutput.shape);
-    owned.push(gradOut);
-    out.backward(gradOut);
-    for (const [i, want] of c.grads.entries()) {
-      if (!want) continue;
-      const grad = leaves[i]!.grad;
-      expect(grad, `${c.name}: input ${i} has no .grad after backward()`).not.toBeNull();
-      expect(grad!.shape, `${c.name}: grad ${i} shape`).toEqual(want.shape);
-      check(`${c.name}: grad of input ${i}`, await grad!.data(), want.values, tolFor(c, i));
-    }
-  } finally {
-    for (const x of owned) x.dispose();
-    const after = memory().liveTensors;
-    if (after !== before) leaks.push(`${c.name}: ${after - before} tensor handle(s)`);
-  }
-}
+const runner = fixtureRunner(OPS, TOLERANCES, STATE_TOLERANCE);
 
 beforeAll(async () => {
   await init();
@@ -236,7 +66,7 @@ beforeAll(async () => {
 
 for (const op of Object.keys(TOLERANCES)) {
   describe(`kernel fixtures: ${op}`, () => {
-    for (const c of cases.filter((k) => k.op === op)) it(c.name, () => runCase(c));
+    for (const c of cases.filter((k) => k.op === op)) it(c.name, () => runner.run(c));
   });
 }
 
@@ -264,11 +94,7 @@ describe('kernel fixtures: bookkeeping', () => {
   });
 
   it('leaves no live tensor handles behind (after each case disposes what it made)', () => {
-    if (report) {
-      const rows = [...report.entries()].sort((a, b) => b[1] - a[1]);
-      console.log(rows.map(([k, v]) => `${v.toFixed(3)}  ${k}`).join('\n'));
-    }
-    expect(leaks).toEqual([]);
+    runner.expectNoLeaks();
   });
 });
 
@@ -276,14 +102,6 @@ describe('kernel fixtures: bookkeeping', () => {
 // Error cases: thrown synchronously, naming the op and the shapes, before any GPU work: no dispatch is
 // encoded and no tensor is allocated by the failing call.
 describe('kernel errors are thrown before any GPU work', () => {
-  function throwsEarly(call: () => unknown, pattern: RegExp): void {
-    const before = { ...runtimeStats(), ...memory() };
-    expect(call).toThrow(pattern);
-    const after = { ...runtimeStats(), ...memory() };
-    expect(after.dispatches, 'dispatches encoded by the failing call').toBe(before.dispatches);
-    expect(after.liveTensors, 'tensors left alive by the failing call').toBe(before.liveTensors);
-    expect(after.liveBytes, 'bytes allocated by the failing call').toBe(before.liveBytes);
-  }
   const f32 = (shape: number[]) => tensor(new Float32Array(shape.reduce((a, b) => a * b, 1)).fill(1), shape);
   const disposeAll = (...ts: Tensor[]) => ts.forEach((x) => x.dispose());
 

@@ -4,12 +4,11 @@
 // needed here. Each case: build the float32 leaves, apply the input view (transpose, permute, slice,
 // expand), run the op through the public API, compare the output, call `out.backward(gradOut)` and
 // compare each leaf's `.grad`.
-import { readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as api from '@tmpose/tensor';
-import { type Tensor, init, memory, tensor } from '@tmpose/tensor';
-import { runtimeStats } from '../src/runtime/queue.js';
-import { expectClose } from './helpers.js';
+import { init, tensor } from '@tmpose/tensor';
+import { type OpCall, type Tol, fixtureRunner, loadCases, tol } from './fixtures.js';
+import { fn, throwsEarly } from './helpers.js';
 
 // ---------------------------------------------------------------------------------------------------
 // Tolerances: |got - want| <= atol + atolPerK * k + rtol * |want|, where k is the longest sum the op
@@ -38,84 +37,41 @@ import { expectClose } from './helpers.js';
 //   layerNorm                  5e-5    1e-4    2e-7         mean / variance over k, rsqrt, affine
 //   mseLoss                    1e-5    1e-5    2e-7         a sum of k squares
 // ---------------------------------------------------------------------------------------------------
-interface Tol {
-  atol: number;
-  rtol: number;
-  atolPerK?: number;
-}
-const t = (atol: number, rtol: number, atolPerK = 0): Tol => ({ atol, rtol, atolPerK });
-const COPY = t(1e-6, 1e-6, 1e-6);
-const ARITH = t(1e-5, 1e-5, 1e-6);
-export const TOLERANCES: Record<string, Tol> = {
+const COPY = tol(1e-6, 1e-6, 1e-6);
+const ARITH = tol(1e-5, 1e-5, 1e-6);
+const TOLERANCES: Record<string, Tol> = {
   reshape: COPY, flatten: COPY, permute: COPY, transpose: COPY, expand: COPY, slice: COPY,
   concat: COPY, contiguous: COPY, squeeze: COPY, unsqueeze: COPY,
   neg: COPY, abs: COPY, relu: COPY,
   add: ARITH, sub: ARITH, mul: ARITH, maximum: ARITH, minimum: ARITH,
-  div: t(1e-5, 2e-5, 1e-6),
-  exp: t(1e-5, 2e-5),
-  log: t(2e-5, 1e-5),
-  sqrt: t(1e-5, 1e-5),
-  pow: t(2e-5, 1e-4, 1e-6),
-  gelu: t(2e-5, 2e-5),
-  sigmoid: t(2e-5, 2e-5),
-  tanh: t(2e-5, 2e-5),
-  sum: t(1e-5, 1e-5, 2e-7),
-  mean: t(1e-5, 1e-5, 2e-7),
+  div: tol(1e-5, 2e-5, 1e-6),
+  exp: tol(1e-5, 2e-5),
+  log: tol(2e-5, 1e-5),
+  sqrt: tol(1e-5, 1e-5),
+  pow: tol(2e-5, 1e-4, 1e-6),
+  gelu: tol(2e-5, 2e-5),
+  sigmoid: tol(2e-5, 2e-5),
+  tanh: tol(2e-5, 2e-5),
+  sum: tol(1e-5, 1e-5, 2e-7),
+  mean: tol(1e-5, 1e-5, 2e-7),
   max: COPY,
-  matmul: t(2e-5, 2e-5, 1e-6),
-  linear: t(2e-5, 2e-5, 1e-6),
-  softmax: t(1e-5, 1e-4, 1e-7),
-  logSoftmax: t(2e-5, 1e-4, 2e-7),
-  layerNorm: t(5e-5, 1e-4, 2e-7),
-  mseLoss: t(1e-5, 1e-5, 2e-7),
+  matmul: tol(2e-5, 2e-5, 1e-6),
+  linear: tol(2e-5, 2e-5, 1e-6),
+  softmax: tol(1e-5, 1e-4, 1e-7),
+  logSoftmax: tol(2e-5, 1e-4, 2e-7),
+  layerNorm: tol(5e-5, 1e-4, 2e-7),
+  mseLoss: tol(1e-5, 1e-5, 2e-7),
 };
 
 // ---------------------------------------------------------------------------------------------------
-interface Arr {
-  shape: number[];
-  values: number[];
-}
-type ViewStep = [string, ...(number | number[])[]];
-interface Input extends Arr {
-  name?: string;
-  dtype: 'float32';
-  requiresGrad: boolean;
-  view?: ViewStep[];
-}
-type Options = Record<string, any>;
-interface Case {
-  name: string;
-  op: string;
-  options: Options;
-  k: number;
-  args?: number[];
-  inputs: Input[];
-  output: Arr;
-  gradOutput: Arr;
-  grads: (Arr | null)[];
-}
-
-function load(family: string): Case[] {
-  const text = readFileSync(new URL(`./fixtures/${family}.json`, import.meta.url), 'utf8');
-  return (JSON.parse(text) as { cases: Case[] }).cases;
-}
-
-/** An op of the public API, looked up by name so that a missing one fails its cases, not the file. */
-type Fn = (...args: unknown[]) => Tensor;
-function fn(name: string): Fn {
-  const f = (api as unknown as Record<string, unknown>)[name];
-  if (typeof f !== 'function') throw new Error(`${name} is not exported by @tmpose/tensor (yet)`);
-  return f as Fn;
-}
-
-const binary = (name: string) => (xs: Tensor[], o: Options) => {
+const binary = (name: string): OpCall => (xs, o) => {
   if ('scalar' in o) return o.side === 'left' ? fn(name)(o.scalar, xs[0]) : fn(name)(xs[0], o.scalar);
   return fn(name)(xs[0], xs[1]);
 };
-const unary = (name: string) => (xs: Tensor[]) => fn(name)(xs[0]);
-const reduction = (name: string) => (xs: Tensor[], o: Options) => fn(name)(xs[0], o.axis, { keepdim: o.keepdim });
+const unary = (name: string): OpCall => (xs) => fn(name)(xs[0]);
+const reduction = (name: string): OpCall => (xs, o) => fn(name)(xs[0], o.axis, { keepdim: o.keepdim });
 
-const OPS: Record<string, (xs: Tensor[], o: Options, named: Record<string, Tensor>) => Tensor> = {
+const OPS: Record<string, OpCall> = {
   add: binary('add'), sub: binary('sub'), mul: binary('mul'), div: binary('div'), pow: binary('pow'),
   maximum: binary('maximum'), minimum: binary('minimum'),
   neg: unary('neg'), exp: unary('exp'), log: unary('log'), sqrt: unary('sqrt'), relu: unary('relu'),
@@ -139,80 +95,7 @@ const OPS: Record<string, (xs: Tensor[], o: Options, named: Record<string, Tenso
   mseLoss: (xs, o) => fn('mseLoss')(xs[0], xs[1], o.reduction ?? 'mean'),
 };
 
-function applyView(x: Tensor, view: ViewStep[] | undefined, owned: Tensor[]): Tensor {
-  let y = x;
-  for (const [kind, ...a] of view ?? []) {
-    const args = a as never[];
-    if (kind === 'transpose') y = api.transpose(y, args[0], args[1]);
-    else if (kind === 'permute') y = api.permute(y, args[0]);
-    else if (kind === 'slice') y = api.slice(y, args[0], args[1], args[2]);
-    else if (kind === 'expand') y = api.expand(y, args[0]);
-    else throw new Error(`unknown view step ${kind}`);
-    owned.push(y);
-  }
-  return y;
-}
-
-function tolFor(c: Case): { atol: number; rtol: number } {
-  const tol = TOLERANCES[c.op];
-  if (!tol) throw new Error(`no tolerance stated for ${c.op}`);
-  return { atol: tol.atol + (tol.atolPerK ?? 0) * c.k, rtol: tol.rtol };
-}
-
-/** Optional calibration aid: FIXTURE_REPORT=1 prints how much of its tolerance each case used. */
-const report = process.env.FIXTURE_REPORT ? new Map<string, number>() : null;
-function used(what: string, got: ArrayLike<number>, want: number[], atol: number, rtol: number): void {
-  if (!report) return;
-  let worst = 0;
-  for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(got[i]! - want[i]!) / (atol + rtol * Math.abs(want[i]!)));
-  report.set(what, worst);
-}
-
-const leaks: string[] = [];
-
-async function runCase(c: Case): Promise<void> {
-  const before = memory().liveTensors;
-  const owned: Tensor[] = [];
-  try {
-    const leaves = c.inputs.map((inp) => {
-      const leaf = tensor(Float32Array.from(inp.values), inp.shape, { requiresGrad: inp.requiresGrad });
-      owned.push(leaf);
-      return leaf;
-    });
-    const viewed = leaves.map((leaf, i) => applyView(leaf, c.inputs[i]!.view, owned));
-    const named: Record<string, Tensor> = {};
-    c.inputs.forEach((inp, i) => {
-      if (inp.name) named[inp.name] = viewed[i]!;
-    });
-    const xs = (c.args ?? c.inputs.map((_, i) => i)).map((i) => viewed[i]!);
-    const out = OPS[c.op]!(xs, c.options, named);
-    owned.push(out);
-    const { atol, rtol } = tolFor(c);
-
-    expect(out.shape, `${c.name}: output shape`).toEqual(c.output.shape);
-    const got = await out.data();
-    used(`${c.name} output`, got, c.output.values, atol, rtol);
-    expectClose(got, c.output.values, atol, rtol, `${c.name}: output`);
-
-    if (!c.grads.some((g) => g)) return;
-    const gradOut = tensor(Float32Array.from(c.gradOutput.values), c.gradOutput.shape);
-    owned.push(gradOut);
-    out.backward(gradOut);
-    for (const [i, want] of c.grads.entries()) {
-      if (!want) continue;
-      const grad = leaves[i]!.grad;
-      expect(grad, `${c.name}: input ${i} has no .grad after backward()`).not.toBeNull();
-      expect(grad!.shape, `${c.name}: grad ${i} shape`).toEqual(want.shape);
-      const g = await grad!.data();
-      used(`${c.name} grad ${i}`, g, want.values, atol, rtol);
-      expectClose(g, want.values, atol, rtol, `${c.name}: grad of input ${i}`);
-    }
-  } finally {
-    for (const x of owned) x.dispose();
-    const after = memory().liveTensors;
-    if (after !== before) leaks.push(`${c.name}: ${after - before} tensor handle(s)`);
-  }
-}
+const runner = fixtureRunner(OPS, TOLERANCES);
 
 beforeAll(async () => {
   await init();
@@ -220,22 +103,18 @@ beforeAll(async () => {
 
 for (const family of ['elementwise', 'reduce', 'views', 'nn']) {
   describe(`fixtures: ${family}`, () => {
-    for (const c of load(family)) it(c.name, () => runCase(c));
+    for (const c of loadCases(family)) it(c.name, () => runner.run(c));
   });
 }
 
 describe('fixtures: bookkeeping', () => {
   it('states a tolerance for every op in the fixtures', () => {
-    const ops = new Set(['elementwise', 'reduce', 'views', 'nn'].flatMap((f) => load(f).map((c) => c.op)));
+    const ops = new Set(['elementwise', 'reduce', 'views', 'nn'].flatMap((f) => loadCases(f).map((c) => c.op)));
     expect([...ops].filter((op) => !TOLERANCES[op])).toEqual([]);
   });
 
   it('leaves no live tensor handles behind (after each case disposes what it made)', () => {
-    if (report) {
-      const rows = [...report.entries()].sort((a, b) => b[1] - a[1]);
-      console.log(rows.map(([k, v]) => `${v.toFixed(3)}  ${k}`).join('\n'));
-    }
-    expect(leaks).toEqual([]);
+    runner.expectNoLeaks();
   });
 });
 
@@ -243,16 +122,6 @@ describe('fixtures: bookkeeping', () => {
 // Error cases: thrown synchronously, naming the op (and the shapes), before any GPU work: no dispatch
 // is encoded and no tensor is allocated by the failing call.
 describe('errors are thrown before any GPU work', () => {
-  /** Runs `call`, expects it to throw matching `pattern`, and checks it dispatched and allocated nothing. */
-  function throwsEarly(call: () => unknown, pattern: RegExp): void {
-    const before = { ...runtimeStats(), ...memory() };
-    expect(call).toThrow(pattern);
-    const after = { ...runtimeStats(), ...memory() };
-    expect(after.dispatches, 'dispatches encoded by the failing call').toBe(before.dispatches);
-    expect(after.liveTensors, 'tensors left alive by the failing call').toBe(before.liveTensors);
-    expect(after.liveBytes, 'bytes allocated by the failing call').toBe(before.liveBytes);
-  }
-
   const f32 = (shape: number[]) => tensor(new Float32Array(shape.reduce((a, b) => a * b, 1)).fill(1), shape);
 
   it('shape mismatches name the op and both shapes', () => {

@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { init, io, nn, randn } from '@tmpose/tensor';
+import { crc32 } from '../src/io/pth.js';
 import { expectClose, values } from './helpers.js';
 
 interface Expected {
@@ -26,20 +27,6 @@ function checkHost(got: Record<string, io.PthHostTensor>, expected: Record<strin
 }
 
 // A tiny zip writer (stored entries), to feed the reader hand-made pickles.
-const CRC = (() => {
-  const t = new Uint32Array(256);
-  for (let i = 0; i < 256; i++) {
-    let c = i;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    t[i] = c >>> 0;
-  }
-  return t;
-})();
-function crc32(d: Uint8Array) {
-  let c = 0xffffffff;
-  for (const b of d) c = CRC[(c ^ b) & 0xff]! ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
-}
 function zip(files: Record<string, Uint8Array>): Uint8Array {
   const enc = new TextEncoder();
   const locals: Uint8Array[] = [];

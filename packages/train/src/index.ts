@@ -3,7 +3,7 @@
 // ---- evaluation (COCO keypoint AP as pycocotools, top-down rescoring + OKS-NMS, MPII PCKh) ----
 export * from './eval/index.js';
 
-// ---- data pipeline (COCO/MPII readers, DarkPose affine + cv2-exact warp, augmentation, DARK targets, DataLoader) ----
+// ---- data pipeline (COCO/MPII readers, cv2-exact warp of the DarkPose crop, augmentation, DARK targets, DataLoader) ----
 export * from './data/index.js';
 
 // ---- training, inference, checkpoints, reports ----

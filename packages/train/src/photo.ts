@@ -1,8 +1,8 @@
 // Pose estimation on one photo: a crop per person box (or the whole image as one person), the model,
 // DARK decoding back to image pixels, and the skeletons drawn onto the photo.
-import { COCO_FLIP_PAIRS, type TMPose, flipTestAverage, getFinalPreds } from '@tmpose/model';
+import { COCO_FLIP_PAIRS, type TMPose, flipTestAverage, getAffineTransform, getFinalPreds } from '@tmpose/model';
 import { noGrad, tensor, tidy } from '@tmpose/tensor';
-import { getAffineTransform, warpAffine } from './data/affine.js';
+import { warpAffine } from './data/affine.js';
 import { xywhToCenterScale } from './data/coco.js';
 import { readImage } from './data/image.js';
 import { COCO_SKELETON, MPII_SKELETON, type Person, skeletonSvg } from './report/draw.js';

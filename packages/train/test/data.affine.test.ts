@@ -2,14 +2,8 @@
 // (scripts/gen_data_fixtures.py → test/fixtures/data-pipeline.json) and hand-worked numbers.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import {
-  affinePoint,
-  getAffineTransform,
-  invertAffine,
-  normalizeTable,
-  warpAffine,
-  warpAffineU8,
-} from '@tmpose/train';
+import { affinePoint, getAffineTransform } from '@tmpose/model';
+import { invertAffine, normalizeTable, warpAffine, warpAffineU8 } from '@tmpose/train';
 
 interface Fixture {
   affine: {
@@ -49,7 +43,7 @@ describe('getAffineTransform (DarkPose variant)', () => {
     expect(r[3]).toBeCloseTo(-k, 7);
     expect(r[4]).toBeCloseTo(0, 7);
     // The inverse flag gives the inverse map.
-    const inv = getAffineTransform([100, 50], [1, 1.3333], 0, [192, 256], true);
+    const inv = getAffineTransform([100, 50], [1, 1.3333], 0, [192, 256], { inv: true });
     const [bx, by] = affinePoint(inv, 95.5, 127.5);
     expect(bx).toBeCloseTo(100, 5);
     expect(by).toBeCloseTo(50, 5);
@@ -59,7 +53,7 @@ describe('getAffineTransform (DarkPose variant)', () => {
     expect(fx.affine.length).toBeGreaterThan(20);
     let worstLapack = 0;
     for (const c of fx.affine) {
-      const m = getAffineTransform([c.center[0]!, c.center[1]!], [c.scale[0]!, c.scale[1]!], c.rot, c.size, c.inv === 1);
+      const m = getAffineTransform([c.center[0]!, c.center[1]!], [c.scale[0]!, c.scale[1]!], c.rot, c.size, { inv: c.inv === 1 });
       // numpy's float32 rounding (scale·200 for float32 scales, the three point pairs) and OpenCV's
       // LUImpl are reproduced operation for operation.
       expect(Array.from(m), `${c.dtype} rot ${c.rot} size ${c.size} inv ${c.inv}`).toEqual(c.matrix);

@@ -4,7 +4,8 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
-import { decodeImageBuffer, getAffineTransform, ImageCache, jpegSize, readImage, sourceRowsNeeded, warpAffineU8 } from '@tmpose/train';
+import { getAffineTransform } from '@tmpose/model';
+import { decodeImageBuffer, ImageCache, jpegSize, readImage, sourceRowsNeeded, warpAffineU8 } from '@tmpose/train';
 
 const shared = (p: string) => fileURLToPath(new URL(`../../../data/${p}`, import.meta.url));
 

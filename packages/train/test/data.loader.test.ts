@@ -6,13 +6,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { affinePoint, getAffineTransform } from '@tmpose/model';
 import {
-  affinePoint,
   COCO_FLIP_PAIRS,
   DataLoader,
   fliplrJoints,
   generateTarget,
-  getAffineTransform,
   getSample,
   loadCoco,
   loadMpii,

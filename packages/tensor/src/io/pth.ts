@@ -23,6 +23,7 @@
 import { tensor } from '../ops/create.js';
 import type { DType } from '../dtype.js';
 import type { Tensor } from '../tensor.js';
+import { halfToNumber } from './half.js';
 
 /** The element types of PyTorch storages that this reader converts. */
 export type TorchDType = 'float32' | 'float64' | 'float16' | 'bfloat16' | 'int64' | 'int32' | 'int16' | 'int8' | 'uint8' | 'bool';
@@ -194,7 +195,8 @@ const CRC_TABLE = (() => {
   return t;
 })();
 
-function crc32(data: Uint8Array): number {
+/** The CRC-32 (IEEE) of a zip entry. */
+export function crc32(data: Uint8Array): number {
   let c = 0xffffffff;
   for (let i = 0; i < data.length; i++) c = CRC_TABLE[(c ^ data[i]!) & 0xff]! ^ (c >>> 8);
   return (c ^ 0xffffffff) >>> 0;
@@ -765,15 +767,6 @@ function unpickle(data: Uint8Array, entry: string, fail: Fail): PValue {
 // Tensors
 
 const BYTES: Record<TorchDType, number> = { float32: 4, float64: 8, float16: 2, bfloat16: 2, int64: 8, int32: 4, int16: 2, int8: 1, uint8: 1, bool: 1 };
-
-function halfToNumber(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const exponent = (h >> 10) & 0x1f;
-  const fraction = h & 0x3ff;
-  if (exponent === 0) return sign * fraction * 2 ** -24;
-  if (exponent === 31) return fraction ? NaN : sign * Infinity;
-  return sign * (1 + fraction / 1024) * 2 ** (exponent - 15);
-}
 
 /** Element i of the storage as a number, for each dtype; int64 values outside int32 call `overflow`. */
 function reader(dtype: TorchDType, bytes: Uint8Array, overflow: (i: number, v: bigint | number) => never): (i: number) => number {

@@ -10,6 +10,7 @@ import type { DType } from '../dtype.js';
 import { tensor } from '../ops/create.js';
 import { fmt, sizeOf } from '../shape.js';
 import type { Tensor } from '../tensor.js';
+import { halfToNumber } from './half.js';
 
 /** The dtypes this reader understands. F16, BF16 and F64 become float32; I64 becomes int32. */
 export type FileDType = 'F32' | 'I32' | 'F16' | 'BF16' | 'F64' | 'I64';
@@ -59,16 +60,6 @@ function failer(source: string | undefined) {
 }
 
 const isCount = (x: unknown): x is number => typeof x === 'number' && Number.isSafeInteger(x) && x >= 0;
-
-/** IEEE half -> number (exact). */
-function halfToNumber(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const exponent = (h >> 10) & 0x1f;
-  const fraction = h & 0x3ff;
-  if (exponent === 0) return sign * fraction * 2 ** -24;
-  if (exponent === 31) return fraction ? NaN : sign * Infinity;
-  return sign * (1 + fraction / 1024) * 2 ** (exponent - 15);
-}
 
 /** Decodes one tensor's bytes to float32 / int32; `fail` names the tensor. */
 function decode(fileDtype: FileDType, bytes: Uint8Array, count: number, fail: (m: string) => never): Float32Array | Int32Array {

@@ -6,6 +6,7 @@
 // few queries and accumulates dQ over all keys. Probabilities are recomputed from the saved
 // log-sum-exp. No kernel uses shared memory or barriers.
 import { record } from '../autograd.js';
+import { type Access, type Binding, linearEntry } from '../runtime/pipelines.js';
 import { dispatch, f32bits, grid } from '../runtime/queue.js';
 import { fmt, sameShape } from '../shape.js';
 import { type Tensor, empty } from '../tensor.js';
@@ -25,18 +26,21 @@ const P = { B: 0, H: 1, L: 2, scale: 3, q: 4, k: 8, v: 12 };
 const rowAddr = (name: 'q' | 'k' | 'v', row: string) =>
   `(pu(${P[name]}u) + b * pu(${P[name] + 1}u) + h * pu(${P[name] + 2}u) + ${row} * pu(${P[name] + 3}u))`;
 
-const HEADER = (perThread: number) => `
+const vec4 = (name: string, access: Access = 'read'): Binding => ({ name, type: 'vec4<f32>', access });
+const f32 = (name: string, access: Access = 'read'): Binding => ({ name, type: 'f32', access });
+const QKV = [vec4('Q'), vec4('K'), vec4('V')];
+/** What both backward kernels read: q, k, v, dO and the (lse, delta) pairs. */
+const BACKWARD_INPUTS = [...QKV, vec4('DO'), f32('Stats')];
+
+/** The entry of the kernels in which thread t owns `perThread` consecutive rows of one (b, h). */
+const ENTRY = (perThread: number) => `${linearEntry(WG, 't')}
   let B = pu(0u); let H = pu(1u); let L = pu(2u); let scale = pf(3u);
-  let t = groupIndex(wg, nwg) * ${WG}u + li;
   let tilesPerHead = (L + ${perThread - 1}u) / ${perThread}u;
   let bh = t / tilesPerHead;
   if (bh >= B * H) { return; }
   let b = bh / H; let h = bh % H;
   let r0 = (t % tilesPerHead) * ${perThread}u;
   let rowOut = bh * L;`;
-
-const ENTRY = `@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {`;
 
 function forwardKernel(D: number) {
   const D4 = D / 4;
@@ -45,15 +49,8 @@ function forwardKernel(D: number) {
   return {
     name: 'attentionForward',
     key: `d${D}`,
-    bindings: [
-      { name: 'Q', type: 'vec4<f32>', access: 'read' as const },
-      { name: 'K', type: 'vec4<f32>', access: 'read' as const },
-      { name: 'V', type: 'vec4<f32>', access: 'read' as const },
-      { name: 'O', type: 'vec4<f32>', access: 'read_write' as const },
-      { name: 'LSE', type: 'f32', access: 'read_write' as const },
-    ],
-    body: () => `${ENTRY}
-  ${HEADER(RQ)}
+    bindings: [...QKV, vec4('O', 'read_write'), f32('LSE', 'read_write')],
+    body: () => `${ENTRY(RQ)}
   ${range(RQ).map((r) => `
   let qa${r} = ${rowAddr('q', `min(r0 + ${r}u, L - 1u)`)};
   ${ds.map((d) => `let q${r}_${d} = Q[qa${r} + ${d}u] * scale;`).join(' ')}
@@ -90,14 +87,8 @@ function forwardKernel(D: number) {
 const DELTA = {
   name: 'attentionDelta',
   key: '',
-  bindings: [
-    { name: 'DO', type: 'vec4<f32>', access: 'read' as const },
-    { name: 'O', type: 'vec4<f32>', access: 'read' as const },
-    { name: 'LSE', type: 'f32', access: 'read' as const },
-    { name: 'Stats', type: 'f32', access: 'read_write' as const },
-  ],
-  body: () => `${ENTRY}
-  let row = groupIndex(wg, nwg) * ${WG}u + li;
+  bindings: [vec4('DO'), vec4('O'), f32('LSE'), f32('Stats', 'read_write')],
+  body: () => `${linearEntry(WG, 'row')}
   if (row >= pu(0u)) { return; }
   let D4 = pu(1u);
   var s = vec4<f32>();
@@ -115,17 +106,8 @@ function backwardKVKernel(D: number) {
   return {
     name: 'attentionBackwardKV',
     key: `d${D}`,
-    bindings: [
-      { name: 'Q', type: 'vec4<f32>', access: 'read' as const },
-      { name: 'K', type: 'vec4<f32>', access: 'read' as const },
-      { name: 'V', type: 'vec4<f32>', access: 'read' as const },
-      { name: 'DO', type: 'vec4<f32>', access: 'read' as const },
-      { name: 'Stats', type: 'f32', access: 'read' as const },
-      { name: 'DK', type: 'vec4<f32>', access: 'read_write' as const },
-      { name: 'DV', type: 'vec4<f32>', access: 'read_write' as const },
-    ],
-    body: () => `${ENTRY}
-  ${HEADER(RK)}
+    bindings: [...BACKWARD_INPUTS, vec4('DK', 'read_write'), vec4('DV', 'read_write')],
+    body: () => `${ENTRY(RK)}
   ${range(RK).map((c) => `
   let ka${c} = ${rowAddr('k', `min(r0 + ${c}u, L - 1u)`)};
   let va${c} = ${rowAddr('v', `min(r0 + ${c}u, L - 1u)`)};
@@ -160,16 +142,8 @@ function backwardQKernel(D: number) {
   return {
     name: 'attentionBackwardQ',
     key: `d${D}`,
-    bindings: [
-      { name: 'Q', type: 'vec4<f32>', access: 'read' as const },
-      { name: 'K', type: 'vec4<f32>', access: 'read' as const },
-      { name: 'V', type: 'vec4<f32>', access: 'read' as const },
-      { name: 'DO', type: 'vec4<f32>', access: 'read' as const },
-      { name: 'Stats', type: 'f32', access: 'read' as const },
-      { name: 'DQ', type: 'vec4<f32>', access: 'read_write' as const },
-    ],
-    body: () => `${ENTRY}
-  ${HEADER(RQ)}
+    bindings: [...BACKWARD_INPUTS, vec4('DQ', 'read_write')],
+    body: () => `${ENTRY(RQ)}
   ${range(RQ).map((r) => `
   let row${r} = rowOut + min(r0 + ${r}u, L - 1u);
   let qa${r} = ${rowAddr('q', `min(r0 + ${r}u, L - 1u)`)};

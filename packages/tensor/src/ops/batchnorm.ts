@@ -13,6 +13,17 @@ import { asContiguous } from './rows.js';
 
 const WG = 256;
 
+/** WGSL for a unit of `width` elements (4 when a plane's size allows vec4s), and the sum of its lanes. */
+const unit = (width: 1 | 4) => (width === 4 ? 'vec4<f32>' : 'f32');
+const laneSum = (v: string, width: 1 | 4) => (width === 4 ? `${v}.x + ${v}.y + ${v}.z + ${v}.w` : v);
+
+// The per-channel kernels: one workgroup per channel (c = wg.x), reducing two sums with TREE_SUM.
+const CHANNEL_ENTRY = `
+var<workgroup> shared0: array<f32, ${WG}>;
+var<workgroup> shared1: array<f32, ${WG}>;
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {`;
+
 const TREE_SUM = (names: string[]) => `
   ${names.map((n, i) => `shared${i}[li] = ${n};`).join(' ')}
   workgroupBarrier();
@@ -27,18 +38,14 @@ const stats = (width: 1 | 4) => ({
   name: 'batchNormStats',
   key: `${width}`,
   bindings: [
-    { name: 'X', type: width === 4 ? 'vec4<f32>' : 'f32', access: 'read' as const },
+    { name: 'X', type: unit(width), access: 'read' as const },
     { name: 'Wt', type: 'f32', access: 'read' as const },
     { name: 'Bs', type: 'f32', access: 'read' as const },
     { name: 'RM', type: 'f32', access: 'read_write' as const },
     { name: 'RV', type: 'f32', access: 'read_write' as const },
     { name: 'Stats', type: 'f32', access: 'read_write' as const },
   ],
-  body: () => `
-var<workgroup> shared0: array<f32, ${WG}>;
-var<workgroup> shared1: array<f32, ${WG}>;
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+  body: () => `${CHANNEL_ENTRY}
   // HW and xo count in units of ${width} elements.
   let N = pu(0u); let C = pu(1u); let HW = pu(2u); let xo = pu(6u);
   let c = wg.x;
@@ -53,8 +60,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         a1 += v; a2 += v * v;
       }
     }
-    let s1 = ${width === 4 ? 'a1.x + a1.y + a1.z + a1.w' : 'a1'};
-    let s2 = ${width === 4 ? 'a2.x + a2.y + a2.z + a2.w' : 'a2'};
+    let s1 = ${laneSum('a1', width)};
+    let s2 = ${laneSum('a2', width)};
     ${TREE_SUM(['s1', 's2'])}
     let M = f32(N * HW * ${width}u);
     let m1 = shared0[0] / M;
@@ -82,25 +89,28 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
 }`,
 });
 
-// y = x * scale[c] + shift[c], in units of `width` elements (4 when a plane's size allows vec4s).
-// Workgroups run along one (n, c) plane (y = plane), so the channel and its scale are uniform per
-// workgroup and no thread divides. Params: plane units (HW), C, unused, x offset in units.
-const apply = (width: 1 | 4) => ({
-  name: 'batchNormApply',
-  key: `${width}`,
-  bindings: [
-    { name: 'X', type: width === 4 ? 'vec4<f32>' : 'f32', access: 'read' as const },
-    { name: 'Stats', type: 'f32', access: 'read' as const },
-    { name: 'Y', type: width === 4 ? 'vec4<f32>' : 'f32', access: 'read_write' as const },
-  ],
-  body: () => `
+// The per-unit kernels: workgroups run along one (n, c) plane (y = plane), so the channel c is
+// uniform per workgroup and no thread divides; i is the unit's index. Params: plane units (HW), C, ...
+const PLANE_ENTRY = `
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
   let e = wg.x * ${WG}u + li;
   let HW = pu(0u);
   if (e >= HW) { return; }
   let c = wg.y % pu(1u);
-  let i = wg.y * HW + e;
+  let i = wg.y * HW + e;`;
+
+// y = x * scale[c] + shift[c], in units of `width` elements. Params: plane units (HW), C, unused, x
+// offset in units.
+const apply = (width: 1 | 4) => ({
+  name: 'batchNormApply',
+  key: `${width}`,
+  bindings: [
+    { name: 'X', type: unit(width), access: 'read' as const },
+    { name: 'Stats', type: 'f32', access: 'read' as const },
+    { name: 'Y', type: unit(width), access: 'read_write' as const },
+  ],
+  body: () => `${PLANE_ENTRY}
   Y[i] = X[pu(3u) + i] * Stats[4u * c + 2u] + Stats[4u * c + 3u];
 }`,
 });
@@ -110,17 +120,13 @@ const backwardReduce = (width: 1 | 4) => ({
   name: 'batchNormBackwardReduce',
   key: `${width}`,
   bindings: [
-    { name: 'X', type: width === 4 ? 'vec4<f32>' : 'f32', access: 'read' as const },
-    { name: 'DY', type: width === 4 ? 'vec4<f32>' : 'f32', access: 'read' as const },
+    { name: 'X', type: unit(width), access: 'read' as const },
+    { name: 'DY', type: unit(width), access: 'read' as const },
     { name: 'Wt', type: 'f32', access: 'read' as const },
     { name: 'Stats', type: 'f32', access: 'read' as const },
     { name: 'Coef', type: 'f32', access: 'read_write' as const },
   ],
-  body: () => `
-var<workgroup> shared0: array<f32, ${WG}>;
-var<workgroup> shared1: array<f32, ${WG}>;
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+  body: () => `${CHANNEL_ENTRY}
   let N = pu(0u); let C = pu(1u); let HW = pu(2u); let xo = pu(4u); let go = pu(5u);
   let c = wg.x;
   let mean = Stats[4u * c];
@@ -134,8 +140,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
       a2 += dy * (X[xo + base + e] - mean);
     }
   }
-  let sdy = ${width === 4 ? 'a1.x + a1.y + a1.z + a1.w' : 'a1'};
-  let sdyx = ${width === 4 ? 'a2.x + a2.y + a2.z + a2.w' : 'a2'};
+  let sdy = ${laneSum('a1', width)};
+  let sdyx = ${laneSum('a2', width)};
   ${TREE_SUM(['sdy', 'sdyx'])}
   if (li == 0u) {
     let M = f32(N * HW * ${width}u);
@@ -160,19 +166,12 @@ const backwardApply = (width: 1 | 4) => ({
   name: 'batchNormBackwardApply',
   key: `${width}`,
   bindings: [
-    { name: 'X', type: width === 4 ? 'vec4<f32>' : 'f32', access: 'read' as const },
-    { name: 'DY', type: width === 4 ? 'vec4<f32>' : 'f32', access: 'read' as const },
+    { name: 'X', type: unit(width), access: 'read' as const },
+    { name: 'DY', type: unit(width), access: 'read' as const },
     { name: 'Coef', type: 'f32', access: 'read' as const },
-    { name: 'DX', type: width === 4 ? 'vec4<f32>' : 'f32', access: 'read_write' as const },
+    { name: 'DX', type: unit(width), access: 'read_write' as const },
   ],
-  body: () => `
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-  let e = wg.x * ${WG}u + li;
-  let HW = pu(0u);
-  if (e >= HW) { return; }
-  let c = wg.y % pu(1u);
-  let i = wg.y * HW + e;
+  body: () => `${PLANE_ENTRY}
   DX[i] = Coef[5u * c] * DY[pu(4u) + i] + Coef[5u * c + 1u] * X[pu(3u) + i] + Coef[5u * c + 2u];
 }`,
 });

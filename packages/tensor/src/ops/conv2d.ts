@@ -5,6 +5,7 @@
 // gradient, weight gradient — have kernels of their own; the weight gradient splits the reduction
 // over images and sums the partials once.
 import { record } from '../autograd.js';
+import { linearEntry } from '../runtime/pipelines.js';
 import { type Storage, allocate, release } from '../runtime/pool.js';
 import { dispatch, flushNumber, grid } from '../runtime/queue.js';
 import { choose } from '../runtime/tune.js';
@@ -28,9 +29,7 @@ const TRANSPOSE_PAD = {
     { name: 'O', type: 'f32', access: 'read_write' as const },
   ],
   body: () => `
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-  let i = groupIndex(wg, nwg) * ${WG}u + li;
+${linearEntry(WG)}
   let R = pu(1u); let C = pu(2u); let RPad = pu(3u);
   if (i >= pu(0u) * C * RPad) { return; }
   let r = i % RPad;
@@ -56,7 +55,10 @@ interface Geometry {
 
 // Shared params: N C H W F OH OW padH padW, then per-kernel extras from word 9.
 const geomParams = (g: Geometry) => [g.N, g.C, g.H, g.W, g.F, g.OH, g.OW, g.padH, g.padW];
-const GEOM_WGSL = `
+/** The entry of the tiled kernels, with the shared params read. */
+const GEOM_ENTRY = `
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
   let N = pu(0u); let C = pu(1u); let H = i32(pu(2u)); let W = i32(pu(3u)); let F = pu(4u);
   let OH = i32(pu(5u)); let OW = i32(pu(6u)); let padH = i32(pu(7u)); let padW = i32(pu(8u));`;
 
@@ -73,10 +75,7 @@ function forwardKernel(KH: number, KW: number, S: number, TW: number) {
       { name: 'Bias', type: 'f32', access: 'read' as const },
       { name: 'O', type: 'f32', access: 'read_write' as const },
     ],
-    body: () => `
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-  ${GEOM_WGSL}
+    body: () => `${GEOM_ENTRY}
   let tiles = u32((OW + ${TW - 1}) / ${TW});
   let s = wg.x * ${WG}u + li;
   if (s >= N * u32(OH) * tiles) { return; }
@@ -124,10 +123,7 @@ function backwardDataKernel(KH: number, KW: number, S: number, TW: number) {
       { name: 'WD', type: 'vec4<f32>', access: 'read' as const },
       { name: 'DX', type: 'f32', access: 'read_write' as const },
     ],
-    body: () => `
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-  ${GEOM_WGSL}
+    body: () => `${GEOM_ENTRY}
   let tiles = u32((W + ${TW - 1}) / ${TW});
   let s = wg.x * ${WG}u + li;
   if (s >= N * u32(H) * tiles) { return; }
@@ -186,10 +182,7 @@ function backwardWeightKernel(KH: number, KW: number, S: number, vecDy: boolean)
       { name: 'DY', type: vecDy ? 'vec4<f32>' : 'f32', access: 'read' as const },
       { name: 'PART', type: 'f32', access: 'read_write' as const },
     ],
-    body: () => `
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-  ${GEOM_WGSL}
+    body: () => `${GEOM_ENTRY}
   let t = wg.x * ${WG}u + li;
   let splitsPerImage = pu(12u);
   if (t >= C * ${KH}u * N * splitsPerImage) { return; }

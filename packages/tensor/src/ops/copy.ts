@@ -1,6 +1,7 @@
 // Strided copies: materialising views (contiguous), writing into views, and concatenation.
 import { record } from '../autograd.js';
 import { dtypes } from '../dtype.js';
+import { linearEntry } from '../runtime/pipelines.js';
 import { dispatch, grid } from '../runtime/queue.js';
 import { contiguousStrides, fmt, normalizeAxis, sameShape } from '../shape.js';
 import { type Tensor, empty } from '../tensor.js';
@@ -27,9 +28,7 @@ export function copyInto(dst: Tensor, src: Tensor): void {
       { name: 'O', type: T, access: 'read_write' as const },
     ],
     body: () => `
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-  let i = groupIndex(wg, nwg) * ${WG}u + li;
+${linearEntry(WG)}
   if (i >= pu(0u)) { return; }
   ${offsetsWgsl(rank, contiguous, 1, 1 + rank, 3 + rank)}
   O[o1] = A[o0];

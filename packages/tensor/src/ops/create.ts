@@ -1,6 +1,7 @@
 // Creating tensors: from host values, constants, ranges, and seeded random numbers made on the GPU.
 import type { DType } from '../dtype.js';
 import { dtypes } from '../dtype.js';
+import { linearEntry } from '../runtime/pipelines.js';
 import { dispatch, f32bits, grid, upload } from '../runtime/queue.js';
 import { type Shape, fmt, sizeOf } from '../shape.js';
 import { type Tensor, empty } from '../tensor.js';
@@ -63,9 +64,7 @@ function fillKernel(T: string) {
     key: T,
     bindings: [{ name: 'O', type: T, access: 'read_write' as const }],
     body: () => `
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-  let i = groupIndex(wg, nwg) * ${WG}u + li;
+${linearEntry(WG)}
   if (i >= pu(0u)) { return; }
   O[i] = ${T}(${T === 'f32' ? 'pf' : 'pi'}(1u)) + ${T}(i) * ${T === 'f32' ? 'pf' : 'pi'}(2u);
 }`,
@@ -146,9 +145,7 @@ function random(kind: 'uniform' | 'normal', shape: Shape, a: number, b: number, 
     key: '',
     bindings: [{ name: 'O', type: 'f32', access: 'read_write' as const }],
     body: () => `${HASH}
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-  let i = groupIndex(wg, nwg) * ${WG}u + li;
+${linearEntry(WG)}
   if (i >= pu(0u)) { return; }
   O[i] = ${expr};
 }`,

@@ -1,6 +1,7 @@
 // Seeded dropout. The mask is a hash of (seed, element index), so the backward pass recomputes it
 // instead of storing it: the same kernel with the same seed applied to the gradient.
 import { record } from '../autograd.js';
+import { linearEntry } from '../runtime/pipelines.js';
 import { dispatch, f32bits, grid } from '../runtime/queue.js';
 import { fmt } from '../shape.js';
 import { type Tensor, empty } from '../tensor.js';
@@ -17,9 +18,7 @@ const KERNEL = {
     { name: 'O', type: 'f32', access: 'read_write' as const },
   ],
   body: () => `${RANDOM_WGSL}
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-  let i = groupIndex(wg, nwg) * ${WG}u + li;
+${linearEntry(WG)}
   if (i >= pu(0u)) { return; }
   let keep = rand01(i, pu(1u), 0u) >= pf(2u);
   O[i] = select(0.0, X[pu(4u) + i] * pf(3u), keep);

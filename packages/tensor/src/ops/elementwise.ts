@@ -3,6 +3,7 @@
 import { record } from '../autograd.js';
 import type { DType } from '../dtype.js';
 import { dtypes } from '../dtype.js';
+import { linearEntry } from '../runtime/pipelines.js';
 import { dispatch, f32bits, grid } from '../runtime/queue.js';
 import { broadcastShapes, contiguousStrides, fmt, sameShape } from '../shape.js';
 import { type Tensor, empty } from '../tensor.js';
@@ -117,9 +118,7 @@ function launch(
   });
   const OT = dtypes[outDtype].wgsl;
   const prelude = `alias T = ${T};\n${expr.includes('erf_') ? ERF : ''}${expr.includes('powf_') ? POW : ''}`;
-  const entry = `@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-  let i = groupIndex(wg, nwg) * ${WG}u + li;`;
+  const entry = linearEntry(WG);
   // Dense operands (the common case): four elements per thread through vec4 loads and stores.
   const dense = rank <= 1 && contiguous.every(Boolean) && n % 4 === 0 && tensors.every((t) => t.offset % 4 === 0);
   if (dense) {

@@ -2,6 +2,7 @@
 // gathered position embeddings need. The backward pass scatter-adds into zeros; it uses a float
 // compare-and-swap add because indices may repeat (a shared [1, N, D] embedding gathered for a batch).
 import { record } from '../autograd.js';
+import { linearEntry } from '../runtime/pipelines.js';
 import { dispatch, grid } from '../runtime/queue.js';
 import { fmt } from '../shape.js';
 import { type Tensor, empty } from '../tensor.js';
@@ -19,9 +20,7 @@ const GATHER = {
     { name: 'O', type: 'f32', access: 'read_write' as const },
   ],
   body: () => `
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-  let i = groupIndex(wg, nwg) * ${WG}u + li;
+${linearEntry(WG)}
   if (i >= pu(0u)) { return; }
   let K = pu(1u); let D = pu(2u);
   let d = i % D;
@@ -42,9 +41,7 @@ const SCATTER_ADD = {
     { name: 'DX', type: 'atomic<u32>', access: 'read_write' as const },
   ],
   body: () => `
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-  let i = groupIndex(wg, nwg) * ${WG}u + li;
+${linearEntry(WG)}
   if (i >= pu(0u)) { return; }
   let K = pu(1u); let D = pu(2u); let N = pu(3u);
   let d = i % D;

@@ -2,6 +2,7 @@
 // fused backward: one kernel for dx per row, one for the weight and bias gradients per column
 // (partial sums over chunks of rows, then one reduction).
 import { record } from '../autograd.js';
+import { linearEntry } from '../runtime/pipelines.js';
 import { dispatch, f32bits, grid } from '../runtime/queue.js';
 import { fmt, sameShape, sizeOf } from '../shape.js';
 import { type Tensor, empty } from '../tensor.js';
@@ -18,9 +19,7 @@ function kernel(name: string, bindings: [string, boolean][], body: string) {
     key: '',
     bindings: bindings.map(([n, write]) => ({ name: n, type: 'f32', access: write ? ('read_write' as const) : ('read' as const) })),
     body: () => `
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-  let i = groupIndex(wg, nwg) * ${WG}u + li;
+${linearEntry(WG)}
   ${body}
 }`,
   };

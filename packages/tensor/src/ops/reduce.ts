@@ -4,6 +4,7 @@
 // reduced by a second pass.
 import { record } from '../autograd.js';
 import { dtypes } from '../dtype.js';
+import { linearEntry } from '../runtime/pipelines.js';
 import { dispatch, f32bits, grid } from '../runtime/queue.js';
 import { type Shape, contiguousStrides, fmt, normalizeAxes, sameShape, sizeOf } from '../shape.js';
 import { type Tensor, empty } from '../tensor.js';
@@ -49,9 +50,7 @@ function launchRows(op: ReduceOp, x: Tensor, M: number, R: number, sM: number, s
       { name: 'O', type: T, access: 'read_write' as const },
     ],
     body: () => `
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-  let o = groupIndex(wg, nwg) * ${WG}u + li;
+${linearEntry(WG, 'o')}
   let chunks = pu(6u);
   if (o >= pu(0u) * chunks) { return; }
   let m = o / chunks;

@@ -1,6 +1,7 @@
 // softmax and logSoftmax over one axis: one thread per row (max, sum of exponentials, write), and a
 // fused backward per row. Other axes are moved last through a view and a copy.
 import { record } from '../autograd.js';
+import { linearEntry } from '../runtime/pipelines.js';
 import { dispatch, grid } from '../runtime/queue.js';
 import { fmt, normalizeAxis } from '../shape.js';
 import { type Tensor, empty } from '../tensor.js';
@@ -19,9 +20,7 @@ function rowKernel(name: string, inputs: string[], body: string) {
       { name: 'O', type: 'f32', access: 'read_write' as const },
     ],
     body: () => `
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-  let row = groupIndex(wg, nwg) * ${WG}u + li;
+${linearEntry(WG, 'row')}
   if (row >= pu(0u)) { return; }
   let R = pu(1u);
   let base = row * R;

@@ -1,6 +1,7 @@
 // Nearest-neighbour upsampling by an integer factor (HRNet's fuse layers), and its backward: each
 // input pixel sums its factor x factor block of the gradient.
 import { record } from '../autograd.js';
+import { linearEntry } from '../runtime/pipelines.js';
 import { dispatch, grid } from '../runtime/queue.js';
 import { fmt } from '../shape.js';
 import { type Tensor, empty } from '../tensor.js';
@@ -17,9 +18,7 @@ const FORWARD = {
     { name: 'O', type: 'f32', access: 'read_write' as const },
   ],
   body: () => `
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-  let i = groupIndex(wg, nwg) * ${WG}u + li;
+${linearEntry(WG)}
   if (i >= pu(0u)) { return; }
   let H = pu(1u); let W = pu(2u); let f = pu(3u);
   let ow = i % (W * f);
@@ -37,9 +36,7 @@ const BACKWARD = {
     { name: 'DX', type: 'f32', access: 'read_write' as const },
   ],
   body: () => `
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-  let i = groupIndex(wg, nwg) * ${WG}u + li;
+${linearEntry(WG)}
   if (i >= pu(0u)) { return; }
   let H = pu(1u); let W = pu(2u); let f = pu(3u);
   let w = i % W;

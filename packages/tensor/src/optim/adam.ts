@@ -5,7 +5,7 @@
 //   p  <- p - (lr / (1 - b1^t)) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
 // One fused kernel per parameter reads p, g, m, v once and writes p, m, v in place. The per-step
 // scalars are computed here in double precision, as PyTorch does in Python, and travel as uniforms.
-import type { Kernel } from '../runtime/pipelines.js';
+import { type Kernel, linearEntry } from '../runtime/pipelines.js';
 import { dispatch, f32bits, grid } from '../runtime/queue.js';
 import type { Tensor } from '../tensor.js';
 import { type Hyper, type ParamGroupInput, type ParamState, Optimizer } from './optimizer.js';
@@ -39,9 +39,7 @@ const ADAM: Kernel = {
     { name: 'V', type: 'f32', access: 'read_write' },
   ],
   body: () => `
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-  let i = groupIndex(wg, nwg) * ${WG}u + li;
+${linearEntry(WG)}
   if (i >= pu(0u)) { return; }
   let wi = pu(1u) + i;
   let w = W[wi];

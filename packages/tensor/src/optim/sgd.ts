@@ -4,7 +4,7 @@
 //                   d   <- d + momentum * buf (nesterov)  or  buf
 //   p <- p - lr * d
 // One fused kernel per parameter; the momentum buffer is bound only when momentum is on.
-import type { Kernel } from '../runtime/pipelines.js';
+import { type Kernel, linearEntry } from '../runtime/pipelines.js';
 import { dispatch, f32bits, grid } from '../runtime/queue.js';
 import type { Tensor } from '../tensor.js';
 import { type Hyper, type ParamGroupInput, type ParamState, Optimizer } from './optimizer.js';
@@ -37,9 +37,7 @@ function sgdKernel(momentum: boolean): Kernel {
       ...(momentum ? [{ name: 'B', type: 'f32', access: 'read_write' as const }] : []),
     ],
     body: () => `
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-  let i = groupIndex(wg, nwg) * ${WG}u + li;
+${linearEntry(WG)}
   if (i >= pu(0u)) { return; }
   let wi = pu(1u) + i;
   let w = W[wi];

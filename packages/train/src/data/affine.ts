@@ -1,10 +1,4 @@
-// The crop affine of the DarkPose/TokenPose pipeline and a cv2-exact bilinear warp.
-//
-// `getAffineTransform` follows `TM tools/lib/utils/transforms.py` `get_affine_transform` (the DarkPose
-// variant, model-spec §5 and Trap T11): the crop centre maps to ((W−1)/2, (H−1)/2), the source width
-// `scale[0]·200` spans W−1 output pixels, so the map is a similarity with scale (W−1)/(src_w−1). The
-// three point pairs are rounded to float32 as numpy does there, and the 2×3 matrix is solved the way
-// `cv2.getAffineTransform` does (a 6×6 system, OpenCV's LU with partial pivoting, in double).
+// A cv2-exact bilinear warp for the crop affine (`getAffineTransform` of @tmpose/model).
 //
 // `warpAffineU8` reproduces `cv2.warpAffine(img, M, (W, H), flags=INTER_LINEAR)` with the default
 // constant-0 border bit for bit (OpenCV 3.x/4.x up to 4.10, `imgwarp.cpp`):
@@ -19,131 +13,13 @@
 //
 // The output of the warp is uint8 (as cv2's is, for a uint8 image); `warpAffine` then applies
 // torchvision's ToTensor + Normalize (float32: v/255, −mean, /std) through a 3×256 lookup table.
-
-/** A 2×3 affine matrix, row-major: [a, b, c, d, e, f] maps (x, y) to (a·x + b·y + c, d·x + e·y + f). */
-export type AffineMatrix = Float64Array;
-
-/** (x, y) */
-export type Point = readonly [number, number];
+import type { AffineMatrix } from '@tmpose/model';
 
 /** ImageNet mean and std (RGB), as in the official `transforms.Normalize`. */
 export const IMAGENET_MEAN: readonly [number, number, number] = [0.485, 0.456, 0.406];
 export const IMAGENET_STD: readonly [number, number, number] = [0.229, 0.224, 0.225];
 
 const f32 = Math.fround;
-
-/**
- * OpenCV's `hal::LU` (LUImpl) on an m×m row-major matrix `a` with one right-hand side `b`, in place;
- * returns false when a pivot is below `eps` (singular). The solution is left in `b`.
- */
-function luSolve(a: Float64Array, b: Float64Array, m: number, eps: number): boolean {
-  for (let i = 0; i < m; i++) {
-    let k = i;
-    for (let j = i + 1; j < m; j++) if (Math.abs(a[j * m + i]!) > Math.abs(a[k * m + i]!)) k = j;
-    if (Math.abs(a[k * m + i]!) < eps) return false;
-    if (k !== i) {
-      for (let j = i; j < m; j++) {
-        const t = a[i * m + j]!;
-        a[i * m + j] = a[k * m + j]!;
-        a[k * m + j] = t;
-      }
-      const t = b[i]!;
-      b[i] = b[k]!;
-      b[k] = t;
-    }
-    const d = -1 / a[i * m + i]!;
-    for (let j = i + 1; j < m; j++) {
-      const alpha = a[j * m + i]! * d;
-      for (let kk = i + 1; kk < m; kk++) a[j * m + kk] = a[j * m + kk]! + alpha * a[i * m + kk]!;
-      b[j] = b[j]! + alpha * b[i]!;
-    }
-    a[i * m + i] = -d;
-  }
-  for (let i = m - 1; i >= 0; i--) {
-    let s = b[i]!;
-    for (let kk = i + 1; kk < m; kk++) s -= a[i * m + kk]! * b[kk]!;
-    b[i] = s * a[i * m + i]!;
-  }
-  return true;
-}
-
-/**
- * `cv2.getAffineTransform(src, dst)` for three point pairs given as [x0, y0, x1, y1, x2, y2]
- * (callers round to float32 first, as the Python code's `np.float32(...)` does).
- */
-export function solveAffine(src: ArrayLike<number>, dst: ArrayLike<number>): AffineMatrix {
-  const a = new Float64Array(36);
-  const b = new Float64Array(6);
-  for (let i = 0; i < 3; i++) {
-    const j = i * 12;
-    const k = i * 12 + 6;
-    a[j] = a[k + 3] = src[2 * i]!;
-    a[j + 1] = a[k + 4] = src[2 * i + 1]!;
-    a[j + 2] = a[k + 5] = 1;
-    b[i * 2] = dst[2 * i]!;
-    b[i * 2 + 1] = dst[2 * i + 1]!;
-  }
-  if (!luSolve(a, b, 6, 2.220446049250313e-16 * 100)) {
-    throw new Error(`solveAffine: the three source points are collinear (${Array.from(src).join(', ')})`);
-  }
-  return b;
-}
-
-/**
- * The DarkPose `get_affine_transform(center, scale, rot, output_size, inv)`:
- * maps the crop given by `center` (pixels) and `scale` (box size / 200, a number means [s, s]),
- * rotated by `rot` degrees, onto an image of `outputSize` = [width, height]. With `inverse`, the
- * matrix maps output pixels back to source pixels. `scaleDtype` says whether the official code held the
- * scale as float32 (COCO) or float64 (MPII); 'auto' (default) decides by whether the value is a float32.
- */
-export function getAffineTransform(
-  center: Point,
-  scale: Point | number,
-  rot: number,
-  outputSize: Point,
-  inverse = false,
-  scaleDtype: 'auto' | 'float32' | 'float64' = 'auto',
-): AffineMatrix {
-  const s0 = typeof scale === 'number' ? scale : scale[0];
-  // `scale * 200.0` is a float32 product when scale is a float32 array (COCO), a double one for MPII's
-  // float64 arrays. 'auto' takes a value that float32 represents exactly for a float32 one.
-  const f32Scale = scaleDtype === 'float32' || (scaleDtype === 'auto' && f32(s0) === s0);
-  const srcW = f32Scale ? f32(s0 * 200) : s0 * 200;
-  const [dstW, dstH] = outputSize;
-  const rotRad = (Math.PI * rot) / 180;
-  const sn = Math.sin(rotRad);
-  const cs = Math.cos(rotRad);
-  // get_dir([0, (src_w − 1)·−0.5], rot)
-  const p1 = (srcW - 1) * -0.5;
-  const srcDirX = 0 * cs - p1 * sn;
-  const srcDirY = 0 * sn + p1 * cs;
-  const src = new Float64Array(6);
-  const dst = new Float64Array(6);
-  src[0] = f32(center[0]);
-  src[1] = f32(center[1]);
-  src[2] = f32(center[0] + srcDirX);
-  src[3] = f32(center[1] + srcDirY);
-  dst[0] = f32((dstW - 1) * 0.5);
-  dst[1] = f32((dstH - 1) * 0.5);
-  dst[2] = f32((dstW - 1) * 0.5 + 0);
-  dst[3] = f32((dstH - 1) * 0.5 + f32((dstW - 1) * -0.5));
-  third(src);
-  third(dst);
-  return inverse ? solveAffine(dst, src) : solveAffine(src, dst);
-}
-
-/** get_3rd_point(a, b) = b + perp(a − b), in float32 as numpy computes it. */
-function third(p: Float64Array): void {
-  const dx = f32(p[0]! - p[2]!);
-  const dy = f32(p[1]! - p[3]!);
-  p[4] = f32(p[2]! + -dy);
-  p[5] = f32(p[3]! + dx);
-}
-
-/** `affine_transform(pt, t)`: the matrix applied to one point. */
-export function affinePoint(m: AffineMatrix, x: number, y: number): [number, number] {
-  return [m[0]! * x + m[1]! * y + m[2]!, m[3]! * x + m[4]! * y + m[5]!];
-}
 
 /** The inverse of an affine map, computed as `cv2.warpAffine` does (double, same operation order). */
 export function invertAffine(m: ArrayLike<number>): AffineMatrix {

@@ -1,4 +1,4 @@
-// The data pipeline: COCO/MPII readers, the DarkPose crop affine and cv2-exact warp, the training
+// The data pipeline: COCO/MPII readers, the cv2-exact warp of the DarkPose crop, the training
 // augmentation, DARK targets and the worker-thread DataLoader.
 export type { DatasetKind, ImageInfo, PoseDataset, PoseSample } from './dataset.js';
 export { getSample, subsetDataset } from './dataset.js';
@@ -9,8 +9,8 @@ export {
 } from './coco.js';
 export { MPII_FLIP_PAIRS, MPII_UPPER_BODY_IDS, mpiiFromJson, loadMpii, type MpiiOptions, type LoadMpiiOptions } from './mpii.js';
 export {
-  getAffineTransform, solveAffine, invertAffine, affinePoint, warpAffineU8, warpAffine, normalizeTable, sourceRowsNeeded,
-  IMAGENET_MEAN, IMAGENET_STD, type AffineMatrix, type Point, type WarpOptions, type WarpAffineOptions,
+  invertAffine, warpAffineU8, warpAffine, normalizeTable, sourceRowsNeeded,
+  IMAGENET_MEAN, IMAGENET_STD, type WarpOptions, type WarpAffineOptions,
 } from './affine.js';
 export {
   augment, halfBodyTransform, fliplrJoints, COCO_AUGMENT, MPII_AUGMENT, type AugmentConfig, type SampleState,

@@ -244,7 +244,7 @@ export class DataLoader {
 
   private async startPool(): Promise<WorkerSlot[]> {
     const { Worker } = await import('node:worker_threads');
-    const { bootstrap } = await workerBootstrap();
+    const { bootstrap, execArgv } = await workerBootstrap();
     const init: InitMessage = {
       type: 'init',
       dataset: this.dataset,
@@ -255,7 +255,7 @@ export class DataLoader {
     const slots: WorkerSlot[] = [];
     const ready: Promise<void>[] = [];
     for (let i = 0; i < this.workers; i++) {
-      const worker = new Worker(bootstrap, { eval: true, name: `tmpose-loader-${i}` });
+      const worker = new Worker(bootstrap, { eval: true, execArgv, name: `tmpose-loader-${i}` });
       const slot: WorkerSlot = { worker, pending: new Map(), dead: undefined };
       slots.push(slot);
       let onReady!: () => void;
@@ -334,10 +334,12 @@ function defaultWorkers(): number {
 
 /**
  * The code a worker runs first: import the module that exports `runLoaderWorker` and call it. From
- * source (`.ts`, under vitest or tsx) that is ./worker.ts, loaded through tsx's ESM hooks; from the built
- * package it is the bundle itself (this file's own URL), which re-exports `runLoaderWorker`.
+ * source (`.ts`, under vitest or tsx) that is ./worker.ts, loaded through tsx's ESM hooks, with the
+ * `source` export condition so that the workspace packages it imports (@tmpose/model's affine) resolve
+ * to their sources too, as vitest's aliases do on the main thread; from the built package it is the
+ * bundle itself (this file's own URL), which re-exports `runLoaderWorker`.
  */
-async function workerBootstrap(): Promise<{ bootstrap: string }> {
+async function workerBootstrap(): Promise<{ bootstrap: string; execArgv?: string[] }> {
   const self = import.meta.url;
   const fromSource = /\.[cm]?tsx?$/.test(new URL(self).pathname);
   const entry = fromSource ? new URL('./worker.ts', self).href : self;
@@ -357,5 +359,5 @@ async function workerBootstrap(): Promise<{ bootstrap: string }> {
   const bootstrap =
     `(async () => { ${register} const m = await import(${JSON.stringify(entry)}); await m.runLoaderWorker(); })()` +
     `.catch((e) => { require('node:worker_threads').parentPort.postMessage({ type: 'error', id: -1, message: String(e && e.stack || e) }); throw e; });`;
-  return { bootstrap };
+  return { bootstrap, execArgv: fromSource ? [...process.execArgv, '--conditions=source'] : undefined };
 }
