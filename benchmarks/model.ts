@@ -1,7 +1,8 @@
 // TokenPose-B against TMPose-B (keep 0.6 and 0.4): forward, and forward + backward + Adam step, at
 // batch 1 and 8, for the whole model and for the Transformer part alone (on fixed backbone features);
 // ms, images/s, and the measured speed-up next to the one the FLOP counter predicts.
-// `pnpm bench model [--batches 1,8] [--quick]`. On lavapipe the full model is slow: expect minutes.
+// `pnpm bench model [--batches 1,8] [--transformer-only] [--quick]`. On lavapipe the full model is slow:
+// expect minutes (--transformer-only skips the whole-model rows).
 import { type ModelConfig, countFlops, createModel, getConfig } from '@tmpose/model';
 import { init, mseLoss, noGrad, optim, randn, sync, tidy, type Tensor } from '@tmpose/tensor';
 import { median } from './lib/timing.js';
@@ -39,6 +40,7 @@ export async function main(args: string[]): Promise<void> {
   const batchArg = args[args.indexOf('--batches') + 1];
   const batches = args.includes('--batches') && batchArg ? batchArg.split(',').map(Number) : quick ? [1] : [1, 8];
   const iters = quick ? 1 : 3;
+  const wholeModel = !args.includes('--transformer-only');
   const info = await init();
   console.log(`adapter: ${info.description}`);
   const variants: Variant[] = [
@@ -58,10 +60,12 @@ export async function main(args: string[]): Promise<void> {
       const features = noGrad(() => model.features(images));
       const opt = new optim.Adam(model.parameters().filter((p) => p.requiresGrad), { lr: 1e-4 });
       const opts = { keep: v.keep, seed: 5 };
-      const whole = {
-        fwd: await timeIt(() => noGrad(() => tidy(() => void model.forward(images, opts))), iters),
-        step: await timeIt(() => step(() => model.forward(images, opts), target, opt), iters),
-      };
+      const whole = wholeModel
+        ? {
+            fwd: await timeIt(() => noGrad(() => tidy(() => void model.forward(images, opts))), iters),
+            step: await timeIt(() => step(() => model.forward(images, opts), target, opt), iters),
+          }
+        : { fwd: Number.NaN, step: Number.NaN };
       const trans = {
         fwd: await timeIt(() => noGrad(() => tidy(() => void model.forwardFeatures(features, opts))), iters),
         step: await timeIt(() => step(() => model.forwardFeatures(features, opts), target, opt), iters),

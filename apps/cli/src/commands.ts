@@ -7,10 +7,12 @@ import {
   estimatePoses,
   evaluateCocoKeypoints,
   evaluateModelOnCoco,
+  evaluateModelOnMpii,
   formatCocoKeypointSummary,
   loadCoco,
+  loadMpii,
   modelFromCheckpoint,
-  resolveCocoLayout,
+  resolveDataLayout,
   train,
 } from '@tmpose/train';
 import { existsSync } from 'node:fs';
@@ -124,7 +126,7 @@ export const commands: Record<string, Command> = {
   },
 
   eval: {
-    summary: 'tmpose eval --checkpoint <file> [--config <name> for an official .pth] --data <root> [--boxes gt | <detections.json>] [--flip] [--out results.json]',
+    summary: 'tmpose eval --checkpoint <file> [--config <name> for an official .pth] --data <COCO root | MPII .json> [--boxes gt | <detections.json>] [--flip] [--out results.json]',
     async run(args) {
       const { values } = parse(args, {
         checkpoint: 'string',
@@ -135,11 +137,20 @@ export const commands: Record<string, Command> = {
         out: 'string',
         'batch-size': 'string',
       });
-      const layout = resolveCocoLayout(need(values.data as string | undefined, '--data'));
+      const data = resolveDataLayout(need(values.data as string | undefined, '--data'));
       const boxes = (values.boxes as string | undefined) ?? 'gt';
       if (boxes !== 'gt' && !existsSync(boxes)) throw new Error(`${boxes}: no such detection file`);
       const { model } = await modelFromCheckpoint(need(values.checkpoint as string | undefined, '--checkpoint'), optionalConfig(values.config));
       const [H, W] = model.config.imageSize;
+      const batchSize = number(values['batch-size'] as string | undefined, '--batch-size');
+      if (data.kind === 'mpii') {
+        if (model.config.numJoints !== 16) throw new Error(`MPII data needs a 16-joint model (an -mpii config); this one has ${model.config.numJoints} joints`);
+        const dataset = await loadMpii({ annotationFile: data.annotationFile, imageRoot: data.imageRoot });
+        const evaluation = await evaluateModelOnMpii(model, dataset, { flip: Boolean(values.flip), batchSize });
+        console.log(evaluation.table);
+        return;
+      }
+      const layout = data.coco;
       const dataset = await loadCoco({
         annotationFile: layout.valAnnotations,
         imageRoot: layout.valImages,
@@ -148,7 +159,7 @@ export const commands: Record<string, Command> = {
       });
       const evaluation = await evaluateModelOnCoco(model, dataset, layout.valAnnotations, {
         flip: Boolean(values.flip),
-        batchSize: number(values['batch-size'] as string | undefined, '--batch-size'),
+        batchSize,
       });
       console.log(evaluation.summary);
       if (values.out) await writeFile(String(values.out), JSON.stringify(evaluation.results));

@@ -1,9 +1,10 @@
-// COCO keypoint evaluation of a model the way the paper does it: top-down crops from ground-truth or
-// detected boxes, optional flip test, DARK decoding, rescoring and OKS-NMS, then pycocotools' AP.
+// Evaluating a model the way the paper does: COCO — top-down crops from ground-truth or detected boxes,
+// optional flip test, DARK decoding, rescoring and OKS-NMS, then pycocotools' AP; MPII — PCKh@0.5.
 import type { TMPose } from '@tmpose/model';
 import { readFile } from 'node:fs/promises';
 import type { PoseDataset } from './data/dataset.js';
 import { type CocoKeypointStats, evaluateCocoKeypoints, formatCocoKeypointSummary } from './eval/coco.js';
+import { type PckhResult, evaluatePckProxy, evaluatePckh, formatPckhTable } from './eval/pckh.js';
 import { type TopDownCocoResult, rescoreAndOksNms } from './eval/rescore.js';
 import { type PredictOptions, predictDataset } from './predict.js';
 
@@ -26,4 +27,33 @@ export async function evaluateModelOnCoco(
   const gt = JSON.parse(await readFile(annotationFile, 'utf8')) as unknown;
   const evaluation = evaluateCocoKeypoints(gt, results);
   return { stats: evaluation.stats, summary: formatCocoKeypointSummary(evaluation.stats), results };
+}
+
+export interface MpiiEvaluation {
+  result: PckhResult;
+  /** The official table (or the labelled proxy when the annotations carry no head boxes). */
+  table: string;
+}
+
+/**
+ * MPII evaluation: PCKh@0.5 with the head boxes when the annotation file has them, else a PCK proxy
+ * normalised by the person scale·200, labelled as such. Predictions come back in sample order (the
+ * evaluation loader neither shuffles nor drops).
+ */
+export async function evaluateModelOnMpii(model: TMPose, dataset: PoseDataset, options: PredictOptions = {}): Promise<MpiiEvaluation> {
+  const preds = await predictDataset(model, dataset, options);
+  const J = dataset.numJoints;
+  const points = (flat: ArrayLike<number>, stride: number, i: number) =>
+    Array.from({ length: J }, (_, j) => [flat[(i * J + j) * stride]!, flat[(i * J + j) * stride + 1]!] as [number, number]);
+  const base = {
+    preds: preds.map((p) => points(p.keypoints, 3, 0)),
+    joints: preds.map((_, i) => points(dataset.joints, 2, i)),
+    visible: preds.map((_, i) => dataset.jointsVis.subarray(i * J, (i + 1) * J)),
+  };
+  const boxes = dataset.headBoxes;
+  const result =
+    boxes && !Array.from(boxes).some(Number.isNaN)
+      ? evaluatePckh({ ...base, headBoxes: preds.map((_, i) => boxes.subarray(i * 4, i * 4 + 4)) }, { predOffset: 0 })
+      : evaluatePckProxy({ ...base, sizes: preds.map((_, i) => dataset.scales[2 * i + 1]! * 200) }, { predOffset: 0, sizeLabel: 'the person scale·200' });
+  return { result, table: formatPckhTable(result) };
 }

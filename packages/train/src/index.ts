@@ -11,8 +11,8 @@ export { train, drawLossCurve, modelFromCheckpoint, type TrainOptions, type Trai
 export { jointsMseLoss } from './loss.js';
 export { saveCheckpoint, loadCheckpoint, type Checkpoint, type TrainingState } from './checkpoint.js';
 export { predictDataset, flipImages, type PredictOptions } from './predict.js';
-export { evaluateModelOnCoco, type CocoEvaluation } from './evaluate.js';
+export { evaluateModelOnCoco, evaluateModelOnMpii, type CocoEvaluation, type MpiiEvaluation } from './evaluate.js';
 export { estimatePoses, drawPoses, type PhotoOptions } from './photo.js';
-export { resolveCocoLayout, type CocoLayout } from './layout.js';
+export { resolveCocoLayout, resolveDataLayout, type CocoLayout, type DataLayout } from './layout.js';
 export { COCO_SKELETON, MPII_SKELETON, skeletonSvg, type Person } from './report/draw.js';
 export { lineChartSvg, type Series } from './report/plot.js';

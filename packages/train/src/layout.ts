@@ -1,8 +1,8 @@
 // Finding the data in a dataset folder: COCO's official layout (annotations/person_keypoints_*.json,
 // train2017/, val2017/), or a small folder with one annotation file next to its images (the bundled
-// sample), used for both training and validation.
-import { existsSync, readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+// sample), used for both training and validation; or an MPII annotation file (for evaluation).
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 
 export interface CocoLayout {
   trainAnnotations: string;
@@ -31,4 +31,26 @@ export function resolveCocoLayout(root: string): CocoLayout {
     `${root}: expected COCO's layout (annotations/person_keypoints_train2017.json with train2017/ and val2017/) ` +
       `or a folder with exactly one annotation .json beside its images; found ${candidates.length ? candidates.join(', ') : 'no .json file'}`,
   );
+}
+
+export type DataLayout = { kind: 'coco'; coco: CocoLayout } | { kind: 'mpii'; annotationFile: string; imageRoot: string };
+
+/** An MPII annotation file is a JSON array of records with `joints_vis`; COCO's is an object. */
+function isMpiiFile(file: string): boolean {
+  const head = readFileSync(file, 'utf8').slice(0, 4096).trimStart();
+  return head.startsWith('[') && head.includes('"joints_vis"');
+}
+
+/**
+ * COCO (see resolveCocoLayout) or MPII: an MPII annotation file in the HRNet/TokenPose JSON format, or
+ * a folder holding one beside its images.
+ */
+export function resolveDataLayout(root: string): DataLayout {
+  if (existsSync(root) && statSync(root).isFile()) {
+    if (root.endsWith('.json') && isMpiiFile(root)) return { kind: 'mpii', annotationFile: root, imageRoot: dirname(root) };
+    throw new Error(`${root}: expected a data folder, or an MPII annotation .json`);
+  }
+  const coco = existsSync(root) && statSync(root).isDirectory() ? readdirSync(root).filter((f) => f.endsWith('.json')) : [];
+  if (coco.length === 1 && isMpiiFile(join(root, coco[0]!))) return { kind: 'mpii', annotationFile: join(root, coco[0]!), imageRoot: root };
+  return { kind: 'coco', coco: resolveCocoLayout(root) };
 }
