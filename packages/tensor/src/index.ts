@@ -4,7 +4,8 @@ export type { DType } from './dtype.js';
 export { Tensor } from './tensor.js';
 export { noGrad, isGradEnabled } from './autograd.js';
 export { tidy, keep, memory, type MemoryInfo } from './scope.js';
-export { sync } from './runtime/queue.js';
+export { sync, emptyCache, runtimeStats } from './runtime/queue.js';
+export { setTuning } from './runtime/tune.js';
 export { tensor, zeros, ones, full, zerosLike, onesLike, arange, rand, randn, manualSeed } from './ops/create.js';
 export {
   add, sub, mul, div, pow, neg, abs, exp, log, sqrt, relu, gelu, sigmoid, tanh,

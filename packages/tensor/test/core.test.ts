@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { add, init, memory, mul, permute, sum, tensor, tidy } from '@tmpose/tensor';
+import { add, emptyCache, init, memory, mul, permute, sum, tensor, tidy } from '@tmpose/tensor';
 import { expectClose } from './helpers.js';
 
 beforeAll(async () => {
@@ -26,6 +26,18 @@ describe('core', () => {
     x.dispose();
     y.dispose();
     expect(memory().liveTensors).toBe(before);
+  });
+
+  it('emptyCache frees pooled buffers and later ops still run', async () => {
+    tidy(() => {
+      mul(tensor([1, 2, 3]), 2);
+    });
+    expect(memory().pooledBytes).toBeGreaterThan(0);
+    emptyCache();
+    expect(memory().pooledBytes).toBe(0);
+    const y = mul(tensor([1, 2, 3]), 2);
+    expectClose(await y.data(), [2, 4, 6], 0);
+    y.dispose();
   });
 
   it('throws on use after dispose, naming the op', () => {

@@ -6,8 +6,8 @@
 // buffer and its bind group cached, and nothing is written per dispatch. (Dynamic uniform offsets
 // into one ring buffer were measured 3-5x slower per dispatch on lavapipe.)
 import { getDevice, takeUncapturedErrors } from '../device.js';
-import { type Kernel, PARAM_WORDS, checkCompiles, compile } from './pipelines.js';
-import type { Storage } from './pool.js';
+import { type Kernel, PARAM_WORDS, checkCompiles, compile, pipelineCount } from './pipelines.js';
+import { type Storage, emptyPool } from './pool.js';
 import { runPendingTuning } from './tune.js';
 
 const PARAM_BYTES = PARAM_WORDS * 4;
@@ -191,10 +191,14 @@ async function waitIdle(): Promise<void> {
   await getDevice().gpu.queue.onSubmittedWorkDone();
 }
 
-export function forgetBindGroups(): void {
+/** Frees every pooled (unused) GPU buffer, like `torch.cuda.empty_cache()`; live tensors stay. */
+export function emptyCache(): void {
+  flush();
+  emptyPool();
   bindGroups.clear();
 }
 
-export function runtimeStats(): { dispatches: number; flushes: number; bindGroups: number } {
-  return { dispatches: dispatchCount, flushes, bindGroups: bindGroups.size };
+/** Counters of the runtime: dispatches encoded, submits, cached bind groups and pipelines. */
+export function runtimeStats(): { dispatches: number; flushes: number; bindGroups: number; pipelines: number } {
+  return { dispatches: dispatchCount, flushes, bindGroups: bindGroups.size, pipelines: pipelineCount() };
 }
