@@ -81,14 +81,16 @@ export async function main(args: string[]): Promise<void> {
         base[key('macs')] = macs.total;
       }
       const speed = (k: string, ms: number) => (base[key(k)]! / ms).toFixed(2);
+      const ms = (x: number, digits = 0) => (Number.isNaN(x) ? '—' : x.toFixed(digits));
+      const rate = (x: number) => (Number.isNaN(x) ? '—' : ((B * 1000) / x).toFixed(2));
       rows.push([
         `${B}`,
         v.label,
-        whole.fwd.toFixed(0),
-        ((B * 1000) / whole.fwd).toFixed(2),
-        whole.step.toFixed(0),
-        ((B * 1000) / whole.step).toFixed(2),
-        `×${speed('wf', whole.fwd)} / ×${speed('ws', whole.step)} (FLOPs ×${(base[key('macs')]! / macs.total).toFixed(2)})`,
+        ms(whole.fwd),
+        rate(whole.fwd),
+        ms(whole.step),
+        rate(whole.step),
+        wholeModel ? `×${speed('wf', whole.fwd)} / ×${speed('ws', whole.step)} (FLOPs ×${(base[key('macs')]! / macs.total).toFixed(2)})` : '—',
         trans.fwd.toFixed(1),
         trans.step.toFixed(1),
         `×${speed('tf', trans.fwd)} / ×${speed('ts', trans.step)} (FLOPs ×${(base[key('macsT')]! / macs.transformer).toFixed(2)})`,
