@@ -1,6 +1,7 @@
 // The public surface of @tmpose/tensor.
 export { init, type DeviceInfo, type InitOptions } from './device.js';
 export type { DType } from './dtype.js';
+import './methods.js';
 export { Tensor } from './tensor.js';
 export { noGrad, isGradEnabled } from './autograd.js';
 export { tidy, keep, memory, type MemoryInfo } from './scope.js';
@@ -14,6 +15,7 @@ export {
 export { sum, mean, max, min } from './ops/reduce.js';
 export { reshape, flatten, permute, transpose, expand, slice, squeeze, unsqueeze } from './ops/view.js';
 export { contiguous, concat } from './ops/copy.js';
+export { clamp, stack } from './ops/combine.js';
 export { matmul, linear } from './ops/matmul.js';
 export { softmax, logSoftmax } from './ops/softmax.js';
 export { layerNorm } from './ops/layernorm.js';

@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { add, emptyCache, init, memory, mul, permute, sum, tensor, tidy } from '@tmpose/tensor';
+import { add, clamp, emptyCache, init, memory, mul, permute, stack, sum, tensor, tidy } from '@tmpose/tensor';
 import { expectClose } from './helpers.js';
 
 beforeAll(async () => {
@@ -44,5 +44,28 @@ describe('core', () => {
     const x = tensor([1, 2]);
     x.dispose();
     expect(() => add(x, 1)).toThrow(/add: a tensor of shape \[2\] was used after dispose/);
+  });
+});
+
+describe('PyTorch-style methods, clamp and stack', () => {
+  it('methods chain like the functional ops, with gradients', async () => {
+    const w = tensor([[1, -2], [3, 4]], undefined, { requiresGrad: true });
+    const x = tensor([[1, 2]]);
+    const y = x.matmul(w).add(-6.5).relu().sum(); // x @ w = [7, 6]: only the first column stays positive
+    expectClose(await y.data(), [0.5], 1e-6);
+    y.backward();
+    expectClose(await w.grad!.data(), [1, 0, 2, 0], 1e-6);
+  });
+
+  it('clamp passes the gradient inside the bounds (inclusive), stack adds an axis', async () => {
+    const x = tensor([-2, -1, 0, 1, 2], undefined, { requiresGrad: true });
+    const c = clamp(x, -1, 1);
+    expectClose(await c.data(), [-1, -1, 0, 1, 1], 0);
+    c.sum().backward();
+    expectClose(await x.grad!.data(), [0, 1, 1, 1, 0], 0);
+    const s = stack([tensor([1, 2]), tensor([3, 4])], 1);
+    expect(s.shape).toEqual([2, 2]);
+    expectClose(await s.data(), [1, 3, 2, 4], 0);
+    expect(() => clamp(x, 2, 1)).toThrow(/clamp: min 2 is greater than max 1/);
   });
 });

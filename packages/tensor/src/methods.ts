@@ -1,0 +1,86 @@
+// PyTorch-style methods on Tensor (`x.matmul(w).add(b).relu()`), each one the functional op of the
+// same name. Declared by interface merging so they type-check, attached to the prototype here.
+import { clamp } from './ops/combine.js';
+import { contiguous } from './ops/copy.js';
+import * as E from './ops/elementwise.js';
+import { matmul } from './ops/matmul.js';
+import { type ReduceOptions, max, mean, min, sum } from './ops/reduce.js';
+import { logSoftmax, softmax } from './ops/softmax.js';
+import { expand, flatten, permute, reshape, slice, squeeze, transpose, unsqueeze } from './ops/view.js';
+import type { DType } from './dtype.js';
+import { Tensor } from './tensor.js';
+
+type Operand = Tensor | number;
+type Axes = number | number[];
+
+declare module './tensor.js' {
+  // The type parameter must match the class's for the declarations to merge.
+  interface Tensor<D extends DType = DType> {
+    add(other: Operand): Tensor;
+    sub(other: Operand): Tensor;
+    mul(other: Operand): Tensor;
+    div(other: Operand): Tensor;
+    pow(exponent: Operand): Tensor;
+    neg(): Tensor;
+    abs(): Tensor;
+    exp(): Tensor;
+    log(): Tensor;
+    sqrt(): Tensor;
+    relu(): Tensor;
+    gelu(): Tensor;
+    sigmoid(): Tensor;
+    tanh(): Tensor;
+    clamp(min?: number, max?: number): Tensor;
+    sum(axis?: Axes, options?: ReduceOptions): Tensor;
+    mean(axis?: Axes, options?: ReduceOptions): Tensor;
+    max(axis?: Axes, options?: ReduceOptions): Tensor;
+    min(axis?: Axes, options?: ReduceOptions): Tensor;
+    matmul(other: Tensor): Tensor;
+    reshape(shape: readonly number[]): Tensor;
+    flatten(startAxis?: number, endAxis?: number): Tensor;
+    permute(dims: readonly number[]): Tensor;
+    transpose(dim0?: number, dim1?: number): Tensor;
+    expand(shape: readonly number[]): Tensor;
+    slice(axis: number, start: number, end?: number): Tensor;
+    squeeze(axis?: number): Tensor;
+    unsqueeze(axis: number): Tensor;
+    contiguous(): Tensor;
+    softmax(axis?: number): Tensor;
+    logSoftmax(axis?: number): Tensor;
+  }
+}
+
+const methods: Record<string, (this: Tensor, ...args: never[]) => Tensor> = {
+  add(this: Tensor, o: Operand) { return E.add(this, o); },
+  sub(this: Tensor, o: Operand) { return E.sub(this, o); },
+  mul(this: Tensor, o: Operand) { return E.mul(this, o); },
+  div(this: Tensor, o: Operand) { return E.div(this, o); },
+  pow(this: Tensor, o: Operand) { return E.pow(this, o); },
+  neg(this: Tensor) { return E.neg(this); },
+  abs(this: Tensor) { return E.abs(this); },
+  exp(this: Tensor) { return E.exp(this); },
+  log(this: Tensor) { return E.log(this); },
+  sqrt(this: Tensor) { return E.sqrt(this); },
+  relu(this: Tensor) { return E.relu(this); },
+  gelu(this: Tensor) { return E.gelu(this); },
+  sigmoid(this: Tensor) { return E.sigmoid(this); },
+  tanh(this: Tensor) { return E.tanh(this); },
+  clamp(this: Tensor, lo?: number, hi?: number) { return clamp(this, lo, hi); },
+  sum(this: Tensor, axis?: Axes, o?: ReduceOptions) { return sum(this, axis, o); },
+  mean(this: Tensor, axis?: Axes, o?: ReduceOptions) { return mean(this, axis, o); },
+  max(this: Tensor, axis?: Axes, o?: ReduceOptions) { return max(this, axis, o); },
+  min(this: Tensor, axis?: Axes, o?: ReduceOptions) { return min(this, axis, o); },
+  matmul(this: Tensor, o: Tensor) { return matmul(this, o); },
+  reshape(this: Tensor, shape: readonly number[]) { return reshape(this, shape); },
+  flatten(this: Tensor, s?: number, e?: number) { return flatten(this, s, e); },
+  permute(this: Tensor, dims: readonly number[]) { return permute(this, dims); },
+  transpose(this: Tensor, a?: number, b?: number) { return transpose(this, a, b); },
+  expand(this: Tensor, shape: readonly number[]) { return expand(this, shape); },
+  slice(this: Tensor, axis: number, start: number, end?: number) { return slice(this, axis, start, end); },
+  squeeze(this: Tensor, axis?: number) { return squeeze(this, axis); },
+  unsqueeze(this: Tensor, axis: number) { return unsqueeze(this, axis); },
+  contiguous(this: Tensor) { return contiguous(this); },
+  softmax(this: Tensor, axis?: number) { return softmax(this, axis); },
+  logSoftmax(this: Tensor, axis?: number) { return logSoftmax(this, axis); },
+};
+Object.assign(Tensor.prototype, methods);
