@@ -68,6 +68,6 @@ export async function runDemo(options: DemoOptions): Promise<void> {
   const people = await estimatePoses(model, join(layout.valImages, photo.file_name), { boxes });
   const picture = join(out, 'prediction.png');
   await drawPoses(model, join(layout.valImages, photo.file_name), people, picture);
-  console.log(`predicted skeletons of ${people.length} people on ${photo.file_name}: ${picture}`);
+  console.log(`predicted skeletons of ${people.length} ${people.length === 1 ? 'person' : 'people'} on ${photo.file_name}: ${picture}`);
   model.dispose();
 }
