@@ -7,7 +7,10 @@
 // log-sum-exp. No kernel uses shared memory or barriers.
 import { record } from '../autograd.js';
 import { type Access, type Binding, linearEntry } from '../runtime/pipelines.js';
-import { dispatch, f32bits, grid } from '../runtime/queue.js';
+import type { Kernel } from '../runtime/pipelines.js';
+import { type Storage, allocate, release } from '../runtime/pool.js';
+import { dispatch, f32bits, flushNumber, grid } from '../runtime/queue.js';
+import { choose } from '../runtime/tune.js';
 import { fmt, sameShape } from '../shape.js';
 import { type Tensor, empty } from '../tensor.js';
 import { contiguous } from './copy.js';
@@ -15,8 +18,25 @@ import { contiguous } from './copy.js';
 const WG = 64;
 const NEG = '-3.4028234663852886e38';
 
-/** Rows per thread: enough to reuse each loaded key/value row several times, few enough for registers. */
-const rowsPerThread = (D: number) => (D <= 32 ? 4 : 2);
+/**
+ * Rows per thread: enough to reuse each loaded key/value row several times, few enough for registers.
+ * Chosen per adapter and problem by measurement; the fallback suits lavapipe.
+ */
+function rowsPerThread(pass: string, B: number, H: number, L: number, D: number, buffers: Storage[], encode: (rows: number, scratch: Storage[]) => void): number {
+  const cls = (n: number) => 2 ** Math.ceil(Math.log2(Math.max(1, n)));
+  const candidates = D <= 32 ? [2, 4, 8] : [1, 2, 4];
+  return choose<number>({
+    problem: `attention|${pass}|d${D}|L${cls(L)}|BH${cls(B * H)}`,
+    candidates,
+    label: (r) => `${r}`,
+    fallback: D <= 32 ? 4 : 2,
+    worthTuning: B * H * L * L * D > 2e7,
+    prepare: () => {
+      const scratch = buffers.map((b) => allocate(b.byteSize));
+      return { run: (r) => encode(r, scratch), dispose: () => scratch.forEach((st) => release(st, flushNumber())) };
+    },
+  });
+}
 
 const range = (n: number) => [...Array(n).keys()];
 const sumOf = (terms: string[]) => terms.join(' + ');
@@ -42,13 +62,12 @@ const ENTRY = (perThread: number) => `${linearEntry(WG, 't')}
   let r0 = (t % tilesPerHead) * ${perThread}u;
   let rowOut = bh * L;`;
 
-function forwardKernel(D: number) {
+function forwardKernel(D: number, RQ: number) {
   const D4 = D / 4;
-  const RQ = rowsPerThread(D);
   const ds = range(D4);
   return {
     name: 'attentionForward',
-    key: `d${D}`,
+    key: `d${D}r${RQ}`,
     bindings: [...QKV, vec4('O', 'read_write'), f32('LSE', 'read_write')],
     body: () => `${ENTRY(RQ)}
   ${range(RQ).map((r) => `
@@ -99,13 +118,12 @@ const DELTA = {
 };
 
 /** dK and dV: each thread owns RK keys and walks every query. */
-function backwardKVKernel(D: number) {
+function backwardKVKernel(D: number, RK: number) {
   const D4 = D / 4;
-  const RK = rowsPerThread(D);
   const ds = range(D4);
   return {
     name: 'attentionBackwardKV',
-    key: `d${D}`,
+    key: `d${D}r${RK}`,
     bindings: [...BACKWARD_INPUTS, vec4('DK', 'read_write'), vec4('DV', 'read_write')],
     body: () => `${ENTRY(RK)}
   ${range(RK).map((c) => `
@@ -135,13 +153,12 @@ function backwardKVKernel(D: number) {
 }
 
 /** dQ: each thread owns RQ queries and walks every key. */
-function backwardQKernel(D: number) {
+function backwardQKernel(D: number, RQ: number) {
   const D4 = D / 4;
-  const RQ = rowsPerThread(D);
   const ds = range(D4);
   return {
     name: 'attentionBackwardQ',
-    key: `d${D}`,
+    key: `d${D}r${RQ}`,
     bindings: [...BACKWARD_INPUTS, vec4('DQ', 'read_write')],
     body: () => `${ENTRY(RQ)}
   ${range(RQ).map((r) => `
@@ -193,9 +210,13 @@ export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, optio
   const params = [B, H, L, f32bits(scale), ...strideParams(rq), ...strideParams(rk), ...strideParams(rv)];
   const out = empty([B, H, L, D]);
   const lse = empty([B, H, L]);
-  const perThread = rowsPerThread(D);
-  const threads = B * H * Math.ceil(L / perThread);
-  dispatch(forwardKernel(D), [rq.storage, rk.storage, rv.storage, out.storage, lse.storage], params, grid(Math.ceil(threads / WG)));
+  const groups = (rows: number) => grid(Math.ceil((B * H * Math.ceil(L / rows)) / WG));
+  // Each pass picks its rows per thread; `tuned` encodes it with the chosen (or a candidate) value.
+  const tuned = (pass: string, kernel: (rows: number) => Kernel, p: number[], buffers: Storage[]) => {
+    const encode = (rows: number, bufs: Storage[]) => dispatch(kernel(rows), bufs, p, groups(rows));
+    encode(rowsPerThread(pass, B, H, L, D, buffers, encode), buffers);
+  };
+  tuned('fwd', (r) => forwardKernel(D, r), params, [rq.storage, rk.storage, rv.storage, out.storage, lse.storage]);
   const result = record(out, 'scaledDotProductAttention', [q, k, v], [rq, rk, rv, out, lse], (g, [sq, sk, sv, so, sl]) => {
     const dO = g.isContiguous && g.offset % 4 === 0 ? g : contiguous(g);
     const rows = B * H * L;
@@ -205,8 +226,8 @@ export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, optio
     const dq = empty([B, H, L, D]);
     const dk = empty([B, H, L, D]);
     const dv = empty([B, H, L, D]);
-    dispatch(backwardKVKernel(D), [sq!.storage, sk!.storage, sv!.storage, dO.storage, stats.storage, dk.storage, dv.storage], p, grid(Math.ceil(threads / WG)));
-    dispatch(backwardQKernel(D), [sq!.storage, sk!.storage, sv!.storage, dO.storage, stats.storage, dq.storage], p, grid(Math.ceil(threads / WG)));
+    tuned('dkdv', (r) => backwardKVKernel(D, r), p, [sq!.storage, sk!.storage, sv!.storage, dO.storage, stats.storage, dk.storage, dv.storage]);
+    tuned('dq', (r) => backwardQKernel(D, r), p, [sq!.storage, sk!.storage, sv!.storage, dO.storage, stats.storage, dq.storage]);
     stats.dispose();
     if (dO !== g) dO.dispose();
     return [q.requiresGrad ? dq : (dq.dispose(), null), k.requiresGrad ? dk : (dk.dispose(), null), v.requiresGrad ? dv : (dv.dispose(), null)];
