@@ -68,7 +68,21 @@ export function setTuning(on: boolean): void {
   enabled = on;
 }
 
+let forced: string | null = null;
+
+/**
+ * Makes every tunable op use its candidate labelled `label` where it has one, whatever was measured
+ * (null goes back to normal). For tests that check every variant, and for comparing variants by hand.
+ */
+export function forceVariant(label: string | null): void {
+  forced = label;
+}
+
 export function choose<V>(t: Tunable<V>): V {
+  if (forced !== null) {
+    const pick = t.candidates.find((c) => t.label(c) === forced);
+    if (pick !== undefined) return pick;
+  }
   const known = table?.[adapterKey()]?.[t.problem];
   if (known !== undefined) return t.candidates.find((c) => t.label(c) === known) ?? t.fallback;
   if (enabled && t.worthTuning && t.candidates.length > 1 && !pending.has(t.problem)) pending.set(t.problem, t as Tunable<unknown>);
