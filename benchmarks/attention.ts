@@ -2,18 +2,14 @@
 // 0.6: 153 + 17), forward and forward + backward: our fused kernel, our composed version (matmul +
 // softmax + matmul), tfjs-webgpu and jax-js (both composed), one process, one adapter.
 // `pnpm bench attention [--quick]`.
-import { adapterDescription } from './lib/gpu.js';
 import * as ours from './lib/kernels.js';
 import { type Case, type Row, type TimingOptions, measure, printTable } from './lib/timing.js';
 import * as tfjs from './peers/tfjs.js';
 import * as jax from './peers/jax.js';
-import { init } from '@tmpose/tensor';
 
 export async function main(args: string[]): Promise<void> {
   const quick = args.includes('--quick');
-  console.log(`adapter: ${(await init().catch(async () => ({ description: await adapterDescription() }))).description}`);
-  await tfjs.init();
-  await jax.init();
+  await ours.initEngines();
   const options: TimingOptions = quick ? { warmup: 1, iters: 1, minIters: 1 } : { warmup: 1, iters: 5, budgetMs: 20000 };
   const [B, H, D] = [32, 8, 24];
   const rows: Row[] = [];

@@ -1,8 +1,6 @@
 // Batch norm in training mode on NCHW [32, 32, 64, 48] (3.1M elements), forward and forward +
 // backward, ours vs tfjs-webgpu (NHWC, tf.moments + tf.batchNorm) and jax-js, one process, one
 // adapter. GB/s counts the minimum traffic (forward: read x twice, write y). `pnpm bench batchnorm`.
-import { init } from '@tmpose/tensor';
-import { adapterDescription } from './lib/gpu.js';
 import * as ours from './lib/kernels.js';
 import { type Case, type Row, type TimingOptions, measure, printTable } from './lib/timing.js';
 import * as jax from './peers/jax.js';
@@ -10,9 +8,7 @@ import * as tfjs from './peers/tfjs.js';
 
 export async function main(args: string[]): Promise<void> {
   const quick = args.includes('--quick');
-  console.log(`adapter: ${(await init().catch(async () => ({ description: await adapterDescription() }))).description}`);
-  await tfjs.init();
-  await jax.init();
+  await ours.initEngines();
   const options: TimingOptions = quick ? { warmup: 1, iters: 3 } : { warmup: 2, iters: 9, budgetMs: 10000 };
   const [N, C, H, W] = [32, 32, 64, 48];
   const rows: Row[] = [];

@@ -1,8 +1,6 @@
 // 3×3 convolution, stride 1, padding 1, batch 32, at TokenPose-B's HRNet shapes: 32→32 at 64×48 and
 // 64→64 at 32×24, forward and forward + backward (dx and dw), ours (NCHW) vs tfjs-webgpu (NHWC, its
 // native layout) and jax-js, one process, one adapter. `pnpm bench conv [--quick]`.
-import { init } from '@tmpose/tensor';
-import { adapterDescription } from './lib/gpu.js';
 import * as ours from './lib/kernels.js';
 import { type Case, type Row, type TimingOptions, measure, printTable } from './lib/timing.js';
 import * as jax from './peers/jax.js';
@@ -10,9 +8,7 @@ import * as tfjs from './peers/tfjs.js';
 
 export async function main(args: string[]): Promise<void> {
   const quick = args.includes('--quick');
-  console.log(`adapter: ${(await init().catch(async () => ({ description: await adapterDescription() }))).description}`);
-  await tfjs.init();
-  await jax.init();
+  await ours.initEngines();
   const options: TimingOptions = quick ? { warmup: 1, iters: 1, minIters: 1 } : { warmup: 1, iters: 5, budgetMs: 20000 };
   const rows: Row[] = [];
   for (const [C, H, W] of [[32, 64, 48], [64, 32, 24]] as const) {

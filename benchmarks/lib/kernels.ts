@@ -76,3 +76,17 @@ export function batchNorm(N: number, C: number, H: number, W: number, backward: 
   });
   return { ...c, dispose: () => (c.dispose(), runningMean.dispose(), runningVar.dispose()) };
 }
+
+/** Initialises all three engines on the one adapter and prints which adapter that is. */
+export async function initEngines(): Promise<void> {
+  const { adapterDescription } = await import('./gpu.js');
+  const tfjs = await import('../peers/tfjs.js');
+  const jax = await import('../peers/jax.js');
+  const description = await T.init().then(
+    (info) => info.description,
+    async () => adapterDescription(),
+  );
+  console.log(`adapter: ${description}`);
+  await tfjs.init();
+  await jax.init();
+}
