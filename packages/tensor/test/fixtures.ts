@@ -4,9 +4,10 @@
 // the public API, compare the output (and any state it updates in place), call `out.backward(gradOut)`
 // and compare each leaf's `.grad`, everything on the real WebGPU device in float32.
 import { readFileSync } from 'node:fs';
-import { expect } from 'vitest';
+import { expect, it } from 'vitest';
 import * as api from '@tmpose/tensor';
 import { type Tensor, memory, tensor } from '@tmpose/tensor';
+import { forceVariant } from '../src/runtime/tune.js';
 import { expectClose } from './helpers.js';
 
 /** |got - want| <= atol + atolPerK * k + rtol * |want|, where k is the longest sum the case does. */
@@ -187,6 +188,25 @@ export function fixtureRunner(ops: Record<string, OpCall>, tolerances: Record<st
     }
   }
 
+  /**
+   * One test per (variant, case): the tuner picks a kernel variant per adapter by measurement, so every
+   * variant must be right, not just the fallback that small cases get.
+   */
+  function everyVariant(labels: string[], cases: Case[]): void {
+    for (const label of labels) {
+      for (const c of cases) {
+        it(`${c.name} with variant ${label}`, async () => {
+          forceVariant(label);
+          try {
+            await run(c);
+          } finally {
+            forceVariant(null);
+          }
+        });
+      }
+    }
+  }
+
   /** Expects no case to have left live tensor handles behind (and prints the calibration report). */
   function expectNoLeaks(): void {
     if (report) {
@@ -196,5 +216,5 @@ export function fixtureRunner(ops: Record<string, OpCall>, tolerances: Record<st
     expect(leaks).toEqual([]);
   }
 
-  return { run, expectNoLeaks };
+  return { run, everyVariant, expectNoLeaks };
 }

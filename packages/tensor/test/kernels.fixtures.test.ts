@@ -8,7 +8,6 @@
 // leaf's `.grad`.
 import { beforeAll, describe, expect, it } from 'vitest';
 import { type Tensor, init, tensor } from '@tmpose/tensor';
-import { forceVariant } from '../src/runtime/tune.js';
 import { type OpCall, type Tol, type ViewStep, applyView, fixtureRunner, hashFill, loadCases, tol } from './fixtures.js';
 import { fn, throwsEarly } from './helpers.js';
 
@@ -71,21 +70,8 @@ for (const op of Object.keys(TOLERANCES)) {
   });
 }
 
-// The tuner picks a kernel variant per adapter by measurement, so every variant must be right, not just
-// the fallback these small cases get: rerun the conv and attention cases with each variant forced.
-describe('kernel fixtures: every tuned variant', () => {
-  for (const label of ['1', '2', '4', '8']) {
-    for (const c of cases.filter((k) => (k.op === 'conv2d' || k.op === 'scaledDotProductAttention') && k.k <= 4096)) {
-      it(`${c.name} with variant ${label}`, async () => {
-        forceVariant(label);
-        try {
-          await runner.run(c);
-        } finally {
-          forceVariant(null);
-        }
-      });
-    }
-  }
+describe('kernel fixtures: every tuned conv and attention variant', () => {
+  runner.everyVariant(['1', '2', '4', '8'], cases.filter((k) => (k.op === 'conv2d' || k.op === 'scaledDotProductAttention') && k.k <= 4096));
 });
 
 describe('kernel fixtures: bookkeeping', () => {

@@ -9,7 +9,6 @@ import * as api from '@tmpose/tensor';
 import { init, tensor } from '@tmpose/tensor';
 import { type OpCall, type Tol, fixtureRunner, loadCases, tol } from './fixtures.js';
 import { fn, throwsEarly } from './helpers.js';
-import { forceVariant } from '../src/runtime/tune.js';
 
 // ---------------------------------------------------------------------------------------------------
 // Tolerances: |got - want| <= atol + atolPerK * k + rtol * |want|, where k is the longest sum the op
@@ -108,21 +107,8 @@ for (const family of ['elementwise', 'reduce', 'views', 'nn']) {
   });
 }
 
-// The tuner picks a matmul variant (rows per thread x column lanes) per adapter by measurement: rerun
-// the matmul and linear cases with each variant forced, so every one is checked, not just the fallback.
-describe('fixtures: every tuned matmul variant', () => {
-  for (const label of ['4x4', '4x8', '4x16', '8x4', '8x8', '8x16']) {
-    for (const c of loadCases('nn').filter((k) => k.op === 'matmul' || k.op === 'linear')) {
-      it(`${c.name} with variant ${label}`, async () => {
-        forceVariant(label);
-        try {
-          await runner.run(c);
-        } finally {
-          forceVariant(null);
-        }
-      });
-    }
-  }
+describe('fixtures: every tuned matmul variant (rows per thread x column lanes)', () => {
+  runner.everyVariant(['4x4', '4x8', '4x16', '8x4', '8x8', '8x16'], loadCases('nn').filter((k) => k.op === 'matmul' || k.op === 'linear'));
 });
 
 describe('fixtures: bookkeeping', () => {
