@@ -4,10 +4,12 @@
 // from float32 weights).
 //
 // Tolerances: heatmaps 1e-4 max abs (values are O(1)); gradients |Δ| ≤ 2e-4·max|g| + 1e-3·|g| per tensor.
+// A NaN or ±Infinity in ours or in the reference fails both (./compare.ts, checked by compare.test.ts).
 import { readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { type Tensor, init, io, tensor, tidy } from '@tmpose/tensor';
 import { PoseTransformer, type PoseTransformerOptions, sinePositionTable } from '@tmpose/model';
+import { expectGradClose, maxAbsDiff } from './compare.js';
 
 interface FixtureConfig {
   feature_size: [number, number];
@@ -52,27 +54,6 @@ function build(cfg: FixtureConfig, pe: 'slot' | 'gathered'): PoseTransformer {
 /** G[i] = float32(sin(0.37 i + 0.1)): the upstream gradient of the fixed loss sum(out · G). */
 const gradOutput = (n: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(0.37 * i + 0.1));
 
-function maxAbs(a: ArrayLike<number>): number {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]!));
-  return m;
-}
-
-function expectGradClose(actual: ArrayLike<number>, expected: ArrayLike<number>, what: string): void {
-  expect(actual.length, what).toBe(expected.length);
-  const scale = maxAbs(expected);
-  let worst = 0;
-  let at = -1;
-  for (let i = 0; i < expected.length; i++) {
-    const excess = Math.abs(actual[i]! - expected[i]!) - (2e-4 * scale + 1e-3 * Math.abs(expected[i]!));
-    if (excess > worst) {
-      worst = excess;
-      at = i;
-    }
-  }
-  if (at >= 0) expect.fail(`${what}: element ${at} is ${actual[at]}, expected ${expected[at]} (max |g| ${scale})`);
-}
-
 beforeAll(async () => {
   await init();
 });
@@ -94,9 +75,7 @@ for (const tag of ['b', 'l'] as const) {
       expect(ours).toEqual(theirs);
       const table = sinePositionTable(cfg.feature_size[0] / cfg.patch_size[0], cfg.feature_size[1] / cfg.patch_size[1], cfg.dim);
       const ref = t['weight.pos_embedding']!.data as Float32Array;
-      let worst = 0;
-      for (let i = 0; i < ref.length; i++) worst = Math.max(worst, Math.abs(ref[i]! - table[i]!));
-      expect(worst).toBeLessThan(2e-7);
+      expect(maxAbsDiff(table, ref)).toBeLessThan(2e-7);
       model.dispose();
     });
 
@@ -115,9 +94,7 @@ for (const tag of ['b', 'l'] as const) {
         const expected = t[`${run}.output`]!;
         expect(out.shape).toEqual(expected.shape);
         const got = await out.data();
-        let worst = 0;
-        for (let i = 0; i < got.length; i++) worst = Math.max(worst, Math.abs(got[i]! - (expected.data as Float32Array)[i]!));
-        expect(worst, 'max |Δ heatmap|').toBeLessThan(1e-4);
+        expect(maxAbsDiff(got, expected.data as Float32Array), 'max |Δ heatmap| (NaN anywhere fails)').toBeLessThan(1e-4);
         if (run !== 'full') {
           const G = tensor(gradOutput(out.size), out.shape);
           out.backward(G);
