@@ -1,5 +1,8 @@
 // The whole model on the `tiny` config: shapes, masking semantics (training vs inference, seeds,
-// explicit indices, per-sample masks, slot vs gathered PE) and a timed training step.
+// explicit indices, per-sample masks, slot vs gathered PE) and training steps (the loss falls, nothing
+// leaks). No timing is asserted here (a test's speed depends on the runner and on what else runs): the
+// speed of a training step of this config is measured by `pnpm bench train` (`tiny` at batch 8 and 32:
+// the real loader, forward, JointsMSE, backward, Adam; `pnpm bench model` times TokenPose-B/TMPose-B only).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Tensor, init, memory, mseLoss, optim, randn, sub, abs, max, tidy } from '@tmpose/tensor';
 import { RandomState, type TMPose, countFlops, countParams, createModel } from '@tmpose/model';
@@ -95,7 +98,7 @@ describe('tiny TMPose', () => {
     gatheredModel.dispose();
   });
 
-  it('trains: a step at batch 4 (forward, MSE, backward, Adam) is well under a second here', async () => {
+  it('trains: 8 steps at batch 4 (forward, MSE, backward, Adam) lower the loss and leak nothing', async () => {
     const net = createModel('tiny', { seed: 1 });
     net.train();
     const opt = new optim.Adam(net.parameters(), { lr: 1e-3 });
@@ -124,7 +127,6 @@ describe('tiny TMPose', () => {
     );
     expect(losses.every(Number.isFinite)).toBe(true);
     expect(losses[losses.length - 1]!).toBeLessThan(losses[0]!);
-    expect(steady).toBeLessThan(1500); // ~250 ms on the 2-core lavapipe machine; loose for slower runners
     expect(memory().liveTensors).toBe(live + opt.paramGroups[0]!.params.length * 2); // Adam's two moments, nothing leaked
     x.dispose();
     y.dispose();
