@@ -63,6 +63,10 @@ class Gen:
     def uniform(self, shape, low, high):
         return low + (high - low) * torch.rand(shape, generator=self.g)
 
+    def ties(self, shape, levels=5):
+        """Values on a grid of `levels` steps of 0.5 around 0: many exact ties (maximum / max / compare)."""
+        return (torch.randint(0, levels, shape, generator=self.g).double() - (levels - 1) // 2) * 0.5
+
     def distinct(self, shape, low=-3.0, high=3.0):
         """Distinct values (spacing > 0.001 after rounding to 3 decimals): tie-free max / maximum."""
         n = max(1, math.prod(shape))
@@ -70,6 +74,17 @@ class Gen:
         step = (high - low) / n
         assert step > 0.0011, 'too many elements for distinct 3-decimal values'
         return (low + perm * step + 0.3 * step * torch.rand(n, generator=self.g)).reshape(shape)
+
+
+def int_inp(values, view=None):
+    """An int32 input (never requires grad); values must be integers."""
+    t = values.double()
+    assert torch.equal(t, torch.round(t))
+    spec = {'shape': list(t.shape), 'dtype': 'int32', 'values': [int(v) for v in t.reshape(-1).tolist()],
+            'requiresGrad': False}
+    if view:
+        spec['view'] = view
+    return spec, t
 
 
 def inp(values, requires_grad=True, view=None, decimals=3, name=None):
@@ -121,6 +136,19 @@ def torch_amax(x, o):
     return torch.amax(x, dim=reduce_dims(x, o), keepdim=o.get('keepdim', False)) if x.dim() else x.clone()
 
 
+def torch_amin(x, o):
+    return torch.amin(x, dim=reduce_dims(x, o), keepdim=o.get('keepdim', False)) if x.dim() else x.clone()
+
+
+def compare(fn):
+    """A comparison as our engine returns it: 1 or 0 in the inputs' dtype (torch gives bool)."""
+    return lambda xs, o, n: fn(*scalar_or(xs, o)).double()
+
+
+def torch_clamp(x, o):
+    return torch.clamp(x, o.get('min'), o.get('max'))
+
+
 def torch_mean(x, o):
     return torch.mean(x, dim=reduce_dims(x, o), keepdim=o.get('keepdim', False)) if x.dim() else x.clone()
 
@@ -157,6 +185,15 @@ OPS = {
     'sum': lambda xs, o, n: torch_sum(xs[0], o),
     'mean': lambda xs, o, n: torch_mean(xs[0], o),
     'max': lambda xs, o, n: torch_amax(xs[0], o),
+    'min': lambda xs, o, n: torch_amin(xs[0], o),
+    'eq': compare(lambda a, b: a == b),
+    'ne': compare(lambda a, b: a != b),
+    'lt': compare(lambda a, b: a < b),
+    'le': compare(lambda a, b: a <= b),
+    'gt': compare(lambda a, b: a > b),
+    'ge': compare(lambda a, b: a >= b),
+    'clamp': lambda xs, o, n: torch_clamp(xs[0], o),
+    'stack': lambda xs, o, n: torch.stack(xs, o.get('axis', 0)),
     'reshape': lambda xs, o, n: xs[0].reshape(o['shape']),
     'flatten': lambda xs, o, n: torch.flatten(xs[0], o.get('startAxis', 0), o.get('endAxis', -1)),
     'permute': lambda xs, o, n: xs[0].permute(*o['dims']),
@@ -243,6 +280,7 @@ def elementwise_cases():
             'distinct': lambda s: G.distinct(s),
             'integers': lambda s: torch.randint(-2, 4, s, generator=G.g).double(),
             'awayfrom0': lambda s: torch.sign(G.normal(s)) * G.uniform(s, 0.3, 1.6),
+            'ties': lambda s: G.ties(s),
         }
         a = inp(kinds[a_kind](a_shape), view=a_view)
         b = inp(kinds[b_kind](b_shape), view=b_view, requires_grad=b_grad)
@@ -305,6 +343,53 @@ def elementwise_cases():
         binary(f'{op}/transposed 13x7 view, 13', op, (13, 7), (13,), 'distinct', 'distinct', a_view=[T])
         binary(f'{op}/rank0, 7', op, (), (7,), 'distinct', 'distinct')
 
+    # maximum / minimum with ties: torch gives each side half the gradient where a == b
+    # (where(a == b, g / 2, g).masked_fill_(a < b, 0) for maximum's a, and the mirror for b).
+    for op in ('maximum', 'minimum'):
+        binary(f'{op}/ties 7x13,7x13', op, (7, 13), (7, 13), 'ties', 'ties')
+        binary(f'{op}/ties 4x64,4x64 (vec4 path)', op, (4, 64), (4, 64), 'ties', 'ties')
+        binary(f'{op}/ties 2x3x5,3x1 (broadcast: the halves are summed)', op, (2, 3, 5), (3, 1), 'ties', 'ties')
+        binary(f'{op}/ties rank0, 13', op, (), (13,), 'ties', 'ties')
+        binary(f'{op}/ties transposed 13x7 view, 7x13', op, (13, 7), (7, 13), 'ties', 'ties', a_view=[T])
+        name = f'{op}/x with itself (every element a tie)'
+        G = Gen(name)
+        cases.append(make_case(name, op, [inp(G.normal((7, 13)))], args=[0, 0]))
+
+    # clamp: the gradient passes where min <= x <= max, bounds included (torch's clamp_backward), so
+    # elements exactly on a bound keep all of it (unlike maximum / minimum's tie rule).
+    def clamp(name, shape, lo, hi, view=None):
+        G = Gen(name)
+        o = {}
+        if lo is not None:
+            o['min'] = lo
+        if hi is not None:
+            o['max'] = hi
+        cases.append(make_case(name, 'clamp', [inp(G.ties(shape, 7), view=view)], o))
+
+    clamp('clamp/7x13 to [-0.5, 0.5] (many on a bound)', (7, 13), -0.5, 0.5)
+    clamp('clamp/7x13 min 0 only', (7, 13), 0.0, None)
+    clamp('clamp/7x13 max 0.5 only', (7, 13), None, 0.5)
+    clamp('clamp/transposed 13x7 view to [-1, 0]', (13, 7), -1.0, 0.0, view=[T])
+    clamp('clamp/4x64 to [0.5, 0.5] (vec4 path, min == max)', (4, 64), 0.5, 0.5)
+
+    # comparisons: 1 or 0 in the inputs' dtype (torch returns bool; no gradient either way)
+    def cmp(name, op, a, b, side=None, scalar=None):
+        if scalar is not None:
+            cases.append(make_case(name, op, [a], {'scalar': scalar, 'side': side}))
+        else:
+            cases.append(make_case(name, op, [a, b]))
+
+    for op in ('eq', 'ne', 'lt', 'le', 'gt', 'ge'):
+        G = Gen(f'{op}/compare')
+        cmp(f'{op}/ties 7x13,7x13', op, inp(G.ties((7, 13)), False), inp(G.ties((7, 13)), False))
+        cmp(f'{op}/ties 4x64,4x64 (vec4 path)', op, inp(G.ties((4, 64)), False), inp(G.ties((4, 64)), False))
+        cmp(f'{op}/broadcast transposed 5x3 view, 2x1x5', op, inp(G.ties((5, 3)), False, view=[T]),
+            inp(G.ties((2, 1, 5)), False))
+        cmp(f'{op}/x vs 0.5', op, inp(G.ties((7, 13)), False), None, 'right', 0.5)
+        cmp(f'{op}/0 vs x', op, inp(G.ties((13,)), False), None, 'left', 0)
+        cmp(f'{op}/int32 7x13, 13', op, int_inp(torch.randint(-2, 3, (7, 13), generator=G.g)),
+            int_inp(torch.randint(-2, 3, (13,), generator=G.g)))
+
     # unary
     unary_kinds = {
         'neg': 'normal', 'exp': 'normal', 'log': 'positive', 'sqrt': 'positive', 'relu': 'awayfrom0',
@@ -361,6 +446,37 @@ def reduce_cases():
             cases.append(make_case(name, op, [inp(x, view=view)], options))
     G = Gen('sum/rank0')
     cases.append(make_case('sum/rank0', 'sum', [inp(G.normal(()))], {}))
+    for shape, view, axis, keepdim in configs:
+        if shape in ((13, 129), (2, 3, 257)):
+            continue  # the same kernel paths as max's; min's ties below cover 2x3x257
+        label = 'x'.join(map(str, shape)) + (' view' if view else '')
+        name = f'min/{label} axis={axis} keepdim={keepdim}'
+        options = {'keepdim': keepdim}
+        if axis is not None:
+            options['axis'] = axis
+        cases.append(make_case(name, 'min', [inp(Gen(name).distinct(shape), view=view)], options))
+    # Ties: our max / min are torch.amax / amin (values only, any set of axes), whose gradient is shared
+    # evenly among the tied extremes of each reduced group. (x.max() over everything does the same;
+    # torch.max(x, dim) would instead give it all to the one element its index points at.)
+    tie_configs = [
+        ((7, 13), None, 1, False),
+        ((7, 13), None, 0, True),
+        ((3, 5, 7), None, [0, 2], False),
+        ((3, 5, 7), None, None, False),
+        ((13, 7, 3), [['permute', [2, 0, 1]]], [1], True),
+        ((2, 3, 257), None, [0, 2], True),
+        ((1031,), None, None, False),  # chunked: the extreme tied across chunks
+    ]
+    for op in ('max', 'min'):
+        for shape, view, axis, keepdim in tie_configs:
+            label = 'x'.join(map(str, shape)) + (' view' if view else '')
+            name = f'{op}/ties {label} axis={axis} keepdim={keepdim}'
+            options = {'keepdim': keepdim}
+            if axis is not None:
+                options['axis'] = axis
+            cases.append(make_case(name, op, [inp(Gen(name).ties(shape), view=view)], options))
+        name = f'{op}/all equal 5x7 axis=1'
+        cases.append(make_case(name, op, [inp(torch.full((5, 7), 0.25))], {'axis': 1, 'keepdim': False}))
     return cases
 
 
@@ -417,6 +533,20 @@ def view_cases():
     cat('concat/transposed views, one without grad', [(13, 7), (5, 7), (2, 7)], 1, views={0: [T], 1: [T], 2: [T]},
         grads={1: False})
     cat('concat/single tensor', [(5, 3)], 0)
+
+    def stack(name, shapes, axis, views=None, grads=None):
+        G = Gen(name)
+        ins = [inp(G.normal(s), view=(views or {}).get(i), requires_grad=(grads or {}).get(i, True))
+               for i, s in enumerate(shapes)]
+        cases.append(make_case(name, 'stack', ins, {'axis': axis}))
+
+    stack('stack/three 2x3 axis0', [(2, 3)] * 3, 0)
+    stack('stack/two 7x13 axis-1', [(7, 13)] * 2, -1)
+    stack('stack/two 2x3x43 axis1', [(2, 3, 43)] * 2, 1)
+    stack('stack/transposed views axis1, one without grad', [(13, 7)] * 3, 1, views={0: [T], 1: [T], 2: [T]},
+          grads={1: False})
+    stack('stack/single 5x3 axis2', [(5, 3)], 2)
+    stack('stack/rank0 tensors', [()] * 4, 0)
     return cases
 
 

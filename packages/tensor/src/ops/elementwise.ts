@@ -62,6 +62,10 @@ const BINARY = {
   le: { expr: 'select(T(0), T(1), a <= b)' },
   gt: { expr: 'select(T(0), T(1), a > b)' },
   ge: { expr: 'select(T(0), T(1), a >= b)' },
+  // The share of maximum(a, b)'s gradient that goes to a (torch's rule): none where a < b, half on a
+  // tie, all of it otherwise (NaN included, where both sides get it all). minimum(a, b) gives a the
+  // share tieShare(b, a).
+  tieShare: { expr: 'select(select(T(1), T(0.5), a == b), T(0), a < b)', float: true },
   // Backward helpers: a is the saved input (or output), b the incoming gradient.
   reluGrad: { expr: 'select(0.0, b, a > 0.0)', float: true },
   geluGrad: {
@@ -256,17 +260,22 @@ export function pow(a: Operand, b: Operand): Tensor {
   });
 }
 
+/**
+ * `torch.maximum`: on a tie (a == b) each side gets half of the gradient, as in PyTorch (whose
+ * derivative is `where(a == b, g / 2, g).masked_fill_(a < b, 0)` for a, and the mirror for b).
+ */
 export function maximum(a: Tensor, b: Tensor): Tensor {
   return binaryWithGrad('maximum', a, b, () => [a, b], (g, [sa, sb]) => [
-    gradOf(a, () => mul(g, binaryRaw('ge', sa!, sb!))),
-    gradOf(b, () => mul(g, binaryRaw('lt', sa!, sb!))),
+    gradOf(a, () => mul(g, binaryRaw('tieShare', sa!, sb!))),
+    gradOf(b, () => mul(g, binaryRaw('tieShare', sb!, sa!))),
   ]);
 }
 
+/** `torch.minimum`: on a tie each side gets half of the gradient, as `maximum`. */
 export function minimum(a: Tensor, b: Tensor): Tensor {
   return binaryWithGrad('minimum', a, b, () => [a, b], (g, [sa, sb]) => [
-    gradOf(a, () => mul(g, binaryRaw('le', sa!, sb!))),
-    gradOf(b, () => mul(g, binaryRaw('gt', sa!, sb!))),
+    gradOf(a, () => mul(g, binaryRaw('tieShare', sb!, sa!))),
+    gradOf(b, () => mul(g, binaryRaw('tieShare', sa!, sb!))),
   ]);
 }
 
