@@ -142,9 +142,13 @@ function extreme(op: 'max' | 'min', x: Tensor, axis: number | number[] | undefin
   });
 }
 
-/** Largest element over the axes (`torch.amax`). */
+/**
+ * Largest element over the axes: `torch.amax(x, axes, keepdim)` (all axes when omitted, as `x.max()`),
+ * values only. Tied maxima share the gradient evenly, as amax's (and `x.max()`'s) backward does; there
+ * is no `torch.max(x, dim)` form here, whose gradient goes to the one element its index names.
+ */
 export const max = (x: Tensor, axis?: number | number[], options: ReduceOptions = {}) => extreme('max', x, axis, options);
-/** Smallest element over the axes (`torch.amin`). */
+/** Smallest element over the axes: `torch.amin`, ties handled as in `max`. */
 export const min = (x: Tensor, axis?: number | number[], options: ReduceOptions = {}) => extreme('min', x, axis, options);
 
 /** Sums a broadcast gradient back down to `shape`. */
