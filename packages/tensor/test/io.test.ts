@@ -70,6 +70,48 @@ describe('safetensors', () => {
     expect(Array.from(bytes)).toEqual(Array.from(expected));
   });
 
+  it('orders and escapes tensor names as the reference writer: dtype, then UTF-8 bytes of the name', async () => {
+    // names.safetensors (scripts/gen_safetensors_fixtures.py): UTF-8 byte order is neither JavaScript's
+    // string order (UTF-16 code units: the astral emoji before U+FF21) nor an object's key order
+    // (integer-like keys first); names with '"', '\\', a tab and a control character; one metadata entry.
+    const expected = await fixture('names.safetensors');
+    const names = ['10', '9', '0', 'Z', 'a', 'b10', 'b9', 'é', '\u{1F600}', '\uFF21', 'tab\tquote"back\\slash', 'ctl\u0001'];
+    const tensors: Record<string, Tensor> = {};
+    names.forEach((n, i) => (tensors[n] = tensor([i, -0.5 * i])));
+    ['b', 'a', '2', '10'].forEach((n, i) => (tensors[`i.${n}`] = tensor(new Int32Array([i]))));
+    const bytes = await io.serialize(tensors, { note: 'é ✓ "quoted"' });
+    expect(new TextDecoder().decode(bytes.subarray(0, 8 + 1100))).toBe(new TextDecoder().decode(expected.subarray(0, 8 + 1100)));
+    expect(Array.from(bytes)).toEqual(Array.from(expected));
+    for (const t of Object.values(tensors)) t.dispose();
+  });
+
+  it('with several metadata entries, writes what the reference writer does up to their order', async () => {
+    // The reference keeps "__metadata__" in a Rust HashMap, whose order changes from run to run, so
+    // metadata.safetensors (four entries) can't be matched byte for byte. Everything else can: the header
+    // length (padding included), the tensors' order and entries, the metadata as a set, the data bytes.
+    const expected = await fixture('metadata.safetensors');
+    const bytes = await io.serialize(
+      { n: tensor(new Int32Array([3])), w: tensor([[1, 2]]) },
+      { format: 'pt', epoch: '12', config: 'tmpose-b', note: 'ünïcode' },
+    );
+    const split = (b: Uint8Array) => {
+      const n = Number(new DataView(b.buffer, b.byteOffset).getBigUint64(0, true));
+      const text = new TextDecoder().decode(b.subarray(8, 8 + n));
+      const json = JSON.parse(text) as Record<string, unknown>;
+      // Tensor names in the order the text lists them (JSON.parse would move integer-like keys first).
+      const order = Object.keys(json).filter((k) => k !== '__metadata__').sort((a, b) => text.indexOf(`"${a}":{"dtype"`) - text.indexOf(`"${b}":{"dtype"`));
+      return { n, padding: text.length - text.trimEnd().length, json, order, data: Array.from(b.subarray(8 + n)) };
+    };
+    const ours = split(bytes);
+    const ref = split(expected);
+    expect(ours.n).toBe(ref.n);
+    expect(ours.padding).toBe(ref.padding);
+    expect(ours.order).toEqual(ref.order);
+    expect(ours.json).toEqual(ref.json);
+    expect(ours.data).toEqual(ref.data);
+    expect(bytes.length).toBe(expected.length);
+  });
+
   it('reads every supported dtype from a reference-format file, converting to float32 / int32', async () => {
     const { tensors, metadata } = io.parseHost(await fixture('mixed.safetensors'));
     expect(metadata).toEqual({});
