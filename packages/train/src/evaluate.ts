@@ -5,7 +5,7 @@ import { readFile } from 'node:fs/promises';
 import type { PoseDataset } from './data/dataset.js';
 import { type CocoKeypointStats, evaluateCocoKeypoints, formatCocoKeypointSummary } from './eval/coco.js';
 import { type PckhResult, evaluatePckProxy, evaluatePckh, formatPckhTable } from './eval/pckh.js';
-import { type TopDownCocoResult, rescoreAndOksNms } from './eval/rescore.js';
+import { type TopDownCocoResult, type TopDownPrediction, rescoreAndOksNms } from './eval/rescore.js';
 import { type PredictOptions, predictDataset } from './predict.js';
 
 export interface CocoEvaluation {
@@ -22,7 +22,14 @@ export async function evaluateModelOnCoco(
   annotationFile: string,
   options: PredictOptions = {},
 ): Promise<CocoEvaluation> {
-  const preds = await predictDataset(model, dataset, options);
+  return evaluateCocoPredictions(await predictDataset(model, dataset, options), annotationFile);
+}
+
+/**
+ * The part of `evaluateModelOnCoco` after the heatmaps: rescoring and OKS-NMS of the top-down
+ * predictions (from `predictDataset` or `predictFromHeatmaps`), then COCO keypoint AP against the file.
+ */
+export async function evaluateCocoPredictions(preds: readonly TopDownPrediction[], annotationFile: string): Promise<CocoEvaluation> {
   const results = rescoreAndOksNms(preds);
   const gt = JSON.parse(await readFile(annotationFile, 'utf8')) as unknown;
   const evaluation = evaluateCocoKeypoints(gt, results);
@@ -41,19 +48,29 @@ export interface MpiiEvaluation {
  * evaluation loader neither shuffles nor drops).
  */
 export async function evaluateModelOnMpii(model: TMPose, dataset: PoseDataset, options: PredictOptions = {}): Promise<MpiiEvaluation> {
-  const preds = await predictDataset(model, dataset, options);
+  return evaluateMpiiPredictions(await predictDataset(model, dataset, options), dataset);
+}
+
+/**
+ * The part of `evaluateModelOnMpii` after the heatmaps, on one prediction per sample of `dataset` (in
+ * sample order). As the official `MPIIDataset.evaluate`: the predictions + 1 (in float32) against the
+ * 1-based ground truth (the dataset's 0-based joints + 1, i.e. the annotation file's values, as
+ * `pos_gt_src`), visibility from `joints_vis`, head boxes as given.
+ */
+export function evaluateMpiiPredictions(preds: readonly TopDownPrediction[], dataset: PoseDataset): MpiiEvaluation {
+  if (preds.length !== dataset.length) throw new Error(`evaluateMpiiPredictions: ${preds.length} predictions for ${dataset.length} samples`);
   const J = dataset.numJoints;
-  const points = (flat: ArrayLike<number>, stride: number, i: number) =>
-    Array.from({ length: J }, (_, j) => [flat[(i * J + j) * stride]!, flat[(i * J + j) * stride + 1]!] as [number, number]);
+  const points = (flat: ArrayLike<number>, stride: number, i: number, offset: number) =>
+    Array.from({ length: J }, (_, j) => [flat[(i * J + j) * stride]! + offset, flat[(i * J + j) * stride + 1]! + offset] as [number, number]);
   const base = {
-    preds: preds.map((p) => points(p.keypoints, 3, 0)),
-    joints: preds.map((_, i) => points(dataset.joints, 2, i)),
+    preds: preds.map((p) => points(p.keypoints, 3, 0, 0)),
+    joints: preds.map((_, i) => points(dataset.joints, 2, i, 1)),
     visible: preds.map((_, i) => dataset.jointsVis.subarray(i * J, (i + 1) * J)),
   };
   const boxes = dataset.headBoxes;
   const result =
     boxes && !Array.from(boxes).some(Number.isNaN)
-      ? evaluatePckh({ ...base, headBoxes: preds.map((_, i) => boxes.subarray(i * 4, i * 4 + 4)) }, { predOffset: 0 })
-      : evaluatePckProxy({ ...base, sizes: preds.map((_, i) => dataset.scales[2 * i + 1]! * 200) }, { predOffset: 0, sizeLabel: 'the person scale·200' });
+      ? evaluatePckh({ ...base, headBoxes: preds.map((_, i) => boxes.subarray(i * 4, i * 4 + 4)) })
+      : evaluatePckProxy({ ...base, sizes: preds.map((_, i) => dataset.scales[2 * i + 1]! * 200) }, { sizeLabel: 'the person scale·200' });
   return { result, table: formatPckhTable(result) };
 }

@@ -10,8 +10,24 @@ export * from './data/index.js';
 export { train, drawLossCurve, modelFromCheckpoint, type TrainOptions, type TrainResult } from './loop.js';
 export { jointsMseLoss } from './loss.js';
 export { saveCheckpoint, loadCheckpoint, type Checkpoint, type TrainingState } from './checkpoint.js';
-export { predictDataset, flipImages, type PredictOptions } from './predict.js';
-export { evaluateModelOnCoco, evaluateModelOnMpii, type CocoEvaluation, type MpiiEvaluation } from './evaluate.js';
+export {
+  predictDataset,
+  predictFromHeatmaps,
+  modelHeatmaps,
+  flipImages,
+  type PredictOptions,
+  type HeatmapPredictOptions,
+  type HeatmapSource,
+  type Heatmaps,
+} from './predict.js';
+export {
+  evaluateModelOnCoco,
+  evaluateCocoPredictions,
+  evaluateModelOnMpii,
+  evaluateMpiiPredictions,
+  type CocoEvaluation,
+  type MpiiEvaluation,
+} from './evaluate.js';
 export { estimatePoses, drawPoses, type PhotoOptions } from './photo.js';
 export { resolveCocoLayout, resolveDataLayout, type CocoLayout, type DataLayout } from './layout.js';
 export { COCO_SKELETON, MPII_SKELETON, skeletonSvg, type Person } from './report/draw.js';

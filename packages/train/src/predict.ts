@@ -1,9 +1,11 @@
 // Top-down inference over a dataset: crops from the loader, heatmaps from the model (optionally with
-// the flip test), DARK decoding, and the inverse affine back to image pixels.
+// the flip test), DARK decoding, and the inverse affine back to image pixels. The heatmaps come through
+// a `HeatmapSource`, so the same pipeline runs on heatmaps made elsewhere (the tests feed it heatmaps
+// rendered from the ground truth).
 import { COCO_FLIP_PAIRS, MPII_FLIP_PAIRS, type TMPose, flipTestAverage, getFinalPreds } from '@tmpose/model';
 import { noGrad, tensor, tidy } from '@tmpose/tensor';
 import type { PoseDataset } from './data/dataset.js';
-import { DataLoader } from './data/loader.js';
+import { type Batch, DataLoader } from './data/loader.js';
 import type { TopDownPrediction } from './eval/rescore.js';
 
 export interface PredictOptions {
@@ -27,40 +29,60 @@ export function flipImages(images: Float32Array, [B, C, H, W]: readonly number[]
   return out;
 }
 
-async function heatmapsOf(model: TMPose, images: Float32Array, shape: [number, number, number, number], options: PredictOptions) {
-  const out = noGrad(() =>
-    tidy(() => model.forward(tensor(images, shape), { keep: options.keep, seed: options.seed })),
-  );
-  const data = await out.data();
-  const hmShape = out.shape as [number, number, number, number];
-  out.dispose();
-  return { data, hmShape };
+/** The heatmaps of a batch of crops: [B, J, h, w], row-major. */
+export interface Heatmaps {
+  data: Float32Array;
+  shape: [number, number, number, number];
 }
 
-export async function predictDataset(model: TMPose, dataset: PoseDataset, options: PredictOptions = {}): Promise<TopDownPrediction[]> {
-  const [H, W] = model.config.imageSize;
+/**
+ * Where the heatmaps of a batch come from: the model (`predictDataset`), or anything else that can
+ * answer for the loader's batch, such as heatmaps rendered from the ground truth (the end-to-end tests
+ * of the evaluation). With `flipped` it gives the heatmaps of the horizontally mirrored crops (the flip
+ * test), in the mirrored picture's joint order, as the model would.
+ */
+export type HeatmapSource = (batch: Batch, flipped: boolean) => Promise<Heatmaps>;
+
+export interface HeatmapPredictOptions {
+  batchSize?: number;
+  /** Average with the heatmaps of the mirrored crops (the official FLIP_TEST). */
+  flip?: boolean;
+  workers?: number;
+  onBatch?: (done: number, total: number) => void;
+  /** Network input [H, W] (the model config's `imageSize`). */
+  imageSize: readonly [number, number];
+  /** Heatmap [h, w] (the model config's `heatmapSize`). */
+  heatmapSize: readonly [number, number];
+}
+
+/**
+ * Top-down inference given a heatmap source: crops from the evaluation loader (no augmentation, in
+ * dataset order), heatmaps from `source` (flip-averaged with the mirrored crops' when `flip`), DARK
+ * decoding and the inverse crop affine back to image pixels. Returns one prediction per sample.
+ */
+export async function predictFromHeatmaps(dataset: PoseDataset, source: HeatmapSource, options: HeatmapPredictOptions): Promise<TopDownPrediction[]> {
+  const [H, W] = options.imageSize;
+  const [h, w] = options.heatmapSize;
   const loader = new DataLoader(dataset, {
     batchSize: options.batchSize ?? 16,
     train: false,
     workers: options.workers,
     inputSize: [W, H],
-    heatmapSize: [model.config.heatmapSize[1], model.config.heatmapSize[0]],
+    heatmapSize: [w, h],
   });
   const pairs = dataset.kind === 'mpii' ? MPII_FLIP_PAIRS : COCO_FLIP_PAIRS;
   const preds: TopDownPrediction[] = [];
-  const wasTraining = model.training;
-  model.eval();
   try {
     let done = 0;
     for await (const batch of loader.epoch(0)) {
-      const plain = await heatmapsOf(model, batch.images, batch.imageShape, options);
+      const plain = await source(batch, false);
       let hm = plain.data;
       if (options.flip) {
-        const flipped = await heatmapsOf(model, flipImages(batch.images, batch.imageShape), batch.imageShape, options);
-        hm = flipTestAverage(plain.data, flipped.data, plain.hmShape, pairs);
+        const flipped = await source(batch, true);
+        hm = flipTestAverage(plain.data, flipped.data, plain.shape, pairs);
       }
-      const { preds: coords, maxvals } = getFinalPreds(hm, plain.hmShape, batch.meta.map((m) => m.center), batch.meta.map((m) => m.scale));
-      const J = plain.hmShape[1];
+      const { preds: coords, maxvals } = getFinalPreds(hm, plain.shape, batch.meta.map((m) => m.center), batch.meta.map((m) => m.scale));
+      const J = plain.shape[1];
       batch.meta.forEach((m, b) => {
         const keypoints: number[] = [];
         for (let j = 0; j < J; j++) keypoints.push(coords[(b * J + j) * 2]!, coords[(b * J + j) * 2 + 1]!, maxvals[b * J + j]!);
@@ -71,7 +93,33 @@ export async function predictDataset(model: TMPose, dataset: PoseDataset, option
     }
   } finally {
     await loader.close();
-    if (wasTraining) model.train();
   }
   return preds;
+}
+
+/** The model as a heatmap source (eval mode is the caller's business): the flipped crops are the mirrored input. */
+export function modelHeatmaps(model: TMPose, options: Pick<PredictOptions, 'keep' | 'seed'> = {}): HeatmapSource {
+  return async (batch, flipped) => {
+    const images = flipped ? flipImages(batch.images, batch.imageShape) : batch.images;
+    const out = noGrad(() => tidy(() => model.forward(tensor(images, batch.imageShape), { keep: options.keep, seed: options.seed })));
+    const data = (await out.data()) as Float32Array;
+    const shape = out.shape as [number, number, number, number];
+    out.dispose();
+    return { data, shape };
+  };
+}
+
+/** Runs `model` (in eval mode) over `dataset`: `predictFromHeatmaps` with the model's heatmaps. */
+export async function predictDataset(model: TMPose, dataset: PoseDataset, options: PredictOptions = {}): Promise<TopDownPrediction[]> {
+  const wasTraining = model.training;
+  model.eval();
+  try {
+    return await predictFromHeatmaps(dataset, modelHeatmaps(model, options), {
+      ...options,
+      imageSize: model.config.imageSize,
+      heatmapSize: model.config.heatmapSize,
+    });
+  } finally {
+    if (wasTraining) model.train();
+  }
 }
