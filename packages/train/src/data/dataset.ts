@@ -44,8 +44,11 @@ export interface PoseDataset {
   annIds: Float64Array;
   /** Per sample: GT segmentation area (COCO; 0 where unknown). */
   areas: Float32Array;
-  /** MPII only, when given: head box [x1, y1, x2, y2] per sample, [N, 4] (NaN where unknown). */
-  headBoxes?: Float32Array;
+  /**
+   * MPII only, when given: head box [x1, y1, x2, y2] per sample, [N, 4] (NaN where unknown); float64 as
+   * the official `headboxes_src`.
+   */
+  headBoxes?: Float64Array;
 }
 
 /** One sample, read out of the table (copies of its rows). */
@@ -97,13 +100,13 @@ export class SampleTableBuilder {
   scores = new Float32Array(0);
   annIds = new Float64Array(0);
   areas = new Float32Array(0);
-  headBoxes: Float32Array | undefined;
+  headBoxes: Float64Array | undefined;
 
   constructor(
     readonly numJoints: number,
     withHeadBoxes = false,
   ) {
-    if (withHeadBoxes) this.headBoxes = new Float32Array(0);
+    if (withHeadBoxes) this.headBoxes = new Float64Array(0);
   }
 
   private grow(): void {

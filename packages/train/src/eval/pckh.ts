@@ -7,7 +7,7 @@
 //   pelvis (6) and thorax (7) (numpy masked arrays, pairwise sum);
 // - "Mean@0.1" is read from row 11 of the thresholds np.arange(0, 0.51, 0.01), i.e. at 0.11.
 //
-// The bundled MPII sample (shared/data/mpii-mini) has no head boxes, so true PCKh cannot be computed on
+// The bundled MPII sample (data/mpii-mini) has no head boxes, so true PCKh cannot be computed on
 // it. `evaluatePckProxy` runs the same computation with a caller-given per-person normaliser (e.g. the
 // person scale·200, times a factor) instead of the head size, and labels the result as NOT PCKh.
 //
