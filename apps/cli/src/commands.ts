@@ -1,7 +1,9 @@
 // The subcommands: their flags, checks and what they print.
 import { CONFIG_NAMES, type ConfigName, countFlops, countParams, createModel, flopTable, getConfig } from '@tmpose/model';
-import { init } from '@tmpose/tensor';
+import { init, io } from '@tmpose/tensor';
 import {
+  COCO_KEYPOINT_NAMES,
+  MPII_JOINT_NAMES,
   cocoKeypointStatsJson,
   drawPoses,
   estimatePoses,
@@ -16,7 +18,7 @@ import {
   train,
 } from '@tmpose/train';
 import { existsSync } from 'node:fs';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { runDemo } from './demo.js';
 
@@ -68,6 +70,9 @@ async function readSettings(path: string, spec: Record<string, 'string' | 'boole
 
 /** --config for bare weights (an official .pth); our checkpoints name their own. */
 const optionalConfig = (value: string | boolean | undefined) => (typeof value === 'string' ? configName(value) : undefined);
+
+/** Writes a text file atomically (temporary file, then rename), as every output of the command. */
+const writeTextAtomic = (path: string, text: string) => io.writeFileAtomic(path, new TextEncoder().encode(text));
 
 async function readJsonFile(path: string, what: string): Promise<unknown> {
   if (!existsSync(path)) throw new Error(`${path}: no such ${what} file`);
@@ -162,15 +167,15 @@ export const commands: Record<string, Command> = {
         batchSize,
       });
       console.log(evaluation.summary);
-      if (values.out) await writeFile(String(values.out), JSON.stringify(evaluation.results));
+      if (values.out) await writeTextAtomic(String(values.out), JSON.stringify(evaluation.results));
       console.log(cocoKeypointStatsJson(evaluation.stats));
     },
   },
 
   predict: {
-    summary: 'tmpose predict --checkpoint <file> [--config <name>] <image> [--boxes <json>] [--flip] --out <image.png>',
+    summary: 'tmpose predict --checkpoint <file> [--config <name>] <image> [--boxes <json>] [--flip] --out <image.png> [--json <keypoints.json>]',
     async run(args) {
-      const { values, positionals } = parse(args, { checkpoint: 'string', config: 'string', boxes: 'string', out: 'string', flip: 'boolean' }, true);
+      const { values, positionals } = parse(args, { checkpoint: 'string', config: 'string', boxes: 'string', out: 'string', flip: 'boolean', json: 'string' }, true);
       const image = positionals[0];
       if (!image) throw new Error('missing <image>');
       if (!existsSync(image)) throw new Error(`${image}: no such image file`);
@@ -190,7 +195,13 @@ export const commands: Record<string, Command> = {
       const { model } = await modelFromCheckpoint(need(values.checkpoint as string | undefined, '--checkpoint'), optionalConfig(values.config));
       const people = await estimatePoses(model, image, { boxes, flip: Boolean(values.flip) });
       await drawPoses(model, image, people, out);
-      console.log(`${people.length} ${people.length === 1 ? 'person' : 'people'} drawn to ${out}`);
+      if (values.json) {
+        // The keypoints in image pixels, [x, y, score] per joint (score = the heatmap peak), per person.
+        const joints = model.config.numJoints === 16 ? MPII_JOINT_NAMES : model.config.numJoints === 17 ? COCO_KEYPOINT_NAMES : undefined;
+        const doc = { image, joints, people: people.map((p) => ({ score: p.score, keypoints: p.keypoints })) };
+        await writeTextAtomic(String(values.json), `${JSON.stringify(doc)}\n`);
+      }
+      console.log(`${people.length} ${people.length === 1 ? 'person' : 'people'} drawn to ${out}${values.json ? `, keypoints to ${values.json}` : ''}`);
     },
   },
 
@@ -221,7 +232,7 @@ export const commands: Record<string, Command> = {
       const evaluation = evaluateCocoKeypoints(gt, results);
       console.log(formatCocoKeypointSummary(evaluation.stats));
       const json = cocoKeypointStatsJson(evaluation.stats);
-      if (values.json) await writeFile(String(values.json), json);
+      if (values.json) await writeTextAtomic(String(values.json), json);
       else console.log(json);
     },
   },

@@ -104,6 +104,106 @@ describe('tmpose', () => {
     expect(readFileSync(png).subarray(1, 4).toString()).toBe('PNG');
   });
 
+  it('predict --json: a model whose heatmaps are known puts every keypoint where it must be, and draws it there', async () => {
+    // A `tiny` checkpoint whose heatmaps do not depend on the image: the Transformer's residual branches
+    // are zeroed (attention to_out and FFN net.3), so keypoint token j reaches the head unchanged; token j
+    // is the unit vector e_j, and the head (LN → Linear → LN → Linear) is set so that its output for e_j is
+    // exactly the Gaussian G_j(x, y) = exp(−((x − μx_j)² + (y − μy_j)²) / 8) on the 32×24 heatmap (the two
+    // LayerNorms map e_j to c1·e_j + c0·(1 − e_j); the last Linear holds G_j/(c1 − c0) in column j and its
+    // negative in column 17 + j, so the c0 terms cancel).
+    const { init, tensor } = await import('@tmpose/tensor');
+    const { createModel } = await import('@tmpose/model');
+    const { saveCheckpoint, readImage } = await import('@tmpose/train');
+    await init();
+    const [h, w, J, D, hidden] = [32, 24, 17, 32, 96];
+    // Peaks ≥ 5 px inside the map and inside the photo (heatmap rows 9.3–21.7 and columns 2.3–20.7 show it).
+    const mu = Array.from({ length: J }, (_, j) => [5.3 + 3.1 * (j % 5), 9.8 + 2.9 * Math.floor(j / 5)] as const);
+    const eps = 1e-5; // nn.LayerNorm's
+    const a = 1 / Math.sqrt((1 / D) * (1 - 1 / D) + eps); // LN(e_j) = a·e_j + b·1
+    const b = -a / D;
+    const inv2 = 1 / Math.sqrt(a * a * (1 / hidden) * (1 - 1 / hidden) + eps); // LN(a·e_j + b·1) over 96
+    const gap = a * inv2; // c1 − c0
+    const W1 = new Float32Array(hidden * D);
+    for (let r = 0; r < D; r++) W1[r * D + r] = 1;
+    const b1 = Float32Array.from({ length: hidden }, (_, r) => (r < D ? 0 : b));
+    const W3 = new Float32Array(h * w * hidden);
+    for (let j = 0; j < J; j++) {
+      for (let y = 0; y < h; y++) {
+        for (let x = 0; x < w; x++) {
+          const g = Math.exp(-((x - mu[j]![0]) ** 2 + (y - mu[j]![1]) ** 2) / 8) / gap;
+          W3[(y * w + x) * hidden + j] = g;
+          W3[(y * w + x) * hidden + J + j] = -g;
+        }
+      }
+    }
+    const token = new Float32Array(J * D);
+    for (let j = 0; j < J; j++) token[j * D + j] = 1;
+    const zeros = (...shape: number[]) => tensor(new Float32Array(shape.reduce((p, q) => p * q, 1)), shape);
+    const ones = (n: number) => tensor(new Float32Array(n).fill(1), [n]);
+    const weights = {
+      'transformer.keypoint_token': tensor(token, [1, J, D]),
+      'transformer.mlp_head.0.weight': ones(D),
+      'transformer.mlp_head.0.bias': zeros(D),
+      'transformer.mlp_head.1.weight': tensor(W1, [hidden, D]),
+      'transformer.mlp_head.1.bias': tensor(b1, [hidden]),
+      'transformer.mlp_head.2.weight': ones(hidden),
+      'transformer.mlp_head.2.bias': zeros(hidden),
+      'transformer.mlp_head.3.weight': tensor(W3, [h * w, hidden]),
+      'transformer.mlp_head.3.bias': zeros(h * w),
+      ...Object.fromEntries(
+        [0, 1].flatMap((i) => [
+          [`transformer.transformer.layers.${i}.0.fn.fn.to_out.0.weight`, zeros(D, D)],
+          [`transformer.transformer.layers.${i}.0.fn.fn.to_out.0.bias`, zeros(D)],
+          [`transformer.transformer.layers.${i}.1.fn.fn.net.3.weight`, zeros(D, hidden)],
+          [`transformer.transformer.layers.${i}.1.fn.fn.net.3.bias`, zeros(D)],
+        ]),
+      ),
+    };
+    const model = createModel('tiny', { seed: 3 });
+    model.loadStateDict(weights, { strict: false });
+    for (const t of Object.values(weights)) t.dispose();
+    const checkpoint = join(out, 'known.safetensors');
+    await saveCheckpoint(checkpoint, { model, state: { epoch: 0, step: 0, best: -1, rng: 0, config: 'tiny' } });
+    model.dispose();
+
+    const photo = join(data, '000000196141.jpg'); // 640×429
+    const png = join(out, 'known.png');
+    const json = join(out, 'known.json');
+    const r = await run('predict', '--checkpoint', checkpoint, photo, '--out', png, '--json', json);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('1 person drawn');
+    const doc = JSON.parse(readFileSync(json, 'utf8')) as { image: string; joints: string[]; people: { score: number; keypoints: number[][] }[] };
+    expect(doc.image).toBe(photo);
+    expect(doc.joints).toHaveLength(J);
+    expect(doc.joints[0]).toBe('nose');
+    expect(doc.people).toHaveLength(1);
+    const kps = doc.people[0]!.keypoints;
+    expect(kps).toHaveLength(J);
+
+    // Where they must be, worked out here: without boxes the whole image is the person box
+    // [0, 0, 640, 429] → centre ((640 − 1)/2, (429 − 1)/2), box widened to the 96:128 aspect (640 × 853.3),
+    // ×1.25 → 800 px wide; the DarkPose crop maps the centre to ((24 − 1)/2, (32 − 1)/2) and 800 − 1 image
+    // pixels onto 24 − 1 heatmap pixels, both axes alike. DARK finds a whole Gaussian's centre to < 1e-3
+    // heatmap pixel (≈ 0.035 image px here); the score is the map's peak, G_j at the nearest pixel.
+    const k = (640 * 1.25 - 1) / (w - 1);
+    const [cx, cy] = [(640 - 1) / 2, (429 - 1) / 2];
+    const photoPixels = await readImage(photo);
+    const drawn = await readImage(png);
+    expect([drawn.width, drawn.height]).toEqual([640, 429]);
+    const rgb = (im: typeof drawn, x: number, y: number) => Array.from(im.data.subarray((Math.round(y) * im.width + Math.round(x)) * 3, (Math.round(y) * im.width + Math.round(x)) * 3 + 3));
+    kps.forEach(([x, y, score], j) => {
+      const ex = cx + (mu[j]![0] - (w - 1) / 2) * k;
+      const ey = cy + (mu[j]![1] - (h - 1) / 2) * k;
+      expect(Math.hypot(x! - ex, y! - ey), `joint ${j} at (${x}, ${y}), expected (${ex}, ${ey})`).toBeLessThan(0.05);
+      const peak = Math.exp(-((mu[j]![0] - Math.round(mu[j]![0])) ** 2 + (mu[j]![1] - Math.round(mu[j]![1])) ** 2) / 8);
+      expect(Math.abs(score! - peak), `joint ${j} score`).toBeLessThan(1e-4);
+      // Drawn there: the joint's white disc over a photo pixel that is not white.
+      expect(Math.min(...rgb(photoPixels, ex, ey)), `photo pixel under joint ${j}`).toBeLessThan(235);
+      expect(Math.min(...rgb(drawn, ex, ey)), `drawn pixel at joint ${j}`).toBeGreaterThanOrEqual(250);
+    });
+    expect(doc.people[0]!.score).toBeCloseTo(kps.reduce((s, p) => s + p[2]!, 0) / J, 12);
+  });
+
   it('predict also takes bare weights (a DataParallel `module.` prefix is dropped) with --config', async () => {
     const { modelFromCheckpoint } = await import('@tmpose/train');
     const { io } = await import('@tmpose/tensor');
