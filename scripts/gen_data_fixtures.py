@@ -3,8 +3,12 @@
 
 Run:  /usr/bin/python3 scripts/gen_data_fixtures.py
 Needs numpy, OpenCV (Debian: apt-get install python3-opencv; 4.6 was used) and PyTorch (for the
-ToTensor/Normalize step). CI never runs this; the tests only read the JSON written here:
+ToTensor/Normalize step). It reads only the repository's data/ (coco-mini, mpii-mini). CI never runs
+this; the tests only read the JSON written here:
   packages/train/test/fixtures/data-pipeline.json
+Rerun on Debian 12 (numpy 1.24.2, OpenCV 4.6.0, torch 1.13) it reproduces the committed file except
+the last bit of a few augmented joint coordinates (`affine_transform`'s np.dot: the BLAS's summation
+order), which the tests compare to 1e-9.
 
 The reference functions below are the official TokenPose/TMPose (DarkPose variant) code, copied from
 `lib/utils/transforms.py`, `lib/dataset/JointsDataset.py`, `lib/dataset/coco.py` and `lib/dataset/mpii.py`
@@ -20,7 +24,7 @@ import numpy as np
 import torch
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..')
-SHARED = os.path.join(ROOT, '..', 'shared', 'data')
+DATA = os.path.join(ROOT, 'data')  # the repository's bundled sample (data/coco-mini, data/mpii-mini)
 OUT = os.path.join(ROOT, 'packages', 'train', 'test', 'fixtures', 'data-pipeline.json')
 
 
@@ -321,7 +325,7 @@ def main():
     fx['targets'] = tcases
 
     # 4. COCO: GT samples, detections, and the validation pipeline (no augmentation) end to end
-    coco_dir = os.path.join(SHARED, 'coco-mini')
+    coco_dir = os.path.join(DATA, 'coco-mini')
     ann = json.load(open(os.path.join(coco_dir, 'test_coco.json')))
     db = coco_gt_db(ann)
     fx['cocoGt'] = [{'imageId': d['image_id'], 'annId': d['ann_id'], 'center': fl(d['center']), 'scale': fl(d['scale']),
@@ -378,7 +382,7 @@ def main():
     fx['cocoPipeline'] = pipe
 
     # 5. MPII
-    mp = json.load(open(os.path.join(SHARED, 'mpii-mini', 'test_mpii.json')))
+    mp = json.load(open(os.path.join(DATA, 'mpii-mini', 'test_mpii.json')))
     fx['mpii'] = [{'image': d['image'], 'center': fl(d['center']), 'scale': fl(d['scale']), 'joints': fl(d['joints']),
                    'vis': fl(d['vis'])} for d in mpii_db(mp)]
 

@@ -163,7 +163,7 @@ export async function readImage(path: string, options: DecodeOptions = {}): Prom
 
 /**
  * A cache of decoded images for datasets that fit in memory (e.g. tests and the tiny sets in
- * shared/data): keeps images until `maxBytes` is reached, then stops adding (no eviction, so a large
+ * data/): keeps images until `maxBytes` is reached, then stops adding (no eviction, so a large
  * dataset simply runs uncached after the first `maxBytes`).
  */
 export class ImageCache {
