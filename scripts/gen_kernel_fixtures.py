@@ -21,6 +21,7 @@ The JSON layout is that of gen_fixtures.py, plus:
                       running mean and variance, updated in place), to 9 significant digits
   tol                 optional per-case tolerances that replace the op's, with the reason:
                       {"why", "output": {"atol", "rtol"}, "grads": [{"atol", "rtol"} | null], "state": {..}}
+                      (each may add "atolPerK"; a missing or null entry keeps the op's tolerance)
 """
 import hashlib
 import json
@@ -247,6 +248,15 @@ def conv_cases():
 def bn_cases():
     cases = []
 
+    # The op's tolerance (kernels.fixtures.test.ts) has no per-k term: the output and dx are in normalised
+    # units, and the statistics they use are sums divided by k = N*H*W, whose error doesn't grow with k.
+    # dweight = sum(dy * xhat) and dbias = sum(dy) are sums over k, so they get one here.
+    SUM = {'atol': 5e-5, 'rtol': 1e-4, 'atolPerK': 2e-7}
+
+    def sum_tol(xs, out, g, leaves):
+        return {'why': 'dweight and dbias are sums over the k = N*H*W values of a channel: atol grows with k',
+                'grads': [None, SUM, SUM, None, None]}
+
     def bn(name, x_shape, training=True, affine=True, running=True, momentum=None, eps=None, x_view=None,
            mean=0.0, std=1.0, x_decimals=3, param_views=False, rstats=None, tol_fn=None):
         G = Gen(name)
@@ -278,7 +288,8 @@ def bn_cases():
         if eps is not None:
             o['eps'] = eps
         k = x_t.numel() // C
-        cases.append(make_case(name, 'batchNorm2d', ins, o, args=args, k=k, state_args=state_args, tol_fn=tol_fn))
+        cases.append(make_case(name, 'batchNorm2d', ins, o, args=args, k=k, state_args=state_args,
+                               tol_fn=tol_fn or (sum_tol if affine else None)))
 
     bn('batchNorm2d/training 2x3x7x5', (2, 3, 7, 5))
     bn('batchNorm2d/training 1x1 spatial: 5x17x1x1', (5, 17, 1, 1))
@@ -330,6 +341,36 @@ def bn_cases():
                 'state': {'atol': 1e-5, 'rtol': 2e-7},
             }
         return tol
+
+    # HRNet's planes: 64x48, 32x24, 16x12 and 8x6 for a 256x192 input. A plane of more than 1024 elements
+    # (256 vec4 units, one workgroup's worth) is where the kernels change path: each thread of the
+    # per-channel statistics and backward-reduction kernels loops over several units of every plane, and
+    # the apply kernels run several workgroups along each plane (the last one partly idle unless the plane
+    # is a multiple of 1024). The inputs are regenerated from a hash (`fill`, uniform on [-2, 2] in steps
+    # of 0.01; the upstream gradient on [-1.5, 1.5]) rather than stored; the outputs and dx are stored,
+    # which is what keeps N and C small: the kernels' paths depend on the plane size and on N*C > 1, not on
+    # C itself. x requires no gradient in the eval cases (dx there is dy * weight * invstd, the same
+    # backward-apply kernel as in training), which halves what they store; dweight and dbias still run the
+    # backward reduction over the big planes.
+    def bn_fill(name, x_shape, training=True, x_grad=True):
+        G = Gen(name)
+        C = x_shape[1]
+        ins = [fill_inp(x_shape, seed_of(name + '/x'), requires_grad=x_grad),
+               inp(1.0 + 0.3 * G.normal((C,))), inp(0.3 * G.normal((C,))),
+               inp(0.5 * G.normal((C,)), requires_grad=False), inp(G.uniform((C,), 0.5, 2.0), requires_grad=False)]
+        k = math.prod(x_shape) // C
+        cases.append(make_case(name, 'batchNorm2d', ins, {'training': training}, args=[0, 1, 2, 3, 4], k=k,
+                               state_args=(3, 4), tol_fn=sum_tol, grad_fill=seed_of(name + '/g')))
+
+    bn_fill('batchNorm2d/training HRNet plane 64x48 (3 workgroups per plane): 2x2x64x48', (2, 2, 64, 48))
+    bn_fill('batchNorm2d/eval HRNet plane 64x48, x without grad: 1x2x64x48', (1, 2, 64, 48), training=False,
+            x_grad=False)
+    bn_fill('batchNorm2d/training plane 1040 (a 4-unit last workgroup): 1x2x40x26', (1, 2, 40, 26))
+    bn_fill('batchNorm2d/training plane 1155, not a multiple of 4 (scalar path, 5 workgroups): 1x2x35x33',
+            (1, 2, 35, 33))
+    bn_fill('batchNorm2d/training HRNet C=32 on 16x12: 1x32x16x12', (1, 32, 16, 12))
+    bn_fill('batchNorm2d/eval HRNet C=64 on 8x6, x without grad: 1x64x8x6', (1, 64, 8, 6), training=False,
+            x_grad=False)
 
     big_stats = lambda G, shape: (1000.0 + 0.1 * G.normal(shape), 0.01 * G.uniform(shape, 0.8, 1.25))
     bn('batchNorm2d/training mean 1e3, variance 1e-2: 2x3x7x5', (2, 3, 7, 5), mean=1000.0, std=0.1, x_decimals=4,
