@@ -581,6 +581,10 @@ def nn_cases():
     mm('matmul/4 batch dims that do not collapse: 2x1x3x1x2x3 @ 5x1x4x3x2', (2, 1, 3, 1, 2, 3), (5, 1, 4, 3, 2), k=24)
     mm('matmul/vector @ matrix: 13 @ 13x5', (13,), (13, 5), k=13)
     mm('matmul/matrix @ vector: 7x13 @ 13', (7, 13), (13,), k=13)
+    # Wide enough forward (N) and backward (K) for every variant, 16 column lanes included.
+    mm('matmul/wide 37x41 @ 41x35', (37, 41), (41, 35), k=41)
+    mm('matmul/wide aligned 36x40 @ 2x40x44', (36, 40), (2, 40, 44), k=72)
+    mm('matmul/wide transposed b: 9x36 @ (40x36)^T', (9, 36), (40, 36), b_view=[T], k=40)
 
     def lin(name, x_shape, out_features, bias=True):
         G = Gen(name)
@@ -596,6 +600,8 @@ def nn_cases():
     lin('linear/no bias 7x13 -> 5', (7, 13), 5, bias=False)
     lin('linear/1x1 -> 1', (1, 1), 1)
     lin('linear/vector 13 -> 7', (13,), 7)
+    lin('linear/wide 2x5x37 -> 35', (2, 5, 37), 35)
+    lin('linear/wide aligned 33x36 -> 40', (33, 36), 40)
 
     for op in ('softmax', 'logSoftmax'):
         for shape, axis, scale, label in [

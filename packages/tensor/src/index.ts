@@ -5,7 +5,8 @@ import './methods.js';
 export { Tensor } from './tensor.js';
 export { noGrad, isGradEnabled } from './autograd.js';
 export { tidy, keep, memory, type MemoryInfo } from './scope.js';
-export { sync, emptyCache, runtimeStats } from './runtime/queue.js';
+export { sync, emptyCache, runtimeStats, kernelsOf, timeCompile } from './runtime/queue.js';
+export type { Kernel } from './runtime/pipelines.js';
 export { setTuning } from './runtime/tune.js';
 export { tensor, zeros, ones, full, zerosLike, onesLike, arange, rand, randn, manualSeed } from './ops/create.js';
 export {

@@ -94,6 +94,23 @@ function valuesOf(src: Source): number[] {
   return v;
 }
 
+/** The shape a view of `shape` has after the view steps. */
+export function viewShape(shape: number[], view: ViewStep[] | undefined): number[] {
+  let s = [...shape];
+  const axis = (d: number) => (d < 0 ? d + s.length : d);
+  for (const [kind, ...a] of view ?? []) {
+    const args = a as never[];
+    if (kind === 'transpose') {
+      const [i, j] = [axis(args[0]), axis(args[1])];
+      [s[i], s[j]] = [s[j]!, s[i]!];
+    } else if (kind === 'permute') s = (args[0] as number[]).map((d) => s[d]!);
+    else if (kind === 'slice') s[axis(args[0])] = (args[2] as number) - (args[1] as number);
+    else if (kind === 'expand') s = [...(args[0] as number[])];
+    else throw new Error(`unknown view step ${kind}`);
+  }
+  return s;
+}
+
 /** Applies the view steps to x; every view made is pushed to `owned` for disposal. */
 export function applyView(x: Tensor, view: ViewStep[] | undefined, owned: Tensor[]): Tensor {
   let y = x;
@@ -190,17 +207,18 @@ export function fixtureRunner(ops: Record<string, OpCall>, tolerances: Record<st
 
   /**
    * One test per (variant, case): the tuner picks a kernel variant per adapter by measurement, so every
-   * variant must be right, not just the fallback that small cases get.
+   * variant must be right, not just the fallback that small cases get. `variants` pairs each label of
+   * `family` with cases whose every tuned call has that variant: a forced label the shape lacks throws.
    */
-  function everyVariant(labels: string[], cases: Case[]): void {
-    for (const label of labels) {
+  function everyVariant(family: string, variants: [label: string, cases: Case[]][]): void {
+    for (const [label, cases] of variants) {
       for (const c of cases) {
-        it(`${c.name} with variant ${label}`, async () => {
-          forceVariant(label);
+        it(`${c.name} with ${family} variant ${label}`, async () => {
+          forceVariant(family, label);
           try {
             await run(c);
           } finally {
-            forceVariant(null);
+            forceVariant(family, null);
           }
         });
       }

@@ -7,8 +7,9 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as api from '@tmpose/tensor';
 import { init, tensor } from '@tmpose/tensor';
-import { type OpCall, type Tol, fixtureRunner, loadCases, tol } from './fixtures.js';
-import { fn, throwsEarly } from './helpers.js';
+import { type Case, type OpCall, type Tol, fixtureRunner, loadCases, tol, viewShape } from './fixtures.js';
+import { matmulVariantLabels } from '../src/ops/matmul.js';
+import { expectClose, fn, throwsEarly } from './helpers.js';
 
 // ---------------------------------------------------------------------------------------------------
 // Tolerances: |got - want| <= atol + atolPerK * k + rtol * |want|, where k is the longest sum the op
@@ -130,7 +131,44 @@ for (const family of ['elementwise', 'reduce', 'views', 'nn']) {
 }
 
 describe('fixtures: every tuned matmul variant (rows per thread x column lanes)', () => {
-  runner.everyVariant(['4x4', '4x8', '4x16', '8x4', '8x8', '8x16'], loadCases('nn').filter((k) => k.op === 'matmul' || k.op === 'linear'));
+  // A label runs on the cases where every product of the case, forward and backward, has it: the
+  // variants depend on the output width, N forward and K (matmul) or in (linear) for the gradients.
+  const gemmCases = loadCases('nn').filter((k) => k.op === 'matmul' || k.op === 'linear');
+  const widths = (c: Case) => {
+    const [a, b] = c.inputs.map((inp) => viewShape(inp.shape, inp.view));
+    const inner = a!.at(-1)!;
+    return c.op === 'linear' ? [b![0]!, inner] : [b!.length === 1 ? 1 : b!.at(-1)!, inner];
+  };
+  const labels = [...new Set(gemmCases.flatMap((c) => widths(c).flatMap(matmulVariantLabels)))].sort();
+  runner.everyVariant('matmul', labels.map((label) => [label, gemmCases.filter((c) => widths(c).every((w) => matmulVariantLabels(w).includes(label)))]));
+  it('every variant label of a wide product is exercised', () => {
+    expect(labels).toEqual(['4x16', '4x4', '4x8', '8x16', '8x4', '8x8']);
+    for (const label of labels) expect(gemmCases.some((c) => widths(c).every((w) => matmulVariantLabels(w).includes(label))), label).toBe(true);
+  });
+});
+
+describe('matmul never reads what the buffer pool left past an operand', () => {
+  // Pool buffers are rounded up to a size class and keep a released tensor's data. The vec4 kernels
+  // walk K four at a time: with K not a multiple of 4 they must not let the rows past K (NaN here) in.
+  for (const [M, K, N] of [[36, 9, 40], [8, 7, 16], [12, 5, 20]] as const) {
+    it(`(${K}x${M})ᵀ @ ${K}x${N} and its gradients, after NaN-filled buffers of the same sizes were released`, async () => {
+      const host = (n: number, seed: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 0.37 + seed));
+      const [av, bv, gv] = [host(K * M, 1), host(K * N, 2), host(M * N, 3)];
+      for (const n of [K * M, K * N, M * N, M * N]) api.full([n], Number.NaN).dispose();
+      const a = tensor(av, [K, M], { requiresGrad: true });
+      const b = tensor(bv, [K, N], { requiresGrad: true });
+      const aT = api.transpose(a, 0, 1);
+      const out = fn('matmul')(aT, b);
+      out.backward(tensor(gv, [M, N]));
+      const want = new Float64Array(M * N);
+      for (let m = 0; m < M; m++) for (let n = 0; n < N; n++) for (let k = 0; k < K; k++) want[m * N + n] += av[k * M + m]! * bv[k * N + n]!;
+      const wantDb = new Float64Array(K * N);
+      for (let k = 0; k < K; k++) for (let n = 0; n < N; n++) for (let m = 0; m < M; m++) wantDb[k * N + n] += av[k * M + m]! * gv[m * N + n]!;
+      expectClose(await out.data(), want, 1e-5, 1e-5, 'output');
+      expectClose(await b.grad!.data(), wantDb, 1e-5, 1e-5, 'grad of b');
+      for (const t of [a, b, aT, out]) t.dispose();
+    });
+  }
 });
 
 describe('fixtures: bookkeeping', () => {

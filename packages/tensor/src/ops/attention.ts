@@ -5,6 +5,11 @@
 // a few keys and accumulates their dK and dV over all queries, and one in which each thread owns a
 // few queries and accumulates dQ over all keys. Probabilities are recomputed from the saved
 // log-sum-exp. No kernel uses shared memory or barriers.
+//
+// Compile time shapes the code: a thread's rows are unrolled, but every loop over the head dim runs a
+// trip count read from a uniform, over rows kept in private arrays, so the compiler keeps it rolled.
+// Fully unrolled D x rows tiles ran about 2x faster backward on lavapipe but took 3-77 s each to
+// compile cold there; these take about a second.
 import { record } from '../autograd.js';
 import { type Access, type Binding, linearEntry } from '../runtime/pipelines.js';
 import type { Kernel } from '../runtime/pipelines.js';
@@ -16,20 +21,21 @@ import { type Tensor, empty } from '../tensor.js';
 import { contiguous } from './copy.js';
 
 const WG = 64;
+/** The rows-per-thread variants of every attention kernel. */
+export const ATTENTION_ROWS = [1, 2, 4];
 const NEG = '-3.4028234663852886e38';
 
 /**
  * Rows per thread: enough to reuse each loaded key/value row several times, few enough for registers.
- * Chosen per adapter and problem by measurement; the fallback suits lavapipe.
+ * Chosen per adapter and problem by measurement.
  */
 function rowsPerThread(pass: string, B: number, H: number, L: number, D: number, buffers: Storage[], encode: (rows: number, scratch: Storage[]) => void): number {
   const cls = (n: number) => 2 ** Math.ceil(Math.log2(Math.max(1, n)));
-  const candidates = D <= 32 ? [2, 4, 8] : [1, 2, 4];
   return choose<number>({
     problem: `attention|${pass}|d${D}|L${cls(L)}|BH${cls(B * H)}`,
-    candidates,
+    candidates: ATTENTION_ROWS,
     label: (r) => `${r}`,
-    fallback: D <= 32 ? 4 : 2,
+    fallback: 2,
     worthTuning: B * H * L * L * D > 2e7,
     prepare: () => {
       const scratch = buffers.map((b) => allocate(b.byteSize));
@@ -39,9 +45,10 @@ function rowsPerThread(pass: string, B: number, H: number, L: number, D: number,
 }
 
 const range = (n: number) => [...Array(n).keys()];
-const sumOf = (terms: string[]) => terms.join(' + ');
+/** Private rows hold the head dim rounded up to a power of two (in vec4s): one compile serves several D. */
+const headDimClass = (D: number) => 2 ** Math.ceil(Math.log2(D / 4));
 
-// Params shared by the kernels: B, H, L, scale, then (offset, sB, sH, sL) for q, k, v, in vec4 units.
+// Params shared by the kernels: B, H, L, scale, then (offset, sB, sH, sL) for q, k, v, in vec4 units, then D / 4.
 const P = { B: 0, H: 1, L: 2, scale: 3, q: 4, k: 8, v: 12 };
 const rowAddr = (name: 'q' | 'k' | 'v', row: string) =>
   `(pu(${P[name]}u) + b * pu(${P[name] + 1}u) + h * pu(${P[name] + 2}u) + ${row} * pu(${P[name] + 3}u))`;
@@ -60,43 +67,50 @@ const ENTRY = (perThread: number) => `${linearEntry(WG, 't')}
   if (bh >= B * H) { return; }
   let b = bh / H; let h = bh % H;
   let r0 = (t % tilesPerHead) * ${perThread}u;
-  let rowOut = bh * L;`;
+  let rowOut = bh * L;
+  // The head dim in vec4s, from a uniform so that the compiler keeps the loops over it rolled.
+  let D4 = pu(16u);`;
 
 function forwardKernel(D: number, RQ: number) {
-  const D4 = D / 4;
-  const ds = range(D4);
+  const D4 = headDimClass(D);
+  const rs = range(RQ);
+  const cs = range(4);
+  const each = (f: (r: number) => string, sep = ' ') => rs.map(f).join(sep);
   return {
     name: 'attentionForward',
-    key: `d${D}r${RQ}`,
+    key: `d${4 * D4}r${RQ}`,
     bindings: [...QKV, vec4('O', 'read_write'), f32('LSE', 'read_write')],
     body: () => `${ENTRY(RQ)}
-  ${range(RQ).map((r) => `
-  let qa${r} = ${rowAddr('q', `min(r0 + ${r}u, L - 1u)`)};
-  ${ds.map((d) => `let q${r}_${d} = Q[qa${r} + ${d}u] * scale;`).join(' ')}
-  var m${r} = ${NEG}; var l${r} = 0.0;
-  ${ds.map((d) => `var a${r}_${d} = vec4<f32>();`).join(' ')}`).join('')}
+  ${each((r) => `var q${r}: array<vec4<f32>, ${D4}>; var a${r}: array<vec4<f32>, ${D4}>; var m${r} = ${NEG}; var l${r} = 0.0;
+  let qa${r} = ${rowAddr('q', `min(r0 + ${r}u, L - 1u)`)};`, '\n  ')}
+  for (var d = 0u; d < D4; d++) { ${each((r) => `q${r}[d] = Q[qa${r} + d] * scale; a${r}[d] = vec4<f32>();`)} }
+  let one = vec4<f32>(1.0);
+  // Four keys at a time: their scores form one vec4, and the running max is corrected once per block.
   for (var j = 0u; j < L; j += 4u) {
-    ${range(4).map((c) => `let ka${c} = ${rowAddr('k', `min(j + ${c}u, L - 1u)`)};
-    ${ds.map((d) => `let k${c}_${d} = K[ka${c} + ${d}u];`).join(' ')}`).join('\n    ')}
+    ${cs.map((c) => `let ka${c} = ${rowAddr('k', `min(j + ${c}u, L - 1u)`)}; let va${c} = ${rowAddr('v', `min(j + ${c}u, L - 1u)`)};`).join('\n    ')}
     let valid = vec4<bool>(j < L, j + 1u < L, j + 2u < L, j + 3u < L);
-    ${range(4).map((c) => `let va${c} = ${rowAddr('v', `min(j + ${c}u, L - 1u)`)};
-    ${ds.map((d) => `let v${c}_${d} = V[va${c} + ${d}u];`).join(' ')}`).join('\n    ')}
-    ${range(RQ).map((r) => `{
-      let s = select(vec4<f32>(${NEG}), vec4<f32>(${range(4).map((c) => `dot(${sumOf(ds.map((d) => `q${r}_${d} * k${c}_${d}`))}, vec4<f32>(1.0))`).join(', ')}), valid);
-      let mNew = max(m${r}, max(max(s.x, s.y), max(s.z, s.w)));
-      let corr = exp(m${r} - mNew);
-      let p = exp(s - vec4<f32>(mNew));
-      l${r} = l${r} * corr + p.x + p.y + p.z + p.w;
-      m${r} = mNew;
-      ${ds.map((d) => `a${r}_${d} = a${r}_${d} * corr + p.x * v0_${d} + p.y * v1_${d} + p.z * v2_${d} + p.w * v3_${d};`).join('\n      ')}
-    }`).join('\n    ')}
+    ${each((r) => cs.map((c) => `var s${r}_${c} = vec4<f32>();`).join(' '))}
+    for (var d = 0u; d < D4; d++) {
+      ${cs.map((c) => `let k${c} = K[ka${c} + d];`).join(' ')}
+      ${each((r) => `let q${r}d = q${r}[d]; ${cs.map((c) => `s${r}_${c} += q${r}d * k${c};`).join(' ')}`, '\n      ')}
+    }
+    ${each((r) => `let sc${r} = select(vec4<f32>(${NEG}), vec4<f32>(${cs.map((c) => `dot(s${r}_${c}, one)`).join(', ')}), valid);
+    let mNew${r} = max(m${r}, max(max(sc${r}.x, sc${r}.y), max(sc${r}.z, sc${r}.w)));
+    let corr${r} = exp(m${r} - mNew${r});
+    let p${r} = exp(sc${r} - vec4<f32>(mNew${r}));
+    l${r} = l${r} * corr${r} + p${r}.x + p${r}.y + p${r}.z + p${r}.w;
+    m${r} = mNew${r};`, '\n    ')}
+    for (var d = 0u; d < D4; d++) {
+      ${cs.map((c) => `let v${c} = V[va${c} + d];`).join(' ')}
+      ${each((r) => `a${r}[d] = a${r}[d] * corr${r} + p${r}.x * v0 + p${r}.y * v1 + p${r}.z * v2 + p${r}.w * v3;`, '\n      ')}
+    }
   }
-  ${range(RQ).map((r) => `if (r0 + ${r}u < L) {
+  ${each((r) => `if (r0 + ${r}u < L) {
     let inv = 1.0 / l${r};
-    let o = (rowOut + r0 + ${r}u) * ${D4}u;
-    ${ds.map((d) => `O[o + ${d}u] = a${r}_${d} * inv;`).join(' ')}
+    let o = (rowOut + r0 + ${r}u) * D4;
+    for (var d = 0u; d < D4; d++) { O[o + d] = a${r}[d] * inv; }
     LSE[rowOut + r0 + ${r}u] = m${r} + log(l${r});
-  }`).join('\n  ')}
+  }`, '\n  ')}
 }`,
   };
 }
@@ -117,70 +131,89 @@ const DELTA = {
 }`,
 };
 
-/** dK and dV: each thread owns RK keys and walks every query. */
+/** dK and dV: each thread owns RK keys and walks the queries four at a time. */
 function backwardKVKernel(D: number, RK: number) {
-  const D4 = D / 4;
-  const ds = range(D4);
+  const D4 = headDimClass(D);
+  const each = (f: (c: number) => string, sep = ' ') => range(RK).map(f).join(sep);
+  const four = (f: (i: number) => string, sep = ' ') => range(4).map(f).join(sep);
   return {
     name: 'attentionBackwardKV',
-    key: `d${D}r${RK}`,
+    key: `d${4 * D4}r${RK}`,
     bindings: [...BACKWARD_INPUTS, vec4('DK', 'read_write'), vec4('DV', 'read_write')],
     body: () => `${ENTRY(RK)}
-  ${range(RK).map((c) => `
-  let ka${c} = ${rowAddr('k', `min(r0 + ${c}u, L - 1u)`)};
-  let va${c} = ${rowAddr('v', `min(r0 + ${c}u, L - 1u)`)};
-  ${ds.map((d) => `let k${c}_${d} = K[ka${c} + ${d}u]; let v${c}_${d} = V[va${c} + ${d}u];`).join(' ')}
-  ${ds.map((d) => `var dk${c}_${d} = vec4<f32>(); var dv${c}_${d} = vec4<f32>();`).join(' ')}`).join('')}
-  for (var i = 0u; i < L; i++) {
-    let qa = ${rowAddr('q', 'i')};
-    let oa = (rowOut + i) * ${D4}u;
-    ${ds.map((d) => `let q_${d} = Q[qa + ${d}u] * scale; let g_${d} = DO[oa + ${d}u];`).join('\n    ')}
-    let lse = Stats[2u * (rowOut + i)];
-    let delta = Stats[2u * (rowOut + i) + 1u];
-    ${range(RK).map((c) => `{
-      let p = exp(dot(${sumOf(ds.map((d) => `q_${d} * k${c}_${d}`))}, vec4<f32>(1.0)) - lse);
-      let dp = dot(${sumOf(ds.map((d) => `g_${d} * v${c}_${d}`))}, vec4<f32>(1.0));
-      let dsc = p * (dp - delta);
-      ${ds.map((d) => `dv${c}_${d} += p * g_${d}; dk${c}_${d} += dsc * q_${d};`).join('\n      ')}
-    }`).join('\n    ')}
+  ${each((c) => `var k${c}: array<vec4<f32>, ${D4}>; var v${c}: array<vec4<f32>, ${D4}>;
+  var dk${c}: array<vec4<f32>, ${D4}>; var dv${c}: array<vec4<f32>, ${D4}>;
+  let ka${c} = ${rowAddr('k', `min(r0 + ${c}u, L - 1u)`)}; let va${c} = ${rowAddr('v', `min(r0 + ${c}u, L - 1u)`)};`, '\n  ')}
+  for (var d = 0u; d < D4; d++) {
+    ${each((c) => `k${c}[d] = K[ka${c} + d] * scale; v${c}[d] = V[va${c} + d]; dk${c}[d] = vec4<f32>(); dv${c}[d] = vec4<f32>();`, '\n    ')}
   }
-  ${range(RK).map((c) => `if (r0 + ${c}u < L) {
-    let o = (rowOut + r0 + ${c}u) * ${D4}u;
-    ${ds.map((d) => `DK[o + ${d}u] = dk${c}_${d}; DV[o + ${d}u] = dv${c}_${d};`).join(' ')}
-  }`).join('\n  ')}
+  let one = vec4<f32>(1.0);
+  // The block's query and dO rows, loaded once and read again by the second pass.
+  ${four((n) => `var qb${n}: array<vec4<f32>, ${D4}>; var gb${n}: array<vec4<f32>, ${D4}>;`)}
+  for (var i = 0u; i < L; i += 4u) {
+    ${four((n) => `let row${n} = rowOut + min(i + ${n}u, L - 1u); let qa${n} = ${rowAddr('q', `min(i + ${n}u, L - 1u)`)};`, '\n    ')}
+    let valid = vec4<bool>(i < L, i + 1u < L, i + 2u < L, i + 3u < L);
+    let lse = vec4<f32>(${four((n) => `Stats[2u * row${n}]`, ', ')});
+    let delta = vec4<f32>(${four((n) => `Stats[2u * row${n} + 1u]`, ', ')});
+    ${each((c) => `${four((n) => `var s${c}_${n} = vec4<f32>(); var t${c}_${n} = vec4<f32>();`)}`, '\n    ')}
+    for (var d = 0u; d < D4; d++) {
+      ${four((n) => `let q${n} = Q[qa${n} + d]; let g${n} = DO[row${n} * D4 + d]; qb${n}[d] = q${n}; gb${n}[d] = g${n};`)}
+      ${each((c) => `let kc${c} = k${c}[d]; let vc${c} = v${c}[d]; ${four((n) => `s${c}_${n} += q${n} * kc${c}; t${c}_${n} += g${n} * vc${c};`)}`, '\n      ')}
+    }
+    ${each((c) => `let p${c} = select(vec4<f32>(), exp(vec4<f32>(${four((n) => `dot(s${c}_${n}, one)`, ', ')}) - lse), valid);
+    let ds${c} = p${c} * (vec4<f32>(${four((n) => `dot(t${c}_${n}, one)`, ', ')}) - delta) * scale;`, '\n    ')}
+    for (var d = 0u; d < D4; d++) {
+      ${four((n) => `let q${n} = qb${n}[d]; let g${n} = gb${n}[d];`)}
+      ${each((c) => `dv${c}[d] += p${c}.x * g0 + p${c}.y * g1 + p${c}.z * g2 + p${c}.w * g3;
+      dk${c}[d] += ds${c}.x * q0 + ds${c}.y * q1 + ds${c}.z * q2 + ds${c}.w * q3;`, '\n      ')}
+    }
+  }
+  ${each((c) => `if (r0 + ${c}u < L) {
+    let o = (rowOut + r0 + ${c}u) * D4;
+    for (var d = 0u; d < D4; d++) { DK[o + d] = dk${c}[d]; DV[o + d] = dv${c}[d]; }
+  }`, '\n  ')}
 }`,
   };
 }
 
-/** dQ: each thread owns RQ queries and walks every key. */
+/** dQ: each thread owns RQ queries and walks the keys four at a time. */
 function backwardQKernel(D: number, RQ: number) {
-  const D4 = D / 4;
-  const ds = range(D4);
+  const D4 = headDimClass(D);
+  const each = (f: (r: number) => string, sep = ' ') => range(RQ).map(f).join(sep);
+  const four = (f: (c: number) => string, sep = ' ') => range(4).map(f).join(sep);
   return {
     name: 'attentionBackwardQ',
-    key: `d${D}r${RQ}`,
+    key: `d${4 * D4}r${RQ}`,
     bindings: [...BACKWARD_INPUTS, vec4('DQ', 'read_write')],
     body: () => `${ENTRY(RQ)}
-  ${range(RQ).map((r) => `
+  ${each((r) => `var q${r}: array<vec4<f32>, ${D4}>; var g${r}: array<vec4<f32>, ${D4}>; var dq${r}: array<vec4<f32>, ${D4}>;
   let row${r} = rowOut + min(r0 + ${r}u, L - 1u);
   let qa${r} = ${rowAddr('q', `min(r0 + ${r}u, L - 1u)`)};
-  ${ds.map((d) => `let q${r}_${d} = Q[qa${r} + ${d}u] * scale; let g${r}_${d} = DO[row${r} * ${D4}u + ${d}u]; var dq${r}_${d} = vec4<f32>();`).join('\n  ')}
-  let lse${r} = Stats[2u * row${r}];
-  let delta${r} = Stats[2u * row${r} + 1u];`).join('')}
-  for (var j = 0u; j < L; j++) {
-    let ka = ${rowAddr('k', 'j')};
-    let va = ${rowAddr('v', 'j')};
-    ${ds.map((d) => `let k_${d} = K[ka + ${d}u]; let v_${d} = V[va + ${d}u];`).join('\n    ')}
-    ${range(RQ).map((r) => `{
-      let p = exp(dot(${sumOf(ds.map((d) => `q${r}_${d} * k_${d}`))}, vec4<f32>(1.0)) - lse${r});
-      let dp = dot(${sumOf(ds.map((d) => `g${r}_${d} * v_${d}`))}, vec4<f32>(1.0));
-      let dsc = p * (dp - delta${r});
-      ${ds.map((d) => `dq${r}_${d} += dsc * k_${d};`).join(' ')}
-    }`).join('\n    ')}
+  let lse${r} = Stats[2u * row${r}]; let delta${r} = Stats[2u * row${r} + 1u];`, '\n  ')}
+  for (var d = 0u; d < D4; d++) {
+    ${each((r) => `q${r}[d] = Q[qa${r} + d] * scale; g${r}[d] = DO[row${r} * D4 + d]; dq${r}[d] = vec4<f32>();`, '\n    ')}
   }
-  ${range(RQ).map((r) => `if (r0 + ${r}u < L) {
-    ${ds.map((d) => `DQ[row${r} * ${D4}u + ${d}u] = dq${r}_${d} * scale;`).join(' ')}
-  }`).join('\n  ')}
+  let one = vec4<f32>(1.0);
+  // The block's key rows, loaded once and read again by the second pass.
+  ${four((c) => `var kb${c}: array<vec4<f32>, ${D4}>;`)}
+  for (var j = 0u; j < L; j += 4u) {
+    ${four((c) => `let ka${c} = ${rowAddr('k', `min(j + ${c}u, L - 1u)`)}; let va${c} = ${rowAddr('v', `min(j + ${c}u, L - 1u)`)};`, '\n    ')}
+    let valid = vec4<bool>(j < L, j + 1u < L, j + 2u < L, j + 3u < L);
+    ${each((r) => `${four((c) => `var s${r}_${c} = vec4<f32>(); var t${r}_${c} = vec4<f32>();`)}`, '\n    ')}
+    for (var d = 0u; d < D4; d++) {
+      ${four((c) => `let k${c} = K[ka${c} + d]; let v${c} = V[va${c} + d]; kb${c}[d] = k${c};`)}
+      ${each((r) => `let qr${r} = q${r}[d]; let gr${r} = g${r}[d]; ${four((c) => `s${r}_${c} += qr${r} * k${c}; t${r}_${c} += gr${r} * v${c};`)}`, '\n      ')}
+    }
+    ${each((r) => `let ds${r} = select(vec4<f32>(), exp(vec4<f32>(${four((c) => `dot(s${r}_${c}, one)`, ', ')}) - vec4<f32>(lse${r}))
+      * (vec4<f32>(${four((c) => `dot(t${r}_${c}, one)`, ', ')}) - vec4<f32>(delta${r})), valid);`, '\n    ')}
+    for (var d = 0u; d < D4; d++) {
+      ${four((c) => `let k${c} = kb${c}[d];`)}
+      ${each((r) => `dq${r}[d] += ds${r}.x * k0 + ds${r}.y * k1 + ds${r}.z * k2 + ds${r}.w * k3;`, '\n      ')}
+    }
+  }
+  ${each((r) => `if (r0 + ${r}u < L) {
+    for (var d = 0u; d < D4; d++) { DQ[row${r} * D4 + d] = dq${r}[d] * scale; }
+  }`, '\n  ')}
 }`,
   };
 }
@@ -213,7 +246,7 @@ export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, optio
   const groups = (rows: number) => grid(Math.ceil((B * H * Math.ceil(L / rows)) / WG));
   // Each pass picks its rows per thread; `tuned` encodes it with the chosen (or a candidate) value.
   const tuned = (pass: string, kernel: (rows: number) => Kernel, p: number[], buffers: Storage[]) => {
-    const encode = (rows: number, bufs: Storage[]) => dispatch(kernel(rows), bufs, p, groups(rows));
+    const encode = (rows: number, bufs: Storage[]) => dispatch(kernel(rows), bufs, [...p, D / 4], groups(rows));
     encode(rowsPerThread(pass, B, H, L, D, buffers, encode), buffers);
   };
   tuned('fwd', (r) => forwardKernel(D, r), params, [rq.storage, rk.storage, rv.storage, out.storage, lse.storage]);

@@ -243,12 +243,15 @@ function geometry(x: Tensor, w: Tensor, options: Conv2dOptions): Geometry & { gr
   return { N, C: C / groups, H, W, F: F / groups, KH, KW, OH, OW, stride, padH, padW, groups };
 }
 
-/** Columns per thread (4 or 8), chosen per adapter and problem by measurement. */
+/** The columns-per-thread variants of the forward and input-gradient kernels. */
+export const CONV_COLUMNS = [4, 8];
+
+/** Columns per thread, chosen per adapter and problem by measurement. */
 function columnsPerThread(pass: string, g: Geometry, columns: number, buffers: number[], encode: (tw: number, scratch: Storage[]) => void): number {
   const cls = (n: number) => 2 ** Math.ceil(Math.log2(Math.max(1, n)));
   return choose<number>({
     problem: `conv2d|${pass}|${g.KH}x${g.KW}s${g.stride}|C${cls(g.C)}|F${cls(g.F)}|W${cls(columns)}|N${cls(g.N)}`,
-    candidates: [4, 8],
+    candidates: CONV_COLUMNS,
     label: (tw) => `${tw}`,
     fallback: 4,
     worthTuning: 2 * g.N * g.F * g.C * g.KH * g.KW * g.OH * g.OW > 5e7,

@@ -45,7 +45,9 @@ function loadA(mode: AMode, j: number): string {
     return `let Am${j} = mat4x4<f32>(${[0, 1, 2, 3].map((i) => `A[(aBase + ${r(i)} * sAm + k) >> 2u]`).join(', ')});`;
   }
   if (mode === 'm') {
-    const at = (kk: number) => `A[(aBase + (k + ${kk}u) * sAk + row + ${4 * j}u) >> 2u]`;
+    // K need not be a multiple of 4 here: rows past it are read clamped and zeroed (pool buffers hold
+    // stale data, maybe NaN, past a tensor's end).
+    const at = (kk: number) => `select(vec4<f32>(), A[(aBase + min(k + ${kk}u, K - 1u) * sAk + row + ${4 * j}u) >> 2u], k + ${kk}u < K)`;
     return `let Am${j} = transpose(mat4x4<f32>(${[0, 1, 2, 3].map(at).join(', ')}));`;
   }
   const rowOf = (ri: string) =>
@@ -56,8 +58,10 @@ function loadA(mode: AMode, j: number): string {
 function loadB(mode: BMode): string {
   // Bm: column kk holds B[k + kk, col .. col+3].
   if (mode === 'n') {
-    return `let Bm = mat4x4<f32>(B[(bBase + k * sBk + col) >> 2u], B[(bBase + (k + 1u) * sBk + col) >> 2u],
-                                  B[(bBase + (k + 2u) * sBk + col) >> 2u], B[(bBase + (k + 3u) * sBk + col) >> 2u]);`;
+    // Rows past K (K need not be a multiple of 4 here) are read clamped, so they hold real, finite data
+    // that A's zeroed columns cancel.
+    const at = (kk: number) => `B[(bBase + min(k + ${kk}u, K - 1u) * sBk + col) >> 2u]`;
+    return `let Bm = mat4x4<f32>(${[0, 1, 2, 3].map(at).join(', ')});`;
   }
   if (mode === 'k') {
     return `let Bm = transpose(mat4x4<f32>(B[(bBase + c0 * sBn + k) >> 2u], B[(bBase + c1 * sBn + k) >> 2u],
@@ -169,7 +173,7 @@ function matmulRaw(a: Tensor, b: Tensor, bias?: Tensor): Tensor {
   const variant = choose<Variant>({
     problem: `matmul|${am}${bm}${bias ? 'b' : ''}|M${sizeClass(M)}|N${sizeClass(N)}|K${sizeClass(K)}|B${sizeClass(batches)}`,
     candidates: variants(N),
-    label: (v) => `${v.tm}x${v.wx}`,
+    label: variantLabel,
     fallback: defaultVariant(N),
     worthTuning: 2 * M * N * K * batches > 5e7,
     prepare: () => {
@@ -196,6 +200,12 @@ function variants(N: number): Variant[] {
   const out: Variant[] = [];
   for (const tm of [4, 8] as const) for (const wx of [16, 8, 4]) if (wx <= widest) out.push({ tm, wx });
   return out;
+}
+const variantLabel = (v: Variant) => `${v.tm}x${v.wx}`;
+
+/** Labels of the matmul variants tuned for an output N wide (what `forceVariant('matmul', label)` takes). */
+export function matmulVariantLabels(N: number): string[] {
+  return variants(N).map(variantLabel);
 }
 
 function defaultVariant(N: number): Variant {

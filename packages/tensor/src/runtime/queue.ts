@@ -7,8 +7,8 @@
 // into one ring buffer were measured 3-5x slower per dispatch on lavapipe.)
 import { getDevice, takeUncapturedErrors } from '../device.js';
 import { type Kernel, PARAM_WORDS, checkCompiles, compile, pipelineCount } from './pipelines.js';
-import { type Storage, emptyPool } from './pool.js';
-import { runPendingTuning } from './tune.js';
+import { type Storage, allocate, emptyPool, release } from './pool.js';
+import { runPendingTuning, tunablesOf } from './tune.js';
 
 const PARAM_BYTES = PARAM_WORDS * 4;
 const MAX_CACHED = 20000;
@@ -28,6 +28,8 @@ let nextParamId = 1;
 let retired: GPUBuffer[] = [];
 let flushes = 0;
 let dispatchCount = 0;
+// While set (`kernelsOf`), dispatches are collected here instead of being compiled and encoded.
+let recorder: Map<string, Kernel> | null = null;
 
 function paramBuffer(gpu: GPUDevice, deviceId: number, params: Params): { buffer: GPUBuffer; id: number } {
   if (paramsDevice !== deviceId) {
@@ -87,6 +89,10 @@ export function dispatch(
 ): void {
   if (params.length > PARAM_WORDS) throw new Error(`${kernel.name}: ${params.length} parameter words exceed ${PARAM_WORDS}`);
   const [x, y = 1, z = 1] = workgroups;
+  if (recorder) {
+    recorder.set(`${kernel.name}|${kernel.key}`, kernel);
+    return;
+  }
   if (x === 0 || y === 0 || z === 0) return;
   const { gpu, id, info } = getDevice();
   const maxWg = info.limits.maxComputeWorkgroupsPerDimension;
@@ -118,6 +124,47 @@ export function dispatch(
   pass.dispatchWorkgroups(x, y, z);
   batch!.dispatches++;
   dispatchCount++;
+}
+
+/**
+ * The distinct kernels that `fn` would dispatch, found without compiling or running any of them (its
+ * outputs hold garbage; it must not read anything back). With `everyVariant`, also the kernels of
+ * every candidate the tuner could pick for the tunable problems `fn` meets. For measuring and warming
+ * up compiles.
+ */
+export function kernelsOf(fn: () => void, { everyVariant = false } = {}): Kernel[] {
+  if (recorder) throw new Error('kernelsOf: already recording');
+  recorder = new Map();
+  try {
+    const tunables = tunablesOf(fn);
+    if (everyVariant) {
+      for (const t of tunables) {
+        const scratch = t.prepare();
+        for (const c of t.candidates) scratch.run(c);
+        scratch.dispose();
+      }
+    }
+    return [...recorder.values()];
+  } finally {
+    recorder = null;
+  }
+}
+
+/**
+ * Compiles `kernel` and runs it once over one workgroup with zero-filled parameters (every kernel
+ * returns at once on zero sizes) on scratch buffers, and waits: resolves to the milliseconds the whole
+ * compile took, the driver's part included (lavapipe compiles at the first dispatch, not at creation).
+ */
+export async function timeCompile(kernel: Kernel): Promise<number> {
+  await waitIdle();
+  const t0 = performance.now();
+  const scratch = kernel.bindings.map(() => allocate(16));
+  dispatch(kernel, scratch, [], [1]);
+  await waitIdle();
+  const ms = performance.now() - t0;
+  for (const s of scratch) release(s, flushes);
+  await raiseErrors();
+  return ms;
 }
 
 /** Splits `groups` workgroups over x and y so that neither exceeds the per-dimension limit. */

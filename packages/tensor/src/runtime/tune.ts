@@ -68,20 +68,43 @@ export function setTuning(on: boolean): void {
   enabled = on;
 }
 
-let forced: string | null = null;
+const forced = new Map<string, string>();
 
 /**
- * Makes every tunable op use its candidate labelled `label` where it has one, whatever was measured
- * (null goes back to normal). For tests that check every variant, and for comparing variants by hand.
+ * Makes every tunable op of `family` (the first field of its problem: 'matmul', 'conv2d', 'attention')
+ * use its candidate labelled `label`, whatever was measured; such an op throws when its shape has no
+ * candidate of that label, so a forced variant is the one that ran. `null` goes back to normal. For
+ * tests that check every variant, and for comparing variants by hand.
  */
-export function forceVariant(label: string | null): void {
-  forced = label;
+export function forceVariant(family: string, label: string | null): void {
+  if (label === null) forced.delete(family);
+  else forced.set(family, label);
+}
+
+// While set (`kernelsOf` with every variant), each tunable problem met is collected here.
+let seen: Map<string, Tunable<unknown>> | null = null;
+
+/** Collects the tunable problems that `fn` meets; returns them after `fn`. */
+export function tunablesOf(fn: () => void): Tunable<unknown>[] {
+  seen = new Map();
+  try {
+    fn();
+    return [...seen.values()];
+  } finally {
+    seen = null;
+  }
 }
 
 export function choose<V>(t: Tunable<V>): V {
-  if (forced !== null) {
-    const pick = t.candidates.find((c) => t.label(c) === forced);
-    if (pick !== undefined) return pick;
+  seen?.set(t.problem, t as Tunable<unknown>);
+  const family = t.problem.slice(0, t.problem.indexOf('|'));
+  const want = forced.get(family);
+  if (want !== undefined) {
+    const pick = t.candidates.find((c) => t.label(c) === want);
+    if (pick === undefined) {
+      throw new Error(`forceVariant: ${t.problem} has no variant '${want}' (its variants: ${t.candidates.map(t.label).join(', ')})`);
+    }
+    return pick;
   }
   const known = table?.[adapterKey()]?.[t.problem];
   if (known !== undefined) return t.candidates.find((c) => t.label(c) === known) ?? t.fallback;
