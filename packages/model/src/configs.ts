@@ -81,9 +81,9 @@ const make = (name: string, base: Base, data: typeof COCO | typeof MPII, keep: n
  * (keep 0.6 → 38), heatmaps 32×24, the two-LN B head with hidden 32·24/8 = 96.
  * Size: 152,752 parameters (backbone 48,080; Transformer part 104,672 incl. the 2,048-value sine table);
  * 0.0148 GMACs per image at keep 0.6 (0.0158 at keep 1).
- * Speed (measured on the 2-core lavapipe machine, Dawn, batch 4, forward + MSE + backward + Adam, see
- * test/tmpose.test.ts): about 0.25 s per training step on an idle machine (0.3–0.6 s with other work
- * running), after a first step of ~1 s that compiles the pipelines.
+ * Speed (measured on the 2-core lavapipe machine, Dawn, batch 4, forward + MSE + backward + Adam;
+ * `pnpm bench train` times it): about 0.25 s per training step on an idle machine (0.3–0.6 s with other
+ * work running), after a first step that compiles the pipelines (`pnpm bench compile --quick`).
  */
 const TINY: ModelConfig = {
   name: 'tiny',
