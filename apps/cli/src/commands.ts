@@ -85,7 +85,7 @@ async function readJsonFile(path: string, what: string): Promise<unknown> {
 
 export const commands: Record<string, Command> = {
   train: {
-    summary: 'tmpose train --config tmpose-b --data <coco root> --out <run dir> [--epochs --batch-size --lr --milestones --resume ...] [--settings <file.json>]',
+    summary: 'tmpose train --config tmpose-b --data <coco root> --out <run dir> [--pretrained hrnet_w32-36af842e.pth] [--epochs --batch-size --lr --milestones --resume ...] [--settings <file.json>]',
     async run(args) {
       const spec = {
         settings: 'string',
@@ -104,6 +104,7 @@ export const commands: Record<string, Command> = {
         flip: 'boolean',
         resume: 'boolean',
         'cache-images': 'boolean',
+        pretrained: 'string',
       } as const;
       const { values: flags } = parse(args, spec);
       // A settings file holds the same options as the flags ({"epochs": 300, "batch-size": 32, ...});
@@ -125,6 +126,7 @@ export const commands: Record<string, Command> = {
         flipTest: Boolean(values.flip),
         resume: Boolean(values.resume),
         cacheImages: Boolean(values['cache-images']),
+        pretrained: values.pretrained as string | undefined,
       });
       console.log(`done: ${result.epochs} epochs, last loss ${result.lastLoss.toExponential(3)}, best AP ${result.best.toFixed(4)}; checkpoint ${result.checkpoint}`);
     },

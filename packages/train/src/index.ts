@@ -10,6 +10,7 @@ export * from './data/index.js';
 export { train, drawLossCurve, modelFromCheckpoint, type TrainOptions, type TrainResult } from './loop.js';
 export { jointsMseLoss } from './loss.js';
 export { saveCheckpoint, loadCheckpoint, type Checkpoint, type TrainingState } from './checkpoint.js';
+export { PRETRAINED_LAYERS, loadPretrainedBackbone, selectPretrained, type PretrainedLoad } from './pretrained.js';
 export {
   predictDataset,
   predictFromHeatmaps,

@@ -16,6 +16,7 @@ import type { AugmentConfig } from './data/transforms.js';
 import { evaluateModelOnCoco } from './evaluate.js';
 import { resolveCocoLayout } from './layout.js';
 import { jointsMseLoss } from './loss.js';
+import { loadPretrainedBackbone } from './pretrained.js';
 import { lineChartSvg } from './report/plot.js';
 import { savePng } from './report/image.js';
 import { Progress } from './report/progress.js';
@@ -44,6 +45,8 @@ export interface TrainOptions {
   flipTest?: boolean;
   /** Continue from out/last.safetensors. */
   resume?: boolean;
+  /** An ImageNet HRNet classification checkpoint for the backbone (hrnet_w32-36af842e.pth, ...); ignored on resume. */
+  pretrained?: string;
   /** Keep decoded images in memory (small datasets). */
   cacheImages?: boolean;
   /** Quiet: no progress bar. */
@@ -101,6 +104,10 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
 
   const model = createModel(config);
   model.train();
+  if (options.pretrained && !options.resume) {
+    const { loaded, skipped } = await loadPretrainedBackbone(model, options.pretrained);
+    console.error(`pretrained: ${loaded.length} tensors loaded into the backbone from ${options.pretrained}, ${skipped.length} skipped`);
+  }
   const optimizer = new optim.Adam(model.parameters().filter((p) => p.requiresGrad), { lr: options.lr ?? 1e-3 });
   const scheduler = new optim.MultiStepLR(optimizer, { milestones: options.milestones ?? [200, 260], gamma: options.gamma ?? 0.1 });
   const state = { epoch: 0, step: 0, best: -1, rng: seed, config: typeof options.config === 'string' ? options.config : config };
