@@ -2,8 +2,11 @@
 """Reference MPII PCKh numbers for packages/train/test/evaluate.mpii.test.ts.
 
 Run:  /usr/bin/python3 scripts/gen_mpii_pckh_fixtures.py
-Needs numpy only. CI never runs this; the test reads the JSON written here:
+Needs numpy and scipy. CI never runs this; the tests read what it writes:
   packages/train/test/fixtures/mpii-pckh.json
+  packages/train/test/fixtures/mpii-gt_valid.mat, mpii-gt_valid-compressed.mat   the ground truth as the
+      official annot/gt_valid.mat holds it (scipy.io.savemat, plain and zlib-compressed); the official
+      evaluate, reading it back with loadmat, gives the numbers of mpii-pckh.json
 
 What it does: takes the 5 records of the bundled `data/mpii-mini/test_mpii.json` (1-based joints and
 `joints_vis`, as `pos_gt_src` and 1 - `jnt_missing` of gt_valid.mat), makes up a head box per record (the
@@ -24,10 +27,13 @@ import os
 from collections import OrderedDict
 
 import numpy as np
+from scipy.io import loadmat, savemat
 
 ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'))
 RECORDS = os.path.join(ROOT, 'data', 'mpii-mini', 'test_mpii.json')
 OUT = os.path.join(ROOT, 'packages', 'train', 'test', 'fixtures', 'mpii-pckh.json')
+GT_MAT = os.path.join(ROOT, 'packages', 'train', 'test', 'fixtures', 'mpii-gt_valid.mat')
+GT_MAT_COMPRESSED = os.path.join(ROOT, 'packages', 'train', 'test', 'fixtures', 'mpii-gt_valid-compressed.mat')
 
 # gt_valid.mat `dataset_joints`: joint names in the MPII order.
 DATASET_JOINTS = ['rank', 'rkne', 'rhip', 'lhip', 'lkne', 'lank', 'pelv', 'thor', 'neck', 'head',
@@ -194,6 +200,13 @@ def main():
     with open(OUT, 'w') as f:
         json.dump(out, f, indent=1)
         f.write('\n')
+    # The same ground truth as the official gt_valid.mat (scipy.io.savemat, plain and zlib-compressed); the
+    # official evaluate reads it with loadmat and must give the numbers above.
+    for path, compress in ((GT_MAT, False), (GT_MAT_COMPRESSED, True)):
+        savemat(path, gt, do_compression=compress)
+        again, _, _ = evaluate(preds, loadmat(path))
+        assert all(again[k] == v for k, v in name_value.items()), (path, again)
+        print(path, os.path.getsize(path), 'bytes')
     print(OUT, 'draws', attempt + 1, 'margin %.2e' % margin)
     print(' '.join('%s %.4f' % kv for kv in out['name_value'].items()))
 

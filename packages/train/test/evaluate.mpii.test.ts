@@ -5,7 +5,16 @@
 // labelled PCK proxy).
 import { createModel } from '@tmpose/model';
 import { init } from '@tmpose/tensor';
-import { type PckhResult, type TopDownPrediction, evaluateModelOnMpii, evaluateMpiiPredictions, evaluatePckh, loadMpii, resolveDataLayout } from '@tmpose/train';
+import {
+  type PckhResult,
+  type TopDownPrediction,
+  evaluateModelOnMpii,
+  evaluateMpiiPredictions,
+  evaluatePckh,
+  loadMpii,
+  loadMpiiGroundTruth,
+  resolveDataLayout,
+} from '@tmpose/train';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -72,6 +81,20 @@ describe('MPII PCKh = the official evaluation (numpy reference, scripts/gen_mpii
     expectOfficial(result);
     expect(table.split('\n')[0]).toBe('# PCKh@0.5');
   });
+
+  for (const file of ['mpii-gt_valid.mat', 'mpii-gt_valid-compressed.mat']) {
+    it(`the ground truth from ${file} (as the official annot/gt_valid.mat, written by scipy.io.savemat)`, async () => {
+      const gt = await loadMpiiGroundTruth(fileURLToPath(new URL(`./fixtures/${file}`, import.meta.url)));
+      expect(gt.headBoxes).toEqual(ref.head_boxes);
+      expect(gt.joints).toEqual(records.map((r) => r.joints));
+      // The annotation file without head boxes: everything the evaluation needs comes from the .mat.
+      const dataset = await loadMpii({ annotationFile: `${data}test_mpii.json`, imageRoot: data });
+      expect(dataset.headBoxes).toBeUndefined();
+      const preds = ref.preds.map((p, i): TopDownPrediction => ({ imageId: i, keypoints: p.flat(), center: [0, 0], scale: [1, 1], boxScore: 1 }));
+      expectOfficial(evaluateMpiiPredictions(preds, dataset, gt).result);
+      expect(() => evaluateMpiiPredictions(preds.slice(1), { ...dataset, length: 4 }, gt)).toThrow('the ground truth (gt_valid.mat) has 5 people, the validation set 4');
+    });
+  }
 });
 
 it('evaluates a 16-joint model on MPII data and prints the PCK table', async () => {

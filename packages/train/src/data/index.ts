@@ -7,7 +7,11 @@ export {
   xywhToCenterScale, sanitizeBox, cocoFromJson, loadCoco, blankJsonValues,
   type CocoOptions, type LoadCocoOptions,
 } from './coco.js';
-export { MPII_FLIP_PAIRS, MPII_UPPER_BODY_IDS, mpiiFromJson, loadMpii, type MpiiOptions, type LoadMpiiOptions } from './mpii.js';
+export {
+  MPII_FLIP_PAIRS, MPII_UPPER_BODY_IDS, MPII_GT_JOINT_NAMES, mpiiFromJson, loadMpii, loadMpiiGroundTruth,
+  type MpiiOptions, type LoadMpiiOptions, type MpiiGroundTruth,
+} from './mpii.js';
+export { parseMat, loadMat, type MatArray, type MatNumericClass } from './mat.js';
 export {
   invertAffine, warpAffineU8, warpAffine, normalizeTable, sourceRowsNeeded,
   IMAGENET_MEAN, IMAGENET_STD, type WarpOptions, type WarpAffineOptions,

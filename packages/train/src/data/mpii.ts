@@ -5,12 +5,14 @@
 //   if c.x ≠ −1: c.y += 15·s, s ·= 1.25      (move the centre down and pad, "to avoid cropping limbs")
 //   c −= 1, joints −= 1                       (1-based → 0-based)
 //
-// Head boxes are not part of this format (they live in `gt_valid.mat`); pass them per record as
+// Head boxes are not part of this format: the official evaluation takes them, with the ground truth,
+// from `annot/gt_valid.mat` (`loadMpiiGroundTruth`). They can also be passed per record as
 // `headbox: [x1, y1, x2, y2]` (or `[[x1, y1], [x2, y2]]`) or through `options.headBoxes`, in the order of
 // the records. They are kept as given (PCKh uses only their size).
 
 import type { ImageInfo, PoseDataset } from './dataset.js';
 import { SampleTableBuilder } from './dataset.js';
+import { loadMat } from './mat.js';
 
 export const MPII_FLIP_PAIRS: readonly (readonly [number, number])[] = [
   [0, 5], [1, 4], [2, 3], [10, 15], [11, 14], [12, 13],
@@ -143,4 +145,55 @@ export async function loadMpii(options: LoadMpiiOptions): Promise<PoseDataset> {
     throw new Error(`${options.annotationFile} is not valid JSON: ${(e as Error).message}`);
   }
   return mpiiFromJson(json, options, options.annotationFile);
+}
+
+/** gt_valid.mat `dataset_joints`: the MPII joint order, by the names the official evaluation looks up. */
+export const MPII_GT_JOINT_NAMES = ['rank', 'rkne', 'rhip', 'lhip', 'lkne', 'lank', 'pelv', 'thor', 'neck', 'head', 'rwri', 'relb', 'rsho', 'lsho', 'lelb', 'lwri'] as const;
+
+/** The MPII validation ground truth of `annot/gt_valid.mat`, per person (in the order of `annot/valid.json`). */
+export interface MpiiGroundTruth {
+  /** `pos_gt_src`: N × 16 × (x, y), MPII's 1-based pixel coordinates. */
+  joints: [number, number][][];
+  /** 1 − `jnt_missing`: N × 16. */
+  visible: number[][];
+  /** `headboxes_src`: N × [x1, y1, x2, y2]. */
+  headBoxes: [number, number, number, number][];
+}
+
+/**
+ * Reads the official `annot/gt_valid.mat` (HRNet / TokenPose MPII layout): `dataset_joints` (checked to
+ * be the MPII order), `jnt_missing` [16, N], `pos_gt_src` [16, 2, N] and `headboxes_src` [2, 2, N]
+ * (corner, x/y, person), as the official `MPIIDataset.evaluate` uses them.
+ */
+export async function loadMpiiGroundTruth(path: string): Promise<MpiiGroundTruth> {
+  const vars = await loadMat(path);
+  const numeric = (name: string, dims: (n: number) => number[]) => {
+    const v = vars[name];
+    if (!v) throw new Error(`${path}: no variable '${name}' (has ${Object.keys(vars).join(', ') || 'none'})`);
+    if (v.kind !== 'numeric') throw new Error(`${path}: '${name}' is a ${v.kind} array, expected numbers`);
+    const n = v.dims[v.dims.length - 1]!;
+    const want = dims(n);
+    if (v.dims.length !== want.length || v.dims.some((d, i) => d !== want[i])) {
+      throw new Error(`${path}: '${name}' is [${v.dims.join(', ')}], expected [${want.join(', ')}]`);
+    }
+    return v;
+  };
+  const names = vars.dataset_joints;
+  const found = names?.kind === 'cell' ? names.cells.map((c) => (c.kind === 'char' ? c.rows.join('') : '?')) : [];
+  if (found.join() !== MPII_GT_JOINT_NAMES.join()) {
+    throw new Error(`${path}: dataset_joints is [${found.join(', ')}], expected the MPII order [${MPII_GT_JOINT_NAMES.join(', ')}]`);
+  }
+  const missing = numeric('jnt_missing', (n) => [16, n]);
+  const N = missing.dims[1]!;
+  const pos = numeric('pos_gt_src', () => [16, 2, N]);
+  const boxes = numeric('headboxes_src', () => [2, 2, N]);
+  // Column-major: element (a, b, c) of dims [A, B, C] sits at a + A·(b + B·c).
+  return {
+    joints: Array.from({ length: N }, (_, i) => Array.from({ length: 16 }, (_, j) => [pos.data[j + 16 * (0 + 2 * i)]!, pos.data[j + 16 * (1 + 2 * i)]!] as [number, number])),
+    visible: Array.from({ length: N }, (_, i) => Array.from({ length: 16 }, (_, j) => 1 - missing.data[j + 16 * i]!)),
+    headBoxes: Array.from({ length: N }, (_, i) => {
+      const at = (corner: number, xy: number) => boxes.data[corner + 2 * (xy + 2 * i)]!;
+      return [at(0, 0), at(0, 1), at(1, 0), at(1, 1)] as [number, number, number, number];
+    }),
+  };
 }
