@@ -2,7 +2,7 @@
 // forward, backward, Adam — for `tiny` at batch 8 and 32 and TMPose-B at batch 8 (and 32 with --full),
 // plus the loader alone. `pnpm bench train [--quick] [--full]`. On lavapipe TMPose-B takes minutes.
 import { type ConfigName, createModel, getConfig } from '@tmpose/model';
-import { init, keep, optim, sync, tensor, tidy } from '@tmpose/tensor';
+import { init, keep, optim, runtimeStats, sync, tensor, tidy } from '@tmpose/tensor';
 import { DataLoader, jointsMseLoss, loadCoco } from '@tmpose/train';
 import { fileURLToPath } from 'node:url';
 import { median } from './lib/timing.js';
@@ -20,7 +20,10 @@ export async function main(args: string[]): Promise<void> {
     ...(quick ? [] : ([['tmpose-b', 8, 2]] as [ConfigName, number, number][])),
     ...(full ? ([['tmpose-b', 32, 2]] as [ConfigName, number, number][]) : []),
   ];
-  const rows: string[][] = [['config', 'batch', 'step ms (median)', 'images/s', 'loader alone samples/s']];
+  const rows: string[][] = [[
+    'config', 'batch', 'step ms (median)', 'images/s', 'loader alone samples/s',
+    'dispatches/step', 'new bind groups/step', 'new uniform buffers/step', 'CPU encode ms/step (median)',
+  ]];
   for (const [name, batch, steps] of runs) {
     const config = getConfig(name);
     const [H, W] = config.imageSize;
@@ -43,14 +46,25 @@ export async function main(args: string[]): Promise<void> {
     model.train();
     const opt = new optim.Adam(model.parameters().filter((p) => p.requiresGrad), { lr: 1e-3 });
     const times: number[] = [];
+    const perStep: { dispatches: number; bindGroups: number; uniforms: number; encodeMs: number }[] = [];
     t0 = performance.now();
     for await (const b of loader.epoch(1)) {
+      const before = runtimeStats();
+      const e0 = performance.now();
       const loss = tidy(() => {
         const l = jointsMseLoss(model.forward(tensor(b.images, b.imageShape)), tensor(b.targets, b.targetShape), tensor(b.targetWeights, b.weightShape));
         l.backward();
         opt.step();
         opt.zeroGrad();
         return keep(l.detach());
+      });
+      const encodeMs = performance.now() - e0;
+      const after = runtimeStats();
+      perStep.push({
+        dispatches: after.dispatches - before.dispatches,
+        bindGroups: after.bindGroupsCreated - before.bindGroupsCreated,
+        uniforms: after.uniformsCreated - before.uniformsCreated,
+        encodeMs,
       });
       await sync();
       loss.dispose();
@@ -61,10 +75,16 @@ export async function main(args: string[]): Promise<void> {
     await loader.close();
     model.dispose();
     const ms = median(times.slice(1)); // the first step compiles pipelines
-    rows.push([name, `${batch}`, ms.toFixed(0), ((batch * 1000) / ms).toFixed(1), loaderRate.toFixed(0)]);
+    const steady = perStep.slice(1);
+    const last = steady.at(-1) ?? perStep[0]!;
+    rows.push([
+      name, `${batch}`, ms.toFixed(0), ((batch * 1000) / ms).toFixed(1), loaderRate.toFixed(0),
+      `${last.dispatches}`, `${last.bindGroups}`, `${last.uniforms}`, median(steady.map((p) => p.encodeMs)).toFixed(1),
+    ]);
     console.log(rows.at(-1)!.join('  '));
   }
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   console.log(`\n${rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ')).join('\n')}`);
   console.log('\nA step = data (waited for, prefetched) + forward + backward + Adam; the first step (pipeline compilation) is excluded.');
+  console.log('Dispatches, bind groups and uniform buffers created are those of the last step; CPU encode is the time to encode a step before waiting for the GPU.');
 }

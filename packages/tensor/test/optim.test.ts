@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { type Tensor, init, memory, mul, optim, slice, sum, tensor, transpose, zeros } from '@tmpose/tensor';
+import { type Tensor, init, matmul, memory, mul, optim, relu, slice, sum, sync, tensor, tidy, transpose, zeros } from '@tmpose/tensor';
 import { runtimeStats } from '../src/runtime/queue.js';
 import { expectClose } from './helpers.js';
 
@@ -109,6 +109,44 @@ describe('optimizers match PyTorch', () => {
       params.forEach((p) => p.dispose());
     }
   });
+});
+
+describe('a steady training loop creates no GPU objects', () => {
+  // Uniform buffers and bind groups are cached by content and by buffer: per-step values (bias
+  // corrections, a scheduled lr) must not reach the uniforms, and the pool must hand each step the
+  // buffers it had the step before, or every step creates hundreds of each.
+  for (const [name, make] of [
+    ['Adam + MultiStepLR', (p: Tensor[]) => new optim.Adam(p, { lr: 0.01 })],
+    ['SGD with momentum', (p: Tensor[]) => new optim.SGD(p, { lr: 0.01, momentum: 0.9 })],
+  ] as const) {
+    it(`${name}: after warm-up, no new uniform buffers or bind groups per step`, async () => {
+      const w1 = tensor(Float32Array.from({ length: 24 }, (_, i) => Math.sin(i)), [4, 6], { requiresGrad: true });
+      const w2 = tensor(Float32Array.from({ length: 6 }, (_, i) => Math.cos(i)), [6, 1], { requiresGrad: true });
+      const opt = make([w1, w2]);
+      const schedule = new optim.MultiStepLR(opt, { milestones: [3, 7], gamma: 0.5 });
+      const x = tensor(Float32Array.from({ length: 12 }, (_, i) => i / 12), [3, 4]);
+      const created: number[][] = [];
+      for (let step = 0; step < 14; step++) {
+        const before = runtimeStats();
+        tidy(() => {
+          const h = relu(matmul(x, w1));
+          const y = matmul(h, w2);
+          sum(mul(y, y)).backward();
+          opt.step();
+          opt.zeroGrad();
+        });
+        schedule.step();
+        await sync();
+        const after = runtimeStats();
+        created.push([after.uniformsCreated - before.uniformsCreated, after.bindGroupsCreated - before.bindGroupsCreated]);
+      }
+      // Warm-up: the first steps create state, and the pool settles on which buffers each step gets
+      // (a ring of three per-step value buffers takes three more). The lr changes at step 7: nothing new.
+      expect(created.slice(6), JSON.stringify(created)).toEqual(new Array(8).fill([0, 0]));
+      opt.dispose();
+      for (const t of [w1, w2, x]) t.dispose();
+    });
+  }
 });
 
 describe('optimizer state', () => {

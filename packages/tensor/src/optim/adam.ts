@@ -4,9 +4,11 @@
 //   v  <- b2 * v + (1 - b2) * g^2
 //   p  <- p - (lr / (1 - b1^t)) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
 // One fused kernel per parameter reads p, g, m, v once and writes p, m, v in place. The per-step
-// scalars are computed here in double precision, as PyTorch does in Python, and travel as uniforms.
+// scalars are computed here in double precision, as PyTorch does in Python; they change every step, so
+// they travel in the optimizer's per-step buffer, and the uniforms stay the same from step to step.
 import { type Kernel, linearEntry } from '../runtime/pipelines.js';
 import { dispatch, f32bits, grid } from '../runtime/queue.js';
+import type { Storage } from '../runtime/pool.js';
 import type { Tensor } from '../tensor.js';
 import { type Hyper, type ParamGroupInput, type ParamState, Optimizer } from './optimizer.js';
 
@@ -28,7 +30,8 @@ export interface AdamHyper extends Hyper {
   decoupledWeightDecay: boolean;
 }
 
-// Params: n, p offset, g offset, step size, b1, 1-b1, b2, 1-b2, eps, L2 decay, decoupled factor, sqrt(bc2).
+// Params: n, p offset, g offset, b1, 1-b1, b2, 1-b2, eps, L2 decay, scalars offset. Per-step scalars
+// S[at..at+2]: step size lr / bc1, decoupled decay factor 1 - lr * wd, sqrt(bc2).
 const ADAM: Kernel = {
   name: 'adam_step',
   key: '',
@@ -37,19 +40,21 @@ const ADAM: Kernel = {
     { name: 'G', type: 'f32', access: 'read' },
     { name: 'M', type: 'f32', access: 'read_write' },
     { name: 'V', type: 'f32', access: 'read_write' },
+    { name: 'S', type: 'f32', access: 'read' },
   ],
   body: () => `
 ${linearEntry(WG)}
   if (i >= pu(0u)) { return; }
+  let at = pu(9u);
   let wi = pu(1u) + i;
   let w = W[wi];
-  let g = G[pu(2u) + i] + pf(9u) * w;
-  let m = pf(4u) * M[i] + pf(5u) * g;
-  let v = pf(6u) * V[i] + pf(7u) * g * g;
+  let g = G[pu(2u) + i] + pf(8u) * w;
+  let m = pf(3u) * M[i] + pf(4u) * g;
+  let v = pf(5u) * V[i] + pf(6u) * g * g;
   M[i] = m;
   V[i] = v;
-  let denom = sqrt(v) / pf(11u) + pf(8u);
-  W[wi] = w * pf(10u) - pf(3u) * m / denom;
+  let denom = sqrt(v) / S[at + 2u] + pf(7u);
+  W[wi] = w * S[at + 1u] - S[at] * m / denom;
 }`,
 };
 
@@ -76,29 +81,31 @@ export class Adam extends Optimizer<AdamHyper> {
     return ['expAvg', 'expAvgSq'];
   }
 
-  protected update(p: Tensor, g: Tensor, state: ParamState, h: AdamHyper): void {
-    const m = (state.tensors.expAvg ??= this.stateTensor(p, true));
-    const v = (state.tensors.expAvgSq ??= this.stateTensor(p, true));
+  protected stepScalars(state: ParamState, h: AdamHyper): number[] {
     const [b1, b2] = h.betas;
     const bc1 = 1 - b1 ** state.step;
     const bc2 = 1 - b2 ** state.step;
-    const decoupled = h.decoupledWeightDecay;
+    return [h.lr / bc1, h.decoupledWeightDecay ? 1 - h.lr * h.weightDecay : 1, Math.sqrt(bc2)];
+  }
+
+  protected update(p: Tensor, g: Tensor, state: ParamState, h: AdamHyper, at: number, scalars: Storage): void {
+    const m = (state.tensors.expAvg ??= this.stateTensor(p, true));
+    const v = (state.tensors.expAvgSq ??= this.stateTensor(p, true));
+    const [b1, b2] = h.betas;
     const params = [
       p.size,
       p.offset,
       g.offset,
-      f32bits(h.lr / bc1),
       f32bits(b1),
       f32bits(1 - b1),
       f32bits(b2),
       f32bits(1 - b2),
       f32bits(h.eps),
-      f32bits(decoupled ? 0 : h.weightDecay),
-      f32bits(decoupled ? 1 - h.lr * h.weightDecay : 1),
-      f32bits(Math.sqrt(bc2)),
+      f32bits(h.decoupledWeightDecay ? 0 : h.weightDecay),
+      at,
     ];
     // State tensors are the optimizer's own contiguous allocations: offset 0.
-    dispatch(ADAM, [p.storage, g.storage, m.storage, v.storage], params, grid(Math.ceil(p.size / WG)));
+    dispatch(ADAM, [p.storage, g.storage, m.storage, v.storage, scalars], params, grid(Math.ceil(p.size / WG)));
   }
 }
 

@@ -3,11 +3,15 @@
 //
 // Parameters are updated in place, so they must be contiguous (a view with an offset is fine: kernels
 // add `offset`). Gradients may be any strided view: a non-contiguous one is copied first.
+import { type Storage, allocate, release } from '../runtime/pool.js';
+import { flushNumber, upload } from '../runtime/queue.js';
 import { keep } from '../scope.js';
 import { contiguous, copyInto } from '../ops/copy.js';
 import { fmt, sameShape } from '../shape.js';
 import { zeros } from '../ops/create.js';
 import { type Tensor, empty } from '../tensor.js';
+
+const RING = 3;
 
 export interface Hyper {
   lr: number;
@@ -77,8 +81,21 @@ export abstract class Optimizer<H extends Hyper> {
   /** The state tensor names a parameter in this group has after its first update. */
   protected abstract stateKeys(group: H): readonly string[];
 
-  /** Encodes the fused update of one parameter; `state.step` already counts this update. */
-  protected abstract update(param: Tensor, grad: Tensor, state: ParamState, group: H): void;
+  /**
+   * Encodes the fused update of one parameter; `state.step` already counts this update. `scalars` are
+   * this update's per-step values (from `stepScalars`), the word at which they start in the `S` buffer.
+   */
+  protected abstract update(param: Tensor, grad: Tensor, state: ParamState, group: H, scalars: number, buffer: Storage): void;
+
+  /** The values an update needs that change from step to step (bias corrections, scheduled rates). */
+  protected abstract stepScalars(state: ParamState, group: H): number[];
+
+  // Per-step values travel in a small storage buffer written once per step, not in uniforms: uniform
+  // buffers and bind groups are cached by content, and values that change every step would make new
+  // ones for every parameter at every step. A ring of buffers lets one be written while the GPU may
+  // still read the last step's.
+  private readonly ring: Storage[] = [];
+  private ringNext = 0;
 
   /** The first group's learning rate. */
   get lr(): number {
@@ -111,6 +128,9 @@ export abstract class Optimizer<H extends Hyper> {
 
   /** Updates every parameter that has a gradient (those without one are skipped, as in PyTorch). */
   step(): void {
+    const updates: { p: Tensor; grad: Tensor; state: ParamState; group: ParamGroup<H>; at: number }[] = [];
+    const values: number[] = [];
+    const known = new Map<string, number>();
     for (const group of this.paramGroups) {
       for (const p of group.params) {
         if (!p.grad) continue;
@@ -125,11 +145,39 @@ export abstract class Optimizer<H extends Hyper> {
           this.state.set(p, state);
         }
         state.step++;
-        const g = grad.isContiguous ? grad : contiguous(grad);
-        this.update(p, g, state, group);
-        if (g !== grad) g.dispose();
+        // Parameters of one group at one step share their values.
+        const scalars = this.stepScalars(state, group);
+        const key = scalars.join();
+        let at = known.get(key);
+        if (at === undefined) {
+          at = values.length;
+          known.set(key, at);
+          values.push(...scalars);
+        }
+        updates.push({ p, grad, state, group, at });
       }
     }
+    if (!updates.length) return;
+    const buffer = this.scalarBuffer(values);
+    for (const { p, grad, state, group, at } of updates) {
+      const g = grad.isContiguous ? grad : contiguous(grad);
+      this.update(p, g, state, group, at, buffer);
+      if (g !== grad) g.dispose();
+    }
+    buffer.releasedAt = flushNumber();
+  }
+
+  /** The next buffer of the ring, holding `values` (float32) by the time this step's updates run. */
+  private scalarBuffer(values: number[]): Storage {
+    const bytes = Math.max(16, values.length * 4);
+    if (!this.ring.length || this.ring[0]!.byteSize < bytes) {
+      for (const old of this.ring.splice(0)) release(old, flushNumber());
+      for (let i = 0; i < RING; i++) this.ring.push(allocate(bytes));
+    }
+    const buffer = this.ring[this.ringNext]!;
+    this.ringNext = (this.ringNext + 1) % RING;
+    upload(buffer, Float32Array.from(values));
+    return buffer;
   }
 
   /** A state tensor shaped like `param`, owned by the optimizer (it outlives any `tidy`). */
@@ -241,5 +289,6 @@ export abstract class Optimizer<H extends Hyper> {
   dispose(): void {
     for (const s of this.state.values()) for (const t of Object.values(s.tensors)) t.dispose();
     this.state.clear();
+    for (const b of this.ring.splice(0)) release(b, flushNumber());
   }
 }

@@ -6,6 +6,7 @@
 // One fused kernel per parameter; the momentum buffer is bound only when momentum is on.
 import { type Kernel, linearEntry } from '../runtime/pipelines.js';
 import { dispatch, f32bits, grid } from '../runtime/queue.js';
+import type { Storage } from '../runtime/pool.js';
 import type { Tensor } from '../tensor.js';
 import { type Hyper, type ParamGroupInput, type ParamState, Optimizer } from './optimizer.js';
 
@@ -26,7 +27,8 @@ export interface SGDHyper extends Hyper {
   nesterov: boolean;
 }
 
-// Params: n, p offset, g offset, lr, wd, momentum, 1 - dampening, first update (0/1), nesterov (0/1).
+// Params: n, p offset, g offset, scalars offset (S[at] = lr, a per-step value), wd, momentum,
+// 1 - dampening, first update (0/1), nesterov (0/1).
 function sgdKernel(momentum: boolean): Kernel {
   return {
     name: 'sgd_step',
@@ -35,6 +37,7 @@ function sgdKernel(momentum: boolean): Kernel {
       { name: 'W', type: 'f32', access: 'read_write' },
       { name: 'G', type: 'f32', access: 'read' },
       ...(momentum ? [{ name: 'B', type: 'f32', access: 'read_write' as const }] : []),
+      { name: 'S', type: 'f32', access: 'read' },
     ],
     body: () => `
 ${linearEntry(WG)}
@@ -50,7 +53,7 @@ ${linearEntry(WG)}
   d = select(b, d + pf(5u) * b, pu(8u) == 1u);`
       : ''
   }
-  W[wi] = w - pf(3u) * d;
+  W[wi] = w - S[pu(3u)] * d;
 }`,
   };
 }
@@ -83,17 +86,21 @@ export class SGD extends Optimizer<SGDHyper> {
     return h.momentum !== 0 ? ['momentumBuffer'] : [];
   }
 
-  protected update(p: Tensor, g: Tensor, state: ParamState, h: SGDHyper): void {
-    const common = [p.size, p.offset, g.offset, f32bits(h.lr), f32bits(h.weightDecay)];
+  protected stepScalars(_state: ParamState, h: SGDHyper): number[] {
+    return [h.lr];
+  }
+
+  protected update(p: Tensor, g: Tensor, state: ParamState, h: SGDHyper, at: number, scalars: Storage): void {
+    const common = [p.size, p.offset, g.offset, at, f32bits(h.weightDecay)];
     const groups = grid(Math.ceil(p.size / WG));
     if (h.momentum === 0) {
-      dispatch(PLAIN, [p.storage, g.storage], common, groups);
+      dispatch(PLAIN, [p.storage, g.storage, scalars], common, groups);
       return;
     }
     // On the first update the kernel sets the buffer to d (PyTorch clones it), so it needs no zero fill.
     const first = !state.tensors.momentumBuffer;
     const buf = (state.tensors.momentumBuffer ??= this.stateTensor(p, false));
     const params = [...common, f32bits(h.momentum), f32bits(1 - h.dampening), first ? 1 : 0, h.nesterov ? 1 : 0];
-    dispatch(MOMENTUM, [p.storage, g.storage, buf.storage], params, groups);
+    dispatch(MOMENTUM, [p.storage, g.storage, buf.storage, scalars], params, groups);
   }
 }

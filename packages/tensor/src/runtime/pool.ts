@@ -36,7 +36,17 @@ export function allocate(bytes: number): Storage {
   }
   const size = Math.min(sizeClass(bytes), maxBinding);
   const bucket = free.get(size);
-  let storage = bucket?.pop();
+  // The oldest free buffer of the class, not the last one released: which buffers are free at a given
+  // point repeats from one training step to the next even where the order they were released in does
+  // not, so each step gets the same buffers and finds its bind groups cached.
+  let storage: Storage | undefined;
+  if (bucket?.length) {
+    let at = 0;
+    for (let i = 1; i < bucket.length; i++) if (bucket[i]!.id < bucket[at]!.id) at = i;
+    storage = bucket[at];
+    bucket[at] = bucket[bucket.length - 1]!;
+    bucket.pop();
+  }
   if (storage && storage.deviceId !== deviceId) storage = undefined;
   if (storage) {
     pooledBytes -= size;

@@ -28,6 +28,8 @@ let nextParamId = 1;
 let retired: GPUBuffer[] = [];
 let flushes = 0;
 let dispatchCount = 0;
+let bindGroupsCreated = 0;
+let uniformsCreated = 0;
 // While set (`kernelsOf`), dispatches are collected here instead of being compiled and encoded.
 let recorder: Map<string, Kernel> | null = null;
 
@@ -47,6 +49,7 @@ function paramBuffer(gpu: GPUDevice, deviceId: number, params: Params): { buffer
       bindGroups.clear();
     }
     const buffer = gpu.createBuffer({ size: PARAM_BYTES, usage: 0x40 /* UNIFORM */, mappedAtCreation: true });
+    uniformsCreated++;
     const words = new Uint32Array(buffer.getMappedRange());
     for (let i = 0; i < params.length; i++) words[i] = params[i]!;
     buffer.unmap();
@@ -117,6 +120,7 @@ export function dispatch(
       ],
     });
     bindGroups.set(key, group);
+    bindGroupsCreated++;
   }
   const pass = currentPass();
   pass.setPipeline(compiled.pipeline);
@@ -245,7 +249,10 @@ export function emptyCache(): void {
   bindGroups.clear();
 }
 
-/** Counters of the runtime: dispatches encoded, submits, cached bind groups and pipelines. */
-export function runtimeStats(): { dispatches: number; flushes: number; bindGroups: number; pipelines: number } {
-  return { dispatches: dispatchCount, flushes, bindGroups: bindGroups.size, pipelines: pipelineCount() };
+/**
+ * Counters of the runtime: dispatches encoded, submits, bind groups and uniform buffers created (all
+ * since start), and the bind groups and pipelines cached now. A steady training loop creates none.
+ */
+export function runtimeStats(): { dispatches: number; flushes: number; bindGroupsCreated: number; uniformsCreated: number; bindGroups: number; pipelines: number } {
+  return { dispatches: dispatchCount, flushes, bindGroupsCreated, uniformsCreated, bindGroups: bindGroups.size, pipelines: pipelineCount() };
 }
