@@ -70,18 +70,11 @@ export class BatchNorm2d extends Module {
       throw new Error(`BatchNorm2d(${this.numFeatures}): input must be [N, ${this.numFeatures}, H, W], got [${x.shape.join(', ')}]`);
     }
     const useBatchStats = this.training || !this.trackRunningStats;
-    if (this.training && this.num_batches_tracked) {
-      const counter = this.num_batches_tracked;
-      noGrad(() => {
-        const next = add(counter, 1);
-        copyInto(counter, next);
-        next.dispose();
-      });
-    }
     return batchNorm2d(x, this.weight, this.bias, this.running_mean, this.running_var, {
       training: useBatchStats,
       momentum: this.momentum,
       eps: this.eps,
+      numBatchesTracked: this.training ? this.num_batches_tracked ?? undefined : undefined,
     });
   }
 }

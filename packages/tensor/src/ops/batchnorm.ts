@@ -5,7 +5,8 @@
 // coefficients and the weight and bias gradients; a second kernel writes dx = k1*dy + k2*x + k3.
 import { record } from '../autograd.js';
 import { getDevice } from '../device.js';
-import { dispatch, f32bits } from '../runtime/queue.js';
+import { allocate, release } from '../runtime/pool.js';
+import { dispatch, f32bits, flushNumber } from '../runtime/queue.js';
 import { fmt } from '../shape.js';
 import { type Tensor, empty } from '../tensor.js';
 import { full } from './create.js';
@@ -33,7 +34,9 @@ const TREE_SUM = (names: string[]) => `
   }`;
 
 // Params: N, C, HW, eps, momentum, training, x offset, has running stats, then the offsets of
-// weight, bias, running mean, running var (parameters may be views into larger buffers).
+// weight, bias, running mean, running var (parameters may be views into larger buffers), then whether
+// to count the batch (nn.BatchNorm2d's num_batches_tracked, here rather than in two more dispatches)
+// and the counter's offset.
 const stats = (width: 1 | 4) => ({
   name: 'batchNormStats',
   key: `${width}`,
@@ -44,9 +47,11 @@ const stats = (width: 1 | 4) => ({
     { name: 'RM', type: 'f32', access: 'read_write' as const },
     { name: 'RV', type: 'f32', access: 'read_write' as const },
     { name: 'Stats', type: 'f32', access: 'read_write' as const },
+    { name: 'Count', type: 'i32', access: 'read_write' as const },
   ],
   body: () => `${CHANNEL_ENTRY}
   // HW and xo count in units of ${width} elements.
+  if (wg.x == 0u && li == 0u && pu(12u) == 1u) { Count[pu(13u)] += 1; }
   let N = pu(0u); let C = pu(1u); let HW = pu(2u); let xo = pu(6u);
   let c = wg.x;
   var mean: f32; var varB: f32;
@@ -154,8 +159,9 @@ const backwardReduce = (width: 1 | 4) => ({
       k2 = -k1 * invstd * dw / M;
       k3 = -k1 * db / M - k2 * mean;
     }
-    Coef[5u * c] = k1; Coef[5u * c + 1u] = k2; Coef[5u * c + 2u] = k3;
-    Coef[5u * c + 3u] = dw; Coef[5u * c + 4u] = db;
+    // One row per coefficient (row j at j * C): dw and db are contiguous [C] views, gradients as they are.
+    Coef[c] = k1; Coef[C + c] = k2; Coef[2u * C + c] = k3;
+    Coef[3u * C + c] = dw; Coef[4u * C + c] = db;
   }
 }`,
 });
@@ -172,7 +178,8 @@ const backwardApply = (width: 1 | 4) => ({
     { name: 'DX', type: unit(width), access: 'read_write' as const },
   ],
   body: () => `${PLANE_ENTRY}
-  DX[i] = Coef[5u * c] * DY[pu(4u) + i] + Coef[5u * c + 1u] * X[pu(3u) + i] + Coef[5u * c + 2u];
+  let C = pu(1u);
+  DX[i] = Coef[c] * DY[pu(4u) + i] + Coef[C + c] * X[pu(3u) + i] + Coef[2u * C + c];
 }`,
 });
 
@@ -188,6 +195,8 @@ export interface BatchNormOptions {
   training?: boolean;
   momentum?: number;
   eps?: number;
+  /** An int32 scalar incremented in place by the call (nn.BatchNorm2d's `num_batches_tracked`). */
+  numBatchesTracked?: Tensor;
 }
 
 /**
@@ -205,6 +214,10 @@ export function batchNorm2d(
 ): Tensor {
   x.assertAlive('batchNorm2d');
   const training = options.training ?? true;
+  const counter = options.numBatchesTracked;
+  if (counter && (counter.assertAlive('batchNorm2d').dtype !== 'int32' || counter.size !== 1)) {
+    throw new Error(`batchNorm2d: numBatchesTracked must be an int32 scalar, got ${counter.dtype} ${fmt(counter.shape)}`);
+  }
   if (x.rank < 2 || x.dtype !== 'float32') throw new Error(`batchNorm2d: input must be float32 [N, C, ...], got ${x.dtype} ${fmt(x.shape)}`);
   const N = x.shape[0]!;
   const C = x.shape[1]!;
@@ -224,8 +237,14 @@ export function batchNorm2d(
   const statsOut = empty([C, 4]);
   // Planes a multiple of 4 long (HRNet's always are) go through vec4 loads.
   const width = HW % 4 === 0 && hx.t.offset % 4 === 0 ? 4 : 1;
-  const params = [N, C, HW / width, f32bits(options.eps ?? 1e-5), f32bits(options.momentum ?? 0.1), training ? 1 : 0, hx.t.offset / width, runningMean ? 1 : 0, w.offset, b.offset, rm.offset, rv.offset];
-  dispatch(stats(width), [hx.t.storage, w.storage, b.storage, rm.storage, rv.storage, statsOut.storage], params, [C]);
+  // Without a counter the kernel's binding still needs a buffer of its own (writable bindings can't alias).
+  const counterStorage = counter?.storage ?? allocate(4);
+  const params = [
+    N, C, HW / width, f32bits(options.eps ?? 1e-5), f32bits(options.momentum ?? 0.1), training ? 1 : 0, hx.t.offset / width,
+    runningMean ? 1 : 0, w.offset, b.offset, rm.offset, rv.offset, counter ? 1 : 0, counter?.offset ?? 0,
+  ];
+  dispatch(stats(width), [hx.t.storage, w.storage, b.storage, rm.storage, rv.storage, statsOut.storage, counterStorage], params, [C]);
+  if (!counter) release(counterStorage, flushNumber());
   const y = empty(x.shape);
   dispatch(apply(width), [hx.t.storage, statsOut.storage, y.storage], [HW / width, C, 0, hx.t.offset / width], planeGrid(HW / width, N * C));
   hx.done();
@@ -233,7 +252,7 @@ export function batchNorm2d(
   const out = record(y, 'batchNorm2d', inputs, [x, w, statsOut], (dy, [sx, sw, st]) => {
     const cx = asContiguous(sx!);
     const cdy = asContiguous(dy);
-    const coef = empty([C, 5]);
+    const coef = empty([5, C]);
     const w4 = HW % 4 === 0 && cx.t.offset % 4 === 0 && cdy.t.offset % 4 === 0 ? 4 : 1;
     dispatch(backwardReduce(w4), [cx.t.storage, cdy.t.storage, sw!.storage, st!.storage, coef.storage], [N, C, HW / w4, training ? 1 : 0, cx.t.offset / w4, cdy.t.offset / w4, sw!.offset], [C]);
     const dx = empty(x.shape);
@@ -242,8 +261,8 @@ export function batchNorm2d(
     }
     cx.done();
     cdy.done();
-    const column = (j: number) => coef.view([C], [5], j);
-    const grads = [x.requiresGrad ? dx : null, ...(weight ? [weight.requiresGrad ? column(3) : null] : []), ...(bias ? [bias.requiresGrad ? column(4) : null] : [])];
+    const row = (j: number) => coef.view([C], [1], j * C);
+    const grads = [x.requiresGrad ? dx : null, ...(weight ? [weight.requiresGrad ? row(3) : null] : []), ...(bias ? [bias.requiresGrad ? row(4) : null] : [])];
     if (!x.requiresGrad) dx.dispose();
     coef.dispose();
     return grads;
