@@ -10,6 +10,7 @@ import {
   evaluateCocoKeypoints,
   evaluateModelOnCoco,
   evaluateModelOnMpii,
+  exportWeights,
   formatCocoKeypointSummary,
   loadCoco,
   loadMpii,
@@ -21,6 +22,7 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { runDemo } from './demo.js';
+import { isImageCollection, predictMany } from './predict-many.js';
 
 export interface Command {
   summary: string;
@@ -175,9 +177,27 @@ export const commands: Record<string, Command> = {
   },
 
   predict: {
-    summary: 'tmpose predict --checkpoint <file> [--config <name>] <image> [--boxes <json>] [--flip] --out <image.png> [--json <keypoints.json>]',
+    summary:
+      'tmpose predict --checkpoint <file> [--config <name>] <image> [--boxes <json>] [--flip] --out <image.png> [--json <keypoints.json>]\n' +
+      '  tmpose predict --checkpoint <file> <folder | images.json> [--image-root <dir>] [--boxes <detections.json> --box-score 0] [--flip] --results <results.json> [--out <dir>]',
     async run(args) {
-      const { values, positionals } = parse(args, { checkpoint: 'string', config: 'string', boxes: 'string', out: 'string', flip: 'boolean', json: 'string' }, true);
+      const spec = { checkpoint: 'string', config: 'string', boxes: 'string', out: 'string', flip: 'boolean', json: 'string', results: 'string', 'box-score': 'string', 'image-root': 'string', 'batch-size': 'string' } as const;
+      const { values, positionals } = parse(args, spec, true);
+      if (positionals[0] && isImageCollection(positionals[0])) {
+        const { model } = await modelFromCheckpoint(need(values.checkpoint as string | undefined, '--checkpoint'), optionalConfig(values.config));
+        await predictMany(model, {
+          source: positionals[0],
+          imageRoot: values['image-root'] as string | undefined,
+          boxes: values.boxes as string | undefined,
+          boxScore: number(values['box-score'] as string | undefined, '--box-score') ?? 0,
+          flip: Boolean(values.flip),
+          results: need(values.results as string | undefined, '--results'),
+          draw: values.out as string | undefined,
+          batchSize: number(values['batch-size'] as string | undefined, '--batch-size'),
+        });
+        model.dispose();
+        return;
+      }
       const image = positionals[0];
       if (!image) throw new Error('missing <image>');
       if (!existsSync(image)) throw new Error(`${image}: no such image file`);
@@ -204,6 +224,21 @@ export const commands: Record<string, Command> = {
         await writeTextAtomic(String(values.json), `${JSON.stringify(doc)}\n`);
       }
       console.log(`${people.length} ${people.length === 1 ? 'person' : 'people'} drawn to ${out}${values.json ? `, keypoints to ${values.json}` : ''}`);
+    },
+  },
+
+  export: {
+    summary: 'tmpose export --checkpoint <run/best.safetensors> [--config <name> for an official .pth] --out <model.safetensors>: the weights alone, the configuration in the metadata',
+    async run(args) {
+      const { values } = parse(args, { checkpoint: 'string', config: 'string', out: 'string' });
+      const out = need(values.out as string | undefined, '--out');
+      const { model } = await modelFromCheckpoint(need(values.checkpoint as string | undefined, '--checkpoint'), optionalConfig(values.config));
+      try {
+        const count = await exportWeights(model, out);
+        console.log(`${count} tensors of ${model.config.name} to ${out}`);
+      } finally {
+        model.dispose();
+      }
     },
   },
 

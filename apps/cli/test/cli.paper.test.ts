@@ -1,11 +1,11 @@
 // The paper's training path through the tmpose command, on the bundled sample: an ImageNet-pretrained
 // backbone (--pretrained), MPII in the official HRNet folder layout with PCKh from gt_valid.mat, weights
 // export, and prediction over many images.
-import { mkdtempSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describe, expect, it, vi } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { main } from '../src/main.js';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
@@ -49,5 +49,78 @@ describe('tmpose train --pretrained', () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/^tmpose train: .*hrnet_w8_cls\.pth: '.*' is float32 \[.*\] in the checkpoint but float32 \[.*\] in the tmpose-b backbone \(HRNet-W32\)/);
     expect(r.stderr.split('\n')).toHaveLength(1);
+  });
+});
+
+describe('tmpose export, eval and predict over many images', () => {
+  const out = mkdtempSync(join(tmpdir(), 'tmpose-export-'));
+  const weights = join(out, 'model.safetensors');
+
+  beforeAll(async () => {
+    const r = await run('train', '--config', 'tiny', ...tinyRun(coco, out), '--log-every', '1');
+    expect(r.code, r.stderr).toBe(0);
+  });
+
+  it("export writes the weights alone; eval of the export gives the checkpoint's AP, without --config", async () => {
+    const r = await run('export', '--checkpoint', join(out, 'best.safetensors'), '--out', weights);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^\d+ tensors of tiny to /);
+    const { io } = await import('@tmpose/tensor');
+    const file = await io.readSafetensors(weights);
+    expect(Object.keys(file.tensors).some((k) => k.startsWith('optim.') || k.startsWith('model.'))).toBe(false);
+    expect(JSON.parse(file.metadata.tmpose_weights!).config.name).toBe('tiny');
+    const fromCheckpoint = await run('eval', '--checkpoint', join(out, 'best.safetensors'), '--data', coco);
+    const fromExport = await run('eval', '--checkpoint', weights, '--data', coco);
+    expect(fromExport.code, fromExport.stderr).toBe(0);
+    // The ten numbers as pycocotools prints them, and the stats JSON.
+    expect(fromExport.stdout).toMatch(/Average Precision/);
+    expect(fromExport.stdout).toBe(fromCheckpoint.stdout);
+  });
+
+  it('predict over a folder with a detection file writes COCO results that tmpose score reads, and the pictures', async () => {
+    const results = join(out, 'results.json');
+    const pictures = join(out, 'pictures');
+    const r = await run('predict', '--checkpoint', weights, coco, '--boxes', join(coco, 'test_coco_det_AP_H_56.json'), '--box-score', '0.5', '--results', results, '--out', pictures);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^\d+ people in 4 images to /);
+    const written = JSON.parse(readFileSync(results, 'utf8')) as { image_id: number; keypoints: number[]; score: number }[];
+    expect(new Set(written.map((p) => p.image_id))).toEqual(new Set([785, 40083, 196141, 197388]));
+    for (const p of written) expect(p.keypoints).toHaveLength(51);
+    expect(readdirSync(pictures).sort()).toEqual(['000000000785.png', '000000040083.png', '000000196141.png', '000000197388.png']);
+    const score = await run('score', '--gt', join(coco, 'test_coco.json'), '--results', results);
+    expect(score.code, score.stderr).toBe(0);
+    expect(score.stdout.match(/Average (Precision|Recall)/g)).toHaveLength(10);
+  });
+
+  it('predict with the detection file gives the people eval gives with it (same crops, rescoring and OKS-NMS)', async () => {
+    const dets = join(coco, 'test_coco_det_AP_H_56.json');
+    const [fromEval, fromPredict] = [join(out, 'eval-det.json'), join(out, 'predict-det.json')];
+    expect((await run('eval', '--checkpoint', weights, '--data', coco, '--boxes', dets, '--out', fromEval)).code).toBe(0);
+    expect((await run('predict', '--checkpoint', weights, coco, '--boxes', dets, '--results', fromPredict)).code).toBe(0);
+    type Result = { image_id: number; keypoints: number[]; score: number };
+    const order = (file: string) => (JSON.parse(readFileSync(file, 'utf8')) as Result[]).sort((a, b) => a.image_id - b.image_id || b.score - a.score);
+    const [a, b] = [order(fromEval), order(fromPredict)];
+    expect(b.length).toBe(a.length);
+    a.forEach((r, i) => {
+      expect(b[i]!.image_id).toBe(r.image_id);
+      expect(Math.abs(b[i]!.score - r.score)).toBeLessThan(1e-5);
+      r.keypoints.forEach((v, k) => expect(Math.abs(b[i]!.keypoints[k]! - v)).toBeLessThan(1e-4));
+    });
+  });
+
+  it('a bad image is reported and skipped with a count at the end; without boxes the whole image is one person', async () => {
+    const folder = join(out, 'folder');
+    mkdirSync(folder);
+    copyFileSync(join(coco, '000000000785.jpg'), join(folder, '000000000785.jpg'));
+    writeFileSync(join(folder, '000000000001.jpg'), 'not a JPEG');
+    const results = join(out, 'whole.json');
+    const r = await run('predict', '--checkpoint', weights, folder, '--results', results);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/skipped .*000000000001\.jpg: cannot decode image/);
+    expect(r.stdout).toContain('1 people in 1 images to');
+    expect(r.stdout).toContain('1 of 2 images could not be read and were skipped');
+    const written = JSON.parse(readFileSync(results, 'utf8')) as { image_id: number }[];
+    expect(written.map((p) => p.image_id)).toEqual([785]);
+    expect(existsSync(join(out, 'folder', '000000000001.png'))).toBe(false);
   });
 });

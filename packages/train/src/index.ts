@@ -29,7 +29,19 @@ export {
   type CocoEvaluation,
   type MpiiEvaluation,
 } from './evaluate.js';
-export { estimatePoses, drawPoses, type PhotoOptions } from './photo.js';
+export { estimatePoses, drawPoses, predictBoxes, type PhotoOptions, type BoxPrediction } from './photo.js';
+export {
+  listImageFolder,
+  listCocoImages,
+  readDetections,
+  predictImages,
+  type ImageEntry,
+  type PersonBox,
+  type PredictImagesOptions,
+  type PredictImagesResult,
+} from './predict-images.js';
+export { exportWeights, exportedConfig } from './weights.js';
+export { Progress } from './report/progress.js';
 export { resolveCocoLayout, resolveDataLayout, type CocoLayout, type DataLayout } from './layout.js';
 export { COCO_SKELETON, MPII_SKELETON, skeletonSvg, type Person } from './report/draw.js';
 export { lineChartSvg, type Series } from './report/plot.js';

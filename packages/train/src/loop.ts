@@ -15,6 +15,7 @@ import { hashKeys } from './data/rng.js';
 import type { AugmentConfig } from './data/transforms.js';
 import { evaluateModelOnCoco } from './evaluate.js';
 import { resolveCocoLayout } from './layout.js';
+import { exportedConfig } from './weights.js';
 import { jointsMseLoss } from './loss.js';
 import { loadPretrainedBackbone } from './pretrained.js';
 import { lineChartSvg } from './report/plot.js';
@@ -214,15 +215,16 @@ export async function drawLossCurve(logPath: string, outDir: string): Promise<vo
 }
 
 /**
- * A model with weights from `path`: a checkpoint written by `train` (which names its configuration), or
- * bare weights — an official PyTorch `.pth` state dict (a DataParallel `module.` prefix is dropped) or a
- * `.safetensors` file — loaded into `config`. Mismatched keys or shapes fail with one error that lists
+ * A model with weights from `path`: a checkpoint written by `train` or weights written by `exportWeights`
+ * (both name their configuration), or bare weights — an official PyTorch `.pth` state dict (a
+ * DataParallel `module.` prefix is dropped) or a `.safetensors` file — loaded into `config`. Mismatched keys or shapes fail with one error that lists
  * them, and nothing is half-loaded.
  */
 export async function modelFromCheckpoint(path: string, config?: ConfigName | ModelConfig): Promise<{ model: TMPose; state: TrainingState | null }> {
   await init();
   if (!existsSync(path)) throw new Error(`${path}: no such checkpoint file`);
   let checkpoint: Checkpoint | null = null;
+  let exported: ModelConfig | null = null;
   let weights: Record<string, Tensor>;
   if (path.endsWith('.pth') || path.endsWith('.pt')) {
     weights = io.loadPth(new Uint8Array(await readFile(path)), { name: path });
@@ -232,11 +234,14 @@ export async function modelFromCheckpoint(path: string, config?: ConfigName | Mo
       weights = checkpoint.model;
     } catch (err) {
       if (!/not a tmpose checkpoint/.test((err as Error).message)) throw err;
-      if (!config) throw new Error(`${path}: bare weights carry no configuration; pass --config (e.g. tmpose-b)`);
-      weights = io.stripPrefix(await io.loadSafetensors(path), 'module.');
+      // Bare weights: an exported model names its configuration in the metadata; others need --config.
+      const bare = await io.readSafetensors(path);
+      exported = exportedConfig(bare.metadata, path);
+      if (!config && !exported) throw new Error(`${path}: bare weights carry no configuration; pass --config (e.g. tmpose-b)`);
+      weights = io.stripPrefix(Object.fromEntries(Object.entries(bare.tensors).map(([k, h]) => [k, tensor(h.data, h.shape, { dtype: h.dtype })])), 'module.');
     }
   }
-  const chosen = config ?? (checkpoint?.state.config as ConfigName | ModelConfig | undefined);
+  const chosen = config ?? exported ?? (checkpoint?.state.config as ConfigName | ModelConfig | undefined);
   if (!chosen) {
     for (const t of Object.values(weights)) t.dispose();
     throw new Error(`${path}: bare weights carry no configuration; pass --config (e.g. tmpose-b)`);
