@@ -12,10 +12,12 @@ import {
   evaluateModelOnMpii,
   exportWeights,
   formatCocoKeypointSummary,
+  inspectImageFile,
   loadCoco,
   loadMpii,
   modelFromCheckpoint,
   resolveDataLayout,
+  TrainingInterrupted,
   train,
 } from '@tmpose/train';
 import { existsSync } from 'node:fs';
@@ -76,6 +78,12 @@ const optionalConfig = (value: string | boolean | undefined) => (typeof value ==
 /** Writes a text file atomically (temporary file, then rename), as every output of the command. */
 const writeTextAtomic = (path: string, text: string) => io.writeFileAtomic(path, new TextEncoder().encode(text));
 
+/** The shell's exit status for a process ended by `signal` (128 + its number): 130 for SIGINT, 143 for SIGTERM. */
+const signalExitCode = (signal: NodeJS.Signals) => (signal === 'SIGTERM' ? 143 : 130);
+
+/** An argument as typed into a shell. */
+const quoteArg = (a: string) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`);
+
 async function readJsonFile(path: string, what: string): Promise<unknown> {
   if (!existsSync(path)) throw new Error(`${path}: no such ${what} file`);
   try {
@@ -87,7 +95,7 @@ async function readJsonFile(path: string, what: string): Promise<unknown> {
 
 export const commands: Record<string, Command> = {
   train: {
-    summary: 'tmpose train --config tmpose-b --data <coco root> --out <run dir> [--pretrained hrnet_w32-36af842e.pth] [--epochs --batch-size --lr --milestones --resume ...] [--settings <file.json>]',
+    summary: 'tmpose train --config tmpose-b --data <coco root> --out <run dir> [--pretrained hrnet_w32-36af842e.pth] [--epochs --batch-size --lr --milestones --resume | --overwrite --divergence ...] [--settings <file.json>]',
     async run(args) {
       const spec = {
         settings: 'string',
@@ -105,6 +113,8 @@ export const commands: Record<string, Command> = {
         'eval-every': 'string',
         flip: 'boolean',
         resume: 'boolean',
+        overwrite: 'boolean',
+        divergence: 'string',
         'cache-images': 'boolean',
         pretrained: 'string',
       } as const;
@@ -112,6 +122,16 @@ export const commands: Record<string, Command> = {
       // A settings file holds the same options as the flags ({"epochs": 300, "batch-size": 32, ...});
       // flags given on the command line win.
       const values: Flags = { ...(flags.settings ? await readSettings(String(flags.settings), spec) : {}), ...flags };
+      // Ctrl-C or SIGTERM: the run finishes its step, saves a checkpoint and stops (TrainingInterrupted);
+      // a second signal quits at once (an unfinished atomic write is cleaned up by the next run).
+      const controller = new AbortController();
+      const onSignal = (signal: NodeJS.Signals) => {
+        if (controller.signal.aborted) process.exit(signalExitCode(signal));
+        console.error(`\n${signal}: finishing the current step and saving a checkpoint (send it again to quit at once)`);
+        controller.abort(signal);
+      };
+      process.on('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
       const result = await train({
         config: configName(need(values.config as string | undefined, '--config')),
         data: need(values.data as string | undefined, '--data'),
@@ -127,10 +147,29 @@ export const commands: Record<string, Command> = {
         evalEvery: number(values['eval-every'] as string | undefined, '--eval-every'),
         flipTest: Boolean(values.flip),
         resume: Boolean(values.resume),
+        overwrite: Boolean(values.overwrite),
+        divergence: number(values.divergence as string | undefined, '--divergence'),
         cacheImages: Boolean(values['cache-images']),
         pretrained: values.pretrained as string | undefined,
-      });
-      console.log(`done: ${result.epochs} epochs, last loss ${result.lastLoss.toExponential(3)}, best AP ${result.best.toFixed(4)}; checkpoint ${result.checkpoint}`);
+        signal: controller.signal,
+      })
+        .catch((err: unknown) => {
+          if (!(err instanceof TrainingInterrupted)) throw err;
+          const signal = String(err.reason) as NodeJS.Signals;
+          const again = ['train', ...args.filter((a) => a !== '--resume' && a !== '--overwrite'), '--resume'].map(quoteArg).join(' ');
+          const how = err.checkpoint ? `; to continue: tmpose ${again}` : '';
+          throw Object.assign(new Error(`${signal}: ${err.message}${how}`), { exitCode: signalExitCode(signal) });
+        })
+        .finally(() => {
+          process.off('SIGINT', onSignal);
+          process.off('SIGTERM', onSignal);
+        });
+      if (result.steps === 0) {
+        console.log(`nothing to train: ${result.checkpoint} already holds ${result.epochs} epochs (raise --epochs to train on)`);
+        return;
+      }
+      const best = result.best >= 0 ? `best AP ${result.best.toFixed(4)}` : 'not validated';
+      console.log(`done: ${result.epochs} epochs, last loss ${result.lastLoss.toExponential(3)}, ${best}; checkpoint ${result.checkpoint}`);
     },
   },
 
@@ -201,6 +240,8 @@ export const commands: Record<string, Command> = {
       const image = positionals[0];
       if (!image) throw new Error('missing <image>');
       if (!existsSync(image)) throw new Error(`${image}: no such image file`);
+      // As in training: a JPEG cut short is used with its missing part grey, and said so.
+      if ((await inspectImageFile(image)).truncated) console.error(`warning: ${image} is cut short; its missing part is filled grey`);
       const out = need(values.out as string | undefined, '--out');
       let boxes: [number, number, number, number][] | undefined;
       if (values.boxes) {
@@ -211,6 +252,8 @@ export const commands: Record<string, Command> = {
           if (!Array.isArray(box) || box.length !== 4 || !box.every((v) => typeof v === 'number')) {
             throw new Error(`${values.boxes}: entry ${i} must be [x, y, w, h] or { "bbox": [x, y, w, h] }`);
           }
+          // A box without area has no crop to warp (its affine transform is singular).
+          if (!(box[2] > 0 && box[3] > 0)) throw new Error(`${values.boxes}: entry ${i} is an empty box (${JSON.stringify(box)}); width and height must be positive`);
           return box as [number, number, number, number];
         });
       }

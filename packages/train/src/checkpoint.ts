@@ -2,13 +2,18 @@
 // optimizer's state tensors (`optim.<param index>.<name>`), and in its metadata everything else needed
 // to resume exactly: epoch, step, optimizer hyper-parameters and step counts, scheduler, random state,
 // best score. Written atomically (temporary file, then rename): a crash mid-write leaves the last good
-// checkpoint in place.
-import { type Tensor, io, type nn, type optim, tensor } from '@tmpose/tensor';
+// checkpoint in place. Non-finite values are refused both ways: a diverged model is never saved, and a
+// file holding NaN or Infinity (from an older version, or tampered with) is never loaded.
+import { type Tensor, io, keep, mul, type nn, type optim, stack, sum, tensor, tidy } from '@tmpose/tensor';
+import { open } from 'node:fs/promises';
 
 const FORMAT = 'tmpose-checkpoint-1';
 
 export interface TrainingState {
+  /** Epochs finished (the index of the epoch to train next). */
   epoch: number;
+  /** Batches of epoch `epoch` already trained, when the run was interrupted within it (else 0 or absent). */
+  batch?: number;
   step: number;
   /** Best validation score so far (AP), or -1. */
   best: number;
@@ -26,6 +31,31 @@ interface Meta {
 }
 
 type Optimizer = optim.Optimizer<optim.Hyper>;
+
+/** Thrown by saveCheckpoint when a tensor holds NaN or Infinity: nothing is written. */
+export class NonFiniteError extends Error {
+  override name = 'NonFiniteError';
+}
+
+/**
+ * The name of the first float tensor holding NaN or ±Infinity, or null. One readback for all: the
+ * sum of squares per tensor is non-finite exactly when a value is (or exceeds ~1e19, where a model has
+ * diverged anyway).
+ */
+async function firstNonFinite(tensors: Record<string, Tensor>): Promise<string | null> {
+  const names = Object.keys(tensors).filter((k) => tensors[k]!.dtype === 'float32');
+  if (!names.length) return null;
+  const sums = names.map((k) => tidy(() => keep(sum(mul(tensors[k]!, tensors[k]!)))));
+  const all = tidy(() => stack(sums));
+  try {
+    const values = await all.data();
+    const bad = values.findIndex((v) => !Number.isFinite(v));
+    return bad < 0 ? null : names[bad]!;
+  } finally {
+    all.dispose();
+    for (const t of sums) t.dispose();
+  }
+}
 
 export async function saveCheckpoint(
   path: string,
@@ -52,6 +82,8 @@ export async function saveCheckpoint(
   }
   if (parts.scheduler) meta.scheduler = parts.scheduler.stateDict();
   try {
+    const bad = await firstNonFinite(tensors);
+    if (bad) throw new NonFiniteError(`${path} not written: '${bad}' holds NaN or Infinity`);
     await io.saveSafetensors(path, tensors, { tmpose: JSON.stringify(meta) });
   } finally {
     for (const t of handles) t.dispose();
@@ -67,19 +99,64 @@ export interface Checkpoint {
   dispose(): void;
 }
 
+/** Marks a safetensors file without our metadata (bare weights), as opposed to a damaged checkpoint. */
+export class NotACheckpointError extends Error {
+  override name = 'NotACheckpointError';
+}
+
+function parseMeta(metadata: Record<string, string>, path: string): Meta {
+  if (metadata.tmpose === undefined) {
+    throw new NotACheckpointError(`${path}: not a tmpose checkpoint (no '${FORMAT}' metadata); for bare weights use loadStateDict`);
+  }
+  let meta: Meta;
+  try {
+    meta = JSON.parse(metadata.tmpose) as Meta;
+  } catch (err) {
+    throw new Error(`${path}: the checkpoint's metadata is corrupt (${(err as Error).message})`);
+  }
+  const state = meta?.state as Partial<TrainingState> | undefined;
+  if (meta?.format !== FORMAT || !state || !Number.isInteger(state.epoch) || !Number.isInteger(state.step) || typeof state.best !== 'number') {
+    throw new Error(`${path}: the checkpoint's metadata is corrupt (not a '${FORMAT}' training state)`);
+  }
+  return meta;
+}
+
+/**
+ * The training state of a checkpoint from its header alone (no tensor data read), e.g. the AP that
+ * best.safetensors was saved for.
+ */
+export async function readCheckpointState(path: string): Promise<TrainingState> {
+  const file = await open(path, 'r');
+  try {
+    const length = Buffer.alloc(8);
+    await file.read(length, 0, 8, 0);
+    const headerBytes = Number(length.readBigUInt64LE(0));
+    const { size } = await file.stat();
+    if (headerBytes > size - 8) throw new Error(`${path}: not a safetensors file (truncated header)`);
+    const header = Buffer.alloc(headerBytes);
+    await file.read(header, 0, headerBytes, 8);
+    let metadata: Record<string, string>;
+    try {
+      metadata = (JSON.parse(header.toString('utf8')) as { __metadata__?: Record<string, string> }).__metadata__ ?? {};
+    } catch (err) {
+      throw new Error(`${path}: the safetensors header is not valid JSON (${(err as Error).message})`);
+    }
+    return parseMeta(metadata, path).state;
+  } finally {
+    await file.close();
+  }
+}
+
 /** Reads a checkpoint written by saveCheckpoint; errors name the file. */
 export async function loadCheckpoint(path: string): Promise<Checkpoint> {
   const parsed = await io.readSafetensors(path);
-  let meta: Meta | null = null;
-  try {
-    meta = JSON.parse(parsed.metadata.tmpose ?? 'null') as Meta | null;
-  } catch {
-    meta = null;
+  const found = parseMeta(parsed.metadata, path);
+  for (const [key, h] of Object.entries(parsed.tensors)) {
+    if (h.dtype !== 'float32') continue;
+    let count = 0;
+    for (let i = 0; i < h.data.length; i++) if (!Number.isFinite(h.data[i]!)) count++;
+    if (count) throw new Error(`${path}: '${key}' holds ${count} NaN or Infinity values; not a usable checkpoint (a diverged run?)`);
   }
-  if (!meta || meta.format !== FORMAT) {
-    throw new Error(`${path}: not a tmpose checkpoint (no '${FORMAT}' metadata); for bare weights use loadStateDict`);
-  }
-  const found = meta;
   const tensors = Object.fromEntries(
     Object.entries(parsed.tensors).map(([k, h]) => [k, tensor(h.data, h.shape, { dtype: h.dtype })] as const),
   );

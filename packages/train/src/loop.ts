@@ -1,14 +1,27 @@
 // The training loop: Adam + MultiStepLR over epochs of augmented top-down crops, JointsMSELoss with
-// target weights, BN in training mode. Logs every N steps (JSONL) with a progress bar, validates and
-// checkpoints every epoch (atomically; the best AP kept apart), resumes exactly from the last
-// checkpoint, stops on a non-finite loss without touching the last good checkpoint, and draws the
-// loss curve at the end.
+// target weights, BN in training mode. Logs every N steps (JSONL) with a progress bar, checkpoints and
+// then validates every epoch (atomically; the best AP kept apart), resumes exactly from the last
+// checkpoint (mid-epoch too, after an interrupt), and draws the loss curve at the end.
+//
+// A run never loses work or lies about it: every input is checked before the first step; a folder
+// holding an earlier run is refused unless resumed or overwritten; a non-finite or exploding loss stops
+// the run, and weights holding NaN are never saved, so "the last good checkpoint" is good; an abort
+// (Ctrl-C) finishes the step, saves and says so.
 import { type ConfigName, type ModelConfig, type TMPose, createModel, getConfig } from '@tmpose/model';
 import { type Tensor, init, io, keep, optim, tensor, tidy } from '@tmpose/tensor';
-import { appendFile, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { type Checkpoint, type TrainingState, loadCheckpoint, saveCheckpoint } from './checkpoint.js';
+import {
+  type Checkpoint,
+  NonFiniteError,
+  NotACheckpointError,
+  type TrainingState,
+  loadCheckpoint,
+  readCheckpointState,
+  saveCheckpoint,
+} from './checkpoint.js';
+import { checkCocoGroundTruth, checkDatasetImages, imageCheckWarnings } from './data/check.js';
 import { loadCoco } from './data/coco.js';
 import { DataLoader } from './data/loader.js';
 import { hashKeys } from './data/rng.js';
@@ -21,6 +34,7 @@ import { loadPretrainedBackbone } from './pretrained.js';
 import { lineChartSvg } from './report/plot.js';
 import { savePng } from './report/image.js';
 import { Progress } from './report/progress.js';
+import { appendLogLine, prepareRunFolder, readLog } from './runfolder.js';
 
 export interface TrainOptions {
   /** A configuration name (`tmpose-b`, `tiny`, ...) or a full config. */
@@ -46,6 +60,12 @@ export interface TrainOptions {
   flipTest?: boolean;
   /** Continue from out/last.safetensors. */
   resume?: boolean;
+  /** Start afresh in a folder holding an earlier run (its checkpoints, log and curve are removed). */
+  overwrite?: boolean;
+  /** Stop when a logged loss exceeds this factor times the lowest logged so far (default 1000; 0 = never). */
+  divergence?: number;
+  /** Aborting it (Ctrl-C) stops the run after the current step, with a checkpoint: TrainingInterrupted. */
+  signal?: AbortSignal;
   /** An ImageNet HRNet classification checkpoint for the backbone (hrnet_w32-36af842e.pth, ...); ignored on resume. */
   pretrained?: string;
   /** Keep decoded images in memory (small datasets). */
@@ -62,7 +82,43 @@ export interface TrainResult {
   checkpoint: string;
   bestCheckpoint: string;
   epochs: number;
+  /** Steps trained by this call (0 when a resumed run had already finished). */
+  steps: number;
 }
+
+/** A run stopped by its abort signal, after saving every step so far to `checkpoint`. */
+export class TrainingInterrupted extends Error {
+  override name = 'TrainingInterrupted';
+  constructor(
+    message: string,
+    readonly checkpoint: string | null,
+    /** The signal's abort reason (the CLI passes the signal's name). */
+    readonly reason: unknown,
+  ) {
+    super(message);
+  }
+}
+
+/** `work`, or a rejection with `onAbort()` as soon as `signal` aborts (the work itself runs on, unwatched). */
+function unlessAborted<T>(work: Promise<T>, signal: AbortSignal | undefined, onAbort: () => Error): Promise<T> {
+  if (!signal) return work;
+  return new Promise<T>((resolve, reject) => {
+    const abort = () => reject(onAbort());
+    if (signal.aborted) abort();
+    signal.addEventListener('abort', abort, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', abort));
+  });
+}
+
+/**
+ * A test seam: the process kills itself (SIGKILL: no cleanup, as a power cut) at the point named by
+ * $TMPOSE_CRASH_AT, so that tests can check that a crash there loses nothing.
+ */
+function crashPoint(name: string): void {
+  if (process.env.TMPOSE_CRASH_AT === name) process.kill(process.pid, 'SIGKILL');
+}
+
+const describeConfig = (c: unknown) => (typeof c === 'string' ? `'${c}'` : `a custom config '${(c as { name?: string } | null)?.name ?? '?'}'`);
 
 interface LogRecord {
   type: 'step' | 'eval';
@@ -81,15 +137,32 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   // The seed fixes the initial weights too, so that two runs with the same flags are the same run.
   const config = getConfig(options.config, { seed });
   const layout = resolveCocoLayout(options.data);
-  await mkdir(options.out, { recursive: true });
   const last = join(options.out, 'last.safetensors');
   const bestPath = join(options.out, 'best.safetensors');
   const logPath = join(options.out, 'log.jsonl');
+  const warn = (message: string) => console.error(message);
+  await prepareRunFolder(options.out, { resume: options.resume, overwrite: options.overwrite, warn });
+  const trainedAs = typeof options.config === 'string' ? options.config : config;
+  if (options.resume) {
+    const saved = (await readCheckpointState(last)).config;
+    if (JSON.stringify(saved) !== JSON.stringify(trainedAs)) {
+      throw new Error(`--resume: ${last} was trained as ${describeConfig(saved)}, not ${describeConfig(trainedAs)}; pass the same --config`);
+    }
+  }
 
   const [H, W] = config.imageSize;
   const [hmH, hmW] = config.heatmapSize;
   const trainSet = await loadCoco({ annotationFile: layout.trainAnnotations, imageRoot: layout.trainImages, aspectRatio: W / H });
   const valSet = evalEvery > 0 ? await loadCoco({ annotationFile: layout.valAnnotations, imageRoot: layout.valImages, aspectRatio: W / H }) : null;
+  // Every input is checked before the first step, so that a bad file fails the run now and not at the
+  // first epoch (or validation) that reads it.
+  if (trainSet.length === 0) throw new Error(`${layout.trainAnnotations}: no annotated person to train on`);
+  for (const line of imageCheckWarnings(await checkDatasetImages(trainSet), 'training')) warn(line);
+  if (valSet) {
+    if (valSet.length === 0) throw new Error(`${layout.valAnnotations}: no annotated person to validate on`);
+    for (const line of imageCheckWarnings(await checkDatasetImages(valSet), 'validation')) warn(line);
+    await checkCocoGroundTruth(layout.valAnnotations, config.numJoints);
+  }
   const loader = new DataLoader(trainSet, {
     batchSize,
     train: true,
@@ -111,16 +184,18 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   }
   const optimizer = new optim.Adam(model.parameters().filter((p) => p.requiresGrad), { lr: options.lr ?? 1e-3 });
   const scheduler = new optim.MultiStepLR(optimizer, { milestones: options.milestones ?? [200, 260], gamma: options.gamma ?? 0.1 });
-  const state = { epoch: 0, step: 0, best: -1, rng: seed, config: typeof options.config === 'string' ? options.config : config };
+  const state: TrainingState = { epoch: 0, batch: 0, step: 0, best: -1, rng: seed, config: trainedAs };
 
   if (options.resume) {
-    if (!existsSync(last)) throw new Error(`--resume: ${last} does not exist`);
     const ckpt: Checkpoint = await loadCheckpoint(last);
     try {
       model.loadStateDict(ckpt.model);
       ckpt.restoreOptimizer(optimizer as unknown as optim.Optimizer<optim.Hyper>);
       ckpt.restoreScheduler(scheduler);
       Object.assign(state, ckpt.state);
+      // best.safetensors is written after last.safetensors, so its own record, not last's, says which AP
+      // the kept best model has (none when it is missing: the next validation writes it).
+      state.best = existsSync(bestPath) ? (await readCheckpointState(bestPath)).best : -1;
       if (options.lr !== undefined) {
         // An explicit --lr on resume replaces the base rate; the schedule's factor still applies.
         optimizer.paramGroups.forEach((g, i) => {
@@ -131,86 +206,130 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     } finally {
       ckpt.dispose();
     }
-    console.error(`resumed from ${last} at epoch ${state.epoch}, step ${state.step}`);
-  } else if (existsSync(logPath)) {
-    await writeFile(logPath, '');
+    const within = state.batch ? ` (${state.batch} of its ${loader.length} batches done)` : '';
+    console.error(`resumed from ${last} at epoch ${state.epoch}${within}, step ${state.step}`);
   }
 
-  const log = async (r: LogRecord) => appendFile(logPath, `${JSON.stringify({ ...r, time: new Date().toISOString() })}\n`);
+  const log = (r: LogRecord) => appendLogLine(logPath, `${JSON.stringify({ ...r, time: new Date().toISOString() })}\n`);
+  const divergence = options.divergence ?? 1000;
+  const signal = options.signal;
+  const lastGood = () => `The last good checkpoint is ${existsSync(last) ? last : '(none yet)'}`;
+  const parts = () => ({ model, optimizer: optimizer as unknown as optim.Optimizer<optim.Hyper>, scheduler, state });
+  const save = async (path: string, what: Parameters<typeof saveCheckpoint>[1], when: string) => {
+    try {
+      await saveCheckpoint(path, what);
+    } catch (err) {
+      if (!(err instanceof NonFiniteError)) throw err;
+      throw new Error(`the weights became NaN or Infinity ${when} (step ${state.step}); stopping. ${lastGood()}; try a lower --lr`);
+    }
+  };
+  const interrupted = (where: string) =>
+    new TrainingInterrupted(`interrupted ${where}; ${existsSync(last) ? `${last} holds every step so far` : 'nothing was trained yet'}`, existsSync(last) ? last : null, signal?.reason);
   let lastLoss = Number.NaN;
+  let lowest = Number.POSITIVE_INFINITY;
+  let steps = 0;
   try {
+    if (signal?.aborted) throw interrupted('before the first step');
     for (let epoch = state.epoch; epoch < epochs; epoch++) {
       // Masks are drawn from a generator seeded per epoch (as the loader's augmentation is), so a run
-      // resumed at an epoch boundary draws exactly what the uninterrupted run would have.
+      // resumed at an epoch boundary draws exactly what the uninterrupted run would have; within an
+      // interrupted epoch, the masks of the batches already trained are drawn again and dropped.
+      const from = epoch === state.epoch ? (state.batch ?? 0) : 0;
       model.maskRng.seed(hashKeys(seed, 'masks', epoch));
+      for (let b = 0; b < from; b++) model.resolveIndices(batchSize);
       const progress = options.quiet ? null : new Progress(`epoch ${epoch + 1}/${epochs}`, loader.length);
       const started = performance.now();
       let images = 0;
-      let index = 0;
-      for await (const batch of loader.epoch(epoch)) {
-        const loss = tidy(() => {
-          const x = tensor(batch.images, batch.imageShape);
-          const target = tensor(batch.targets, batch.targetShape);
-          const weight = tensor(batch.targetWeights, batch.weightShape);
-          const heatmaps = model.forward(x);
-          const l = jointsMseLoss(heatmaps, target, weight);
-          l.backward();
-          optimizer.step();
-          optimizer.zeroGrad();
-          return keep(l.detach());
-        });
-        state.step++;
-        index++;
-        images += batch.size;
-        const read = index % logEvery === 0 || index === loader.length;
-        if (read) {
-          lastLoss = await loss.item();
-          if (!Number.isFinite(lastLoss)) {
+      let index = from;
+      try {
+        for await (const batch of loader.epoch(epoch, from)) {
+          const loss = tidy(() => {
+            const x = tensor(batch.images, batch.imageShape);
+            const target = tensor(batch.targets, batch.targetShape);
+            const weight = tensor(batch.targetWeights, batch.weightShape);
+            const heatmaps = model.forward(x);
+            const l = jointsMseLoss(heatmaps, target, weight);
+            l.backward();
+            optimizer.step();
+            optimizer.zeroGrad();
+            return keep(l.detach());
+          });
+          state.step++;
+          index++;
+          steps++;
+          images += batch.size;
+          const read = index % logEvery === 0 || index === loader.length || signal?.aborted;
+          if (read) {
+            try {
+              lastLoss = await loss.item();
+            } finally {
+              loss.dispose();
+            }
+            if (!Number.isFinite(lastLoss)) {
+              throw new Error(`the loss became ${lastLoss} at epoch ${epoch + 1}, step ${state.step}; stopping. ${lastGood()}; try a lower --lr`);
+            }
+            if (divergence > 0 && lastLoss > divergence * lowest) {
+              throw new Error(
+                `the loss grew from ${lowest.toExponential(2)} to ${lastLoss.toExponential(2)} (over ${divergence}x) by epoch ${epoch + 1}, ` +
+                  `step ${state.step}: training diverged; stopping. ${lastGood()}; try a lower --lr (--divergence 0 never stops)`,
+              );
+            }
+            lowest = Math.min(lowest, lastLoss);
+            const rate = images / ((performance.now() - started) / 1000);
+            await log({ type: 'step', epoch: epoch + 1, step: state.step, loss: lastLoss, lr: optimizer.paramGroups[0]!.lr, imagesPerSec: rate });
+            progress?.update(index, { loss: lastLoss.toExponential(3), lr: optimizer.paramGroups[0]!.lr.toExponential(1) }, images);
+          } else {
             loss.dispose();
-            throw new Error(
-              `the loss became ${lastLoss} at epoch ${epoch + 1}, step ${state.step}; stopping. ` +
-                `The last good checkpoint is ${existsSync(last) ? last : '(none yet)'}; try a lower --lr`,
-            );
           }
-          const rate = images / ((performance.now() - started) / 1000);
-          await log({ type: 'step', epoch: epoch + 1, step: state.step, loss: lastLoss, lr: optimizer.paramGroups[0]!.lr, imagesPerSec: rate });
-          progress?.update(index, { loss: lastLoss.toExponential(3), lr: optimizer.paramGroups[0]!.lr.toExponential(1) }, images);
+          if (signal?.aborted) {
+            // The step is done: save it, and every step before it, then stop.
+            state.epoch = epoch;
+            state.batch = index;
+            await save(last, parts(), `at epoch ${epoch + 1}`);
+            throw interrupted(`at epoch ${epoch + 1}, batch ${index} of ${loader.length} (step ${state.step})`);
+          }
         }
-        loss.dispose();
+      } finally {
+        progress?.end();
       }
-      progress?.end();
       scheduler.step();
       state.epoch = epoch + 1;
-      let ap: number | null = null;
+      state.batch = 0;
+      // Saved before validation, so that a failed or interrupted validation never costs the epoch.
+      await save(last, parts(), `by the end of epoch ${epoch + 1}`);
+      crashPoint('validation');
       if (valSet && evalEvery > 0 && (epoch + 1) % evalEvery === 0) {
-        const evaluation = await evaluateModelOnCoco(model, valSet, layout.valAnnotations, { batchSize, flip: options.flipTest, workers: options.workers });
-        ap = evaluation.stats.AP;
+        const evaluation = await unlessAborted(
+          evaluateModelOnCoco(model, valSet, layout.valAnnotations, { batchSize, flip: options.flipTest, workers: options.workers }),
+          signal,
+          () => interrupted(`while validating epoch ${epoch + 1} (step ${state.step})`),
+        );
+        const ap = evaluation.stats.AP;
         await log({ type: 'eval', epoch: epoch + 1, step: state.step, ...evaluation.stats });
         if (!options.quiet) console.error(`epoch ${epoch + 1}: AP ${ap.toFixed(4)}\n${evaluation.summary}`);
+        if (ap > state.best) {
+          state.best = ap;
+          await save(bestPath, { model, state }, `by the end of epoch ${epoch + 1}`);
+        }
       }
-      const improved = ap !== null && ap > state.best;
-      if (improved) state.best = ap!;
-      await saveCheckpoint(last, { model, optimizer: optimizer as unknown as optim.Optimizer<optim.Hyper>, scheduler, state });
-      if (improved) await saveCheckpoint(bestPath, { model, state });
+      if (signal?.aborted && epoch + 1 < epochs) throw interrupted(`after epoch ${epoch + 1} (step ${state.step})`);
     }
   } finally {
     await loader.close();
-    await drawLossCurve(logPath, options.out).catch(() => {});
+    await drawLossCurve(logPath, options.out).catch((err: Error) => warn(`warning: the loss curve was not drawn: ${err.message}`));
   }
   model.dispose();
-  return { best: state.best, lastLoss, checkpoint: last, bestCheckpoint: bestPath, epochs: state.epoch };
+  return { best: state.best, lastLoss, checkpoint: last, bestCheckpoint: bestPath, epochs: state.epoch, steps };
 }
 
 /** loss.svg and loss.png from the JSONL log. */
 export async function drawLossCurve(logPath: string, outDir: string): Promise<void> {
-  const records = (await readFile(logPath, 'utf8'))
-    .split('\n')
-    .filter(Boolean)
-    .map((l) => JSON.parse(l) as LogRecord);
+  if (!existsSync(logPath)) return;
+  const records = await readLog<LogRecord>(logPath);
   const points = records.filter((r) => r.type === 'step').map((r) => [r.step, r.loss as number] as [number, number]);
   if (!points.length) return;
   const svg = lineChartSvg('Training loss (JointsMSELoss)', 'step', 'loss', [{ name: 'loss', points, color: '#1f77b4' }]);
-  await writeFile(join(outDir, 'loss.svg'), svg);
+  await io.writeFileAtomic(join(outDir, 'loss.svg'), new TextEncoder().encode(svg));
   await savePng(svg, join(outDir, 'loss.png'));
 }
 
@@ -233,7 +352,7 @@ export async function modelFromCheckpoint(path: string, config?: ConfigName | Mo
       checkpoint = await loadCheckpoint(path);
       weights = checkpoint.model;
     } catch (err) {
-      if (!/not a tmpose checkpoint/.test((err as Error).message)) throw err;
+      if (!(err instanceof NotACheckpointError)) throw err;
       // Bare weights: an exported model names its configuration in the metadata; others need --config.
       const bare = await io.readSafetensors(path);
       exported = exportedConfig(bare.metadata, path);
@@ -242,19 +361,28 @@ export async function modelFromCheckpoint(path: string, config?: ConfigName | Mo
     }
   }
   const chosen = config ?? exported ?? (checkpoint?.state.config as ConfigName | ModelConfig | undefined);
+  const release = () => {
+    if (checkpoint) checkpoint.dispose();
+    else for (const t of Object.values(weights)) t.dispose();
+  };
   if (!chosen) {
-    for (const t of Object.values(weights)) t.dispose();
-    throw new Error(`${path}: bare weights carry no configuration; pass --config (e.g. tmpose-b)`);
+    release();
+    throw new Error(`${path}: the checkpoint names no configuration; pass --config (e.g. tmpose-b)`);
   }
-  const model = createModel(chosen);
+  let model: TMPose;
+  try {
+    model = createModel(chosen);
+  } catch (err) {
+    release();
+    throw new Error(`${path}: the checkpoint's configuration is invalid (${(err as Error).message})`);
+  }
   try {
     model.loadStateDict(weights);
   } catch (err) {
     model.dispose();
     throw new Error(`${path}: incompatible with ${typeof chosen === 'string' ? chosen : chosen.name}: ${(err as Error).message}`);
   } finally {
-    if (checkpoint) checkpoint.dispose();
-    else for (const t of Object.values(weights)) t.dispose();
+    release();
   }
   return { model, state: checkpoint?.state ?? null };
 }

@@ -35,7 +35,7 @@ export async function writeFileAtomic(path: string, data: Uint8Array | AsyncIter
   } catch (err) {
     await handle?.close().catch(() => undefined);
     await fs.rm(tmp, { force: true }).catch(() => undefined);
-    throw err;
+    throw namingPath(path, err);
   }
   // Make the rename itself durable. Directories cannot be opened for fsync on Windows: best effort.
   try {
@@ -44,6 +44,13 @@ export async function writeFileAtomic(path: string, data: Uint8Array | AsyncIter
   } catch {
     // The file is complete and in place; only its survival across a power cut is less certain.
   }
+}
+
+/** `err` with `path` in its message (a write's ENOSPC names no file), keeping its `code`. */
+function namingPath(path: string, err: unknown): unknown {
+  const e = err as NodeJS.ErrnoException;
+  if (!(err instanceof Error) || e.message.includes(path)) return err;
+  return Object.assign(new Error(`${path}: ${e.message}`, { cause: err }), { code: e.code });
 }
 
 /** Saves tensors (float32 / int32) as a safetensors file, atomically (see writeFileAtomic). */

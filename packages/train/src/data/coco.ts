@@ -240,9 +240,17 @@ export function cocoFromJson(json: unknown, options: CocoOptions, source = 'anno
   const anns = arr(root.annotations, `${source}: annotations`);
   // Group annotation indices by image, keeping file order (pycocotools imgToAnns).
   const perImage: number[][] = images.map(() => []);
+  const annotationIds = new Map<number, number>();
   for (let i = 0; i < anns.length; i++) {
     const where = `${source}: annotations[${i}]`;
     const a = obj(anns[i], where);
+    if (a.id !== undefined) {
+      // Annotations are keyed by id in evaluation (pycocotools' anns): a duplicate fails here, at start.
+      const id = num(a.id, `${where}.id`);
+      const first = annotationIds.get(id);
+      if (first !== undefined) throw new CocoFormatError(`${where}.id: duplicate annotation id ${id} (also annotations[${first}])`);
+      annotationIds.set(id, i);
+    }
     const imageId = num(a.image_id, `${where}.image_id`);
     const ii = byId.get(imageId);
     if (ii === undefined) fail(`${where}.image_id`, 'an id listed in images', imageId);

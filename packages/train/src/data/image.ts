@@ -156,6 +156,52 @@ export async function readImageFile(path: string): Promise<Buffer> {
   }
 }
 
+export interface ImageFileInfo {
+  width: number;
+  height: number;
+  /** A JPEG without its end-of-image marker near the end: cut short, its missing part decodes grey. */
+  truncated: boolean;
+}
+
+/**
+ * The size of an image file from its header, and whether a JPEG was cut short, without decoding it
+ * (a JPEG's first 64 KiB and last 4 KiB are read). Throws, naming the file, for a file that is empty,
+ * unreadable or not an image.
+ */
+export async function inspectImageFile(path: string): Promise<ImageFileInfo> {
+  const { open } = await import('node:fs/promises');
+  let file: Awaited<ReturnType<typeof open>>;
+  try {
+    file = await open(path, 'r');
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    throw new Error(`cannot read image ${path}: ${err.code === 'ENOENT' ? 'no such file' : err.message}`);
+  }
+  try {
+    const { size } = await file.stat();
+    if (size === 0) throw new Error(`cannot read image ${path}: the file is empty`);
+    const read = async (position: number, length: number) => {
+      const buf = Buffer.alloc(length);
+      const { bytesRead } = await file.read(buf, 0, length, position);
+      return buf.subarray(0, bytesRead);
+    };
+    const head = await read(0, Math.min(size, 65536));
+    const isJpeg = head[0] === 0xff && head[1] === 0xd8;
+    const fromHeader = isJpeg ? jpegSize(head) : null;
+    const dims = fromHeader ?? (await imageBufferSize(size > head.length ? await read(0, size) : head, path));
+    // The end-of-image marker may be followed by a few bytes of padding or appended data.
+    const tail = isJpeg ? await read(Math.max(0, size - 4096), Math.min(size, 4096)) : null;
+    let truncated = false;
+    if (tail) {
+      truncated = true;
+      for (let i = tail.length - 2; i >= 0 && truncated; i--) if (tail[i] === 0xff && tail[i + 1] === 0xd9) truncated = false;
+    }
+    return { ...dims, truncated };
+  } finally {
+    await file.close();
+  }
+}
+
 /** Reads and decodes an image file; errors name the file. */
 export async function readImage(path: string, options: DecodeOptions = {}): Promise<DecodedImage> {
   return decodeImageBuffer(await readImageFile(path), path, options);

@@ -22,8 +22,10 @@ export {
 export { generateTarget, type TargetOptions } from './targets.js';
 export { Rng, permutation, hashKeys } from './rng.js';
 export {
-  decodeImageBuffer, readImage, readImageFile, imageBufferSize, jpegSize, ImageCache, type DecodedImage, type DecodeOptions,
+  decodeImageBuffer, readImage, readImageFile, imageBufferSize, jpegSize, inspectImageFile, ImageCache,
+  type DecodedImage, type DecodeOptions, type ImageFileInfo,
 } from './image.js';
+export { checkDatasetImages, checkCocoGroundTruth, imageCheckWarnings, type ImageCheck } from './check.js';
 export {
   processSample, planSample, renderSample, planRowsNeeded, allocBatch, SampleWorkspace,
   type PipelineConfig, type SampleMeta, type SamplePlan, type BatchArrays,

@@ -166,14 +166,17 @@ export class DataLoader {
     return out;
   }
 
-  /** The batches of epoch `epoch`, in order. Breaking out of the loop early is fine. */
-  async *epoch(epoch: number): AsyncGenerator<Batch, void, undefined> {
+  /**
+   * The batches of epoch `epoch`, in order, from batch `from` on (an interrupted epoch resumed: its
+   * batches are the same as in an uninterrupted one). Breaking out of the loop early is fine.
+   */
+  async *epoch(epoch: number, from = 0): AsyncGenerator<Batch, void, undefined> {
     if (this.closed) throw new Error('DataLoader: closed');
     const order = this.order(epoch);
     const nb = this.length;
     const B = this.batchSize;
     const tasks: BatchTask[] = [];
-    for (let b = 0; b < nb; b++) {
+    for (let b = from; b < nb; b++) {
       const start = b * B;
       const end = Math.min(start + B, order.length);
       const positions = new Int32Array(end - start);
@@ -182,6 +185,7 @@ export class DataLoader {
     }
     const inFlight: Promise<BatchResult>[] = [];
     let submitted = 0;
+    const count = tasks.length;
     const submit = (): void => {
       const t = tasks[submitted++]!;
       t.id = this.nextId++;
@@ -190,13 +194,13 @@ export class DataLoader {
       inFlight.push(p);
     };
     try {
-      for (let b = 0; b < nb; b++) {
-        while (submitted < nb && inFlight.length < this.prefetch) submit();
+      for (let k = 0; k < count; k++) {
+        while (submitted < count && inFlight.length < this.prefetch) submit();
         const next = inFlight.shift()!;
         // Keep `prefetch` batches in flight while this one is awaited and consumed.
-        while (submitted < nb && inFlight.length < this.prefetch) submit();
+        while (submitted < count && inFlight.length < this.prefetch) submit();
         const r = await next;
-        yield this.toBatch(epoch, b, r);
+        yield this.toBatch(epoch, from + k, r);
       }
     } finally {
       // Abandoned batches finish in the workers and are dropped.

@@ -10,14 +10,13 @@ export async function savePng(svg: string, path: string): Promise<void> {
 
 /** The photo at `imagePath` with `svg` (the same size) drawn over it, saved as PNG. */
 export async function saveOverlay(imagePath: string, svg: string, outPath: string): Promise<void> {
-  let base: ReturnType<typeof sharp>;
+  let png: Buffer;
   try {
-    base = sharp(imagePath);
-    await base.metadata();
+    // failOn 'none': a JPEG cut short is drawn with its missing part grey, as it was decoded for the model.
+    png = await sharp(imagePath, { failOn: 'none' }).composite([{ input: Buffer.from(svg), top: 0, left: 0 }]).png().toBuffer();
   } catch (err) {
     throw new Error(`${imagePath}: cannot read the image (${(err as Error).message})`);
   }
-  const png = await base.composite([{ input: Buffer.from(svg), top: 0, left: 0 }]).png().toBuffer();
   await io.writeFileAtomic(outPath, png);
 }
 
