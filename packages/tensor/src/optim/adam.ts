@@ -3,14 +3,15 @@
 //   m  <- b1 * m + (1 - b1) * g
 //   v  <- b2 * v + (1 - b2) * g^2
 //   p  <- p - (lr / (1 - b1^t)) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
-// One fused kernel per parameter reads p, g, m, v once and writes p, m, v in place. The per-step
+// One fused kernel updates several parameters at once, reading p, g, m, v once and writing p, m, v in place. The per-step
 // scalars are computed here in double precision, as PyTorch does in Python; they change every step, so
 // they travel in the optimizer's per-step buffer, and the uniforms stay the same from step to step.
+import { getDevice } from '../device.js';
 import { type Kernel, linearEntry } from '../runtime/pipelines.js';
-import { dispatch, f32bits, grid } from '../runtime/queue.js';
-import type { Storage } from '../runtime/pool.js';
+import { type Storage, allocate, release } from '../runtime/pool.js';
+import { dispatch, f32bits, flushNumber, grid } from '../runtime/queue.js';
 import type { Tensor } from '../tensor.js';
-import { type Hyper, type ParamGroupInput, type ParamState, Optimizer } from './optimizer.js';
+import { type Hyper, type ParamGroupInput, type ParamState, type Update, Optimizer } from './optimizer.js';
 
 const WG = 256;
 
@@ -30,33 +31,58 @@ export interface AdamHyper extends Hyper {
   decoupledWeightDecay: boolean;
 }
 
-// Params: n, p offset, g offset, b1, 1-b1, b2, 1-b2, eps, L2 decay, scalars offset. Per-step scalars
-// S[at..at+2]: step size lr / bc1, decoupled decay factor 1 - lr * wd, sqrt(bc2).
-const ADAM: Kernel = {
-  name: 'adam_step',
-  key: '',
-  bindings: [
-    { name: 'W', type: 'f32', access: 'read_write' },
-    { name: 'G', type: 'f32', access: 'read' },
-    { name: 'M', type: 'f32', access: 'read_write' },
-    { name: 'V', type: 'f32', access: 'read_write' },
-    { name: 'S', type: 'f32', access: 'read' },
-  ],
-  body: () => `
+/**
+ * Parameters updated per dispatch: each binds its weights and gradient, and every parameter's m and v
+ * live in one buffer each (the optimizer's arenas), so K parameters take 2K + 3 storage bindings.
+ */
+function slotsPerDispatch(): number {
+  return Math.max(1, Math.min(8, Math.floor((getDevice().info.limits.maxStorageBuffersPerShaderStage - 3) / 2)));
+}
+
+// Params: b1, 1-b1, b2, 1-b2, eps, L2 decay, total elements, then per slot k at 8 + 6k: first element
+// (of the dispatch's), elements, weight offset, gradient offset, m/v offset, per-step values offset.
+// Per-step values S[at..at+2]: step size lr / bc1, decoupled decay factor 1 - lr * wd, sqrt(bc2).
+function adamKernel(K: number): Kernel {
+  const slots = [...Array(K).keys()];
+  return {
+    name: 'adam_step',
+    key: `k${K}`,
+    bindings: [
+      ...slots.map((k) => ({ name: `W${k}`, type: 'f32', access: 'read_write' as const })),
+      ...slots.map((k) => ({ name: `G${k}`, type: 'f32', access: 'read' as const })),
+      { name: 'M', type: 'f32', access: 'read_write' },
+      { name: 'V', type: 'f32', access: 'read_write' },
+      { name: 'S', type: 'f32', access: 'read' },
+    ],
+    body: () => `
 ${linearEntry(WG)}
-  if (i >= pu(0u)) { return; }
-  let at = pu(9u);
-  let wi = pu(1u) + i;
-  let w = W[wi];
-  let g = G[pu(2u) + i] + pf(8u) * w;
-  let m = pf(3u) * M[i] + pf(4u) * g;
-  let v = pf(5u) * V[i] + pf(6u) * g * g;
-  M[i] = m;
-  V[i] = v;
-  let denom = sqrt(v) / S[at + 2u] + pf(7u);
-  W[wi] = w * S[at + 1u] - S[at] * m / denom;
+  if (i >= pu(6u)) { return; }
+  var k = 0u;
+  ${slots.slice(1).map((k) => `if (i >= pu(${8 + 6 * k}u)) { k = ${k}u; }`).join(' ')}
+  let slot = 8u + 6u * k;
+  let e = i - pu(slot);
+  let wi = pu(slot + 2u) + e;
+  let gi = pu(slot + 3u) + e;
+  let si = pu(slot + 4u) + e;
+  let at = pu(slot + 5u);
+  var w: f32; var g: f32;
+  switch k {
+    ${slots.map((k) => `case ${k}u: { w = W${k}[wi]; g = G${k}[gi]; }`).join('\n    ')}
+    default: {}
+  }
+  g += pf(5u) * w;
+  let m = pf(0u) * M[si] + pf(1u) * g;
+  let v = pf(2u) * V[si] + pf(3u) * g * g;
+  M[si] = m;
+  V[si] = v;
+  let next = w * S[at + 1u] - S[at] * m / (sqrt(v) / S[at + 2u] + pf(4u));
+  switch k {
+    ${slots.map((k) => `case ${k}u: { W${k}[wi] = next; }`).join('\n    ')}
+    default: {}
+  }
 }`,
-};
+  };
+}
 
 export class Adam extends Optimizer<AdamHyper> {
   constructor(params: readonly Tensor[] | readonly ParamGroupInput<AdamHyper>[], options: AdamOptions = {}, name = 'Adam') {
@@ -88,24 +114,44 @@ export class Adam extends Optimizer<AdamHyper> {
     return [h.lr / bc1, h.decoupledWeightDecay ? 1 - h.lr * h.weightDecay : 1, Math.sqrt(bc2)];
   }
 
-  protected update(p: Tensor, g: Tensor, state: ParamState, h: AdamHyper, at: number, scalars: Storage): void {
-    const m = (state.tensors.expAvg ??= this.stateTensor(p, true));
-    const v = (state.tensors.expAvgSq ??= this.stateTensor(p, true));
-    const [b1, b2] = h.betas;
-    const params = [
-      p.size,
-      p.offset,
-      g.offset,
-      f32bits(b1),
-      f32bits(1 - b1),
-      f32bits(b2),
-      f32bits(1 - b2),
-      f32bits(h.eps),
-      f32bits(h.decoupledWeightDecay ? 0 : h.weightDecay),
-      at,
-    ];
-    // State tensors are the optimizer's own contiguous allocations: offset 0.
-    dispatch(ADAM, [p.storage, g.storage, m.storage, v.storage, scalars], params, grid(Math.ceil(p.size / WG)));
+  protected encode(updates: readonly Update<AdamHyper>[], scalars: Storage): void {
+    const K = slotsPerDispatch();
+    const kernel = adamKernel(K);
+    // One dispatch per K parameters of a group (the hyper-parameters are uniforms of the dispatch);
+    // parameters sharing a buffer go to different dispatches, as writable bindings must not alias.
+    for (const group of this.paramGroups) {
+      const [b1, b2] = group.betas;
+      const hyper = [b1, 1 - b1, b2, 1 - b2, group.eps, group.decoupledWeightDecay ? 0 : group.weightDecay].map(f32bits);
+      let batch: Update<AdamHyper>[] = [];
+      const run = () => {
+        if (batch.length) this.dispatchBatch(kernel, K, batch, hyper, scalars);
+        batch = [];
+      };
+      for (const u of updates) {
+        if (u.group !== group) continue;
+        if (batch.length === K || batch.some((b) => b.p.storage === u.p.storage)) run();
+        batch.push(u);
+      }
+      run();
+    }
+  }
+
+  private dispatchBatch(kernel: Kernel, K: number, batch: Update<AdamHyper>[], hyper: number[], scalars: Storage): void {
+    const m = batch.map((u) => (u.state.tensors.expAvg ??= this.stateTensor(u.p, 'expAvg')));
+    const v = batch.map((u) => (u.state.tensors.expAvgSq ??= this.stateTensor(u.p, 'expAvgSq')));
+    const slots: number[] = [];
+    let total = 0;
+    batch.forEach((u, k) => {
+      slots.push(total, u.p.size, u.p.offset, u.grad.offset, m[k]!.offset, u.at);
+      total += u.p.size;
+    });
+    // Unused slots start past the end (never selected) and bind small scratch buffers of their own.
+    const spare = Array.from({ length: K - batch.length }, () => allocate(16));
+    for (const _ of spare) slots.push(total, 0, 0, 0, 0, 0);
+    const weights = [...batch.map((u) => u.p.storage), ...spare];
+    const grads = [...batch.map((u) => u.grad.storage), ...spare.map(() => batch[0]!.grad.storage)];
+    dispatch(kernel, [...weights, ...grads, m[0]!.storage, v[0]!.storage, scalars], [...hyper, total, 0, ...slots], grid(Math.ceil(total / WG)));
+    for (const s of spare) release(s, flushNumber());
   }
 }
 

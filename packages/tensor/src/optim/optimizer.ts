@@ -7,11 +7,22 @@ import { type Storage, allocate, release } from '../runtime/pool.js';
 import { flushNumber, upload } from '../runtime/queue.js';
 import { keep } from '../scope.js';
 import { contiguous, copyInto } from '../ops/copy.js';
-import { fmt, sameShape } from '../shape.js';
+import { contiguousStrides, fmt, sameShape } from '../shape.js';
 import { zeros } from '../ops/create.js';
 import { type Tensor, empty } from '../tensor.js';
 
 const RING = 3;
+
+/** One parameter's update in a step. */
+export interface Update<H extends Hyper> {
+  p: Tensor;
+  /** Contiguous (a view with an offset is fine). */
+  grad: Tensor;
+  state: ParamState;
+  group: ParamGroup<H>;
+  /** Where this update's per-step values start in the step's scalar buffer. */
+  at: number;
+}
 
 export interface Hyper {
   lr: number;
@@ -82,10 +93,10 @@ export abstract class Optimizer<H extends Hyper> {
   protected abstract stateKeys(group: H): readonly string[];
 
   /**
-   * Encodes the fused update of one parameter; `state.step` already counts this update. `scalars` are
-   * this update's per-step values (from `stepScalars`), the word at which they start in the `S` buffer.
+   * Encodes the updates of one step; each `state.step` already counts its update, and `at` is where
+   * its per-step values (from `stepScalars`) start in `scalars`.
    */
-  protected abstract update(param: Tensor, grad: Tensor, state: ParamState, group: H, scalars: number, buffer: Storage): void;
+  protected abstract encode(updates: readonly Update<H>[], scalars: Storage): void;
 
   /** The values an update needs that change from step to step (bias corrections, scheduled rates). */
   protected abstract stepScalars(state: ParamState, group: H): number[];
@@ -128,7 +139,7 @@ export abstract class Optimizer<H extends Hyper> {
 
   /** Updates every parameter that has a gradient (those without one are skipped, as in PyTorch). */
   step(): void {
-    const updates: { p: Tensor; grad: Tensor; state: ParamState; group: ParamGroup<H>; at: number }[] = [];
+    const updates: Update<H>[] = [];
     const values: number[] = [];
     const known = new Map<string, number>();
     for (const group of this.paramGroups) {
@@ -159,11 +170,9 @@ export abstract class Optimizer<H extends Hyper> {
     }
     if (!updates.length) return;
     const buffer = this.scalarBuffer(values);
-    for (const { p, grad, state, group, at } of updates) {
-      const g = grad.isContiguous ? grad : contiguous(grad);
-      this.update(p, g, state, group, at, buffer);
-      if (g !== grad) g.dispose();
-    }
+    const ready = updates.map((u) => ({ ...u, grad: u.grad.isContiguous ? u.grad : contiguous(u.grad) }));
+    this.encode(ready, buffer);
+    ready.forEach((u, i) => u.grad !== updates[i]!.grad && u.grad.dispose());
     buffer.releasedAt = flushNumber();
   }
 
@@ -180,10 +189,29 @@ export abstract class Optimizer<H extends Hyper> {
     return buffer;
   }
 
-  /** A state tensor shaped like `param`, owned by the optimizer (it outlives any `tidy`). */
-  protected stateTensor(param: Tensor, zeroed: boolean): Tensor {
-    return keep(zeroed ? zeros(param.shape) : empty(param.shape, 'float32'));
+  /**
+   * State tensor `key` of `param`, zero at first, owned by the optimizer (it outlives any `tidy`). The
+   * state of one key for every parameter lives in one buffer (its arena), so that a fused update
+   * binds one buffer for all of them; each parameter's part starts at a multiple of 4 elements.
+   */
+  protected stateTensor(param: Tensor, key: string): Tensor {
+    let arena = this.arenas.get(key);
+    if (!arena) {
+      const offsets = new Map<Tensor, number>();
+      let total = 0;
+      for (const g of this.paramGroups) {
+        for (const p of g.params) {
+          offsets.set(p, total);
+          total += Math.ceil(p.size / 4) * 4;
+        }
+      }
+      arena = { flat: keep(zeros([total])), offsets };
+      this.arenas.set(key, arena);
+    }
+    return keep(arena.flat.view(param.shape, contiguousStrides(param.shape), arena.offsets.get(param)!));
   }
+
+  private readonly arenas = new Map<string, { flat: Tensor; offsets: Map<Tensor, number> }>();
 
   /**
    * Hyper-parameters, step counts and state tensors. The tensors are new handles on the live state
@@ -268,20 +296,31 @@ export abstract class Optimizer<H extends Hyper> {
     if (problems.length) throw new Error(`${this.name}.loadStateDict: the state dict does not fit:\n  ${problems.join('\n  ')}`);
 
     this.paramGroups.forEach((g, gi) => Object.assign(g, { ...newHypers[gi], params: g.params }));
+    // The dict may hold handles on this optimizer's own arenas (its own stateDict): those are read
+    // into copies first, before any state is overwritten (and a buffer can't be copied onto itself).
+    const ownBuffers = new Set([...this.arenas.values()].map((a) => a.flat.storage));
+    const clones: Tensor[] = [];
+    const entries = Object.entries(dict.state ?? {}).map(([key, s]) => {
+      const tensors = Object.entries(s.tensors).map(([name, t]) => {
+        if (!ownBuffers.has(t.storage)) return [name, t] as const;
+        const c = empty(t.shape, 'float32');
+        copyInto(c, t);
+        clones.push(c);
+        return [name, c] as const;
+      });
+      return { p: params[Number(key)]!, step: s.step, tensors };
+    });
     const old = [...this.state.values()];
     this.state.clear();
-    for (const [key, s] of Object.entries(dict.state ?? {})) {
-      const p = params[Number(key)]!;
-      const tensors = Object.fromEntries(
-        Object.entries(s.tensors).map(([name, t]) => {
-          const copy = this.stateTensor(p, false);
-          copyInto(copy, t);
-          return [name, copy] as const;
-        }),
-      );
-      this.state.set(p, { step: s.step, tensors });
+    for (const { p, step, tensors } of entries) {
+      const loaded = tensors.map(([name, t]) => {
+        const into = this.stateTensor(p, name);
+        copyInto(into, t);
+        return [name, into] as const;
+      });
+      this.state.set(p, { step, tensors: Object.fromEntries(loaded) });
     }
-    // After the copies are queued: the dict may hold handles on the state being replaced.
+    for (const c of clones) c.dispose();
     for (const s of old) for (const t of Object.values(s.tensors)) t.dispose();
   }
 
@@ -289,6 +328,8 @@ export abstract class Optimizer<H extends Hyper> {
   dispose(): void {
     for (const s of this.state.values()) for (const t of Object.values(s.tensors)) t.dispose();
     this.state.clear();
+    for (const a of this.arenas.values()) a.flat.dispose();
+    this.arenas.clear();
     for (const b of this.ring.splice(0)) release(b, flushNumber());
   }
 }

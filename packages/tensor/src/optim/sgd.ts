@@ -8,7 +8,7 @@ import { type Kernel, linearEntry } from '../runtime/pipelines.js';
 import { dispatch, f32bits, grid } from '../runtime/queue.js';
 import type { Storage } from '../runtime/pool.js';
 import type { Tensor } from '../tensor.js';
-import { type Hyper, type ParamGroupInput, type ParamState, Optimizer } from './optimizer.js';
+import { type Hyper, type ParamGroupInput, type ParamState, type Update, Optimizer } from './optimizer.js';
 
 const WG = 256;
 
@@ -28,7 +28,7 @@ export interface SGDHyper extends Hyper {
 }
 
 // Params: n, p offset, g offset, scalars offset (S[at] = lr, a per-step value), wd, momentum,
-// 1 - dampening, first update (0/1), nesterov (0/1).
+// 1 - dampening, first update (0/1), nesterov (0/1), momentum buffer offset.
 function sgdKernel(momentum: boolean): Kernel {
   return {
     name: 'sgd_step',
@@ -47,9 +47,10 @@ ${linearEntry(WG)}
   var d = G[pu(2u) + i] + pf(4u) * w;
   ${
     momentum
-      ? `var b = d;
-  if (pu(7u) == 0u) { b = pf(5u) * B[i] + pf(6u) * d; }
-  B[i] = b;
+      ? `let bi = pu(9u) + i;
+  var b = d;
+  if (pu(7u) == 0u) { b = pf(5u) * B[bi] + pf(6u) * d; }
+  B[bi] = b;
   d = select(b, d + pf(5u) * b, pu(8u) == 1u);`
       : ''
   }
@@ -90,7 +91,12 @@ export class SGD extends Optimizer<SGDHyper> {
     return [h.lr];
   }
 
-  protected update(p: Tensor, g: Tensor, state: ParamState, h: SGDHyper, at: number, scalars: Storage): void {
+  protected encode(updates: readonly Update<SGDHyper>[], scalars: Storage): void {
+    for (const u of updates) this.update(u.p, u.grad, u.state, u.group, u.at, scalars);
+  }
+
+  /** One parameter's update: one dispatch. */
+  private update(p: Tensor, g: Tensor, state: ParamState, h: SGDHyper, at: number, scalars: Storage): void {
     const common = [p.size, p.offset, g.offset, at, f32bits(h.weightDecay)];
     const groups = grid(Math.ceil(p.size / WG));
     if (h.momentum === 0) {
@@ -99,8 +105,8 @@ export class SGD extends Optimizer<SGDHyper> {
     }
     // On the first update the kernel sets the buffer to d (PyTorch clones it), so it needs no zero fill.
     const first = !state.tensors.momentumBuffer;
-    const buf = (state.tensors.momentumBuffer ??= this.stateTensor(p, false));
-    const params = [...common, f32bits(h.momentum), f32bits(1 - h.dampening), first ? 1 : 0, h.nesterov ? 1 : 0];
+    const buf = (state.tensors.momentumBuffer ??= this.stateTensor(p, 'momentumBuffer'));
+    const params = [...common, f32bits(h.momentum), f32bits(1 - h.dampening), first ? 1 : 0, h.nesterov ? 1 : 0, buf.offset];
     dispatch(MOMENTUM, [p.storage, g.storage, buf.storage, scalars], params, groups);
   }
 }
