@@ -194,6 +194,7 @@ export const commands: Record<string, Command> = {
       if (data.kind === 'mpii') {
         if (model.config.numJoints !== 16) throw new Error(`MPII data needs a 16-joint model (an -mpii config); this one has ${model.config.numJoints} joints`);
         const dataset = await loadMpii({ annotationFile: data.annotationFile, imageRoot: data.imageRoot });
+        if (dataset.length === 0) throw new Error(`${data.annotationFile}: no person to evaluate`);
         const evaluation = await evaluateModelOnMpii(model, dataset, { flip: Boolean(values.flip), batchSize });
         console.log(evaluation.table);
         return;
@@ -205,6 +206,7 @@ export const commands: Record<string, Command> = {
         aspectRatio: W / H,
         ...(boxes === 'gt' ? {} : { detectionFile: boxes }),
       });
+      if (dataset.length === 0) throw new Error(`${boxes === 'gt' ? layout.valAnnotations : boxes}: no person to evaluate`);
       const evaluation = await evaluateModelOnCoco(model, dataset, layout.valAnnotations, {
         flip: Boolean(values.flip),
         batchSize,

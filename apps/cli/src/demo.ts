@@ -34,6 +34,8 @@ export async function runDemo(options: DemoOptions): Promise<void> {
     config: 'tiny',
     data,
     out,
+    // The demo is meant to be run again: each run replaces the previous one's files.
+    overwrite: true,
     epochs,
     batchSize: 8,
     lr: options.lr ?? 5e-3,

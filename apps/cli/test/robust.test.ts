@@ -151,6 +151,10 @@ describe('a training run never loses work or lies about it', () => {
     cases.push([[...trainArgs(none, join(dir, 'run')), '--epochs', '1'], /test_coco\.json: no annotated person to train on/]);
     cases.push([['predict', '--checkpoint', join(first, 'last.safetensors'), photo, '--boxes', join(dir, 'boxes.json'), '--out', join(dir, 'x.png')], /boxes\.json: entry 0 is an empty box/]);
     writeFileSync(join(dir, 'boxes.json'), JSON.stringify([[10, 10, 0, 0]]));
+    // eval: a detection without area, and nobody to evaluate.
+    writeFileSync(join(dir, 'det.json'), JSON.stringify([{ image_id: 785, category_id: 1, bbox: [5, 5, 0, 20], score: 0.9 }]));
+    cases.push([['eval', '--checkpoint', join(first, 'last.safetensors'), '--data', sample, '--boxes', join(dir, 'det.json')], /det\.json: detections\[0\]\.bbox: expected a box with positive width and height/]);
+    cases.push([['eval', '--checkpoint', join(first, 'last.safetensors'), '--data', none], /test_coco\.json: no person to evaluate/]);
     for (const [argv, message] of cases) {
       const r = await run(...argv);
       expect(r.code, argv.join(' ')).toBe(1);

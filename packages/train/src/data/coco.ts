@@ -219,6 +219,8 @@ export function cocoFromJson(json: unknown, options: CocoOptions, source = 'anno
       const catId = num(d.category_id, `${where}.category_id`);
       const imageId = num(d.image_id, `${where}.image_id`);
       const box = numArray(d.bbox, 4, `${where}.bbox`);
+      // A box without area has no crop to warp (its affine transform is singular).
+      if (!(box[2]! > 0 && box[3]! > 0)) fail(`${where}.bbox`, 'a box with positive width and height', box);
       const score = num(d.score, `${where}.score`);
       if (catId !== 1) continue;
       if (score < thr) continue;
