@@ -12,9 +12,11 @@ import {
   evaluateModelOnMpii,
   exportWeights,
   formatCocoKeypointSummary,
+  formatPckhJoints,
   inspectImageFile,
   loadCoco,
   loadMpii,
+  loadMpiiGroundTruth,
   modelFromCheckpoint,
   resolveDataLayout,
   TrainingInterrupted,
@@ -95,7 +97,7 @@ async function readJsonFile(path: string, what: string): Promise<unknown> {
 
 export const commands: Record<string, Command> = {
   train: {
-    summary: 'tmpose train --config tmpose-b --data <coco root> --out <run dir> [--pretrained hrnet_w32-36af842e.pth] [--epochs --batch-size --lr --milestones --resume | --overwrite --divergence ...] [--settings <file.json>]',
+    summary: 'tmpose train --config tmpose-b --data <COCO | MPII root> --out <run dir> [--pretrained hrnet_w32-36af842e.pth] [--epochs --batch-size --lr --milestones --resume | --overwrite --divergence ...] [--settings <file.json>]',
     async run(args) {
       const spec = {
         settings: 'string',
@@ -168,13 +170,13 @@ export const commands: Record<string, Command> = {
         console.log(`nothing to train: ${result.checkpoint} already holds ${result.epochs} epochs (raise --epochs to train on)`);
         return;
       }
-      const best = result.best >= 0 ? `best AP ${result.best.toFixed(4)}` : 'not validated';
+      const best = result.best >= 0 ? `best ${result.metric} ${result.best.toFixed(4)}` : 'not validated';
       console.log(`done: ${result.epochs} epochs, last loss ${result.lastLoss.toExponential(3)}, ${best}; checkpoint ${result.checkpoint}`);
     },
   },
 
   eval: {
-    summary: 'tmpose eval --checkpoint <file> [--config <name> for an official .pth] --data <COCO root | MPII .json> [--boxes gt | <detections.json>] [--flip] [--out results.json]',
+    summary: 'tmpose eval --checkpoint <file> [--config <name> for an official .pth] --data <COCO root | MPII root or .json> [--boxes gt | <detections.json>] [--flip] [--out results.json]',
     async run(args) {
       const { values } = parse(args, {
         checkpoint: 'string',
@@ -195,8 +197,10 @@ export const commands: Record<string, Command> = {
         if (model.config.numJoints !== 16) throw new Error(`MPII data needs a 16-joint model (an -mpii config); this one has ${model.config.numJoints} joints`);
         const dataset = await loadMpii({ annotationFile: data.annotationFile, imageRoot: data.imageRoot });
         if (dataset.length === 0) throw new Error(`${data.annotationFile}: no person to evaluate`);
-        const evaluation = await evaluateModelOnMpii(model, dataset, { flip: Boolean(values.flip), batchSize });
-        console.log(evaluation.table);
+        // PCKh as the official evaluation computes it, from annot/gt_valid.mat when the folder has it.
+        const groundTruth = data.gtValidFile ? await loadMpiiGroundTruth(data.gtValidFile) : undefined;
+        const evaluation = await evaluateModelOnMpii(model, dataset, { flip: Boolean(values.flip), batchSize }, groundTruth);
+        console.log(`${evaluation.table}\n${formatPckhJoints(evaluation.result)}`);
         return;
       }
       const layout = data.coco;

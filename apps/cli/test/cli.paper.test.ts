@@ -10,6 +10,7 @@ import { main } from '../src/main.js';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 const coco = join(root, 'data/coco-mini');
+const mpiiSample = join(root, 'data/mpii-mini');
 const pretrained = join(root, 'packages/train/test/fixtures/pretrained/hrnet_w8_cls.pth');
 
 interface Run {
@@ -93,7 +94,11 @@ describe('tmpose export, eval and predict over many images', () => {
   });
 
   it('predict with the detection file gives the people eval gives with it (same crops, rescoring and OKS-NMS)', async () => {
-    const dets = join(coco, 'test_coco_det_AP_H_56.json');
+    // The three best boxes of each image (a few crops keep the test quick on a software GPU).
+    const all = JSON.parse(readFileSync(join(coco, 'test_coco_det_AP_H_56.json'), 'utf8')) as { image_id: number; score: number }[];
+    const top = all.filter((d) => all.filter((e) => e.image_id === d.image_id && e.score > d.score).length < 3);
+    const dets = join(out, 'top-detections.json');
+    writeFileSync(dets, JSON.stringify(top));
     const [fromEval, fromPredict] = [join(out, 'eval-det.json'), join(out, 'predict-det.json')];
     expect((await run('eval', '--checkpoint', weights, '--data', coco, '--boxes', dets, '--out', fromEval)).code).toBe(0);
     expect((await run('predict', '--checkpoint', weights, coco, '--boxes', dets, '--results', fromPredict)).code).toBe(0);
@@ -122,5 +127,48 @@ describe('tmpose export, eval and predict over many images', () => {
     const written = JSON.parse(readFileSync(results, 'utf8')) as { image_id: number }[];
     expect(written.map((p) => p.image_id)).toEqual([785]);
     expect(existsSync(join(out, 'folder', '000000000001.png'))).toBe(false);
+  });
+});
+
+describe('MPII end to end in the official folder layout (annot/{train,valid}.json, annot/gt_valid.mat, images/)', () => {
+  const out = mkdtempSync(join(tmpdir(), 'tmpose-mpii-'));
+  const data = join(out, 'mpii');
+  beforeAll(() => {
+    mkdirSync(join(data, 'annot'), { recursive: true });
+    mkdirSync(join(data, 'images'));
+    for (const f of readdirSync(mpiiSample).filter((n) => n.endsWith('.jpg'))) copyFileSync(join(mpiiSample, f), join(data, 'images', f));
+    for (const f of ['train.json', 'valid.json']) copyFileSync(join(mpiiSample, 'test_mpii.json'), join(data, 'annot', f));
+    // The ground truth of the 5 records with made-up head boxes, as scripts/gen_mpii_pckh_fixtures.py wrote it.
+    copyFileSync(join(root, 'packages/train/test/fixtures/mpii-gt_valid.mat'), join(data, 'annot', 'gt_valid.mat'));
+  });
+
+  it('train runs an epoch, validates with PCKh from gt_valid.mat, logs it and draws it beside the loss', async () => {
+    const run1 = join(out, 'run');
+    const r = await run('train', '--config', 'tiny-mpii', ...tinyRun(data, run1), '--log-every', '1');
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/epoch 1: PCKh \d+\.\d{4}\n# PCKh@0\.5\n\| Arch \| Head \| Shoulder/);
+    expect(r.stdout).toMatch(/best PCKh \d+\.\d{4}/);
+    const log = readFileSync(join(run1, 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const evals = log.filter((e) => e.type === 'eval');
+    expect(evals).toHaveLength(1);
+    expect(evals[0]).toMatchObject({ metric: 'PCKh', epoch: 1 });
+    expect(evals[0]!.score).toBe(evals[0]!.Mean);
+    expect(readFileSync(join(run1, 'loss.svg'), 'utf8')).toContain('validation PCKh');
+    for (const f of ['best.safetensors', 'loss.png']) expect(existsSync(join(run1, f)), f).toBe(true);
+
+    // eval on the same folder: the official table and the per-joint lines, from gt_valid.mat.
+    const e = await run('eval', '--checkpoint', join(run1, 'best.safetensors'), '--data', data);
+    expect(e.code, e.stderr).toBe(0);
+    expect(e.stdout.split('\n').slice(0, 3)).toEqual(['# PCKh@0.5', '| Arch | Head | Shoulder | Elbow | Wrist | Hip | Knee | Ankle | Mean | Mean@0.1 |', '|---|---|---|---|---|---|---|---|---|---|']);
+    expect(e.stdout).toContain('# PCKh@0.5, per joint');
+    expect(e.stdout).toMatch(/r_ankle +n= +\d+/);
+    const mean = Number(e.stdout.split('\n')[3]!.split('|').at(-3));
+    expect(mean).toBeCloseTo(evals[0]!.Mean as number, 3);
+  });
+
+  it('a COCO model on MPII data is one clear error', async () => {
+    const r = await run('train', '--config', 'tiny', ...tinyRun(data, join(out, 'wrong')));
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^tmpose train: .*train\.json: MPII data needs a 16-joint model \(an -mpii config\); tiny has 17 joints$/);
   });
 });

@@ -105,6 +105,18 @@ const TINY: ModelConfig = {
   dropout: 0,
 };
 
+/** `tiny` for MPII (tests): 16 joints, 128×128 inputs, 4×4 patches on the 32×32 feature (an 8×8 grid), 32×32 heatmaps. */
+const TINY_MPII: ModelConfig = {
+  ...TINY,
+  name: 'tiny-mpii',
+  dataset: 'mpii',
+  imageSize: [128, 128],
+  heatmapSize: [32, 32],
+  numJoints: 16,
+  patchSize: [4, 4],
+  backbone: { ...TINY.backbone },
+};
+
 export const CONFIGS = {
   'tokenpose-b': make('tokenpose-b', B, COCO, 1),
   'tmpose-b': make('tmpose-b', B, COCO, 0.6),
@@ -119,6 +131,7 @@ export const CONFIGS = {
   'tokenpose-l-d24-mpii': make('tokenpose-l-d24-mpii', L_D24, MPII, 1),
   'tmpose-l-d24-mpii': make('tmpose-l-d24-mpii', L_D24, MPII, 0.6),
   tiny: TINY,
+  'tiny-mpii': TINY_MPII,
 } satisfies Record<string, ModelConfig>;
 
 export type ConfigName = keyof typeof CONFIGS;

@@ -43,6 +43,7 @@ export {
 } from './predict-images.js';
 export { exportWeights, exportedConfig } from './weights.js';
 export { Progress } from './report/progress.js';
-export { resolveCocoLayout, resolveDataLayout, type CocoLayout, type DataLayout } from './layout.js';
+export { resolveCocoLayout, resolveDataLayout, type CocoLayout, type DataLayout, type MpiiDataLayout } from './layout.js';
+export { loadTrainingData, type TrainingData, type Validation } from './validation.js';
 export { COCO_SKELETON, MPII_SKELETON, skeletonSvg, type Person } from './report/draw.js';
 export { lineChartSvg, type Series } from './report/plot.js';

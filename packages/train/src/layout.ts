@@ -1,6 +1,7 @@
 // Finding the data in a dataset folder: COCO's official layout (annotations/person_keypoints_*.json,
 // train2017/, val2017/), or a small folder with one annotation file next to its images (the bundled
-// sample), used for both training and validation; or an MPII annotation file (for evaluation).
+// sample), used for both training and validation; or MPII: the official folder (annot/, images/), or one
+// annotation file.
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
@@ -33,7 +34,18 @@ export function resolveCocoLayout(root: string): CocoLayout {
   );
 }
 
-export type DataLayout = { kind: 'coco'; coco: CocoLayout } | { kind: 'mpii'; annotationFile: string; imageRoot: string };
+export interface MpiiDataLayout {
+  kind: 'mpii';
+  /** The training records (the official layout's annot/train.json; for a single file, that file). */
+  trainAnnotationFile: string;
+  /** The validation records (annot/valid.json; for a single file, that file). */
+  annotationFile: string;
+  imageRoot: string;
+  /** annot/gt_valid.mat, the ground truth of the official PCKh, when the folder has it. */
+  gtValidFile?: string;
+}
+
+export type DataLayout = { kind: 'coco'; coco: CocoLayout } | MpiiDataLayout;
 
 /** An MPII annotation file is a JSON array of records with `joints_vis`; COCO's is an object. */
 function isMpiiFile(file: string): boolean {
@@ -41,16 +53,32 @@ function isMpiiFile(file: string): boolean {
   return head.startsWith('[') && head.includes('"joints_vis"');
 }
 
+/** An MPII annotation file used for both training and validation, its images beside it. */
+const singleMpiiFile = (file: string, imageRoot: string): MpiiDataLayout => ({ kind: 'mpii', trainAnnotationFile: file, annotationFile: file, imageRoot });
+
 /**
- * COCO (see resolveCocoLayout) or MPII: an MPII annotation file in the HRNet/TokenPose JSON format, or
- * a folder holding one beside its images.
+ * COCO (see resolveCocoLayout) or MPII: the official HRNet/TokenPose folder (annot/train.json,
+ * annot/valid.json, annot/gt_valid.mat, images/), an MPII annotation file in that JSON format, or a
+ * folder holding one beside its images.
  */
 export function resolveDataLayout(root: string): DataLayout {
   if (existsSync(root) && statSync(root).isFile()) {
-    if (root.endsWith('.json') && isMpiiFile(root)) return { kind: 'mpii', annotationFile: root, imageRoot: dirname(root) };
+    if (root.endsWith('.json') && isMpiiFile(root)) return singleMpiiFile(root, dirname(root));
     throw new Error(`${root}: expected a data folder, or an MPII annotation .json`);
   }
+  const annot = join(root, 'annot');
+  if (existsSync(join(annot, 'train.json')) || existsSync(join(annot, 'valid.json'))) {
+    for (const f of ['train.json', 'valid.json']) if (!existsSync(join(annot, f))) throw new Error(`${root}: MPII's layout needs annot/${f} (found annot/ without it)`);
+    const gt = join(annot, 'gt_valid.mat');
+    return {
+      kind: 'mpii',
+      trainAnnotationFile: join(annot, 'train.json'),
+      annotationFile: join(annot, 'valid.json'),
+      imageRoot: join(root, 'images'),
+      ...(existsSync(gt) ? { gtValidFile: gt } : {}),
+    };
+  }
   const coco = existsSync(root) && statSync(root).isDirectory() ? readdirSync(root).filter((f) => f.endsWith('.json')) : [];
-  if (coco.length === 1 && isMpiiFile(join(root, coco[0]!))) return { kind: 'mpii', annotationFile: join(root, coco[0]!), imageRoot: root };
+  if (coco.length === 1 && isMpiiFile(join(root, coco[0]!))) return singleMpiiFile(join(root, coco[0]!), root);
   return { kind: 'coco', coco: resolveCocoLayout(root) };
 }

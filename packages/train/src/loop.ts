@@ -22,24 +22,23 @@ import {
   saveCheckpoint,
 } from './checkpoint.js';
 import { checkCocoGroundTruth, checkDatasetImages, imageCheckWarnings } from './data/check.js';
-import { loadCoco } from './data/coco.js';
 import { DataLoader } from './data/loader.js';
 import { hashKeys } from './data/rng.js';
 import type { AugmentConfig } from './data/transforms.js';
-import { evaluateModelOnCoco } from './evaluate.js';
-import { resolveCocoLayout } from './layout.js';
+import { resolveDataLayout } from './layout.js';
 import { exportedConfig } from './weights.js';
 import { jointsMseLoss } from './loss.js';
 import { loadPretrainedBackbone } from './pretrained.js';
 import { lineChartSvg } from './report/plot.js';
 import { savePng } from './report/image.js';
 import { Progress } from './report/progress.js';
+import { type Validation, loadTrainingData } from './validation.js';
 import { appendLogLine, prepareRunFolder, readLog } from './runfolder.js';
 
 export interface TrainOptions {
   /** A configuration name (`tmpose-b`, `tiny`, ...) or a full config. */
   config: ConfigName | ModelConfig;
-  /** COCO folder (official layout, or one annotation file beside its images). */
+  /** COCO or MPII folder: the official layouts, or one annotation file beside its images (see resolveDataLayout). */
   data: string;
   /** Run folder: checkpoints, log.jsonl, loss curve. */
   out: string;
@@ -77,7 +76,9 @@ export interface TrainOptions {
 }
 
 export interface TrainResult {
+  /** The best validation score (-1 when never validated), in `metric`. */
   best: number;
+  metric: Validation['metric'];
   lastLoss: number;
   checkpoint: string;
   bestCheckpoint: string;
@@ -136,7 +137,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   const seed = options.seed ?? 0;
   // The seed fixes the initial weights too, so that two runs with the same flags are the same run.
   const config = getConfig(options.config, { seed });
-  const layout = resolveCocoLayout(options.data);
+  const layout = resolveDataLayout(options.data);
   const last = join(options.out, 'last.safetensors');
   const bestPath = join(options.out, 'best.safetensors');
   const logPath = join(options.out, 'log.jsonl');
@@ -152,16 +153,16 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
 
   const [H, W] = config.imageSize;
   const [hmH, hmW] = config.heatmapSize;
-  const trainSet = await loadCoco({ annotationFile: layout.trainAnnotations, imageRoot: layout.trainImages, aspectRatio: W / H });
-  const valSet = evalEvery > 0 ? await loadCoco({ annotationFile: layout.valAnnotations, imageRoot: layout.valImages, aspectRatio: W / H }) : null;
+  const data = await loadTrainingData(layout, config, evalEvery > 0);
+  const { trainSet, valSet } = data;
   // Every input is checked before the first step, so that a bad file fails the run now and not at the
   // first epoch (or validation) that reads it.
-  if (trainSet.length === 0) throw new Error(`${layout.trainAnnotations}: no annotated person to train on`);
+  if (trainSet.length === 0) throw new Error(`${data.trainFile}: no annotated person to train on`);
   for (const line of imageCheckWarnings(await checkDatasetImages(trainSet), 'training')) warn(line);
   if (valSet) {
-    if (valSet.length === 0) throw new Error(`${layout.valAnnotations}: no annotated person to validate on`);
+    if (valSet.length === 0) throw new Error(`${data.valFile}: no annotated person to validate on`);
     for (const line of imageCheckWarnings(await checkDatasetImages(valSet), 'validation')) warn(line);
-    await checkCocoGroundTruth(layout.valAnnotations, config.numJoints);
+    if (data.kind === 'coco') await checkCocoGroundTruth(data.valFile, config.numJoints);
   }
   const loader = new DataLoader(trainSet, {
     batchSize,
@@ -300,15 +301,15 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       crashPoint('validation');
       if (valSet && evalEvery > 0 && (epoch + 1) % evalEvery === 0) {
         const evaluation = await unlessAborted(
-          evaluateModelOnCoco(model, valSet, layout.valAnnotations, { batchSize, flip: options.flipTest, workers: options.workers }),
+          data.validate(model, { batchSize, flip: options.flipTest, workers: options.workers }),
           signal,
           () => interrupted(`while validating epoch ${epoch + 1} (step ${state.step})`),
         );
-        const ap = evaluation.stats.AP;
-        await log({ type: 'eval', epoch: epoch + 1, step: state.step, ...evaluation.stats });
-        if (!options.quiet) console.error(`epoch ${epoch + 1}: AP ${ap.toFixed(4)}\n${evaluation.summary}`);
-        if (ap > state.best) {
-          state.best = ap;
+        const { metric, score } = evaluation;
+        await log({ type: 'eval', epoch: epoch + 1, step: state.step, metric, score, ...evaluation.stats });
+        if (!options.quiet) console.error(`epoch ${epoch + 1}: ${metric} ${score.toFixed(4)}\n${evaluation.summary}`);
+        if (score > state.best) {
+          state.best = score;
           await save(bestPath, { model, state }, `by the end of epoch ${epoch + 1}`);
         }
       }
@@ -319,7 +320,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     await drawLossCurve(logPath, options.out).catch((err: Error) => warn(`warning: the loss curve was not drawn: ${err.message}`));
   }
   model.dispose();
-  return { best: state.best, lastLoss, checkpoint: last, bestCheckpoint: bestPath, epochs: state.epoch, steps };
+  return { best: state.best, metric: data.metric, lastLoss, checkpoint: last, bestCheckpoint: bestPath, epochs: state.epoch, steps };
 }
 
 /** loss.svg and loss.png from the JSONL log. */
@@ -328,7 +329,11 @@ export async function drawLossCurve(logPath: string, outDir: string): Promise<vo
   const records = await readLog<LogRecord>(logPath);
   const points = records.filter((r) => r.type === 'step').map((r) => [r.step, r.loss as number] as [number, number]);
   if (!points.length) return;
-  const svg = lineChartSvg('Training loss (JointsMSELoss)', 'step', 'loss', [{ name: 'loss', points, color: '#1f77b4' }]);
+  // The validation score on its own axis (logs before it was recorded as `score` have COCO's `AP`).
+  const evals = records.filter((r) => r.type === 'eval').map((r) => [r.step, (r.score ?? r.AP) as number] as [number, number]);
+  const metric = `validation ${String(records.find((r) => r.type === 'eval')?.metric ?? 'AP')}`;
+  const right = evals.length ? { label: metric, series: [{ name: metric, points: evals, color: '#d62728' }] } : undefined;
+  const svg = lineChartSvg('Training loss (JointsMSELoss)', 'step', 'loss', [{ name: 'loss', points, color: '#1f77b4' }], right);
   await io.writeFileAtomic(join(outDir, 'loss.svg'), new TextEncoder().encode(svg));
   await savePng(svg, join(outDir, 'loss.png'));
 }
