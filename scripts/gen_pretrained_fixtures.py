@@ -13,7 +13,8 @@ CI never needs PyTorch: the tests read what this writes to packages/train/test/f
                      head channels 4/8/16/32 (32/64/128/256), final 256 (2048), 10 classes (1000); the real
                      block and module counts except stage4, which has 1 module (3 in W32). Float values are
                      random (so every copied tensor is recognisable), rounded to and stored as float16;
-                     num_batches_tracked is int64, as PyTorch writes it.
+                     num_batches_tracked is int64, as PyTorch writes it. Saved in the legacy (pre-1.6,
+                     non-zip) torch.save format, as hrnet_w32-36af842e.pth (2019) is.
   expected.json      for two pose backbones (`full`: the real depth, 4 Bottlenecks, 4 blocks, 4 stage3
                      modules; `tiny`: the `tiny` config's 1/1/1), the keys the official
                      `HRNET_base.init_weights` loads from that file, i.e. those whose first component is in
@@ -154,7 +155,8 @@ def main():
             else:
                 t.fill_(1234)
     checkpoint = {k: (t.half() if t.is_floating_point() else t) for k, t in cls.state_dict().items()}
-    torch.save(checkpoint, os.path.join(OUT, 'hrnet_w8_cls.pth'))
+    # The legacy (pre-1.6) format, as the 2019 ImageNet checkpoints were saved.
+    torch.save(checkpoint, os.path.join(OUT, 'hrnet_w8_cls.pth'), _use_new_zipfile_serialization=False)
 
     expected = {'file': 'hrnet_w8_cls.pth', 'pretrained_layers': PRETRAINED_LAYERS}
     for name, arch in {'full': dict(layer1_blocks=4, blocks=4, stage3_modules=4),

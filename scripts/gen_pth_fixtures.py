@@ -14,7 +14,7 @@ Files (packages/tensor/test/fixtures/pth/):
   deflate.pth      a state dict with its zip entries deflated (fixed, dynamic and stored deflate blocks)
   overflow.pth     an int64 value outside int32
   whole_module.pth torch.save(nn.Linear(2, 2)): a pickled module, which the reader refuses
-  legacy.pth       the pre-1.6 (non-zip) format, which the reader refuses
+  legacy.pth       the pre-1.6 (non-zip) format: a module state dict, views sharing a storage, float16
   expected.json    {file: {key: {dtype, torchDtype, shape, values}}} with the values row-major (null for
                    deflate.pth's 8192-element 'pattern', which is (i % 37) / 8)
 """
@@ -130,8 +130,15 @@ def main():
     torch.manual_seed(0)
     save('whole_module.pth', torch.nn.Linear(2, 2))
 
-    # legacy.pth
-    save('legacy.pth', {'w': torch.ones(2)}, _use_new_zipfile_serialization=False)
+    # legacy.pth: the pre-1.6 format, as the ImageNet HRNet checkpoints were saved: a module's state dict
+    # (int64 0-d num_batches_tracked), views sharing one storage (transposed, one row at an offset), float16
+    sd = module(4).state_dict()
+    big = torch.randn(3, 4, generator=g)
+    sd['views.transposed'] = big.t()
+    sd['views.row'] = big[1]
+    sd['half'] = torch.tensor([1.0, -2.5, 0.333], dtype=torch.float16)
+    save('legacy.pth', sd, _use_new_zipfile_serialization=False)
+    exp['legacy.pth'] = expected(sd)
 
     # Every file must load back in PyTorch as what expected.json says.
     for name, keys in exp.items():

@@ -1,4 +1,4 @@
-// --pretrained: an ImageNet HRNet classification checkpoint (written by PyTorch in the layout of
+// --pretrained: an ImageNet HRNet classification checkpoint (written by PyTorch, in the legacy format and layout of
 // hrnet_w32-36af842e.pth, narrow widths; scripts/gen_pretrained_fixtures.py) goes into the backbone by the
 // official HRNET_base.init_weights rule: exactly the tensors that rule loads (the lists it produced in
 // Python), with the checkpoint's values, and nothing else changes.

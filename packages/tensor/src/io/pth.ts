@@ -1,4 +1,5 @@
-// Reading PyTorch checkpoints written by `torch.save(state_dict)` (the zip format, PyTorch >= 1.6).
+// Reading PyTorch checkpoints written by `torch.save(state_dict)`: the zip format (PyTorch >= 1.6) and
+// the legacy format before it (in which, for example, the ImageNet HRNet checkpoints were published).
 // No Node imports: this file takes bytes and runs in browsers too.
 //
 // The format: a zip archive whose entries all sit under one top folder (its name varies: "archive",
@@ -9,6 +10,11 @@
 //   <top>/version, <top>/byteorder (newer writers), ...
 // Entries are usually stored uncompressed (aligned to 64 bytes); deflated entries are inflated here
 // by a small synchronous inflate (RFC 1951), so loading stays synchronous in browsers and Node alike.
+//
+// The legacy format is a sequence of pickles: the magic number 0x1950a86a20f9469cfc6c, the protocol
+// version 1001, a sys_info dict (byte order, type sizes), the object (its storages as persistent ids
+// ('storage', <class>, key, location, numel, view_metadata)), the sorted list of storage keys; then, per
+// key in that order, the element count as a little-endian int64 and the raw bytes.
 //
 // The pickle is run on a minimal virtual machine that knows the opcodes torch.save emits and builds
 // only plain values: dicts (Map), lists and tuples (arrays), strings, numbers, booleans, None, and
@@ -98,12 +104,7 @@ function readZipDirectory(bytes: Uint8Array, fail: Fail): Map<string, ZipEntry> 
       break;
     }
   }
-  if (eocd < 0) {
-    if (bytes[0] === 0x80 && bytes[1] === 0x02) {
-      fail('this is the legacy (pre-1.6, non-zip) torch.save format, which is not supported; re-save it with a recent PyTorch (torch.save uses the zip format by default)');
-    }
-    fail('no zip end-of-central-directory record: not a torch.save zip archive, or the file is truncated');
-  }
+  if (eocd < 0) fail('no zip end-of-central-directory record: not a torch.save zip archive, or the file is truncated');
   let count = u16(view, eocd + 10);
   let cdSize = u32(view, eocd + 12);
   let cdOffset = u32(view, eocd + 16);
@@ -448,7 +449,8 @@ function describe(v: unknown): string {
   return `${typeof v} ${String(v)}`;
 }
 
-function unpickle(data: Uint8Array, entry: string, fail: Fail): PValue {
+/** Runs one pickle from the start of `data`; `end` is the offset just past its STOP (the legacy format has several in a row). */
+function unpickle(data: Uint8Array, entry: string, fail: Fail): { value: PValue; end: number; storages: Map<string, StorageRef> } {
   const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
   const text = new TextDecoder('utf-8', { fatal: false });
   const latin1 = new TextDecoder('latin1');
@@ -559,7 +561,7 @@ function unpickle(data: Uint8Array, entry: string, fail: Fail): PValue {
         break;
       case 0x2e: // STOP
         if (stack.length !== 1) err(`STOP with ${stack.length} values on the stack (corrupt pickle?)`);
-        return pop();
+        return { value: pop(), end: p, storages };
       case 0x28: // MARK
         stack.push(MARK);
         break;
@@ -720,7 +722,8 @@ function unpickle(data: Uint8Array, entry: string, fail: Fail): PValue {
         if (!Array.isArray(pid) || pid[0] !== 'storage' || pid.length < 5) {
           err(`unsupported persistent id ${describe(pid)} (expected ('storage', type, key, location, numel))`);
         }
-        const [, type, key, , numel] = pid as PValue[];
+        const [, type, key, , numel, view] = pid as PValue[];
+        if (view !== undefined && view !== null) err('a storage view (legacy view_metadata) is not supported');
         if (!(type instanceof Global)) err(`storage type is ${describe(type)}`);
         if (typeof key !== 'string') err(`storage key is ${describe(key)}`);
         const k = key as string;
@@ -810,14 +813,20 @@ function reader(dtype: TorchDType, bytes: Uint8Array, overflow: (i: number, v: b
   }
 }
 
-function materialise(name: string, t: TensorRef, prefix: string, archive: Archive, fail: Fail): PthHostTensor {
-  const entry = `${prefix}data/${t.storage.key}`;
-  const where = `tensor '${name}' (${entry})`;
+/** Where the bytes of each storage are: a zip entry, or a run of the legacy file. */
+interface StorageSource {
+  /** Names storage `key` in messages. */
+  name(key: string): string;
+  bytes(key: string, missing: string): Uint8Array;
+}
+
+function materialise(name: string, t: TensorRef, source: StorageSource, fail: Fail): PthHostTensor {
+  const where = `tensor '${name}' (${source.name(t.storage.key)})`;
   const storageName = t.storage.storageType.replace(/^torch\./, '');
   const torchDtype = STORAGE_DTYPES[storageName];
   if (!torchDtype || !t.storage.storageType.startsWith('torch.')) fail(`${where}: storage type ${t.storage.storageType} is not supported`);
   const dt = torchDtype!;
-  const bytes = archive.entry(entry, `${where}: the storage's data is missing`);
+  const bytes = source.bytes(t.storage.key, `${where}: the storage's data is missing`);
   const numel = t.storage.numel;
   if (bytes.length < numel * BYTES[dt]) fail(`${where}: ${bytes.length} bytes hold fewer than the ${numel} ${dt} elements of the storage (truncated?)`);
   const size = t.shape.reduce((a, b) => a * b, 1);
@@ -923,9 +932,8 @@ export function selectPrefix<T>(dict: Record<string, T>, prefix: string): Record
   return Object.fromEntries(Object.entries(dict).filter(([k]) => k.startsWith(prefix)).map(([k, v]) => [k.slice(prefix.length), v] as const));
 }
 
-/** Reads a torch.save zip archive of a state dict into host arrays (no GPU needed). */
-export function loadPthHost(bytes: Uint8Array, options: PthOptions = {}): Record<string, PthHostTensor> {
-  const fail = failer(options.name);
+/** The pickled object of a zip archive, and where its storages are. */
+function readZipCheckpoint(bytes: Uint8Array, fail: Fail): { root: PValue; source: StorageSource; pkl: string } {
   const archive = new Archive(bytes, fail);
   const pkl = archive.names().find((n) => n === 'data.pkl' || /^[^/]+\/data\.pkl$/.test(n));
   if (!pkl) {
@@ -937,7 +945,56 @@ export function loadPthHost(bytes: Uint8Array, options: PthOptions = {}): Record
   const prefix = pkl!.slice(0, pkl!.length - 'data.pkl'.length);
   const byteorder = archive.has(`${prefix}byteorder`) ? new TextDecoder().decode(archive.entry(`${prefix}byteorder`, '')).trim() : 'little';
   if (byteorder !== 'little') fail(`${prefix}byteorder says '${byteorder}'; only little-endian checkpoints are supported`);
-  const root = unpickle(archive.entry(pkl!, 'data.pkl'), pkl!, fail);
+  const name = (key: string) => `${prefix}data/${key}`;
+  const source = { name, bytes: (key: string, missing: string) => archive.entry(name(key), missing) };
+  return { root: unpickle(archive.entry(pkl!, 'data.pkl'), pkl!, fail).value, source, pkl: pkl! };
+}
+
+const LEGACY_MAGIC = 0x1950a86a20f9469cfc6cn;
+
+/** The pickled object of a legacy (pre-1.6) file, and its storages (see the header). */
+function readLegacyCheckpoint(bytes: Uint8Array, fail: Fail): { root: PValue; source: StorageSource; pkl: string } {
+  let p = 0;
+  const next = (what: string) => {
+    const r = unpickle(bytes.subarray(p), `legacy ${what} (byte ${p})`, fail);
+    p += r.end;
+    return r;
+  };
+  if (next('magic number').value !== LEGACY_MAGIC) fail('not a torch.save file (a pickle without the legacy magic number)');
+  const version = next('protocol version').value;
+  if (version !== 1001) fail(`legacy protocol version ${describe(version)}, expected 1001`);
+  const sysInfo = next('sys_info').value;
+  if (sysInfo instanceof Map && sysInfo.get('little_endian') === false) fail('a big-endian legacy checkpoint; only little-endian checkpoints are supported');
+  const { value: root, storages } = next('object');
+  const keys = next('storage keys').value;
+  if (!Array.isArray(keys) || !keys.every((k) => typeof k === 'string')) fail(`legacy storage keys are ${describe(keys)}, expected a list of strings`);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const data = new Map<string, Uint8Array>();
+  for (const key of keys as string[]) {
+    const storage = storages.get(key);
+    const dtype = STORAGE_DTYPES[storage?.storageType.replace(/^torch\./, '') ?? ''];
+    if (!storage || !dtype) fail(`legacy storage '${key}' is ${storage ? `of type ${storage.storageType}, which is not supported` : 'not used by the object'}`);
+    if (p + 8 > bytes.length) fail(`legacy storage '${key}': the file ends before its size (truncated?)`);
+    const numel = Number(view.getBigInt64(p, true));
+    const size = numel * BYTES[dtype!];
+    if (p + 8 + size > bytes.length) fail(`legacy storage '${key}': its ${size} bytes run past the end of the file (truncated?)`);
+    data.set(key, bytes.subarray(p + 8, p + 8 + size));
+    p += 8 + size;
+  }
+  const name = (key: string) => `legacy storage ${key}`;
+  const source = {
+    name,
+    bytes: (key: string, missing: string) => data.get(key) ?? fail(`${missing} (no ${name(key)})`),
+  };
+  return { root, source, pkl: 'the legacy pickle' };
+}
+
+/** Reads a torch.save file of a state dict (zip or legacy format) into host arrays (no GPU needed). */
+export function loadPthHost(bytes: Uint8Array, options: PthOptions = {}): Record<string, PthHostTensor> {
+  const fail = failer(options.name);
+  // A zip archive starts 'PK'; a legacy file with the pickle of its magic number (protocol 2: 0x80 0x02).
+  const legacy = bytes[0] === 0x80 && bytes[1] === 0x02;
+  const { root, source, pkl } = legacy ? readLegacyCheckpoint(bytes, fail) : readZipCheckpoint(bytes, fail);
   const dict = selectStateDict(root, options, fail);
   const out: [string, PthHostTensor][] = [];
   for (const [k, v] of dict) {
@@ -946,7 +1003,7 @@ export function loadPthHost(bytes: Uint8Array, options: PthOptions = {}): Record
       if (options.skipNonTensors) continue;
       fail(`${pkl}: entry '${k}' is ${describe(v)}, not a tensor (pass skipNonTensors: true to leave such entries out)`);
     }
-    out.push([k as string, materialise(k as string, v as TensorRef, prefix, archive, fail)]);
+    out.push([k as string, materialise(k as string, v as TensorRef, source, fail)]);
   }
   let result: Record<string, PthHostTensor> = Object.fromEntries(out);
   const keys = Object.keys(result);
@@ -954,7 +1011,7 @@ export function loadPthHost(bytes: Uint8Array, options: PthOptions = {}): Record
   return result;
 }
 
-/** Reads a torch.save zip archive of a state dict into GPU tensors (float32 or int32). */
+/** Reads a torch.save file of a state dict (zip or legacy format) into GPU tensors (float32 or int32). */
 export function loadPth(bytes: Uint8Array, options: PthOptions = {}): Record<string, Tensor> {
   const host = loadPthHost(bytes, options);
   return Object.fromEntries(Object.entries(host).map(([k, t]) => [k, tensor(t.data, t.shape, { dtype: t.dtype })] as const));
