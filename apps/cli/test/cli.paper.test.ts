@@ -60,6 +60,8 @@ describe('tmpose export, eval and predict over many images', () => {
   beforeAll(async () => {
     const r = await run('train', '--config', 'tiny', ...tinyRun(coco, out), '--log-every', '1');
     expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/best AP \d\.\d{4}/);
+    expect(readFileSync(join(out, 'loss.svg'), 'utf8')).toContain('validation AP');
   });
 
   it("export writes the weights alone; eval of the export gives the checkpoint's AP, without --config", async () => {
