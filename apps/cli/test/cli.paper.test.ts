@@ -130,6 +130,17 @@ describe('tmpose export, eval and predict over many images', () => {
     expect(written.map((p) => p.image_id)).toEqual([785]);
     expect(existsSync(join(out, 'folder', '000000000001.png'))).toBe(false);
   });
+
+  it('predict over a COCO image list takes its ids and finds the images beside it (or in --image-root)', async () => {
+    const results = join(out, 'list.json');
+    const r = await run('predict', '--checkpoint', weights, join(coco, 'test_coco.json'), '--results', results);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('4 people in 4 images to');
+    const written = JSON.parse(readFileSync(results, 'utf8')) as { image_id: number }[];
+    expect(written.map((p) => p.image_id).sort((a, b) => a - b)).toEqual([785, 40083, 196141, 197388]);
+    const elsewhere = await run('predict', '--checkpoint', weights, join(coco, 'test_coco.json'), '--image-root', out, '--results', results);
+    expect(elsewhere.stdout).toContain('4 of 4 images could not be read and were skipped');
+  });
 });
 
 describe('MPII end to end in the official folder layout (annot/{train,valid}.json, annot/gt_valid.mat, images/)', () => {
