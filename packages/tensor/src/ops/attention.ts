@@ -8,8 +8,9 @@
 //
 // Compile time shapes the code: a thread's rows are unrolled, but every loop over the head dim runs a
 // trip count read from a uniform, over rows kept in private arrays, so the compiler keeps it rolled.
-// Fully unrolled D x rows tiles ran about 2x faster backward on lavapipe but took 3-77 s each to
-// compile cold there; these take about a second.
+// Fully unrolled D x rows tiles took 3-77 s each to compile cold on lavapipe; these take about a
+// second. The backward kernels stay fully unrolled where the tile is small (D / 4 x rows <= 12, e.g.
+// TMPose's D = 24 at 2 rows): about 2x faster there, and still under 2 s to compile.
 import { record } from '../autograd.js';
 import { type Access, type Binding, linearEntry } from '../runtime/pipelines.js';
 import type { Kernel } from '../runtime/pipelines.js';
@@ -45,6 +46,7 @@ function rowsPerThread(pass: string, B: number, H: number, L: number, D: number,
 }
 
 const range = (n: number) => [...Array(n).keys()];
+const sumOf = (terms: string[]) => terms.join(' + ');
 /** Private rows hold the head dim rounded up to a power of two (in vec4s): one compile serves several D. */
 const headDimClass = (D: number) => 2 ** Math.ceil(Math.log2(D / 4));
 
@@ -218,6 +220,80 @@ function backwardQKernel(D: number, RQ: number) {
   };
 }
 
+/** dK and dV, unrolled: each thread owns RK keys and walks every query, all rows in registers. */
+function backwardKVUnrolled(D: number, RK: number) {
+  const D4 = D / 4;
+  const ds = range(D4);
+  return {
+    name: 'attentionBackwardKV',
+    key: `d${D}r${RK}u`,
+    bindings: [...BACKWARD_INPUTS, vec4('DK', 'read_write'), vec4('DV', 'read_write')],
+    body: () => `${ENTRY(RK)}
+  ${range(RK).map((c) => `
+  let ka${c} = ${rowAddr('k', `min(r0 + ${c}u, L - 1u)`)};
+  let va${c} = ${rowAddr('v', `min(r0 + ${c}u, L - 1u)`)};
+  ${ds.map((d) => `let k${c}_${d} = K[ka${c} + ${d}u]; let v${c}_${d} = V[va${c} + ${d}u];`).join(' ')}
+  ${ds.map((d) => `var dk${c}_${d} = vec4<f32>(); var dv${c}_${d} = vec4<f32>();`).join(' ')}`).join('')}
+  for (var i = 0u; i < L; i++) {
+    let qa = ${rowAddr('q', 'i')};
+    let oa = (rowOut + i) * ${D4}u;
+    ${ds.map((d) => `let q_${d} = Q[qa + ${d}u] * scale; let g_${d} = DO[oa + ${d}u];`).join('\n    ')}
+    let lse = Stats[2u * (rowOut + i)];
+    let delta = Stats[2u * (rowOut + i) + 1u];
+    ${range(RK).map((c) => `{
+      let p = exp(dot(${sumOf(ds.map((d) => `q_${d} * k${c}_${d}`))}, vec4<f32>(1.0)) - lse);
+      let dp = dot(${sumOf(ds.map((d) => `g_${d} * v${c}_${d}`))}, vec4<f32>(1.0));
+      let dsc = p * (dp - delta);
+      ${ds.map((d) => `dv${c}_${d} += p * g_${d}; dk${c}_${d} += dsc * q_${d};`).join('\n      ')}
+    }`).join('\n    ')}
+  }
+  ${range(RK).map((c) => `if (r0 + ${c}u < L) {
+    let o = (rowOut + r0 + ${c}u) * ${D4}u;
+    ${ds.map((d) => `DK[o + ${d}u] = dk${c}_${d}; DV[o + ${d}u] = dv${c}_${d};`).join(' ')}
+  }`).join('\n  ')}
+}`,
+  };
+}
+
+/** dQ, unrolled: each thread owns RQ queries and walks every key, all rows in registers. */
+function backwardQUnrolled(D: number, RQ: number) {
+  const D4 = D / 4;
+  const ds = range(D4);
+  return {
+    name: 'attentionBackwardQ',
+    key: `d${D}r${RQ}u`,
+    bindings: [...BACKWARD_INPUTS, vec4('DQ', 'read_write')],
+    body: () => `${ENTRY(RQ)}
+  ${range(RQ).map((r) => `
+  let row${r} = rowOut + min(r0 + ${r}u, L - 1u);
+  let qa${r} = ${rowAddr('q', `min(r0 + ${r}u, L - 1u)`)};
+  ${ds.map((d) => `let q${r}_${d} = Q[qa${r} + ${d}u] * scale; let g${r}_${d} = DO[row${r} * ${D4}u + ${d}u]; var dq${r}_${d} = vec4<f32>();`).join('\n  ')}
+  let lse${r} = Stats[2u * row${r}];
+  let delta${r} = Stats[2u * row${r} + 1u];`).join('')}
+  for (var j = 0u; j < L; j++) {
+    let ka = ${rowAddr('k', 'j')};
+    let va = ${rowAddr('v', 'j')};
+    ${ds.map((d) => `let k_${d} = K[ka + ${d}u]; let v_${d} = V[va + ${d}u];`).join('\n    ')}
+    ${range(RQ).map((r) => `{
+      let p = exp(dot(${sumOf(ds.map((d) => `q${r}_${d} * k_${d}`))}, vec4<f32>(1.0)) - lse${r});
+      let dp = dot(${sumOf(ds.map((d) => `g${r}_${d} * v_${d}`))}, vec4<f32>(1.0));
+      let dsc = p * (dp - delta${r});
+      ${ds.map((d) => `dq${r}_${d} += dsc * k_${d};`).join(' ')}
+    }`).join('\n    ')}
+  }
+  ${range(RQ).map((r) => `if (r0 + ${r}u < L) {
+    ${ds.map((d) => `DQ[row${r} * ${D4}u + ${d}u] = dq${r}_${d} * scale;`).join(' ')}
+  }`).join('\n  ')}
+}`,
+  };
+}
+
+// Small head dims x rows fully unrolled run the backward about twice as fast on lavapipe and still
+// compile in under 2 s there; larger tiles keep the rolled loops.
+const UNROLLED_VECTORS = 12;
+const backwardKV = (D: number, rows: number) => ((D / 4) * rows <= UNROLLED_VECTORS ? backwardKVUnrolled(D, rows) : backwardKVKernel(D, rows));
+const backwardQ = (D: number, rows: number) => ((D / 4) * rows <= UNROLLED_VECTORS ? backwardQUnrolled(D, rows) : backwardQKernel(D, rows));
+
 /** q, k or v as a view the kernels can read with vec4 loads (a copy only when the layout forbids it). */
 function readable(t: Tensor): Tensor {
   const ok = t.strides[3] === 1 && [t.offset, t.strides[0]!, t.strides[1]!, t.strides[2]!].every((s) => s % 4 === 0);
@@ -259,8 +335,8 @@ export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, optio
     const dq = empty([B, H, L, D]);
     const dk = empty([B, H, L, D]);
     const dv = empty([B, H, L, D]);
-    tuned('dkdv', (r) => backwardKVKernel(D, r), p, [sq!.storage, sk!.storage, sv!.storage, dO.storage, stats.storage, dk.storage, dv.storage]);
-    tuned('dq', (r) => backwardQKernel(D, r), p, [sq!.storage, sk!.storage, sv!.storage, dO.storage, stats.storage, dq.storage]);
+    tuned('dkdv', (r) => backwardKV(D, r), p, [sq!.storage, sk!.storage, sv!.storage, dO.storage, stats.storage, dk.storage, dv.storage]);
+    tuned('dq', (r) => backwardQ(D, r), p, [sq!.storage, sk!.storage, sv!.storage, dO.storage, stats.storage, dq.storage]);
     stats.dispose();
     if (dO !== g) dO.dispose();
     return [q.requiresGrad ? dq : (dq.dispose(), null), k.requiresGrad ? dk : (dk.dispose(), null), v.requiresGrad ? dv : (dv.dispose(), null)];
