@@ -3,10 +3,32 @@
 // earlier run is never silently overwritten, the best checkpoint is never lost, every input is checked
 // before the first step, --config must match on --resume, a diverging loss stops the run, and errors
 // say what and where in one line.
-import { existsSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync, readdirSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { officialLayout, run, sample, sampleFolder, tempDir, trainArgs } from './helpers.js';
+
+/** A 16 MiB tmpfs where the machine lets us mount one (root), else null and the full-disk case is skipped. */
+function smallDisk(): string | null {
+  const mount = tempDir('disk');
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=16m', 'tmpfs', mount], { stdio: 'ignore' });
+    return mount;
+  } catch {
+    return null;
+  }
+}
+const disk = smallDisk();
+afterAll(() => {
+  if (disk) execFileSync('umount', [disk]);
+});
+
+/** Fills the disk until fewer than `free` bytes are left. */
+function fill(root: string, free: number): void {
+  const avail = Number(execFileSync('df', ['-B1', '--output=avail', root], { encoding: 'utf8' }).trim().split('\n').at(-1));
+  writeFileSync(join(root, 'filler'), new Uint8Array(Math.max(0, avail - free)));
+}
 
 /** NaN and Infinity values in a safetensors file. */
 async function nonFinite(path: string): Promise<number> {
@@ -91,6 +113,12 @@ describe('a training run never loses work or lies about it', () => {
     const d = await run(...trainArgs(duplicate, tempDir('dup')), '--epochs', '1');
     expect(d.code).toBe(1);
     expect(d.stderr).toMatch(/test_coco\.json: annotations\[5\]\.id: duplicate annotation id 230195 \(also annotations\[2\]\)/);
+
+    // Validation ground truth the evaluator would refuse at the end of the first epoch.
+    const gt = officialLayout((json) => void delete json.annotations[0]!.num_keypoints);
+    const g = await run(...trainArgs(gt, tempDir('gt')), '--epochs', '1');
+    expect(g.code).toBe(1);
+    expect(g.stderr).toMatch(/person_keypoints_val2017\.json: .*annotations\[0\]\.num_keypoints/);
   });
 
   it('warns of images cut short or of another size than annotated, and predict treats a cut JPEG the same way', async () => {
@@ -106,6 +134,28 @@ describe('a training run never loses work or lies about it', () => {
     const p = await run('predict', '--checkpoint', join(first, 'last.safetensors'), join(data, '000000000785.jpg'), '--out', join(data, 'cut.png'));
     expect(p.code, p.stderr).toBe(0);
     expect(p.stderr).toMatch(/000000000785\.jpg is cut short; its missing part is filled grey/);
+  });
+
+  it.skipIf(!disk)('a full disk stops the run naming the file; nothing is left half-written, and the run resumes once there is room', async () => {
+    const out = join(disk!, 'run');
+    expect((await run(...trainArgs(sample, out), '--epochs', '1', '--eval-every', '0')).code).toBe(0);
+    const good = readFileSync(join(out, 'last.safetensors'));
+    writeFileSync(join(out, 'results.json'), '{"old": true}');
+    fill(disk!, 4096);
+    const full = await run(...trainArgs(sample, out), '--epochs', '2', '--eval-every', '0', '--resume');
+    expect(full.code).toBe(1);
+    expect(full.stderr).toMatch(new RegExp(`${disk}/run/(log\\.jsonl|last\\.safetensors): .*ENOSPC`));
+    const evaluated = await run('eval', '--checkpoint', join(out, 'last.safetensors'), '--data', sample, '--out', join(out, 'results.json'));
+    expect(evaluated.stderr).toMatch(/results\.json: .*ENOSPC/);
+    expect(readFileSync(join(out, 'results.json'), 'utf8')).toBe('{"old": true}');
+    expect(readFileSync(join(out, 'last.safetensors')).equals(good)).toBe(true);
+    expect(readdirSync(out).filter((f) => f.endsWith('.tmp'))).toEqual([]);
+    rmSync(join(disk!, 'filler'));
+    const resumed = await run(...trainArgs(sample, out), '--epochs', '2', '--eval-every', '0', '--resume');
+    expect(resumed.code, resumed.stderr).toBe(0);
+    const steps = readFileSync(join(out, 'log.jsonl'), 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { step: number }).step);
+    expect(steps).toEqual([1, 2, 3, 4]);
+    expect(readFileSync(join(out, 'loss.svg'), 'utf8')).toContain('<svg');
   });
 
   it('--resume with another --config is an error', async () => {

@@ -33,7 +33,7 @@ import { lineChartSvg } from './report/plot.js';
 import { savePng } from './report/image.js';
 import { Progress } from './report/progress.js';
 import { type Validation, loadTrainingData } from './validation.js';
-import { appendLogLine, prepareRunFolder, readLog } from './runfolder.js';
+import { appendLogLine, prepareRunFolder, readLog, truncateLogAfter } from './runfolder.js';
 
 export interface TrainOptions {
   /** A configuration name (`tmpose-b`, `tiny`, ...) or a full config. */
@@ -197,6 +197,9 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       // best.safetensors is written after last.safetensors, so its own record, not last's, says which AP
       // the kept best model has (none when it is missing: the next validation writes it).
       state.best = existsSync(bestPath) ? (await readCheckpointState(bestPath)).best : -1;
+      // Steps logged after this checkpoint was saved (by a run that then crashed or failed) are trained again.
+      const dropped = await truncateLogAfter(logPath, state.step);
+      if (dropped) warn(`${logPath}: dropped ${dropped} records past the checkpoint's step ${state.step}; they are trained again`);
       if (options.lr !== undefined) {
         // An explicit --lr on resume replaces the base rate; the schedule's factor still applies.
         optimizer.paramGroups.forEach((g, i) => {

@@ -72,6 +72,32 @@ function parses(line: string): boolean {
 }
 
 /**
+ * Cuts the log before its first record past `step` (records are in step order): on resume, the steps
+ * trained after the checkpoint was saved are trained, and logged, again. Returns the records dropped.
+ */
+export async function truncateLogAfter(path: string, step: number): Promise<number> {
+  if (!existsSync(path)) return 0;
+  const text = await readFile(path, 'utf8');
+  const lines = text.split('\n');
+  let offset = 0;
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!;
+    let past = false;
+    try {
+      past = ((JSON.parse(line) as { step?: number }).step ?? 0) > step;
+    } catch {
+      // Not a whole record (repairLog has run): keep it where it is.
+    }
+    if (past) {
+      await truncate(path, Buffer.byteLength(text.slice(0, offset)));
+      return lines.slice(i).filter(Boolean).length;
+    }
+    offset += line.length + 1;
+  }
+  return 0;
+}
+
+/**
  * Appends one line to the log. A failed write (a full disk) is cut back off, so the log keeps whole
  * records only; the error names the file.
  */

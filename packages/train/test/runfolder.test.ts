@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { io } from '@tmpose/tensor';
 import { afterAll, describe, expect, it } from 'vitest';
-import { appendLogLine, drawLossCurve, prepareRunFolder, readLog, repairLog } from '@tmpose/train';
+import { appendLogLine, drawLossCurve, prepareRunFolder, readLog, repairLog, truncateLogAfter } from '@tmpose/train';
 
 const dir = () => mkdtempSync(join(tmpdir(), 'tmpose-runfolder-'));
 const record = (step: number) => `${JSON.stringify({ type: 'step', epoch: 1, step, loss: 1 / step })}\n`;
@@ -72,6 +72,15 @@ describe('run folder', () => {
     expect(await repairLog(log)).toBeGreaterThan(0);
     expect(readFileSync(log, 'utf8')).toBe(record(1));
     expect(await repairLog(log)).toBe(0);
+  });
+
+  it('on resume, drops the records of steps past the checkpoint (they are trained again)', async () => {
+    const log = join(dir(), 'log.jsonl');
+    const evalRecord = `${JSON.stringify({ type: 'eval', epoch: 1, step: 2, AP: 0.5 })}\n`;
+    writeFileSync(log, `${record(1)}${record(2)}${evalRecord}${record(3)}${record(4)}`);
+    expect(await truncateLogAfter(log, 2)).toBe(2);
+    expect(readFileSync(log, 'utf8')).toBe(`${record(1)}${record(2)}${evalRecord}`);
+    expect(await truncateLogAfter(log, 2)).toBe(0);
   });
 
   it('draws the loss curve past a damaged line of the log', async () => {
