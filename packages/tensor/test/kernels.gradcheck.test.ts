@@ -2,7 +2,7 @@
 // scaledDotProductAttention, gatherTokens with repeated indices, upsampleNearest), on the real WebGPU
 // device in float32 (the method and its tolerances are in gradcheck.ts). conv2d, gatherTokens and
 // upsampleNearest are linear in each input, so their finite differences have no truncation error at all.
-import { beforeAll, describe, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import * as api from '@tmpose/tensor';
 import { init, tensor } from '@tmpose/tensor';
 import { gradcheck, normal } from './gradcheck.js';
@@ -56,7 +56,7 @@ describe('gradcheck: scaledDotProductAttention (q, k, v)', () => {
     }, [normal([2, 5, 6, 8], 227)]));
 });
 
-describe('gradcheck: gatherTokens (scatter-add backward)', () => {
+describe('gradcheck: gatherTokens (deterministic backward)', () => {
   it('shared x 1x7x5, per-sample host lists with repeats', () =>
     gradcheck(([x]) => gather(x, [[0, 3, 3, 6], [3, 0, 0, 2]]), [normal([1, 7, 5], 231)]));
   it('x 2x6x4, one int32 index [5] with repeats for every sample', () =>
@@ -64,6 +64,26 @@ describe('gradcheck: gatherTokens (scatter-add backward)', () => {
       const idx = tensor(new Int32Array([5, 5, 1, 5, 0]), [5], { dtype: 'int32' });
       return gather(x, idx);
     }, [normal([2, 6, 4], 232)]));
+  it('is deterministic: a shared 1x16x8 x gathered 64 times per sample for 8 samples gives the same gradient bits every time', async () => {
+    const xd = normal([1, 16, 8], 234);
+    const x = tensor(xd.values, xd.shape, { requiresGrad: true });
+    const lists = Array.from({ length: 8 }, (_, b) => Array.from({ length: 64 }, (_, k) => (k * 7 + b * 3) % 16));
+    const gd = normal([8, 64, 8], 235);
+    const g = tensor(gd.values, gd.shape);
+    const grads: Float32Array[] = [];
+    for (let run = 0; run < 3; run++) {
+      const y = gather(x, lists);
+      y.backward(g);
+      grads.push(await x.grad!.data());
+      x.grad!.dispose();
+      x.grad = null;
+      y.dispose();
+    }
+    expect(grads[1]).toEqual(grads[0]);
+    expect(grads[2]).toEqual(grads[0]);
+    x.dispose();
+    g.dispose();
+  });
   it('transposed view x, per-sample int32 index [2, 3]', () =>
     gradcheck(([x]) => {
       const idx = tensor(new Int32Array([4, 4, 0, 2, 1, 2]), [2, 3], { dtype: 'int32' });

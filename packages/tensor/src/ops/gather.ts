@@ -1,12 +1,16 @@
 // gatherTokens: picks K of N tokens per sample ([B, N, D] -> [B, K, D]), as TMPose's masking and its
-// gathered position embeddings need. The backward pass scatter-adds into zeros; it uses a float
-// compare-and-swap add because indices may repeat (a shared [1, N, D] embedding gathered for a batch).
+// gathered position embeddings need. The backward pass is deterministic (no float atomics, so the same
+// inputs give the same bits): an inverse index counts, for each sample's row of indices and each token,
+// how often the token was picked and where; each gradient element then copies its one source (the
+// common case: a masker picks tokens without repeats) or sums its repeats in index order. A shared
+// [1, N, D] input gathered for a batch gets per-sample gradients, summed over the batch at the end.
 import { record } from '../autograd.js';
 import { linearEntry } from '../runtime/pipelines.js';
 import { dispatch, grid } from '../runtime/queue.js';
 import { fmt } from '../shape.js';
 import { type Tensor, empty } from '../tensor.js';
 import { tensor, zeros } from './create.js';
+import { sum } from './reduce.js';
 import { asContiguous } from './rows.js';
 
 const WG = 256;
@@ -32,31 +36,57 @@ ${linearEntry(WG)}
 }`,
 };
 
-const SCATTER_ADD = {
-  name: 'scatterAddTokens',
+// Params: K, N, rows of indices, index offset. Inv[2 * (r * N + n)] counts the picks of token n in index
+// row r (an integer atomic: exact), Inv[... + 1] holds where one of them is.
+const INVERSE = {
+  name: 'gatherTokensInverse',
+  key: '',
+  bindings: [
+    { name: 'I', type: 'i32', access: 'read' as const },
+    { name: 'Inv', type: 'atomic<i32>', access: 'read_write' as const },
+  ],
+  body: () => `
+${linearEntry(WG)}
+  let K = pu(0u); let N = pu(1u);
+  if (i >= pu(2u) * K) { return; }
+  let r = i / K;
+  let slot = 2u * (r * N + u32(I[pu(3u) + i]));
+  atomicAdd(&Inv[slot], 1);
+  atomicStore(&Inv[slot + 1u], i32(i % K));
+}`,
+};
+
+// dx[b, n, d] for every sample b of the gradient. Params: total (B * N * D), K, D, N, index per sample
+// (0/1), g offset, index offset.
+const SCATTER = {
+  name: 'gatherTokensBackward',
   key: '',
   bindings: [
     { name: 'G', type: 'f32', access: 'read' as const },
     { name: 'I', type: 'i32', access: 'read' as const },
-    { name: 'DX', type: 'atomic<u32>', access: 'read_write' as const },
+    { name: 'Inv', type: 'i32', access: 'read' as const },
+    { name: 'DX', type: 'f32', access: 'read_write' as const },
   ],
   body: () => `
 ${linearEntry(WG)}
   if (i >= pu(0u)) { return; }
   let K = pu(1u); let D = pu(2u); let N = pu(3u);
   let d = i % D;
-  let k = (i / D) % K;
-  let b = i / (D * K);
-  let n = u32(I[pu(9u) + select(k, b * K + k, pu(5u) == 1u)]);
-  let xb = select(b, 0u, pu(4u) == 1u);
-  let v = G[pu(6u) + i];
-  let p = (xb * N + n) * D + d;
-  var old = atomicLoad(&DX[p]);
-  loop {
-    let r = atomicCompareExchangeWeak(&DX[p], old, bitcast<u32>(bitcast<f32>(old) + v));
-    if (r.exchanged) { break; }
-    old = r.old_value;
+  let n = (i / D) % N;
+  let b = i / (D * N);
+  let r = select(0u, b, pu(4u) == 1u);
+  let slot = 2u * (r * N + n);
+  let picks = Inv[slot];
+  let g = pu(5u) + b * K * D + d;
+  var sum = 0.0;
+  if (picks == 1) {
+    sum = G[g + u32(Inv[slot + 1u]) * D];
+  } else if (picks > 1) {
+    for (var k = 0u; k < K; k++) {
+      if (u32(I[pu(6u) + r * K + k]) == n) { sum += G[g + k * D]; }
+    }
   }
+  DX[i] = sum;
 }`,
 };
 
@@ -104,11 +134,18 @@ export function gatherTokens(x: Tensor, index: Tensor | ArrayLike<number> | Arra
   const params = [B * K * D, K, D, N, Bx === 1 ? 1 : 0, perSample ? 1 : 0, x.offset, x.strides[0]!, x.strides[1]!, idx.offset, x.strides[2]!];
   dispatch(GATHER, [x.storage, idx.storage, out.storage], params, grid(Math.ceil(out.size / WG)));
   const result = record(out, 'gatherTokens', [x], [idx], (g, [si]) => {
-    const dx = zeros([Bx, N, D]);
+    const rows = perSample ? B : 1;
+    const inverse = zeros([rows * N * 2], { dtype: 'int32' });
+    dispatch(INVERSE, [si!.storage, inverse.storage], [K, N, rows, si!.offset], grid(Math.ceil((rows * K) / WG)));
     const cg = asContiguous(g);
-    const p = [B * K * D, K, D, N, Bx === 1 ? 1 : 0, perSample ? 1 : 0, cg.t.offset, 0, 0, si!.offset];
-    dispatch(SCATTER_ADD, [cg.t.storage, si!.storage, dx.storage], p, grid(Math.ceil(out.size / WG)));
+    const perSampleDx = empty([B, N, D]);
+    dispatch(SCATTER, [cg.t.storage, si!.storage, inverse.storage, perSampleDx.storage], [B * N * D, K, D, N, perSample ? 1 : 0, cg.t.offset, si!.offset], grid(Math.ceil((B * N * D) / WG)));
     cg.done();
+    inverse.dispose();
+    if (Bx === B) return [perSampleDx];
+    // x was shared by the batch: its gradient sums the samples'.
+    const dx = sum(perSampleDx, 0, { keepdim: true });
+    perSampleDx.dispose();
     return [dx];
   });
   if (ownsIndex) idx.dispose();
