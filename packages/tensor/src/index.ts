@@ -8,6 +8,7 @@ export { tidy, keep, memory, type MemoryInfo } from './scope.js';
 export { sync, emptyCache, runtimeStats, kernelsOf, timeCompile } from './runtime/queue.js';
 export type { Kernel } from './runtime/pipelines.js';
 export { setTuning } from './runtime/tune.js';
+export { setMemoryBudget, resetPeakMemory } from './runtime/pool.js';
 export { tensor, zeros, ones, full, zerosLike, onesLike, arange, rand, randn, manualSeed } from './ops/create.js';
 export {
   add, sub, mul, div, pow, neg, abs, exp, log, sqrt, relu, gelu, sigmoid, tanh,

@@ -65,6 +65,8 @@ export interface MemoryInfo {
   liveBytes: number;
   /** Bytes in released buffers kept for reuse. */
   pooledBytes: number;
+  /** The most `liveBytes` has been since start or `resetPeakMemory()`. */
+  peakBytes: number;
   /** Tensor handles not yet disposed. */
   liveTensors: number;
 }

@@ -122,6 +122,6 @@ export function empty<D extends DType = 'float32'>(shape: Shape, dtype: D = 'flo
     if (!Number.isInteger(d) || d < 0) throw new Error(`empty: invalid shape ${fmt(shape)}`);
   }
   getDevice();
-  const storage = allocate(Math.max(sizeOf(shape), 1) * dtypes[dtype].bytes);
+  const storage = allocate(Math.max(sizeOf(shape), 1) * dtypes[dtype].bytes, `a ${dtype} ${fmt(shape)} tensor`);
   return new Tensor(storage, [...shape], contiguousStrides(shape), 0, dtype);
 }

@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { add, clamp, dropout, emptyCache, eq, ge, gt, init, le, lt, manualSeed, memory, mul, ne, permute, randn, stack, sum, tensor, tidy, transpose } from '@tmpose/tensor';
+import { add, clamp, dropout, emptyCache, eq, ge, gt, init, le, lt, manualSeed, memory, mul, ne, permute, randn, resetPeakMemory, setMemoryBudget, stack, sum, tensor, tidy, transpose, zeros } from '@tmpose/tensor';
 import { expectClose } from './helpers.js';
 
 beforeAll(async () => {
@@ -205,5 +205,36 @@ describe('dropout', () => {
     expect(() => dropout(x, 1.5)).toThrow(/dropout: p must be in \[0, 1\], got 1.5/);
     x.dispose();
     g.dispose();
+  });
+});
+
+describe('memory: peak, budget, out-of-memory', () => {
+  it('memory().peakBytes keeps the most live bytes until resetPeakMemory()', () => {
+    emptyCache();
+    resetPeakMemory();
+    const base = memory().liveBytes;
+    const big = zeros([256, 1024]); // 1 MiB
+    big.dispose();
+    expect(memory().peakBytes).toBeGreaterThanOrEqual(base + 1024 * 1024);
+    resetPeakMemory();
+    expect(memory().peakBytes).toBe(memory().liveBytes);
+  });
+
+  it('over the budget, pooled buffers are freed first; live tensors alone over it throw, naming the tensor and the bytes', () => {
+    emptyCache();
+    const live = memory().liveBytes;
+    try {
+      setMemoryBudget(live + 3 * 1024 * 1024);
+      for (const n of [300, 400, 500]) zeros([n, 1024]).dispose(); // pooled: about 4.7 MB of classes
+      const kept = zeros([700, 1024]); // a new size class: the pool must shrink for it
+      const m = memory();
+      expect(m.liveBytes + m.pooledBytes).toBeLessThanOrEqual(live + 3 * 1024 * 1024);
+      expect(() => zeros([2, 1024, 1024])).toThrow(/allocate: a float32 \[2, 1024, 1024\] tensor \(8388608 bytes\) would bring live GPU memory to \d+ bytes, over the budget of \d+ \(setMemoryBudget\)/);
+      kept.dispose();
+      expect(() => setMemoryBudget(-1)).toThrow(/setMemoryBudget: -1 is not a positive number of bytes/);
+    } finally {
+      setMemoryBudget(null);
+    }
+    zeros([2, 1024, 1024]).dispose();
   });
 });

@@ -26,9 +26,55 @@ export class Storage {
 const free = new Map<number, Storage[]>();
 let liveBytes = 0;
 let pooledBytes = 0;
+let peakBytes = 0;
 let nextId = 1;
+let budget: number | null = null;
+// Set by the queue: submits encoded work, so that trimming never destroys a buffer it still uses.
+let submitQueued: () => void = () => {};
+const allocationChecks: Promise<string | null>[] = [];
 
-export function allocate(bytes: number): Storage {
+/** @internal The queue's flush, called before pooled buffers are destroyed. */
+export function setSubmitQueued(flush: () => void): void {
+  submitQueued = flush;
+}
+
+/**
+ * Caps the GPU memory this engine holds (live and pooled buffers together), in bytes; `null` for no cap.
+ * Over the cap, pooled buffers are freed first; an allocation that live tensors alone would push over
+ * it throws, naming the bytes asked for.
+ */
+export function setMemoryBudget(bytes: number | null): void {
+  if (bytes !== null && !(Number.isFinite(bytes) && bytes > 0)) throw new Error(`setMemoryBudget: ${bytes} is not a positive number of bytes (or null for no budget)`);
+  budget = bytes;
+  if (budget !== null && liveBytes + pooledBytes > budget) trim(budget);
+}
+
+/** Destroys pooled buffers, largest first, until live + pooled bytes fit in `target`. */
+function trim(target: number): void {
+  if (!pooledBytes) return;
+  submitQueued();
+  for (const [size, bucket] of [...free].sort((a, b) => b[0] - a[0])) {
+    while (bucket.length && liveBytes + pooledBytes > target) {
+      bucket.pop()!.buffer.destroy();
+      pooledBytes -= size;
+    }
+    if (!bucket.length) free.delete(size);
+  }
+}
+
+/** Starts the peak of `memory().peakBytes` again from the bytes live now. */
+export function resetPeakMemory(): void {
+  peakBytes = liveBytes;
+}
+
+/** @internal Out-of-memory errors of buffers created since the last call, as messages. */
+export async function takeAllocationErrors(): Promise<string[]> {
+  const results = await Promise.all(allocationChecks.splice(0));
+  return results.filter((r): r is string => r !== null);
+}
+
+/** A buffer of at least `bytes`; `what` names it in errors (e.g. "a float32 [8, 3, 256, 192] tensor"). */
+export function allocate(bytes: number, what = `${bytes} bytes`): Storage {
   const { gpu, id: deviceId, info } = getDevice();
   const maxBinding = info.limits.maxStorageBufferBindingSize;
   if (bytes > maxBinding) {
@@ -52,10 +98,22 @@ export function allocate(bytes: number): Storage {
     pooledBytes -= size;
     storage.refs = 1;
   } else {
+    if (budget !== null) {
+      if (liveBytes + size > budget) {
+        throw new Error(`allocate: ${what} (${size} bytes) would bring live GPU memory to ${liveBytes + size} bytes, over the budget of ${budget} (setMemoryBudget)`);
+      }
+      if (liveBytes + pooledBytes + size > budget) trim(budget - size);
+    }
+    gpu.pushErrorScope('out-of-memory');
     const buffer = gpu.createBuffer({ size, usage: USAGE });
+    const [live, pooled] = [liveBytes, pooledBytes];
+    allocationChecks.push(
+      gpu.popErrorScope().then((e) => (e ? `out of GPU memory allocating ${what} (${size} bytes; ${live} bytes live, ${pooled} pooled): ${e.message}` : null)),
+    );
     storage = new Storage(buffer, buffer.size, deviceId, nextId++);
   }
   liveBytes += storage.byteSize;
+  peakBytes = Math.max(peakBytes, liveBytes);
   return storage;
 }
 
@@ -77,6 +135,6 @@ export function emptyPool(): void {
   pooledBytes = 0;
 }
 
-export function poolStats(): { liveBytes: number; pooledBytes: number } {
-  return { liveBytes, pooledBytes };
+export function poolStats(): { liveBytes: number; pooledBytes: number; peakBytes: number } {
+  return { liveBytes, pooledBytes, peakBytes };
 }

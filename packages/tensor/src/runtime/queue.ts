@@ -7,7 +7,7 @@
 // into one ring buffer were measured 3-5x slower per dispatch on lavapipe.)
 import { getDevice, takeUncapturedErrors } from '../device.js';
 import { type Kernel, PARAM_WORDS, checkCompiles, compile, pipelineCount } from './pipelines.js';
-import { type Storage, allocate, emptyPool, release } from './pool.js';
+import { type Storage, allocate, emptyPool, release, setSubmitQueued, takeAllocationErrors } from './pool.js';
 import { runPendingTuning, tunablesOf } from './tune.js';
 
 const PARAM_BYTES = PARAM_WORDS * 4;
@@ -206,9 +206,11 @@ export function upload(storage: Storage, data: ArrayBufferView, byteOffset = 0):
   gpu.queue.writeBuffer(storage.buffer, byteOffset, data.buffer, data.byteOffset, data.byteLength);
 }
 
+setSubmitQueued(() => flush());
+
 async function raiseErrors(): Promise<void> {
   await checkCompiles();
-  const errors = takeUncapturedErrors();
+  const errors = [...(await takeAllocationErrors()), ...takeUncapturedErrors()];
   if (errors.length) throw new Error(`WebGPU reported: ${errors.join('; ')}`);
 }
 
