@@ -1,5 +1,5 @@
 // How work reaches the GPU: dispatches are encoded into one compute pass and submitted together on
-// flush (a readback, or an upload that must not overtake queued work).
+// flush (a readback, an upload that must not overtake queued work, or every 64 dispatches).
 //
 // Uniform parameters live in small immutable buffers keyed by their contents: a training step
 // repeats the same parameter sets every iteration, so after the first step every dispatch finds its
@@ -11,6 +11,9 @@ import { type Storage, allocate, emptyPool, release, setSubmitQueued, takeAlloca
 import { runPendingTuning, tunablesOf } from './tune.js';
 
 const PARAM_BYTES = PARAM_WORDS * 4;
+// Long runs of work are submitted in parts, so the GPU starts on the first while the rest is encoded
+// (a tiny training step at batch 8 on lavapipe: 8-10 % faster than one submit per step).
+const DISPATCHES_PER_SUBMIT = 64;
 const MAX_CACHED = 20000;
 
 interface Batch {
@@ -128,6 +131,7 @@ export function dispatch(
   pass.dispatchWorkgroups(x, y, z);
   batch!.dispatches++;
   dispatchCount++;
+  if (batch!.dispatches >= DISPATCHES_PER_SUBMIT) flush();
 }
 
 /**
