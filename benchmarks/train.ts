@@ -1,15 +1,18 @@
 // Images/s of a full training step — data (the real loader on data/coco-mini, augmentation included),
 // forward, backward, Adam — for `tiny` at batch 8 and 32 and TMPose-B at batch 8 (and 32 with --full),
 // plus the loader alone. `pnpm bench train [--quick] [--full]`. On lavapipe TMPose-B takes minutes.
+// `pnpm bench train --soak [--steps N] [--run]`: memory over a long run instead (see lib/soak.ts).
 import { type ConfigName, createModel, getConfig } from '@tmpose/model';
 import { init, keep, optim, runtimeStats, sync, tensor, tidy } from '@tmpose/tensor';
 import { DataLoader, jointsMseLoss, loadCoco } from '@tmpose/train';
 import { fileURLToPath } from 'node:url';
+import { soak } from './lib/soak.js';
 import { median } from './lib/timing.js';
 
 const data = fileURLToPath(new URL('../data/coco-mini/', import.meta.url));
 
 export async function main(args: string[]): Promise<void> {
+  if (args.includes('--soak')) return soak(args);
   const quick = args.includes('--quick');
   const full = args.includes('--full');
   const info = await init();
