@@ -212,5 +212,9 @@ describe('a training run never loses work or lies about it', () => {
       expect(r.stderr).toMatch(message);
     }
     expect(existsSync(join(dir, 'x.png'))).toBe(false);
+    // --verbose: the whole message too, each kind of mismatch on its own line.
+    const verbose = await run('predict', '--verbose', '--checkpoint', join(first, 'last.safetensors'), '--config', 'tmpose-b', photo, '--out', join(dir, 'x.png'));
+    expect(verbose.code).toBe(1);
+    expect(verbose.stderr).toMatch(/\n\s+missing keys: [^\n]*\n\s+mismatched: /);
   });
 });
