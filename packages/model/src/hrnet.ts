@@ -115,10 +115,9 @@ class Bottleneck extends nn.Module {
 
   forward(x: Tensor): Tensor {
     return tidy(() => {
-      let y = relu(this.bn1.forward(this.conv1.forward(x)));
-      y = relu(this.bn2.forward(this.conv2.forward(y)));
-      y = this.bn3.forward(this.conv3.forward(y));
-      return relu(add(y, this.downsample ? this.downsample.forward(x) : x));
+      let y = this.bn1.forwardReLU(this.conv1.forward(x));
+      y = this.bn2.forwardReLU(this.conv2.forward(y));
+      return this.bn3.forwardReLU(this.conv3.forward(y), this.downsample ? this.downsample.forward(x) : x);
     });
   }
 }
@@ -139,8 +138,8 @@ class BasicBlock extends nn.Module {
 
   forward(x: Tensor): Tensor {
     return tidy(() => {
-      const y = relu(this.bn1.forward(this.conv1.forward(x)));
-      return relu(add(this.bn2.forward(this.conv2.forward(y)), x));
+      const y = this.bn1.forwardReLU(this.conv1.forward(x));
+      return this.bn2.forwardReLU(this.conv2.forward(y), x);
     });
   }
 }
@@ -264,8 +263,8 @@ export class HRNetS extends nn.Module {
 
   #forward(x: Tensor): Tensor {
     const stemOut = tidy(() => {
-      const a = relu(this.bn1.forward(this.conv1.forward(x)));
-      return relu(this.bn2.forward(this.conv2.forward(a)));
+      const a = this.bn1.forwardReLU(this.conv1.forward(x));
+      return this.bn2.forwardReLU(this.conv2.forward(a));
     });
     const l1 = this.layer1.forward(stemOut);
     stemOut.dispose();

@@ -1,6 +1,6 @@
 // nn.Conv2d, nn.BatchNorm2d and foldBatchNorm: names, initialisation, state dicts, train/eval, folding.
 import { beforeAll, describe, expect, it } from 'vitest';
-import { type Tensor, conv2d, init, io, memory, nn, randn, tensor, tidy } from '@tmpose/tensor';
+import { type Tensor, add, batchNorm2d, conv2d, init, io, memory, nn, randn, relu, tensor, tidy } from '@tmpose/tensor';
 import { expectClose, values } from './helpers.js';
 
 beforeAll(async () => {
@@ -156,6 +156,55 @@ describe('nn.BatchNorm2d', () => {
     x.dispose();
     a.dispose();
     b.dispose();
+  });
+});
+
+describe('batch norm with a fused ReLU or residual + ReLU', () => {
+  // Against the unfused ops (each checked against PyTorch elsewhere): outputs, and every gradient,
+  // on planes of both paths (vec4: 8x6; scalar: 5x3), in training and eval mode.
+  for (const [H, W] of [[8, 6], [5, 3]] as const) {
+    for (const training of [true, false]) {
+      for (const withResidual of [false, true]) {
+        it(`${withResidual ? 'relu(bn(x) + r)' : 'relu(bn(x))'} on 2x3x${H}x${W}, ${training ? 'training' : 'eval'}: output and gradients equal the unfused ops`, async () => {
+          const shape = [2, 3, H, W];
+          const mk = (seed: number, grad: boolean) => randn(shape, { seed, requiresGrad: grad });
+          const run = async (fused: boolean) => {
+            const x = mk(1, true);
+            const r = mk(2, true);
+            const w = tensor(new Float32Array([1.5, -0.5, 0.8]), [3], { requiresGrad: true });
+            const b = tensor(new Float32Array([0.1, 0.3, -0.2]), [3], { requiresGrad: true });
+            const rm = tensor(new Float32Array([0.2, -0.1, 0]), [3]);
+            const rv = tensor(new Float32Array([1.2, 0.7, 2]), [3]);
+            const g = mk(3, false);
+            const o = { training, momentum: 0.1, eps: 1e-5 };
+            const y = tidy(() => {
+              if (fused) return batchNorm2d(x, w, b, rm, rv, { ...o, relu: true, residual: withResidual ? r : undefined });
+              const n = batchNorm2d(x, w, b, rm, rv, o);
+              return relu(withResidual ? add(n, r) : n);
+            });
+            y.backward(g);
+            const out = [await values(y), await values(x.grad!), await values(w.grad!), await values(b.grad!), ...(withResidual ? [await values(r.grad!)] : []), await values(rm), await values(rv)];
+            for (const t of [x, r, w, b, rm, rv, g, y]) t.dispose();
+            return out;
+          };
+          const [want, got] = [await run(false), await run(true)];
+          const names = ['output', 'dx', 'dweight', 'dbias', ...(withResidual ? ['dresidual'] : []), 'running mean', 'running var'];
+          got.forEach((v, i) => expectClose(v, want[i]!, 1e-5, 1e-5, names[i]));
+        });
+      }
+    }
+  }
+
+  it('nn.BatchNorm2d.forwardReLU fuses relu(bn(x)) and relu(bn(x) + r); a residual needs the ReLU and the input shape', () => {
+    const bn = new nn.BatchNorm2d(3);
+    const x = randn([2, 3, 4, 4], { seed: 4 });
+    const y = bn.forwardReLU(x, x);
+    expect(y.shape).toEqual([2, 3, 4, 4]);
+    expect(() => batchNorm2d(x, null, null, null, null, { residual: x })).toThrow(/batchNorm2d: residual .* needs relu: true/);
+    const narrow = randn([2, 3, 4, 2], { seed: 5 });
+    expect(() => batchNorm2d(x, null, null, null, null, { relu: true, residual: narrow })).toThrow(/must be float32 like input \[2, 3, 4, 4\]/);
+    for (const t of [x, y, narrow]) t.dispose();
+    bn.dispose();
   });
 });
 

@@ -8,7 +8,7 @@
 // equal). It counts the forward passes made in training mode (with trackRunningStats). Only a numeric
 // momentum is supported (PyTorch's momentum=None, a cumulative average, is not).
 import { noGrad } from '../autograd.js';
-import { batchNorm2d } from '../ops/batchnorm.js';
+import { type BatchNormOptions, batchNorm2d } from '../ops/batchnorm.js';
 import { copyInto } from '../ops/copy.js';
 import { full, ones, tensor, zeros } from '../ops/create.js';
 import { add, div, mul, sqrt, sub } from '../ops/elementwise.js';
@@ -66,6 +66,15 @@ export class BatchNorm2d extends Module {
   }
 
   forward(x: Tensor): Tensor {
+    return this.normalize(x, {});
+  }
+
+  /** `relu(this.forward(x))`, or `relu(this.forward(x) + residual)`, in one pass over memory. */
+  forwardReLU(x: Tensor, residual?: Tensor): Tensor {
+    return this.normalize(x, { relu: true, residual });
+  }
+
+  private normalize(x: Tensor, epilogue: Pick<BatchNormOptions, 'relu' | 'residual'>): Tensor {
     if (x.rank !== 4 || x.shape[1] !== this.numFeatures) {
       throw new Error(`BatchNorm2d(${this.numFeatures}): input must be [N, ${this.numFeatures}, H, W], got [${x.shape.join(', ')}]`);
     }
@@ -75,6 +84,7 @@ export class BatchNorm2d extends Module {
       momentum: this.momentum,
       eps: this.eps,
       numBatchesTracked: this.training ? this.num_batches_tracked ?? undefined : undefined,
+      ...epilogue,
     });
   }
 }

@@ -105,30 +105,46 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   let c = wg.y % pu(1u);
   let i = wg.y * HW + e;`;
 
-// y = x * scale[c] + shift[c], in units of `width` elements. Params: plane units (HW), C, unused, x
-// offset in units.
-const apply = (width: 1 | 4) => ({
+/**
+ * What follows the normalisation in the same pass: nothing, a ReLU, or a residual added and then a
+ * ReLU (HRNet's blocks: relu(bn(conv(x))) and relu(bn(conv(y)) + x)). The fused forms save the
+ * passes over memory (and the dispatches) of the add, the ReLU and the ReLU's gradient.
+ */
+export type BatchNormEpilogue = 'none' | 'relu' | 'addRelu';
+
+// y = x * scale[c] + shift[c] (+ r, then max(0, .)), in units of `width` elements. Params: plane units
+// (HW), C, unused, x offset, r offset, in units.
+const apply = (width: 1 | 4, epilogue: BatchNormEpilogue) => ({
   name: 'batchNormApply',
-  key: `${width}`,
+  key: `${width}${epilogue}`,
   bindings: [
     { name: 'X', type: unit(width), access: 'read' as const },
     { name: 'Stats', type: 'f32', access: 'read' as const },
+    ...(epilogue === 'addRelu' ? [{ name: 'R', type: unit(width), access: 'read' as const }] : []),
     { name: 'Y', type: unit(width), access: 'read_write' as const },
   ],
   body: () => `${PLANE_ENTRY}
-  Y[i] = X[pu(3u) + i] * Stats[4u * c + 2u] + Stats[4u * c + 3u];
+  var y = X[pu(3u) + i] * Stats[4u * c + 2u] + Stats[4u * c + 3u];
+  ${epilogue === 'addRelu' ? 'y += R[pu(4u) + i];' : ''}
+  ${epilogue === 'none' ? '' : `y = max(y, ${unit(width)}());`}
+  Y[i] = y;
 }`,
 });
 
+/** The gradient reaching the normalisation: dy itself, or masked where the fused ReLU's output was 0. */
+const maskedDy = (width: 1 | 4, epilogue: BatchNormEpilogue, dy: string, y: string) =>
+  epilogue === 'none' ? dy : `select(${unit(width)}(), ${dy}, ${y} > ${unit(width)}())`;
+
 // Per channel: dw = sum(dy * xhat), db = sum(dy), and dx = k1*dy + k2*x + k3. Params: N, C, HW, training, x offset, dy offset, weight offset.
-const backwardReduce = (width: 1 | 4) => ({
+const backwardReduce = (width: 1 | 4, epilogue: BatchNormEpilogue) => ({
   name: 'batchNormBackwardReduce',
-  key: `${width}`,
+  key: `${width}${epilogue === 'none' ? '' : 'relu'}`,
   bindings: [
     { name: 'X', type: unit(width), access: 'read' as const },
     { name: 'DY', type: unit(width), access: 'read' as const },
     { name: 'Wt', type: 'f32', access: 'read' as const },
     { name: 'Stats', type: 'f32', access: 'read' as const },
+    ...(epilogue === 'none' ? [] : [{ name: 'Y', type: unit(width), access: 'read' as const }]),
     { name: 'Coef', type: 'f32', access: 'read_write' as const },
   ],
   body: () => `${CHANNEL_ENTRY}
@@ -140,7 +156,7 @@ const backwardReduce = (width: 1 | 4) => ({
   for (var n = 0u; n < N; n++) {
     let base = (n * C + c) * HW;
     for (var e = li; e < HW; e += ${WG}u) {
-      let dy = DY[go + base + e];
+      let dy = ${maskedDy(width, epilogue, 'DY[go + base + e]', 'Y[base + e]')};
       a1 += dy;
       a2 += dy * (X[xo + base + e] - mean);
     }
@@ -166,20 +182,25 @@ const backwardReduce = (width: 1 | 4) => ({
 }`,
 });
 
-// dx = k1*dy + k2*x + k3, in units of `width` elements, one (n, c) plane per workgroup row as in
-// apply. Params: plane units (HW), C, unused, x and dy offsets in units.
-const backwardApply = (width: 1 | 4) => ({
+// dx = k1*dy + k2*x + k3 (and, after a fused residual, its gradient: the masked dy), in units of
+// `width` elements, one (n, c) plane per workgroup row as in apply. Params: plane units (HW), C,
+// unused, x and dy offsets in units.
+const backwardApply = (width: 1 | 4, epilogue: BatchNormEpilogue) => ({
   name: 'batchNormBackwardApply',
-  key: `${width}`,
+  key: `${width}${epilogue}`,
   bindings: [
     { name: 'X', type: unit(width), access: 'read' as const },
     { name: 'DY', type: unit(width), access: 'read' as const },
     { name: 'Coef', type: 'f32', access: 'read' as const },
+    ...(epilogue === 'none' ? [] : [{ name: 'Y', type: unit(width), access: 'read' as const }]),
     { name: 'DX', type: unit(width), access: 'read_write' as const },
+    ...(epilogue === 'addRelu' ? [{ name: 'DR', type: unit(width), access: 'read_write' as const }] : []),
   ],
   body: () => `${PLANE_ENTRY}
   let C = pu(1u);
-  DX[i] = Coef[c] * DY[pu(4u) + i] + Coef[C + c] * X[pu(3u) + i] + Coef[2u * C + c];
+  let dy = ${maskedDy(width, epilogue, 'DY[pu(4u) + i]', 'Y[i]')};
+  DX[i] = Coef[c] * dy + Coef[C + c] * X[pu(3u) + i] + Coef[2u * C + c];
+  ${epilogue === 'addRelu' ? 'DR[i] = dy;' : ''}
 }`,
 });
 
@@ -197,6 +218,10 @@ export interface BatchNormOptions {
   eps?: number;
   /** An int32 scalar incremented in place by the call (nn.BatchNorm2d's `num_batches_tracked`). */
   numBatchesTracked?: Tensor;
+  /** A ReLU applied in the same pass: `relu(bn(x))`, or with `residual`, `relu(bn(x) + residual)`. */
+  relu?: boolean;
+  /** Added to the output before the ReLU (needs `relu`), shaped like x. */
+  residual?: Tensor;
 }
 
 /**
@@ -228,15 +253,21 @@ export function batchNorm2d(
     }
   }
   if (!training && (!runningMean || !runningVar)) throw new Error('batchNorm2d: eval mode needs runningMean and runningVar');
+  const residual = options.residual;
+  if (residual && (!options.relu || residual.assertAlive('batchNorm2d').dtype !== 'float32' || residual.shape.join() !== x.shape.join())) {
+    throw new Error(`batchNorm2d: residual ${residual.dtype} ${fmt(residual.shape)} must be float32 like input ${fmt(x.shape)}, and needs relu: true`);
+  }
+  const epilogue: BatchNormEpilogue = residual ? 'addRelu' : options.relu ? 'relu' : 'none';
   if (training && N * HW <= 1) throw new Error(`batchNorm2d: training needs more than one value per channel, input ${fmt(x.shape)}`);
   const w = weight ?? full([C], 1);
   const b = bias ?? full([C], 0);
   const rm = runningMean ?? full([C], 0);
   const rv = runningVar ?? full([C], 1);
   const hx = asContiguous(x);
+  const hr = residual ? asContiguous(residual) : null;
   const statsOut = empty([C, 4]);
   // Planes a multiple of 4 long (HRNet's always are) go through vec4 loads.
-  const width = HW % 4 === 0 && hx.t.offset % 4 === 0 ? 4 : 1;
+  const width = HW % 4 === 0 && hx.t.offset % 4 === 0 && (hr?.t.offset ?? 0) % 4 === 0 ? 4 : 1;
   // Without a counter the kernel's binding still needs a buffer of its own (writable bindings can't alias).
   const counterStorage = counter?.storage ?? allocate(4);
   const params = [
@@ -246,23 +277,35 @@ export function batchNorm2d(
   dispatch(stats(width), [hx.t.storage, w.storage, b.storage, rm.storage, rv.storage, statsOut.storage, counterStorage], params, [C]);
   if (!counter) release(counterStorage, flushNumber());
   const y = empty(x.shape);
-  dispatch(apply(width), [hx.t.storage, statsOut.storage, y.storage], [HW / width, C, 0, hx.t.offset / width], planeGrid(HW / width, N * C));
+  const applyBuffers = [hx.t.storage, statsOut.storage, ...(hr ? [hr.t.storage] : []), y.storage];
+  dispatch(apply(width, epilogue), applyBuffers, [HW / width, C, 0, hx.t.offset / width, (hr?.t.offset ?? 0) / width], planeGrid(HW / width, N * C));
   hx.done();
-  const inputs = [x, ...(weight ? [weight] : []), ...(bias ? [bias] : [])];
-  const out = record(y, 'batchNorm2d', inputs, [x, w, statsOut], (dy, [sx, sw, st]) => {
+  hr?.done();
+  const inputs = [x, ...(weight ? [weight] : []), ...(bias ? [bias] : []), ...(residual ? [residual] : [])];
+  // A fused ReLU's gradient mask is read off the output.
+  const saved = [x, w, statsOut, ...(epilogue === 'none' ? [] : [y])];
+  const out = record(y, 'batchNorm2d', inputs, saved, (dy, [sx, sw, st, sy]) => {
     const cx = asContiguous(sx!);
     const cdy = asContiguous(dy);
     const coef = empty([5, C]);
     const w4 = HW % 4 === 0 && cx.t.offset % 4 === 0 && cdy.t.offset % 4 === 0 ? 4 : 1;
-    dispatch(backwardReduce(w4), [cx.t.storage, cdy.t.storage, sw!.storage, st!.storage, coef.storage], [N, C, HW / w4, training ? 1 : 0, cx.t.offset / w4, cdy.t.offset / w4, sw!.offset], [C]);
+    const masked = sy ? [sy.storage] : [];
+    dispatch(backwardReduce(w4, epilogue), [cx.t.storage, cdy.t.storage, sw!.storage, st!.storage, ...masked, coef.storage], [N, C, HW / w4, training ? 1 : 0, cx.t.offset / w4, cdy.t.offset / w4, sw!.offset], [C]);
     const dx = empty(x.shape);
-    if (x.requiresGrad) {
-      dispatch(backwardApply(w4), [cx.t.storage, cdy.t.storage, coef.storage, dx.storage], [HW / w4, C, 0, cx.t.offset / w4, cdy.t.offset / w4], planeGrid(HW / w4, N * C));
+    const dr = residual ? empty(x.shape) : null;
+    if (x.requiresGrad || dr) {
+      const outs = [dx.storage, ...(dr ? [dr.storage] : [])];
+      dispatch(backwardApply(w4, epilogue), [cx.t.storage, cdy.t.storage, coef.storage, ...masked, ...outs], [HW / w4, C, 0, cx.t.offset / w4, cdy.t.offset / w4], planeGrid(HW / w4, N * C));
     }
     cx.done();
     cdy.done();
     const row = (j: number) => coef.view([C], [1], j * C);
-    const grads = [x.requiresGrad ? dx : null, ...(weight ? [weight.requiresGrad ? row(3) : null] : []), ...(bias ? [bias.requiresGrad ? row(4) : null] : [])];
+    const grads = [
+      x.requiresGrad ? dx : null,
+      ...(weight ? [weight.requiresGrad ? row(3) : null] : []),
+      ...(bias ? [bias.requiresGrad ? row(4) : null] : []),
+      ...(residual ? [residual.requiresGrad ? dr : (dr!.dispose(), null)] : []),
+    ];
     if (!x.requiresGrad) dx.dispose();
     coef.dispose();
     return grads;
