@@ -1,6 +1,6 @@
 // `pnpm bench train --soak [--steps 5000] [--run]`: a long `tiny` training run that prints the process's
 // memory over time — RSS, V8 heap, external and ArrayBuffer memory — and the engine's own `memory()`
-// (GPU bytes pooled and in live tensors), then the RSS growth after warm-up. Without `--run`, the
+// (GPU bytes pooled and in live tensors), then the RSS trend after warm-up. Without `--run`, the
 // engine's training step alone (loader, forward, backward, Adam, one loss readback per step); with it,
 // `train()` itself (the CLI's path: log, progress, a checkpoint per epoch), sampled on a timer.
 import { createModel, getConfig } from '@tmpose/model';
@@ -67,11 +67,18 @@ export async function soak(args: string[]): Promise<void> {
   if (whole) await soakTrain(steps, every, record);
   else await soakEngine(steps, every, record);
 
-  // Warm-up: the first fifth (pipelines compiled, pools and caches filled).
-  const from = samples.find((s) => s.step >= steps / 5) ?? samples[0]!;
-  const to = samples.at(-1)!;
-  const perK = ((to.rss - from.rss) * 1000) / Math.max(1, to.step - from.step);
-  console.log(`\nRSS ${from.rss.toFixed(0)} MB at step ${from.step} -> ${to.rss.toFixed(0)} MB at step ${to.step}: ${perK >= 0 ? '+' : ''}${perK.toFixed(2)} MB per 1000 steps after warm-up`);
+  // After warm-up (the first fifth: pipelines compiled, pools and caches filled), the least-squares slope
+  // of RSS over steps: single samples swing by ±10 MB with the garbage collector.
+  const steady = samples.filter((s) => s.step >= steps / 5);
+  const n = steady.length;
+  const mx = steady.reduce((a, s) => a + s.step, 0) / n;
+  const my = steady.reduce((a, s) => a + s.rss, 0) / n;
+  const slope = steady.reduce((a, s) => a + (s.step - mx) * (s.rss - my), 0) / Math.max(1e-9, steady.reduce((a, s) => a + (s.step - mx) ** 2, 0));
+  const rss = steady.map((s) => s.rss);
+  console.log(
+    `\nRSS after warm-up (steps ${steady[0]?.step}-${steady.at(-1)?.step}): ${Math.min(...rss).toFixed(0)}-${Math.max(...rss).toFixed(0)} MB, ` +
+      `trend ${slope >= 0 ? '+' : ''}${(slope * 1000).toFixed(2)} MB per 1000 steps`,
+  );
 }
 
 async function soakEngine(steps: number, every: number, record: (step: number) => void): Promise<void> {
