@@ -170,6 +170,15 @@ describe('a training run never loses work or lies about it', () => {
     expect(r.stderr).toMatch(/the loss grew from .* \(over 1000x\) .*training diverged; stopping/);
   });
 
+  it('train frees its tensors (model and optimizer state) when it ends, stopped by an error too', async () => {
+    const { memory } = await import('@tmpose/tensor');
+    const before = memory().liveTensors;
+    expect((await run(...trainArgs(sample, tempDir('free')), '--epochs', '1', '--eval-every', '0')).code).toBe(0);
+    expect(memory().liveTensors).toBe(before);
+    expect((await run(...trainArgs(sample, tempDir('free')), '--eval-every', '0', '--epochs', '8', '--lr', '1e3')).code).toBe(1);
+    expect(memory().liveTensors).toBe(before);
+  });
+
   it('resuming a finished run says there is nothing to train', async () => {
     const r = await run(...trainArgs(sample, first), '--epochs', '1', '--resume');
     expect(r.code, r.stderr).toBe(0);

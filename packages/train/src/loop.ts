@@ -321,8 +321,11 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   } finally {
     await loader.close();
     await drawLossCurve(logPath, options.out).catch((err: Error) => warn(`warning: the loss curve was not drawn: ${err.message}`));
+    // Freed on every exit, a failure or an interrupt too (a validation abandoned by an interrupt fails at
+    // its next use of the model, unwatched).
+    optimizer.dispose();
+    model.dispose();
   }
-  model.dispose();
   return { best: state.best, metric: data.metric, lastLoss, checkpoint: last, bestCheckpoint: bestPath, epochs: state.epoch, steps };
 }
 
