@@ -165,8 +165,8 @@ export interface ImageFileInfo {
 
 /**
  * The size of an image file from its header, and whether a JPEG was cut short, without decoding it
- * (a JPEG's first 64 KiB and last 4 KiB are read). Throws, naming the file, for a file that is empty,
- * unreadable or not an image.
+ * (a JPEG's first 8 KiB, more only where its frame header lies further in, and its last 4 KiB are read).
+ * Throws, naming the file, for a file that is empty, unreadable or not an image.
  */
 export async function inspectImageFile(path: string): Promise<ImageFileInfo> {
   const { open } = await import('node:fs/promises');
@@ -185,9 +185,15 @@ export async function inspectImageFile(path: string): Promise<ImageFileInfo> {
       const { bytesRead } = await file.read(buf, 0, length, position);
       return buf.subarray(0, bytesRead);
     };
-    const head = await read(0, Math.min(size, 65536));
+    // A JPEG's frame header usually lies in its first few KiB (after any EXIF); read more only if not.
+    let head = await read(0, Math.min(size, 8192));
     const isJpeg = head[0] === 0xff && head[1] === 0xd8;
-    const fromHeader = isJpeg ? jpegSize(head) : null;
+    let fromHeader = isJpeg ? jpegSize(head) : null;
+    for (const more of [65536, size]) {
+      if (fromHeader || !isJpeg || head.length >= size) break;
+      head = await read(0, Math.min(size, more));
+      fromHeader = jpegSize(head);
+    }
     const dims = fromHeader ?? (await imageBufferSize(size > head.length ? await read(0, size) : head, path));
     // The end-of-image marker may be followed by a few bytes of padding or appended data.
     const tail = isJpeg ? await read(Math.max(0, size - 4096), Math.min(size, 4096)) : null;
