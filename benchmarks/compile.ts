@@ -8,12 +8,12 @@
 //    user waits for), with tuning as it runs by default and with tuning off, then a warm step.
 // `--quick` uses the `tiny` configuration.
 import { type ConfigName, createModel, getConfig } from '@tmpose/model';
-import { type Kernel, init, kernelsOf, keep, ones, optim, setTuning, tidy, timeCompile, zeros } from '@tmpose/tensor';
-import { jointsMseLoss } from '@tmpose/train';
+import { type Kernel, init, kernelsOf, ones, optim, setTuning, timeCompile, zeros } from '@tmpose/tensor';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { trainingStep as stepOf } from './lib/step.js';
 
 const SLOW_MS = 2000;
 
@@ -29,14 +29,7 @@ function trainingStep(name: ConfigName) {
   const images = zeros([1, 3, H, W]);
   const targets = zeros([1, J, hh, hw]);
   const weights = ones([1, J]);
-  return () =>
-    tidy(() => {
-      const loss = jointsMseLoss(model.forward(images), targets, weights);
-      loss.backward();
-      opt.step();
-      opt.zeroGrad();
-      return keep(loss.detach());
-    });
+  return () => stepOf(model, opt, images, targets, weights);
 }
 
 async function kernels(name: ConfigName): Promise<void> {

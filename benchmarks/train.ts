@@ -3,10 +3,11 @@
 // plus the loader alone. `pnpm bench train [--quick] [--full]`. On lavapipe TMPose-B takes minutes.
 // `pnpm bench train --soak [--steps N] [--run]`: memory over a long run instead (see lib/soak.ts).
 import { type ConfigName, createModel, getConfig } from '@tmpose/model';
-import { init, keep, optim, runtimeStats, sync, tensor, tidy } from '@tmpose/tensor';
-import { DataLoader, jointsMseLoss, loadCoco } from '@tmpose/train';
+import { init, optim, runtimeStats, sync, tensor, tidy } from '@tmpose/tensor';
+import { DataLoader, loadCoco } from '@tmpose/train';
 import { fileURLToPath } from 'node:url';
 import { soak } from './lib/soak.js';
+import { trainingStep } from './lib/step.js';
 import { median } from './lib/timing.js';
 
 const data = fileURLToPath(new URL('../data/coco-mini/', import.meta.url));
@@ -54,13 +55,7 @@ export async function main(args: string[]): Promise<void> {
     for await (const b of loader.epoch(1)) {
       const before = runtimeStats();
       const e0 = performance.now();
-      const loss = tidy(() => {
-        const l = jointsMseLoss(model.forward(tensor(b.images, b.imageShape)), tensor(b.targets, b.targetShape), tensor(b.targetWeights, b.weightShape));
-        l.backward();
-        opt.step();
-        opt.zeroGrad();
-        return keep(l.detach());
-      });
+      const loss = tidy(() => trainingStep(model, opt, tensor(b.images, b.imageShape), tensor(b.targets, b.targetShape), tensor(b.targetWeights, b.weightShape)));
       const encodeMs = performance.now() - e0;
       const after = runtimeStats();
       perStep.push({

@@ -4,12 +4,13 @@
 // engine's training step alone (loader, forward, backward, Adam, one loss readback per step); with it,
 // `train()` itself (the CLI's path: log, progress, a checkpoint per epoch), sampled on a timer.
 import { createModel, getConfig } from '@tmpose/model';
-import { init, keep, memory, optim, tensor, tidy } from '@tmpose/tensor';
-import { DataLoader, jointsMseLoss, loadCoco, train } from '@tmpose/train';
+import { init, memory, optim, tensor, tidy } from '@tmpose/tensor';
+import { DataLoader, loadCoco, train } from '@tmpose/train';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { trainingStep } from './step.js';
 
 const data = fileURLToPath(new URL('../../data/coco-mini/', import.meta.url));
 const MB = 1024 * 1024;
@@ -93,13 +94,7 @@ async function soakEngine(steps: number, every: number, record: (step: number) =
   record(0);
   for (let epoch = 0; step < steps; epoch++) {
     for await (const b of loader.epoch(epoch)) {
-      const loss = tidy(() => {
-        const l = jointsMseLoss(model.forward(tensor(b.images, b.imageShape)), tensor(b.targets, b.targetShape), tensor(b.targetWeights, b.weightShape));
-        l.backward();
-        opt.step();
-        opt.zeroGrad();
-        return keep(l.detach());
-      });
+      const loss = tidy(() => trainingStep(model, opt, tensor(b.images, b.imageShape), tensor(b.targets, b.targetShape), tensor(b.targetWeights, b.weightShape)));
       await loss.item();
       loss.dispose();
       if (++step % every === 0) record(step);
