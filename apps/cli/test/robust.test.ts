@@ -3,32 +3,13 @@
 // earlier run is never silently overwritten, the best checkpoint is never lost, every input is checked
 // before the first step, --config must match on --resume, a diverging loss stops the run, and errors
 // say what and where in one line.
-import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { officialLayout, run, sample, sampleFolder, tempDir, trainArgs } from './helpers.js';
+import { fillDisk, smallDisk } from '../../../packages/train/test/disk.js';
 
-/** A 16 MiB tmpfs where the machine lets us mount one (root), else null and the full-disk case is skipped. */
-function smallDisk(): string | null {
-  const mount = tempDir('disk');
-  try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=16m', 'tmpfs', mount], { stdio: 'ignore' });
-    return mount;
-  } catch {
-    return null;
-  }
-}
-const disk = smallDisk();
-afterAll(() => {
-  if (disk) execFileSync('umount', [disk]);
-});
-
-/** Fills the disk until fewer than `free` bytes are left. */
-function fill(root: string, free: number): void {
-  const avail = Number(execFileSync('df', ['-B1', '--output=avail', root], { encoding: 'utf8' }).trim().split('\n').at(-1));
-  writeFileSync(join(root, 'filler'), new Uint8Array(Math.max(0, avail - free)));
-}
+const disk = smallDisk('16m');
 
 /** NaN and Infinity values in a safetensors file. */
 async function nonFinite(path: string): Promise<number> {
@@ -141,7 +122,7 @@ describe('a training run never loses work or lies about it', () => {
     expect((await run(...trainArgs(sample, out), '--epochs', '1', '--eval-every', '0')).code).toBe(0);
     const good = readFileSync(join(out, 'last.safetensors'));
     writeFileSync(join(out, 'results.json'), '{"old": true}');
-    fill(disk!, 4096);
+    fillDisk(disk!, 4096);
     const full = await run(...trainArgs(sample, out), '--epochs', '2', '--eval-every', '0', '--resume');
     expect(full.code).toBe(1);
     expect(full.stderr).toMatch(new RegExp(`${disk}/run/(log\\.jsonl|last\\.safetensors): .*ENOSPC`));

@@ -7,33 +7,14 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFil
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { io } from '@tmpose/tensor';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { appendLogLine, drawLossCurve, prepareRunFolder, readLog, repairLog, truncateLogAfter } from '@tmpose/train';
+import { fillDisk, smallDisk } from './disk.js';
 
 const dir = () => mkdtempSync(join(tmpdir(), 'tmpose-runfolder-'));
 const record = (step: number) => `${JSON.stringify({ type: 'step', epoch: 1, step, loss: 1 / step })}\n`;
 
-/** A small tmpfs, or null where mounting is not allowed. */
-function smallDisk(): string | null {
-  const mount = dir();
-  try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', mount], { stdio: 'ignore' });
-    return mount;
-  } catch {
-    return null;
-  }
-}
-const disk = smallDisk();
-afterAll(() => {
-  if (disk) execFileSync('umount', [disk]);
-});
-
-/** Fills the disk until fewer than `free` bytes are left. */
-function fill(root: string, free: number): void {
-  const stats = execFileSync('df', ['-B1', '--output=avail', root], { encoding: 'utf8' }).trim().split('\n');
-  const avail = Number(stats.at(-1));
-  writeFileSync(join(root, 'filler'), new Uint8Array(Math.max(0, avail - free)));
-}
+const disk = smallDisk('64k');
 
 describe('run folder', () => {
   it('refuses a folder holding an earlier run; --overwrite clears it; --resume needs its checkpoint', async () => {
@@ -98,7 +79,7 @@ describe('run folder', () => {
     await appendLogLine(log, record(1));
     const svg = join(out, 'loss.svg');
     writeFileSync(svg, '<svg>old</svg>');
-    fill(disk!, 2048);
+    fillDisk(disk!, 2048);
     const big = `${JSON.stringify({ type: 'step', step: 2, pad: 'x'.repeat(16384) })}\n`;
     await expect(appendLogLine(log, big)).rejects.toThrow(new RegExp(`${log}: .*ENOSPC`));
     expect(readFileSync(log, 'utf8')).toBe(record(1));

@@ -1,0 +1,25 @@
+// A small tmpfs for full-disk tests, shared by the train and CLI tests. Mounting needs root (as in CI);
+// elsewhere `smallDisk` returns null and those cases are skipped.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll } from 'vitest';
+
+/** A tmpfs of `size` (e.g. '64k', '16m') mounted for the test file, unmounted after it; null where mounting is not allowed. */
+export function smallDisk(size: string): string | null {
+  const mount = mkdtempSync(join(tmpdir(), 'tmpose-disk-'));
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', mount], { stdio: 'ignore' });
+  } catch {
+    return null;
+  }
+  afterAll(() => execFileSync('umount', [mount]));
+  return mount;
+}
+
+/** Fills the disk under `root` until fewer than `free` bytes are left (a file named `filler`). */
+export function fillDisk(root: string, free: number): void {
+  const avail = Number(execFileSync('df', ['-B1', '--output=avail', root], { encoding: 'utf8' }).trim().split('\n').at(-1));
+  writeFileSync(join(root, 'filler'), new Uint8Array(Math.max(0, avail - free)));
+}
