@@ -4,7 +4,7 @@
 // re-laid copy (channels fastest, padded to a multiple of 8). The three passes — forward, input
 // gradient, weight gradient — have kernels of their own; the weight gradient splits the reduction
 // over images and sums the partials once.
-import { record } from '../autograd.js';
+import { isGradEnabled, record } from '../autograd.js';
 import { linearEntry } from '../runtime/pipelines.js';
 import { type Storage, allocate, release } from '../runtime/pool.js';
 import { dispatch, flushNumber, grid } from '../runtime/queue.js';
@@ -38,6 +38,40 @@ ${linearEntry(WG)}
   O[i] = select(0.0, I[pu(4u) + (b * R + r) * C + c], r < R);
 }`,
 };
+
+// Both re-laid weights at once, for a conv whose input gradient will be needed: WT as the forward reads
+// it (relayout(w, 1, F, C*KK)) and WD as the input gradient does (relayout(w, F, C, KK)), one dispatch
+// instead of one in each pass. Params: F, C, KK, FPad, CPad, w offset.
+const BOTH_LAYOUTS = {
+  name: 'conv2dWeightLayouts',
+  key: '',
+  bindings: [
+    { name: 'I', type: 'f32', access: 'read' as const },
+    { name: 'WT', type: 'f32', access: 'read_write' as const },
+    { name: 'WD', type: 'f32', access: 'read_write' as const },
+  ],
+  body: () => `
+${linearEntry(WG)}
+  let F = pu(0u); let C = pu(1u); let KK = pu(2u); let FPad = pu(3u); let CPad = pu(4u); let o = pu(5u);
+  if (i < C * KK * FPad) {
+    let f = i % FPad;
+    WT[i] = select(0.0, I[o + f * C * KK + i / FPad], f < F);
+  }
+  if (i < F * KK * CPad) {
+    let c = i % CPad;
+    let fk = i / CPad;
+    WD[i] = select(0.0, I[o + ((fk / KK) * C + c) * KK + fk % KK], c < C);
+  }
+}`,
+};
+
+function bothLayouts(w: Tensor, g: Geometry): [Tensor, Tensor] {
+  const KK = g.KH * g.KW;
+  const wt = empty([g.C * KK * pad8(g.F)]);
+  const wd = empty([g.F * KK * pad8(g.C)]);
+  dispatch(BOTH_LAYOUTS, [w.storage, wt.storage, wd.storage], [g.F, g.C, KK, pad8(g.F), pad8(g.C), w.offset], grid(Math.ceil(Math.max(wt.size, wd.size) / WG)));
+  return [wt, wd];
+}
 
 function relayout(w: Tensor, batches: number, R: number, C: number): Tensor {
   const RPad = pad8(R);
@@ -262,9 +296,10 @@ function columnsPerThread(pass: string, g: Geometry, columns: number, buffers: n
   });
 }
 
-function forwardRaw(x: Tensor, w: Tensor, bias: Tensor | undefined, g: Geometry): Tensor {
+/** The output, and with `keepDataLayout` the weights re-laid for the input gradient (made in the same dispatch). */
+function forwardRaw(x: Tensor, w: Tensor, bias: Tensor | undefined, g: Geometry, keepDataLayout = false): [Tensor, Tensor | null] {
   const out = empty([g.N, g.F, g.OH, g.OW]);
-  const wt = relayout(w, 1, g.F, g.C * g.KH * g.KW);
+  const [wt, wd] = keepDataLayout ? bothLayouts(w, g) : [relayout(w, 1, g.F, g.C * g.KH * g.KW), null];
   const params = [...geomParams(g), x.offset, bias ? 1 : 0, bias?.offset ?? 0];
   const encode = (tw: number, [xs, ws, bs, os]: Storage[]) => {
     const tiles = g.N * g.OH * Math.ceil(g.OW / tw);
@@ -273,19 +308,20 @@ function forwardRaw(x: Tensor, w: Tensor, bias: Tensor | undefined, g: Geometry)
   const buffers = [x.storage, wt.storage, (bias ?? wt).storage, out.storage];
   encode(columnsPerThread('fwd', g, g.OW, buffers.map((b) => b.byteSize), encode), buffers);
   wt.dispose();
-  return out;
+  return [out, wd];
 }
 
-function backwardDataRaw(dy: Tensor, w: Tensor, g: Geometry): Tensor {
+/** `laid`: the weights already re-laid by the forward pass (kept by the caller), or null to re-lay them. */
+function backwardDataRaw(dy: Tensor, w: Tensor, g: Geometry, laid: Tensor | null = null): Tensor {
   const dx = empty([g.N, g.C, g.H, g.W]);
-  const wd = relayout(w, g.F, g.C, g.KH * g.KW);
+  const wd = laid ?? relayout(w, g.F, g.C, g.KH * g.KW);
   const encode = (tw: number, [ds, ws, xs]: Storage[]) => {
     const tiles = g.N * g.H * Math.ceil(g.W / tw);
     dispatch(backwardDataKernel(g.KH, g.KW, g.stride, tw), [ds!, ws!, xs!], [...geomParams(g), dy.offset], [Math.ceil(tiles / WG), Math.ceil(g.C / CT)]);
   };
   const buffers = [dy.storage, wd.storage, dx.storage];
   encode(columnsPerThread('dgrad', g, g.W, buffers.map((b) => b.byteSize), encode), buffers);
-  wd.dispose();
+  if (!laid) wd.dispose();
   return dx;
 }
 
@@ -335,14 +371,15 @@ export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor, options: Conv2d
   const hx = asContiguous(x);
   const hw = asContiguous(weight);
   let out: Tensor;
+  let laid: Tensor | null = null;
   if (g.groups === 1) {
-    out = forwardRaw(hx.t, hw.t, bias, g);
+    [out, laid] = forwardRaw(hx.t, hw.t, bias, g, x.requiresGrad && isGradEnabled());
   } else {
     out = perGroup(g.groups, empty([g.N, Ftotal, g.OH, g.OW]), 1, g.F, (gi) => {
       const xs = groupOf(hx.t, 1, g.C, gi);
       const ws = groupOf(hw.t, 0, g.F, gi);
       const bs = bias ? groupOf(bias, 0, g.F, gi) : undefined;
-      const r = forwardRaw(xs, ws, bs, g);
+      const [r] = forwardRaw(xs, ws, bs, g);
       xs.dispose(); ws.dispose(); bs?.dispose();
       return r;
     });
@@ -350,14 +387,14 @@ export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor, options: Conv2d
   hx.done();
   hw.done();
   const inputs = [x, weight, ...(bias ? [bias] : [])];
-  return record(out, 'conv2d', inputs, [x, weight], (dy, [sx, sw]) => {
+  const result = record(out, 'conv2d', inputs, [x, weight, ...(laid ? [laid] : [])], (dy, [sx, sw, sl]) => {
     const cdy = asContiguous(dy);
     const cx = asContiguous(sx!);
     const cw = asContiguous(sw!);
     let dx: Tensor | null = null;
     let dw: Tensor | null = null;
     if (x.requiresGrad) {
-      dx = g.groups === 1 ? backwardDataRaw(cdy.t, cw.t, g) : perGroup(g.groups, empty(x.shape), 1, g.C, (gi) => {
+      dx = g.groups === 1 ? backwardDataRaw(cdy.t, cw.t, g, sl ?? null) : perGroup(g.groups, empty(x.shape), 1, g.C, (gi) => {
         const d = groupOf(cdy.t, 1, g.F, gi);
         const w = groupOf(cw.t, 0, g.F, gi);
         const r = backwardDataRaw(d, w, g);
@@ -378,5 +415,7 @@ export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor, options: Conv2d
     cdy.done(); cx.done(); cw.done();
     return [dx, dw, ...(bias ? [db] : [])];
   });
+  laid?.dispose();
+  return result;
 }
 
