@@ -85,9 +85,15 @@ class Init {
 
   /** Sequential(conv, BN[, ReLU]). */
   convBn(cin: number, cout: number, k: number, stride: number, withRelu: boolean): nn.Sequential {
-    const layers: nn.Module[] = [this.conv(cin, cout, k, stride), this.bn(cout)];
-    if (withRelu) layers.push(new nn.ReLU());
-    return new nn.Sequential(...layers);
+    const conv = this.conv(cin, cout, k, stride);
+    return withRelu ? new ConvBnReLU(conv, this.bn(cout), new nn.ReLU()) : new nn.Sequential(conv, this.bn(cout));
+  }
+}
+
+/** Sequential(conv, BN, ReLU) with the BN and the ReLU in one pass (same children, same state-dict names). */
+class ConvBnReLU extends nn.Sequential {
+  override forward(x: Tensor): Tensor {
+    return tidy(() => (this.at(1) as nn.BatchNorm2d).forwardReLU(this.at(0).forward(x)));
   }
 }
 
