@@ -8,6 +8,10 @@ export interface DeviceInfo {
   architecture: string;
   /** True on software adapters (lavapipe, SwiftShader): kernels are chosen differently there. */
   isCpu: boolean;
+  /**
+   * The optional features the device got. Read when an op needs one (float16 tensors need shaderF16),
+   * so turning one off here makes the engine behave as on an adapter without it (the tests do).
+   */
   features: { subgroups: boolean; shaderF16: boolean; timestampQuery: boolean };
   limits: GPUSupportedLimits;
 }

@@ -1,5 +1,6 @@
 // PyTorch-style methods on Tensor (`x.matmul(w).add(b).relu()`), each one the functional op of the
 // same name. Declared by interface merging so they type-check, attached to the prototype here.
+import { to } from './ops/cast.js';
 import { clamp } from './ops/combine.js';
 import { contiguous } from './ops/copy.js';
 import * as E from './ops/elementwise.js';
@@ -45,6 +46,8 @@ declare module './tensor.js' {
     squeeze(axis?: number): Tensor;
     unsqueeze(axis: number): Tensor;
     contiguous(): Tensor;
+    /** A copy in another dtype (float32 <-> float16; `torch.Tensor.to(dtype)`), or this tensor when it has it. */
+    to<E extends DType>(dtype: E): Tensor<E>;
     softmax(axis?: number): Tensor;
     logSoftmax(axis?: number): Tensor;
   }
@@ -80,6 +83,7 @@ const methods: Record<string, (this: Tensor, ...args: never[]) => Tensor> = {
   squeeze(this: Tensor, axis?: number) { return squeeze(this, axis); },
   unsqueeze(this: Tensor, axis: number) { return unsqueeze(this, axis); },
   contiguous(this: Tensor) { return contiguous(this); },
+  to(this: Tensor, dtype: DType) { return to(this, dtype); },
   softmax(this: Tensor, axis?: number) { return softmax(this, axis); },
   logSoftmax(this: Tensor, axis?: number) { return logSoftmax(this, axis); },
 };

@@ -1,9 +1,10 @@
 // Tensor: a strided view (shape, strides, offset) of a GPU buffer, plus what autograd needs.
 import type { Node } from './autograd.js';
 import { backward as runBackward } from './autograd.js';
-import { type DType, type TypedArrayFor, dtypes } from './dtype.js';
+import { type DType, type RawArrayFor, type TypedArrayFor, checkDType, dtypes } from './dtype.js';
 import { getDevice } from './device.js';
-import { contiguous } from './ops/copy.js';
+import { fromHalves } from './io/half.js';
+import { copyInto } from './ops/copy.js';
 import { type Storage, allocate, release } from './runtime/pool.js';
 import { flushNumber, readback } from './runtime/queue.js';
 import { track, untrack } from './scope.js';
@@ -64,13 +65,35 @@ export class Tensor<D extends DType = DType> {
     return this;
   }
 
-  /** Reads the elements back, row-major. Waits for all queued GPU work. */
+  /** Reads the elements back, row-major, float16 widened to float32 (exactly). Waits for all queued GPU work. */
   async data(): Promise<TypedArrayFor<D>> {
-    this.assertAlive('data');
-    const src: Tensor = this.isContiguous ? this : contiguous(this);
+    const raw = await this.#readRaw('data');
+    return (raw instanceof Uint16Array ? fromHalves(raw) : raw) as TypedArrayFor<D>;
+  }
+
+  /**
+   * Reads the elements back as stored: for float16 the bits of each half in a Uint16Array (as
+   * `x.view(torch.int16)` or numpy's `.view(np.uint16)` would show them); for other dtypes as `data()`.
+   */
+  async rawData(): Promise<RawArrayFor<D>> {
+    return (await this.#readRaw('rawData')) as RawArrayFor<D>;
+  }
+
+  async #readRaw(op: string): Promise<Float32Array | Int32Array | Uint16Array> {
+    this.assertAlive(op);
+    const { bytes } = dtypes[this.dtype];
+    // Buffer copies move whole 4-byte words from 4-byte offsets: a float16 view at an odd offset is
+    // copied to offset 0 first, and the word holding the last half is read whole and cut off here.
+    const aligned = (this.offset * bytes) % 4 === 0;
+    let src: Tensor = this;
+    if (!this.isContiguous || !aligned) {
+      src = empty(this.shape, this.dtype);
+      copyInto(src, this);
+    }
     try {
-      const bytes = await readback(src.storage, src.offset * 4, src.size * 4);
-      return new dtypes[this.dtype].array(bytes) as TypedArrayFor<D>;
+      const buffer = await readback(src.storage, src.offset * bytes, Math.ceil((src.size * bytes) / 4) * 4);
+      if (this.dtype === 'float16') return new Uint16Array(buffer, 0, src.size);
+      return this.dtype === 'int32' ? new Int32Array(buffer) : new Float32Array(buffer);
     } finally {
       if (src !== this) src.dispose();
     }
@@ -99,9 +122,13 @@ export class Tensor<D extends DType = DType> {
     runBackward(this, grad, options.retainGraph ?? false);
   }
 
-  /** @internal A new handle on the same elements (shared buffer), with its own shape and strides. */
+  /**
+   * @internal A new handle on the same elements (shared buffer), with its own shape and strides, and
+   * optionally read as another dtype of the same element size (offsets and strides count elements).
+   */
   view<E extends DType = D>(shape: Shape, strides: Shape, offset: number, tracked = true, dtype?: E): Tensor<E> {
     this.assertAlive('view');
+    if (dtype && dtypes[dtype].bytes !== dtypes[this.dtype].bytes) throw new Error(`view: cannot read ${this.dtype} elements as ${dtype}`);
     this.storage.refs++;
     return new Tensor(this.storage, shape, strides, offset, (dtype ?? this.dtype) as E, tracked);
   }
@@ -122,6 +149,9 @@ export function empty<D extends DType = 'float32'>(shape: Shape, dtype: D = 'flo
     if (!Number.isInteger(d) || d < 0) throw new Error(`empty: invalid shape ${fmt(shape)}`);
   }
   getDevice();
-  const storage = allocate(Math.max(sizeOf(shape), 1) * dtypes[dtype].bytes, `a ${dtype} ${fmt(shape)} tensor`);
+  checkDType('empty', dtype);
+  // WebGPU copies and writes whole 4-byte words: round float16 storage up to one.
+  const bytes = Math.ceil((Math.max(sizeOf(shape), 1) * dtypes[dtype].bytes) / 4) * 4;
+  const storage = allocate(bytes, `a ${dtype} ${fmt(shape)} tensor`);
   return new Tensor(storage, [...shape], contiguousStrides(shape), 0, dtype);
 }

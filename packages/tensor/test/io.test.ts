@@ -208,7 +208,7 @@ describe('files', () => {
 
     // The header and tensor 'a' reach the temporary file before 'b' fails to read back.
     const bad = zeros([1000]);
-    bad.data = () => Promise.reject(new Error('device lost while reading'));
+    bad.rawData = () => Promise.reject(new Error('device lost while reading'));
     await expect(io.saveSafetensors(path, { a: tensor([9, 9, 9]), b: bad })).rejects.toThrow(
       /reading tensor 'b' failed: device lost while reading/,
     );

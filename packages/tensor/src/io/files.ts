@@ -2,7 +2,7 @@
 // this package never resolve it).
 import { requireNode } from '../node.js';
 import type { Tensor } from '../tensor.js';
-import { type ParsedSafetensors, parse, parseHost, serializeChunks } from './safetensors.js';
+import { type HalfDtype, type ParsedSafetensors, parse, parseHost, serializeChunks } from './safetensors.js';
 
 type Fs = typeof import('node:fs/promises');
 
@@ -53,22 +53,22 @@ function namingPath(path: string, err: unknown): unknown {
   return Object.assign(new Error(`${path}: ${e.message}`, { cause: err }), { code: e.code });
 }
 
-/** Saves tensors (float32 / int32) as a safetensors file, atomically (see writeFileAtomic). */
+/** Saves tensors (float32 / int32 / float16) as a safetensors file, atomically (see writeFileAtomic). */
 export async function saveSafetensors(path: string, tensors: Record<string, Tensor>, metadata?: Record<string, string>): Promise<void> {
   // serializeChunks validates before returning, so bad input fails before any file is created.
   await writeFileAtomic(path, serializeChunks(tensors, metadata));
 }
 
-/** Loads every tensor of a safetensors file onto the GPU; errors name the file. */
-export async function loadSafetensors(path: string): Promise<Record<string, Tensor>> {
+/** Loads every tensor of a safetensors file onto the GPU (F16 as float16 unless halfDtype says float32); errors name the file. */
+export async function loadSafetensors(path: string, options: { halfDtype?: HalfDtype } = {}): Promise<Record<string, Tensor>> {
   const { fs } = await node();
   const bytes = await fs.readFile(path);
-  return parse(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), { name: path });
+  return parse(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), { ...options, name: path });
 }
 
-/** Reads a safetensors file into host arrays, with its metadata; errors name the file. */
-export async function readSafetensors(path: string): Promise<ParsedSafetensors> {
+/** Reads a safetensors file into host arrays, with its metadata (F16 widened unless halfDtype says float16); errors name the file. */
+export async function readSafetensors<H extends HalfDtype = 'float32'>(path: string, options: { halfDtype?: H } = {}): Promise<ParsedSafetensors<H>> {
   const { fs } = await node();
   const bytes = await fs.readFile(path);
-  return parseHost(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), { name: path });
+  return parseHost(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), { ...options, name: path });
 }

@@ -5,6 +5,8 @@ export {
   parse,
   parseHost,
   type FileDType,
+  type HalfDtype,
+  type HostArray,
   type HostTensor,
   type ParsedSafetensors,
   type ParseOptions,

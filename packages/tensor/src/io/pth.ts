@@ -24,27 +24,29 @@
 // weights), and reported by name if it stands where a tensor is expected. Nothing from the file is
 // ever executed.
 //
-// Tensors become float32 (float32/float16/bfloat16/float64) or int32 (int64/int32/int16/int8/uint8/
-// bool; an int64 value outside int32 is an error), with any strides and storage offset honoured.
+// Tensors become float32 (float32/float16/bfloat16/float64; float16 stays float16 with halfDtype:
+// 'float16') or int32 (int64/int32/int16/int8/uint8/bool; an int64 value outside int32 is an error),
+// with any strides and storage offset honoured.
 import { tensor } from '../ops/create.js';
-import type { DType } from '../dtype.js';
+import { type DType, checkDType } from '../dtype.js';
+import type { HostArray } from './safetensors.js';
 import type { Tensor } from '../tensor.js';
-import { halfToNumber } from './half.js';
+import { type HalfDtype, checkHalfDtype, halfToNumber } from './half.js';
 
 /** The element types of PyTorch storages that this reader converts. */
 export type TorchDType = 'float32' | 'float64' | 'float16' | 'bfloat16' | 'int64' | 'int32' | 'int16' | 'int8' | 'uint8' | 'bool';
 
-export interface PthHostTensor {
+export interface PthHostTensor<H extends HalfDtype = 'float32'> {
   /** The dtype the values were converted to. */
   dtype: DType;
   /** The dtype PyTorch stored. */
   torchDtype: TorchDType;
   shape: number[];
-  /** Row-major values. */
-  data: Float32Array | Int32Array;
+  /** Row-major values; float16 ones (kept with halfDtype: 'float16') as the bits of each half. */
+  data: HostArray<H>;
 }
 
-export interface PthOptions {
+export interface PthOptions<H extends HalfDtype = HalfDtype> {
   /** Names the source (a file path, a URL) in error messages. */
   name?: string;
   /**
@@ -56,6 +58,11 @@ export interface PthOptions {
   stripModule?: boolean;
   /** Leave out entries that are not tensors instead of failing on them. Default false. */
   skipNonTensors?: boolean;
+  /**
+   * What float16 storages become: 'float32' (widened, exactly; the default, which float32 modules load)
+   * or 'float16' (kept as they are; the adapter needs shader-f16).
+   */
+  halfDtype?: H;
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -820,7 +827,7 @@ interface StorageSource {
   bytes(key: string, missing: string): Uint8Array;
 }
 
-function materialise(name: string, t: TensorRef, source: StorageSource, fail: Fail): PthHostTensor {
+function materialise(name: string, t: TensorRef, source: StorageSource, keepHalves: boolean, fail: Fail): PthHostTensor<HalfDtype> {
   const where = `tensor '${name}' (${source.name(t.storage.key)})`;
   const storageName = t.storage.storageType.replace(/^torch\./, '');
   const torchDtype = STORAGE_DTYPES[storageName];
@@ -834,7 +841,8 @@ function materialise(name: string, t: TensorRef, source: StorageSource, fail: Fa
     const last = t.offset + t.shape.reduce((s, d, k) => s + (d - 1) * t.strides[k]!, 0);
     if (last >= numel) fail(`${where}: the view (offset ${t.offset}, size [${t.shape}], stride [${t.strides}]) reaches element ${last} of a ${numel}-element storage`);
   }
-  const dtype: DType = dt.startsWith('float') || dt === 'bfloat16' ? 'float32' : 'int32';
+  const half = keepHalves && dt === 'float16';
+  const dtype: DType = half ? 'float16' : dt.startsWith('float') || dt === 'bfloat16' ? 'float32' : 'int32';
   // Fast path: a contiguous float32 / int32 view is a byte copy (slice() also aligns it).
   let expected = 1;
   const contiguous = t.shape.every((_, k) => {
@@ -847,8 +855,11 @@ function materialise(name: string, t: TensorRef, source: StorageSource, fail: Fa
     const raw = bytes.slice(4 * t.offset, 4 * (t.offset + size)).buffer;
     return { dtype, torchDtype: dt, shape: [...t.shape], data: dt === 'float32' ? new Float32Array(raw) : new Int32Array(raw) };
   }
-  const out = dtype === 'float32' ? new Float32Array(size) : new Int32Array(size);
-  const read = reader(dt, bytes, (i, v) => fail(`${where}: element ${i} of the storage (${v}) overflows ${dtype}`));
+  const out = half ? new Uint16Array(size) : dtype === 'float32' ? new Float32Array(size) : new Int32Array(size);
+  const bits = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const read = half
+    ? (i: number) => bits.getUint16(2 * i, true)
+    : reader(dt, bytes, (i, v) => fail(`${where}: element ${i} of the storage (${v}) overflows ${dtype}`));
   // Odometer over the index space, row-major.
   const rank = t.shape.length;
   const idx = new Array<number>(rank).fill(0);
@@ -990,29 +1001,34 @@ function readLegacyCheckpoint(bytes: Uint8Array, fail: Fail): { root: PValue; so
 }
 
 /** Reads a torch.save file of a state dict (zip or legacy format) into host arrays (no GPU needed). */
-export function loadPthHost(bytes: Uint8Array, options: PthOptions = {}): Record<string, PthHostTensor> {
+export function loadPthHost<H extends HalfDtype = 'float32'>(bytes: Uint8Array, options: PthOptions<H> = {}): Record<string, PthHostTensor<H>> {
   const fail = failer(options.name);
+  const keepHalves = checkHalfDtype(options.halfDtype, 'float32', fail) === 'float16';
   // A zip archive starts 'PK'; a legacy file with the pickle of its magic number (protocol 2: 0x80 0x02).
   const legacy = bytes[0] === 0x80 && bytes[1] === 0x02;
   const { root, source, pkl } = legacy ? readLegacyCheckpoint(bytes, fail) : readZipCheckpoint(bytes, fail);
   const dict = selectStateDict(root, options, fail);
-  const out: [string, PthHostTensor][] = [];
+  const out: [string, PthHostTensor<H>][] = [];
   for (const [k, v] of dict) {
     if (typeof k !== 'string') fail(`${pkl}: state-dict key ${describe(k)} is not a string`);
     if (!(v instanceof TensorRef)) {
       if (options.skipNonTensors) continue;
       fail(`${pkl}: entry '${k}' is ${describe(v)}, not a tensor (pass skipNonTensors: true to leave such entries out)`);
     }
-    out.push([k as string, materialise(k as string, v as TensorRef, source, fail)]);
+    // Halves come back only where options.halfDtype (H) is 'float16'.
+    out.push([k as string, materialise(k as string, v as TensorRef, source, keepHalves, fail) as PthHostTensor<H>]);
   }
-  let result: Record<string, PthHostTensor> = Object.fromEntries(out);
+  let result: Record<string, PthHostTensor<H>> = Object.fromEntries(out);
   const keys = Object.keys(result);
   if ((options.stripModule ?? true) && keys.length > 0 && keys.every((k) => k.startsWith('module.'))) result = stripPrefix(result, 'module.');
   return result;
 }
 
-/** Reads a torch.save file of a state dict (zip or legacy format) into GPU tensors (float32 or int32). */
+/** Reads a torch.save file of a state dict (zip or legacy format) into GPU tensors (float32, int32; float16 on request). */
 export function loadPth(bytes: Uint8Array, options: PthOptions = {}): Record<string, Tensor> {
   const host = loadPthHost(bytes, options);
+  // Checked before any tensor is made, naming the first float16 one.
+  const half = Object.entries(host).find(([, t]) => t.dtype === 'float16');
+  if (half) checkDType(`${options.name ? `pth (${options.name})` : 'pth'}: tensor '${half[0]}' is float16`, 'float16', "pass halfDtype: 'float32' to widen float16 tensors");
   return Object.fromEntries(Object.entries(host).map(([k, t]) => [k, tensor(t.data, t.shape, { dtype: t.dtype })] as const));
 }

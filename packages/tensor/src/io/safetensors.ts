@@ -6,13 +6,18 @@
 //
 // Typed arrays are read and written in host byte order, which is little-endian on every platform that
 // runs WebGPU (WebGPU buffers themselves are little-endian).
-import type { DType } from '../dtype.js';
+import { type DType, checkDType, dtypes } from '../dtype.js';
 import { tensor } from '../ops/create.js';
 import { fmt, sizeOf } from '../shape.js';
 import type { Tensor } from '../tensor.js';
-import { halfToNumber } from './half.js';
+import { type HalfDtype, checkHalfDtype, halfToNumber } from './half.js';
 
-/** The dtypes this reader understands. F16, BF16 and F64 become float32; I64 becomes int32. */
+export type { HalfDtype };
+
+/**
+ * The dtypes this reader understands. F16 becomes float16 or float32 (ParseOptions.halfDtype); BF16 and
+ * F64 become float32; I64 becomes int32.
+ */
 export type FileDType = 'F32' | 'I32' | 'F16' | 'BF16' | 'F64' | 'I64';
 
 const FILE_DTYPES: Record<FileDType, { bytes: number; dtype: DType }> = {
@@ -27,29 +32,40 @@ const FILE_DTYPES: Record<FileDType, { bytes: number; dtype: DType }> = {
 /** Dtypes of the format that we recognise but cannot hold, so that the error says so instead of "unknown". */
 const OTHER_FORMAT_DTYPES = ['BOOL', 'U8', 'I8', 'I16', 'U16', 'U32', 'U64', 'C64', 'F8_E5M2', 'F8_E4M3', 'F8_E8M0', 'F4', 'F6_E2M3', 'F6_E3M2'];
 
-const WRITE_DTYPE: Record<DType, FileDType> = { float32: 'F32', int32: 'I32' };
+const WRITE_DTYPE: Record<DType, FileDType> = { float32: 'F32', int32: 'I32', float16: 'F16' };
+/** The reference writer orders tensors by dtype, these first (its enum's larger values first), then by name. */
+const WRITE_ORDER: FileDType[] = ['F32', 'I32', 'F16'];
 
 /** The reference implementation refuses headers above 100 MB; so do we, before allocating anything. */
 const MAX_HEADER_BYTES = 100_000_000;
 
-export interface HostTensor {
+/** Host values: float32 and int32, and the bits of float16 values where halves are kept. */
+export type HostArray<H extends HalfDtype = 'float32'> = Float32Array | Int32Array | (H extends 'float16' ? Uint16Array : never);
+
+export interface HostTensor<H extends HalfDtype = 'float32'> {
   /** The dtype the values were converted to. */
   dtype: DType;
   /** The dtype stored in the file. */
   fileDtype: FileDType;
   shape: number[];
-  data: Float32Array | Int32Array;
+  data: HostArray<H>;
 }
 
-export interface ParsedSafetensors {
-  tensors: Record<string, HostTensor>;
+export interface ParsedSafetensors<H extends HalfDtype = 'float32'> {
+  tensors: Record<string, HostTensor<H>>;
   /** The header's "__metadata__" ({} when there is none). */
   metadata: Record<string, string>;
 }
 
-export interface ParseOptions {
+export interface ParseOptions<H extends HalfDtype = HalfDtype> {
   /** Names the source (a file path, a URL) in error messages. */
   name?: string;
+  /**
+   * What F16 tensors become: 'float16' (kept as they are; the adapter needs shader-f16) or 'float32'
+   * (widened, exactly). Default 'float16' for `parse` / `loadSafetensors`, and 'float32' for the host
+   * readers `parseHost` / `readSafetensors`, whose callers expect numbers.
+   */
+  halfDtype?: H;
 }
 
 function failer(source: string | undefined) {
@@ -61,8 +77,14 @@ function failer(source: string | undefined) {
 
 const isCount = (x: unknown): x is number => typeof x === 'number' && Number.isSafeInteger(x) && x >= 0;
 
-/** Decodes one tensor's bytes to float32 / int32; `fail` names the tensor. */
-function decode(fileDtype: FileDType, bytes: Uint8Array, count: number, fail: (m: string) => never): Float32Array | Int32Array {
+/** Decodes one tensor's bytes to float32 / int32, or F16 to its bits when kept; `fail` names the tensor. */
+function decode(
+  fileDtype: FileDType,
+  bytes: Uint8Array,
+  count: number,
+  keepHalves: boolean,
+  fail: (m: string) => never,
+): Float32Array | Int32Array | Uint16Array {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   switch (fileDtype) {
     case 'F32':
@@ -71,6 +93,7 @@ function decode(fileDtype: FileDType, bytes: Uint8Array, count: number, fail: (m
     case 'I32':
       return new Int32Array(bytes.slice().buffer, 0, count);
     case 'F16': {
+      if (keepHalves) return new Uint16Array(bytes.slice().buffer, 0, count);
       const out = new Float32Array(count);
       for (let i = 0; i < count; i++) out[i] = halfToNumber(view.getUint16(2 * i, true));
       return out;
@@ -187,21 +210,26 @@ function readHeader(bytes: Uint8Array, fail: (m: string) => never): { entries: H
 }
 
 /** Parses a safetensors file into host arrays (no GPU needed), validating the whole layout first. */
-export function parseHost(bytes: Uint8Array, options: ParseOptions = {}): ParsedSafetensors {
+export function parseHost<H extends HalfDtype = 'float32'>(bytes: Uint8Array, options: ParseOptions<H> = {}): ParsedSafetensors<H> {
   const fail = failer(options.name);
+  const keepHalves = checkHalfDtype(options.halfDtype, 'float32', fail) === 'float16';
   const { entries, metadata, dataStart } = readHeader(bytes, fail);
-  const tensors = entries.map((e): [string, HostTensor] => {
+  const tensors = entries.map((e): [string, HostTensor<H>] => {
     const raw = bytes.subarray(dataStart + e.begin, dataStart + e.end);
-    const data = decode(e.fileDtype, raw, sizeOf(e.shape), (m) => fail(`tensor '${e.name}': ${m}`));
-    return [e.name, { dtype: FILE_DTYPES[e.fileDtype].dtype, fileDtype: e.fileDtype, shape: e.shape, data }];
+    const data = decode(e.fileDtype, raw, sizeOf(e.shape), keepHalves, (m) => fail(`tensor '${e.name}': ${m}`));
+    const dtype = data instanceof Uint16Array ? 'float16' : FILE_DTYPES[e.fileDtype].dtype;
+    return [e.name, { dtype, fileDtype: e.fileDtype, shape: e.shape, data: data as HostArray<H> }];
   });
   // fromEntries defines own properties, so a tensor named "__proto__" stays a tensor.
   return { tensors: Object.fromEntries(tensors), metadata };
 }
 
-/** Parses a safetensors file into GPU tensors (float32 or int32). */
+/** Parses a safetensors file into GPU tensors: float32, int32, and float16 for F16 (see ParseOptions.halfDtype). */
 export function parse(bytes: Uint8Array, options: ParseOptions = {}): Record<string, Tensor> {
-  const { tensors } = parseHost(bytes, options);
+  const { tensors } = parseHost(bytes, { ...options, halfDtype: checkHalfDtype(options.halfDtype, 'float16', failer(options.name)) });
+  // Checked before any tensor is made, naming the first F16 one.
+  const half = Object.entries(tensors).find(([, t]) => t.dtype === 'float16');
+  if (half) checkDType(`${options.name ? `safetensors (${options.name})` : 'safetensors'}: tensor '${half[0]}' is F16`, 'float16', "pass halfDtype: 'float32' to widen F16 tensors");
   return Object.fromEntries(
     Object.entries(tensors).map(([name, t]) => [name, tensor(t.data, t.shape, { dtype: t.dtype })] as const),
   );
@@ -230,12 +258,13 @@ export function serializeChunks(tensors: Record<string, Tensor>, metadata?: Reco
   const items = Object.entries(tensors).map(([name, t]) => {
     if (name === '__metadata__') fail(`'__metadata__' cannot name a tensor`);
     if (name.length === 0) fail('a tensor has an empty name');
-    if (t === null || typeof t !== 'object' || typeof t.data !== 'function') fail(`'${name}' is not a Tensor`);
+    if (t === null || typeof t !== 'object' || typeof t.rawData !== 'function') fail(`'${name}' is not a Tensor`);
     if (t.isDisposed) fail(`tensor '${name}' (shape ${fmt(t.shape)}) was disposed`);
-    return { name, tensor: t, fileDtype: WRITE_DTYPE[t.dtype], key: utf8.encode(name), bytes: t.size * 4 };
+    return { name, tensor: t, fileDtype: WRITE_DTYPE[t.dtype], key: utf8.encode(name), bytes: t.size * dtypes[t.dtype].bytes };
   });
-  // The reference writer's order: by dtype (F32 before I32), then by name bytewise. Offsets follow it.
-  items.sort((a, b) => (a.fileDtype === b.fileDtype ? compareBytes(a.key, b.key) : a.fileDtype === 'F32' ? -1 : 1));
+  // The reference writer's order: by dtype (F32, I32, F16), then by name bytewise. Offsets follow it.
+  const rank = (d: FileDType) => WRITE_ORDER.indexOf(d);
+  items.sort((a, b) => rank(a.fileDtype) - rank(b.fileDtype) || compareBytes(a.key, b.key));
 
   // Built by hand rather than with JSON.stringify(object): objects put integer-like keys ("0", "1") first.
   const fields: string[] = [];
@@ -259,9 +288,9 @@ export function serializeChunks(tensors: Record<string, Tensor>, metadata?: Reco
     async *[Symbol.asyncIterator]() {
       yield head;
       for (const it of items) {
-        let data: Float32Array | Int32Array;
+        let data: Float32Array | Int32Array | Uint16Array;
         try {
-          data = await it.tensor.data();
+          data = await it.tensor.rawData();
         } catch (err) {
           throw new Error(`safetensors: reading tensor '${it.name}' failed: ${(err as Error).message}`, { cause: err });
         }

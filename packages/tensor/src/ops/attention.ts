@@ -310,7 +310,7 @@ export interface AttentionOptions {
 export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOptions = {}): Tensor {
   for (const t of [q, k, v]) t.assertAlive('scaledDotProductAttention');
   if (q.rank !== 4 || !sameShape(q.shape, k.shape) || !sameShape(q.shape, v.shape) || [q, k, v].some((t) => t.dtype !== 'float32')) {
-    throw new Error(`scaledDotProductAttention: q ${fmt(q.shape)}, k ${fmt(k.shape)}, v ${fmt(v.shape)} must be float32 [B, H, L, D] of one shape`);
+    throw new Error(`scaledDotProductAttention: q ${q.dtype} ${fmt(q.shape)}, k ${k.dtype} ${fmt(k.shape)}, v ${v.dtype} ${fmt(v.shape)} must be float32 [B, H, L, D] of one shape`);
   }
   const [B, H, L, D] = q.shape as [number, number, number, number];
   if (D % 4 !== 0 || D > 128) throw new Error(`scaledDotProductAttention: q, k, v ${fmt(q.shape)}: head dim ${D} must be a multiple of 4, at most 128`);

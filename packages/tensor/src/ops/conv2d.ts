@@ -263,7 +263,7 @@ function geometry(x: Tensor, w: Tensor, options: Conv2dOptions): Geometry & { gr
   const groups = options.groups ?? 1;
   const where = `conv2d: input ${fmt(x.shape)}, weight ${fmt(w.shape)}`;
   if (x.rank !== 4 || w.rank !== 4) throw new Error(`${where}: both must be 4-D (NCHW and [out, in/groups, kh, kw])`);
-  if (x.dtype !== 'float32' || w.dtype !== 'float32') throw new Error(`${where}: need float32`);
+  if (x.dtype !== 'float32' || w.dtype !== 'float32') throw new Error(`${where}: needs float32, got ${x.dtype} and ${w.dtype}`);
   const [N, C, H, W] = x.shape as [number, number, number, number];
   const [F, Cg, KH, KW] = w.shape as [number, number, number, number];
   if (!Number.isInteger(groups) || groups < 1 || C % groups || F % groups || Cg * groups !== C) {

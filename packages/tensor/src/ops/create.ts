@@ -1,6 +1,6 @@
 // Creating tensors: from host values, constants, ranges, and seeded random numbers made on the GPU.
-import type { DType } from '../dtype.js';
-import { dtypes } from '../dtype.js';
+import { type DType, checkDType, dtypes } from '../dtype.js';
+import { numberToHalf, toHalves } from '../io/half.js';
 import { linearEntry } from '../runtime/pipelines.js';
 import { dispatch, f32bits, grid, upload } from '../runtime/queue.js';
 import { type Shape, fmt, sizeOf } from '../shape.js';
@@ -26,12 +26,21 @@ function flattenNested(values: Nested, shape: number[], out: number[], depth: nu
   for (const v of values) flattenNested(v, shape, out, depth + 1);
 }
 
+/** The host array that holds `flat` as `dtype` stores it (float16 as the bits of each half). */
+function hostArray(dtype: DType, flat: ArrayLike<number>): Float32Array | Int32Array | Uint16Array {
+  if (dtype === 'float16') return flat instanceof Uint16Array ? flat : toHalves(flat);
+  const Typed = dtype === 'int32' ? Int32Array : Float32Array;
+  return flat instanceof Typed ? flat : Typed.from(flat);
+}
+
 /**
  * A tensor from host values: a flat array or typed array with an explicit shape, or nested arrays
- * whose shape is inferred. Int32Array values default to int32, everything else to float32.
+ * whose shape is inferred. Int32Array values default to int32, a Uint16Array (the bits of float16
+ * values, as `rawData()` gives them) to float16, everything else to float32. Numbers become float16
+ * rounded to nearest, ties to even (as numpy's `np.float16`).
  */
 export function tensor<D extends DType = 'float32'>(
-  values: Nested | Float32Array | Int32Array | readonly number[],
+  values: Nested | Float32Array | Int32Array | Uint16Array | readonly number[],
   shape?: Shape,
   options: CreateOptions<D> = {},
 ): Tensor<D> {
@@ -46,19 +55,33 @@ export function tensor<D extends DType = 'float32'>(
     flattenNested(values as Nested, inferred, out, 0);
     flat = out;
   }
-  const dtype = (options.dtype ?? (values instanceof Int32Array ? 'int32' : 'float32')) as D;
+  const byDefault = values instanceof Int32Array ? 'int32' : values instanceof Uint16Array ? 'float16' : 'float32';
+  const dtype = checkDType('tensor', options.dtype ?? byDefault) as D;
+  if (values instanceof Uint16Array && dtype !== 'float16') {
+    throw new Error(`tensor: a Uint16Array holds float16 bits, but dtype is ${dtype} (convert with .to('${dtype}') after creating it)`);
+  }
   const finalShape = shape ? [...shape] : inferred;
   if (sizeOf(finalShape) !== flat.length) {
     throw new Error(`tensor: ${flat.length} values do not fill shape ${fmt(finalShape)} (${sizeOf(finalShape)} elements)`);
   }
   const t = empty(finalShape, dtype);
-  const data = flat instanceof dtypes[dtype].array ? flat : dtypes[dtype].array.from(flat);
-  if (data.length) upload(t.storage, data as ArrayBufferView);
+  let data = hostArray(dtype, flat);
+  // writeBuffer takes whole 4-byte words: an odd number of halves gets one more (the storage has room).
+  if (data instanceof Uint16Array && data.length % 2) {
+    const padded = new Uint16Array(data.length + 1);
+    padded.set(data);
+    data = padded;
+  }
+  if (data.length) upload(t.storage, data);
   t.requiresGrad = options.requiresGrad ?? false;
   return t;
 }
 
 function fillKernel(T: string) {
+  // float16 constants arrive as their bits, rounded on the host (WGSL leaves f32 -> f16 rounding and
+  // overflow to the implementation), and are read back out of the word as a vec2<f16>.
+  const P = T === 'f32' ? 'pf' : 'pi';
+  const value = T === 'f16' ? 'bitcast<vec2<f16>>(pu(1u)).x' : `${T}(${P}(1u)) + ${T}(i) * ${P}(2u)`;
   return {
     name: 'fill',
     key: T,
@@ -66,26 +89,30 @@ function fillKernel(T: string) {
     body: () => `
 ${linearEntry(WG)}
   if (i >= pu(0u)) { return; }
-  O[i] = ${T}(${T === 'f32' ? 'pf' : 'pi'}(1u)) + ${T}(i) * ${T === 'f32' ? 'pf' : 'pi'}(2u);
+  O[i] = ${value};
 }`,
   };
 }
 
-function filled<D extends DType>(shape: Shape, start: number, step: number, options: CreateOptions<D>): Tensor<D> {
-  const dtype = (options.dtype ?? 'float32') as D;
+function filled<D extends DType>(op: string, shape: Shape, start: number, step: number, options: CreateOptions<D>): Tensor<D> {
+  const dtype = checkDType(op, options.dtype ?? 'float32') as D;
+  // A float16 range is rounded on the host, value by value, like tensor() rounds.
+  if (dtype === 'float16' && step !== 0) {
+    return tensor(Array.from({ length: sizeOf(shape) }, (_, i) => start + i * step), shape, options);
+  }
   const t = empty(shape, dtype);
   const n = t.size;
   const T = dtypes[dtype].wgsl;
-  const word = (v: number) => (T === 'f32' ? f32bits(v) : v | 0);
+  const word = (v: number) => (T === 'f32' ? f32bits(v) : T === 'f16' ? numberToHalf(v) : v | 0);
   dispatch(fillKernel(T), [t.storage], [n, word(start), word(step)], grid(Math.ceil(n / WG)));
   t.requiresGrad = options.requiresGrad ?? false;
   return t;
 }
 
 export const full = <D extends DType = 'float32'>(shape: Shape, value: number, options: CreateOptions<D> = {}) =>
-  filled(shape, value, 0, options);
-export const zeros = <D extends DType = 'float32'>(shape: Shape, options: CreateOptions<D> = {}) => filled(shape, 0, 0, options);
-export const ones = <D extends DType = 'float32'>(shape: Shape, options: CreateOptions<D> = {}) => filled(shape, 1, 0, options);
+  filled('full', shape, value, 0, options);
+export const zeros = <D extends DType = 'float32'>(shape: Shape, options: CreateOptions<D> = {}) => filled('zeros', shape, 0, 0, options);
+export const ones = <D extends DType = 'float32'>(shape: Shape, options: CreateOptions<D> = {}) => filled('ones', shape, 1, 0, options);
 export const zerosLike = (x: Tensor) => zeros(x.shape, { dtype: x.dtype });
 export const onesLike = (x: Tensor) => ones(x.shape, { dtype: x.dtype });
 
@@ -95,7 +122,7 @@ export function arange<D extends DType = DType>(start: number, end?: number, ste
   if (step === 0) throw new Error('arange: step must not be 0');
   const n = Math.max(0, Math.ceil((e - s) / step));
   const allInt = [s, e, step].every(Number.isInteger);
-  return filled([n], s, step, { ...options, dtype: (options.dtype ?? (allInt ? 'int32' : 'float32')) as D });
+  return filled('arange', [n], s, step, { ...options, dtype: (options.dtype ?? (allInt ? 'int32' : 'float32')) as D });
 }
 
 // Random numbers: a counter-based hash of (seed, element index), so results don't depend on the
@@ -134,6 +161,10 @@ export interface RandomOptions extends CreateOptions<'float32'> {
 }
 
 function random(kind: 'uniform' | 'normal', shape: Shape, a: number, b: number, options: RandomOptions): Tensor<'float32'> {
+  const op = kind === 'uniform' ? 'rand' : 'randn';
+  if (options.dtype !== undefined && checkDType(op, options.dtype) !== 'float32') {
+    throw new Error(`${op}: makes float32 only (got dtype ${options.dtype}; convert with .to('${options.dtype}'))`);
+  }
   const t = empty(shape, 'float32');
   const n = t.size;
   const expr =

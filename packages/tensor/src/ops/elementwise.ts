@@ -1,8 +1,7 @@
 // Unary and binary elementwise ops with PyTorch broadcasting over strided views. One kernel per
 // (op, dtype, collapsed rank, which operands are contiguous or scalars); sizes are uniforms.
 import { record } from '../autograd.js';
-import type { DType } from '../dtype.js';
-import { dtypes } from '../dtype.js';
+import { type DType, dtypes, requireDType } from '../dtype.js';
 import { linearEntry } from '../runtime/pipelines.js';
 import { dispatch, f32bits, grid } from '../runtime/queue.js';
 import { broadcastShapes, contiguousStrides, fmt, sameShape } from '../shape.js';
@@ -185,6 +184,7 @@ ${entry}
 
 function unary(op: UnaryName, x: Tensor): Tensor {
   x.assertAlive(op);
+  requireDType(op, x, ['float32', 'int32']);
   checkFloat(op, x, (UNARY[op] as { float?: boolean }).float ?? false);
   return launch(op, UNARY[op].expr, x.dtype, x.dtype, [x], [...x.shape]);
 }
@@ -194,6 +194,7 @@ function binaryRaw(op: BinaryName, a: Operand, b: Operand): Tensor {
   const tb = typeof b === 'number' ? null : b.assertAlive(op);
   if (!ta && !tb) throw new Error(`${op}: at least one operand must be a tensor`);
   const dtype = (ta ?? tb)!.dtype;
+  requireDType(op, (ta ?? tb)!, ['float32', 'int32']);
   if (ta && tb && ta.dtype !== tb.dtype) {
     throw new Error(`${op}: dtypes differ (${ta.dtype} ${fmt(ta.shape)} vs ${tb.dtype} ${fmt(tb.shape)})`);
   }

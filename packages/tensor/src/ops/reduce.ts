@@ -3,7 +3,7 @@
 // no barriers (they are very expensive on CPU drivers); long rows over few outputs split into chunks
 // reduced by a second pass.
 import { record } from '../autograd.js';
-import { dtypes } from '../dtype.js';
+import { dtypes, requireDType } from '../dtype.js';
 import { linearEntry } from '../runtime/pipelines.js';
 import { dispatch, f32bits, grid } from '../runtime/queue.js';
 import { type Shape, contiguousStrides, fmt, normalizeAxes, sameShape, sizeOf } from '../shape.js';
@@ -35,7 +35,7 @@ function group(shape: number[], strides: number[]): [number, number] | null {
 }
 
 function launchRows(op: ReduceOp, x: Tensor, M: number, R: number, sM: number, sR: number, offset: number, scale: number): Tensor {
-  const T = dtypes[x.dtype].wgsl;
+  const T = dtypes[x.dtype].wgsl as keyof typeof INIT; // reduceRaw lets float32 and int32 through
   // Split long rows when there are too few rows to keep every core busy.
   let chunks = 1;
   if (M < 2048 && R > 1024) chunks = Math.min(Math.ceil(R / 256), Math.ceil(8192 / M));
@@ -79,6 +79,7 @@ ${linearEntry(WG, 'o')}
 }
 
 function reduceRaw(op: ReduceOp, x: Tensor, axes: number[], keepdim: boolean, scale = 1): Tensor {
+  requireDType(op, x, ['float32', 'int32']);
   const keptAxes = [...x.shape.keys()].filter((a) => !axes.includes(a));
   const outShape = keepdim ? x.shape.map((d, i) => (axes.includes(i) ? 1 : d)) : keptAxes.map((a) => x.shape[a]!);
   const R = sizeOf(axes.map((a) => x.shape[a]!));

@@ -6,7 +6,7 @@ export type Access = 'read' | 'read_write';
 
 export interface Binding {
   name: string;
-  /** WGSL element type of the storage array: 'f32', 'i32', 'u32', 'vec4<f32>'. */
+  /** WGSL element type of the storage array: 'f32', 'f16', 'i32', 'u32', 'vec4<f32>'. */
   type: string;
   access: Access;
 }
@@ -75,7 +75,8 @@ export function wgslSource(kernel: Kernel): string {
   const decls = kernel.bindings
     .map((b, i) => `@group(0) @binding(${i + 1}) var<storage, ${b.access}> ${b.name}: array<${b.type}>;`)
     .join('\n');
-  const enables = /\bf16\b/.test(kernel.body()) ? 'enable f16;\n' : '';
+  // A float16 storage array (array<f16> in the declarations) needs the extension as much as f16 in the body.
+  const enables = /\bf16\b/.test(`${decls}\n${kernel.body()}`) ? 'enable f16;\n' : '';
   return `${enables}${PRELUDE}\n${decls}\n${kernel.body()}`;
 }
 

@@ -1,0 +1,105 @@
+// Converting between float32 and float16 (`x.to('float16')`, `x.to('float32')`). The conversions are
+// integer arithmetic on the bits, exact and the same on every adapter: round to nearest, ties to even,
+// subnormals kept, overflow to ±Infinity, NaN to the quiet NaN 0x7e00 (as io/half.ts does on the host).
+// WGSL's own f32 -> f16 conversion may round either way and leaves overflow to the implementation.
+import { record } from '../autograd.js';
+import { type DType, checkDType } from '../dtype.js';
+import { linearEntry } from '../runtime/pipelines.js';
+import { dispatch, grid } from '../runtime/queue.js';
+import { type Tensor, empty } from '../tensor.js';
+import { copyInto } from './copy.js';
+
+const WG = 256;
+
+const TO_HALF = `
+fn toHalf(x: f32) -> u32 {
+  let b = bitcast<u32>(x);
+  let sign = (b >> 16u) & 0x8000u;
+  let e = i32((b >> 23u) & 0xffu) - 112; // the exponent field rebiased from 127 to 15
+  let m = b & 0x7fffffu;
+  if (e == 143) { return select(sign | 0x7c00u, 0x7e00u, m != 0u); }
+  if (e >= 31) { return sign | 0x7c00u; }
+  if (e < -10) { return sign; }
+  // A subnormal half keeps the 24-bit significand shifted right by 14 - e; a normal one drops 13 bits.
+  var h = (u32(max(e, 0)) << 10u) | (m >> 13u);
+  var shift = 13u;
+  var kept = m;
+  if (e <= 0) { shift = u32(14 - e); kept = m | 0x800000u; h = kept >> shift; }
+  let rest = kept & ((1u << shift) - 1u);
+  let tie = 1u << (shift - 1u);
+  // A carry out of the mantissa moves to the next exponent, and out of the largest one to Infinity.
+  return sign | (h + select(0u, 1u, rest > tie || (rest == tie && (h & 1u) == 1u)));
+}`;
+
+const FROM_HALF = `
+fn fromHalf(h: u32) -> f32 {
+  let sign = (h & 0x8000u) << 16u;
+  let e = (h >> 10u) & 0x1fu;
+  let m = h & 0x3ffu;
+  if (e == 0u) { return bitcast<f32>(sign | bitcast<u32>(ldexp(f32(m), -24))); }
+  if (e == 31u) { return bitcast<f32>(sign | 0x7f800000u | (m << 13u)); }
+  return bitcast<f32>(sign | ((e + 112u) << 23u) | (m << 13u));
+}`;
+
+// float32 -> float16: each thread writes one word of the output, two halves (the second 0 past the end).
+const toHalfKernel = {
+  name: 'cast',
+  key: 'f32f16',
+  bindings: [
+    { name: 'A', type: 'f32', access: 'read' as const },
+    { name: 'O', type: 'u32', access: 'read_write' as const },
+  ],
+  body: () => `${TO_HALF}
+${linearEntry(WG)}
+  let n = pu(0u);
+  let j = 2u * i;
+  if (j >= n) { return; }
+  let hi = select(0u, toHalf(A[pu(1u) + j + 1u]), j + 1u < n);
+  O[i] = toHalf(A[pu(1u) + j]) | (hi << 16u);
+}`,
+};
+
+// float16 -> float32: the input's halves are read out of its words, from any element offset.
+const fromHalfKernel = {
+  name: 'cast',
+  key: 'f16f32',
+  bindings: [
+    { name: 'A', type: 'u32', access: 'read' as const },
+    { name: 'O', type: 'f32', access: 'read_write' as const },
+  ],
+  body: () => `${FROM_HALF}
+${linearEntry(WG)}
+  if (i >= pu(0u)) { return; }
+  let k = pu(1u) + i;
+  O[i] = fromHalf((A[k >> 1u] >> ((k & 1u) * 16u)) & 0xffffu);
+}`,
+};
+
+/**
+ * `x.to(dtype)`: a copy of x in another dtype (float32 <-> float16), or x itself (a new handle) when it
+ * already has that dtype. The gradient of a conversion is the incoming gradient converted back.
+ */
+export function to<D extends DType>(x: Tensor, dtype: D): Tensor<D> {
+  x.assertAlive('to');
+  checkDType('to', dtype);
+  if (x.dtype === dtype) return record(x.view(x.shape, x.strides, x.offset), 'to', [x], [], (g) => [g]) as Tensor<D>;
+  const pair = `${x.dtype} -> ${dtype}`;
+  if (pair !== 'float32 -> float16' && pair !== 'float16 -> float32') {
+    throw new Error(`to: ${pair} is not supported (float32 and float16 convert both ways)`);
+  }
+  // The kernels read the input contiguously from its offset: a strided view is copied first.
+  let src = x;
+  if (!x.isContiguous) {
+    src = empty(x.shape, x.dtype);
+    copyInto(src, x);
+  }
+  const out = empty(x.shape, dtype);
+  const n = out.size;
+  const threads = dtype === 'float16' ? Math.ceil(n / 2) : n;
+  if (n > 0) {
+    dispatch(dtype === 'float16' ? toHalfKernel : fromHalfKernel, [src.storage, out.storage], [n, src.offset], grid(Math.ceil(threads / WG)));
+  }
+  if (src !== x) src.dispose();
+  const from = x.dtype;
+  return record(out, 'to', [x], [], (g) => [to(g, from)]);
+}
