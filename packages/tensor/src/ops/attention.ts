@@ -16,7 +16,7 @@ import { type Access, type Binding, linearEntry } from '../runtime/pipelines.js'
 import type { Kernel } from '../runtime/pipelines.js';
 import { type Storage, allocate, release } from '../runtime/pool.js';
 import { dispatch, f32bits, flushNumber, grid } from '../runtime/queue.js';
-import { choose } from '../runtime/tune.js';
+import { choose, sizeClass } from '../runtime/tune.js';
 import { fmt, sameShape } from '../shape.js';
 import { type Tensor, empty } from '../tensor.js';
 import { contiguous } from './copy.js';
@@ -31,9 +31,8 @@ const NEG = '-3.4028234663852886e38';
  * Chosen per adapter and problem by measurement.
  */
 function rowsPerThread(pass: string, B: number, H: number, L: number, D: number, buffers: Storage[], encode: (rows: number, scratch: Storage[]) => void): number {
-  const cls = (n: number) => 2 ** Math.ceil(Math.log2(Math.max(1, n)));
   return choose<number>({
-    problem: `attention|${pass}|d${D}|L${cls(L)}|BH${cls(B * H)}`,
+    problem: `attention|${pass}|d${D}|L${sizeClass(L)}|BH${sizeClass(B * H)}`,
     candidates: ATTENTION_ROWS,
     label: (r) => `${r}`,
     fallback: 2,
@@ -48,7 +47,7 @@ function rowsPerThread(pass: string, B: number, H: number, L: number, D: number,
 const range = (n: number) => [...Array(n).keys()];
 const sumOf = (terms: string[]) => terms.join(' + ');
 /** Private rows hold the head dim rounded up to a power of two (in vec4s): one compile serves several D. */
-const headDimClass = (D: number) => 2 ** Math.ceil(Math.log2(D / 4));
+const headDimClass = (D: number) => sizeClass(D / 4);
 
 // Params shared by the kernels: B, H, L, scale, then (offset, sB, sH, sL) for q, k, v, in vec4 units, then D / 4.
 const P = { B: 0, H: 1, L: 2, scale: 3, q: 4, k: 8, v: 12 };

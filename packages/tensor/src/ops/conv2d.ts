@@ -8,7 +8,7 @@ import { isGradEnabled, record } from '../autograd.js';
 import { linearEntry } from '../runtime/pipelines.js';
 import { type Storage, allocate, release } from '../runtime/pool.js';
 import { dispatch, flushNumber, grid } from '../runtime/queue.js';
-import { choose } from '../runtime/tune.js';
+import { choose, sizeClass } from '../runtime/tune.js';
 import { fmt } from '../shape.js';
 import { type Tensor, empty } from '../tensor.js';
 import { sum } from './reduce.js';
@@ -282,9 +282,8 @@ export const CONV_COLUMNS = [4, 8];
 
 /** Columns per thread, chosen per adapter and problem by measurement. */
 function columnsPerThread(pass: string, g: Geometry, columns: number, buffers: number[], encode: (tw: number, scratch: Storage[]) => void): number {
-  const cls = (n: number) => 2 ** Math.ceil(Math.log2(Math.max(1, n)));
   return choose<number>({
-    problem: `conv2d|${pass}|${g.KH}x${g.KW}s${g.stride}|C${cls(g.C)}|F${cls(g.F)}|W${cls(columns)}|N${cls(g.N)}`,
+    problem: `conv2d|${pass}|${g.KH}x${g.KW}s${g.stride}|C${sizeClass(g.C)}|F${sizeClass(g.F)}|W${sizeClass(columns)}|N${sizeClass(g.N)}`,
     candidates: CONV_COLUMNS,
     label: (tw) => `${tw}`,
     fallback: 4,

@@ -7,7 +7,7 @@ import { record } from '../autograd.js';
 import { getDevice } from '../device.js';
 import { type Storage, allocate, release } from '../runtime/pool.js';
 import { dispatch, flushNumber } from '../runtime/queue.js';
-import { choose } from '../runtime/tune.js';
+import { choose, sizeClass } from '../runtime/tune.js';
 import { broadcastShapes, fmt, sizeOf } from '../shape.js';
 import { type Tensor, empty } from '../tensor.js';
 import { sumTo } from './reduce.js';
@@ -192,8 +192,7 @@ interface Variant {
 }
 
 // Narrow outputs (attention's head dim) get fewer column lanes and more row lanes.
-const lanesFor = (N: number) => Math.min(16, 2 ** Math.ceil(Math.log2(Math.max(1, Math.ceil(N / 4)))));
-const sizeClass = (n: number) => 2 ** Math.ceil(Math.log2(Math.max(1, n)));
+const lanesFor = (N: number) => Math.min(16, sizeClass(Math.ceil(N / 4)));
 
 function variants(N: number): Variant[] {
   const widest = lanesFor(N);

@@ -6,7 +6,7 @@
 // buffer and its bind group cached, and nothing is written per dispatch. (Dynamic uniform offsets
 // into one ring buffer were measured 3-5x slower per dispatch on lavapipe.)
 import { getDevice, takeUncapturedErrors } from '../device.js';
-import { type Kernel, PARAM_WORDS, checkCompiles, compile, pipelineCount } from './pipelines.js';
+import { type Kernel, PARAM_WORDS, checkCompiles, compile, pipelineCount, wgslSource } from './pipelines.js';
 import { type Storage, allocate, emptyPool, release, setSubmitQueued, takeAllocationErrors } from './pool.js';
 import { runPendingTuning, tunablesOf } from './tune.js';
 
@@ -34,7 +34,7 @@ let dispatchCount = 0;
 let bindGroupsCreated = 0;
 let uniformsCreated = 0;
 // While set (`kernelsOf`), dispatches are collected here instead of being compiled and encoded.
-let recorder: Map<string, Kernel> | null = null;
+let recorder: Map<string, { kernel: Kernel; source: string }> | null = null;
 
 function paramBuffer(gpu: GPUDevice, deviceId: number, params: Params): { buffer: GPUBuffer; id: number } {
   if (paramsDevice !== deviceId) {
@@ -96,7 +96,13 @@ export function dispatch(
   if (params.length > PARAM_WORDS) throw new Error(`${kernel.name}: ${params.length} parameter words exceed ${PARAM_WORDS}`);
   const [x, y = 1, z = 1] = workgroups;
   if (recorder) {
-    recorder.set(`${kernel.name}|${kernel.key}`, kernel);
+    // The pipeline cache trusts name|key to determine the WGSL: two sources under one key would
+    // silently run the first one compiled.
+    const cacheKey = `${kernel.name}|${kernel.key}`;
+    const source = wgslSource(kernel);
+    const seen = recorder.get(cacheKey);
+    if (seen && seen.source !== source) throw new Error(`kernel '${cacheKey}': one cache key, two different WGSL sources`);
+    recorder.set(cacheKey, { kernel, source });
     return;
   }
   if (x === 0 || y === 0 || z === 0) return;
@@ -138,7 +144,7 @@ export function dispatch(
  * The distinct kernels that `fn` would dispatch, found without compiling or running any of them (its
  * outputs hold garbage; it must not read anything back). With `everyVariant`, also the kernels of
  * every candidate the tuner could pick for the tunable problems `fn` meets. For measuring and warming
- * up compiles.
+ * up compiles; it also checks that each cache key stands for one WGSL source.
  */
 export function kernelsOf(fn: () => void, { everyVariant = false } = {}): Kernel[] {
   if (recorder) throw new Error('kernelsOf: already recording');
@@ -152,7 +158,7 @@ export function kernelsOf(fn: () => void, { everyVariant = false } = {}): Kernel
         scratch.dispose();
       }
     }
-    return [...recorder.values()];
+    return [...recorder.values()].map((r) => r.kernel);
   } finally {
     recorder = null;
   }

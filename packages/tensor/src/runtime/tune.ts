@@ -20,6 +20,9 @@ export interface Tunable<V> {
   prepare: () => { run: (v: V) => void; dispose: () => void };
 }
 
+/** The power of two at or above n (at least 1): problems of one class share a tuned choice. */
+export const sizeClass = (n: number) => 2 ** Math.ceil(Math.log2(Math.max(1, n)));
+
 type Table = Record<string, Record<string, string>>;
 
 let table: Table | null = null;
