@@ -238,3 +238,20 @@ describe('memory: peak, budget, out-of-memory', () => {
     zeros([2, 1024, 1024]).dispose();
   });
 });
+
+describe('to(): int32 <-> float32', () => {
+  it('converts as torch does: exact to float32, toward zero (saturating) to int32, no gradient through int32', async () => {
+    const i = tensor(new Int32Array([-3, 0, 7, 2147483647]), [4]);
+    const f = i.to('float32');
+    expect(f.dtype).toBe('float32');
+    expect(Array.from(await f.data())).toEqual([-3, 0, 7, 2147483648]);
+    const x = tensor([1.7, -1.7, 2.5, -0.4, 3e9, -3e9], [6], { requiresGrad: true });
+    const j = x.to('int32');
+    expect(j.dtype).toBe('int32');
+    expect(j.requiresGrad).toBe(false);
+    // Out of range saturates at the largest float32 inside int32 (WGSL's rule; torch leaves it undefined).
+    expect(Array.from(await j.data())).toEqual([1, -1, 2, 0, 2147483520, -2147483648]);
+    expect(() => i.to('float16')).toThrow(/to: int32 -> float16 is not supported \(the conversions are float32 -> float16, float16 -> float32, int32 -> float32, float32 -> int32\)/);
+    for (const t of [i, f, x, j]) t.dispose();
+  });
+});

@@ -1,10 +1,10 @@
-// Converting between float32 and float16 (`x.to('float16')`, `x.to('float32')`). The conversions are
+// Converting between dtypes (`x.to('float16')`, `x.to('float32')`, `x.to('int32')`). float32 <-> float16 is
 // integer arithmetic on the bits, exact and the same on every adapter: round to nearest, ties to even,
 // subnormals kept, overflow to ±Infinity, NaN to the quiet NaN 0x7e00 (as io/half.ts does on the host).
 // WGSL's own f32 -> f16 conversion may round either way and leaves overflow to the implementation.
 import { record } from '../autograd.js';
 import { type DType, checkDType } from '../dtype.js';
-import { linearEntry } from '../runtime/pipelines.js';
+import { type Kernel, linearEntry } from '../runtime/pipelines.js';
 import { dispatch, grid } from '../runtime/queue.js';
 import { type Tensor, empty } from '../tensor.js';
 import { copyInto } from './copy.js';
@@ -75,18 +75,41 @@ ${linearEntry(WG)}
 }`,
 };
 
+// int32 <-> float32, as torch converts: to int32 rounds toward zero; out-of-range values saturate at
+// the largest float32 inside int32 (WGSL's rule, where torch leaves it undefined).
+const intFloatKernel = (from: 'i32' | 'f32', into: 'i32' | 'f32') => ({
+  name: 'cast',
+  key: `${from}${into}`,
+  bindings: [
+    { name: 'A', type: from, access: 'read' as const },
+    { name: 'O', type: into, access: 'read_write' as const },
+  ],
+  body: () => `
+${linearEntry(WG)}
+  if (i >= pu(0u)) { return; }
+  O[i] = ${into}(A[pu(1u) + i]);
+}`,
+});
+
+const KERNELS: Record<string, { kernel: Kernel; perWord: number }> = {
+  'float32 -> float16': { kernel: toHalfKernel, perWord: 2 },
+  'float16 -> float32': { kernel: fromHalfKernel, perWord: 1 },
+  'int32 -> float32': { kernel: intFloatKernel('i32', 'f32'), perWord: 1 },
+  'float32 -> int32': { kernel: intFloatKernel('f32', 'i32'), perWord: 1 },
+};
+
 /**
- * `x.to(dtype)`: a copy of x in another dtype (float32 <-> float16), or x itself (a new handle) when it
- * already has that dtype. The gradient of a conversion is the incoming gradient converted back.
+ * `x.to(dtype)`: a copy of x in another dtype (float32 <-> float16, int32 <-> float32), or x itself (a
+ * new handle) when it already has that dtype. The gradient of a float conversion is the incoming
+ * gradient converted back; int32 results carry none, as in PyTorch.
  */
 export function to<D extends DType>(x: Tensor, dtype: D): Tensor<D> {
   x.assertAlive('to');
   checkDType('to', dtype);
   if (x.dtype === dtype) return record(x.view(x.shape, x.strides, x.offset), 'to', [x], [], (g) => [g]) as Tensor<D>;
   const pair = `${x.dtype} -> ${dtype}`;
-  if (pair !== 'float32 -> float16' && pair !== 'float16 -> float32') {
-    throw new Error(`to: ${pair} is not supported (float32 and float16 convert both ways)`);
-  }
+  const cast = KERNELS[pair];
+  if (!cast) throw new Error(`to: ${pair} is not supported (the conversions are ${Object.keys(KERNELS).join(', ')})`);
   // The kernels read the input contiguously from its offset: a strided view is copied first.
   let src = x;
   if (!x.isContiguous) {
@@ -95,11 +118,9 @@ export function to<D extends DType>(x: Tensor, dtype: D): Tensor<D> {
   }
   const out = empty(x.shape, dtype);
   const n = out.size;
-  const threads = dtype === 'float16' ? Math.ceil(n / 2) : n;
-  if (n > 0) {
-    dispatch(dtype === 'float16' ? toHalfKernel : fromHalfKernel, [src.storage, out.storage], [n, src.offset], grid(Math.ceil(threads / WG)));
-  }
+  if (n > 0) dispatch(cast.kernel, [src.storage, out.storage], [n, src.offset], grid(Math.ceil(Math.ceil(n / cast.perWord) / WG)));
   if (src !== x) src.dispose();
   const from = x.dtype;
+  if (dtype === 'int32' || from === 'int32') return out as Tensor<D>;
   return record(out, 'to', [x], [], (g) => [to(g, from)]);
 }
