@@ -152,6 +152,6 @@ export function empty<D extends DType = 'float32'>(shape: Shape, dtype: D = 'flo
   checkDType('empty', dtype);
   // WebGPU copies and writes whole 4-byte words: round float16 storage up to one.
   const bytes = Math.ceil((Math.max(sizeOf(shape), 1) * dtypes[dtype].bytes) / 4) * 4;
-  const storage = allocate(bytes, `a ${dtype} ${fmt(shape)} tensor`);
+  const storage = allocate(bytes, () => `a ${dtype} ${fmt(shape)} tensor`);
   return new Tensor(storage, [...shape], contiguousStrides(shape), 0, dtype);
 }

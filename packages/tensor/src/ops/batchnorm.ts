@@ -5,8 +5,7 @@
 // coefficients and the weight and bias gradients; a second kernel writes dx = k1*dy + k2*x + k3.
 import { record } from '../autograd.js';
 import { getDevice } from '../device.js';
-import { allocate, release } from '../runtime/pool.js';
-import { dispatch, f32bits, flushNumber } from '../runtime/queue.js';
+import { dispatch, f32bits } from '../runtime/queue.js';
 import { fmt } from '../shape.js';
 import { type Tensor, empty } from '../tensor.js';
 import { full } from './create.js';
@@ -34,12 +33,12 @@ const TREE_SUM = (names: string[]) => `
   }`;
 
 // Params: N, C, HW, eps, momentum, training, x offset, has running stats, then the offsets of
-// weight, bias, running mean, running var (parameters may be views into larger buffers), then whether
-// to count the batch (nn.BatchNorm2d's num_batches_tracked, here rather than in two more dispatches)
-// and the counter's offset.
-const stats = (width: 1 | 4) => ({
+// weight, bias, running mean, running var (parameters may be views into larger buffers), then the
+// offset of the batch counter (nn.BatchNorm2d's num_batches_tracked: counted here rather than in two
+// more dispatches) when there is one.
+const stats = (width: 1 | 4, counting: boolean) => ({
   name: 'batchNormStats',
-  key: `${width}`,
+  key: `${width}${counting ? 'c' : ''}`,
   bindings: [
     { name: 'X', type: unit(width), access: 'read' as const },
     { name: 'Wt', type: 'f32', access: 'read' as const },
@@ -47,11 +46,11 @@ const stats = (width: 1 | 4) => ({
     { name: 'RM', type: 'f32', access: 'read_write' as const },
     { name: 'RV', type: 'f32', access: 'read_write' as const },
     { name: 'Stats', type: 'f32', access: 'read_write' as const },
-    { name: 'Count', type: 'i32', access: 'read_write' as const },
+    ...(counting ? [{ name: 'Count', type: 'i32', access: 'read_write' as const }] : []),
   ],
   body: () => `${CHANNEL_ENTRY}
   // HW and xo count in units of ${width} elements.
-  if (wg.x == 0u && li == 0u && pu(12u) == 1u) { Count[pu(13u)] += 1; }
+  ${counting ? 'if (wg.x == 0u && li == 0u) { Count[pu(12u)] += 1; }' : ''}
   let N = pu(0u); let C = pu(1u); let HW = pu(2u); let xo = pu(6u);
   let c = wg.x;
   var mean: f32; var varB: f32;
@@ -268,14 +267,12 @@ export function batchNorm2d(
   const statsOut = empty([C, 4]);
   // Planes a multiple of 4 long (HRNet's always are) go through vec4 loads.
   const width = HW % 4 === 0 && hx.t.offset % 4 === 0 && (hr?.t.offset ?? 0) % 4 === 0 ? 4 : 1;
-  // Without a counter the kernel's binding still needs a buffer of its own (writable bindings can't alias).
-  const counterStorage = counter?.storage ?? allocate(4);
   const params = [
     N, C, HW / width, f32bits(options.eps ?? 1e-5), f32bits(options.momentum ?? 0.1), training ? 1 : 0, hx.t.offset / width,
-    runningMean ? 1 : 0, w.offset, b.offset, rm.offset, rv.offset, counter ? 1 : 0, counter?.offset ?? 0,
+    runningMean ? 1 : 0, w.offset, b.offset, rm.offset, rv.offset, counter?.offset ?? 0,
   ];
-  dispatch(stats(width), [hx.t.storage, w.storage, b.storage, rm.storage, rv.storage, statsOut.storage, counterStorage], params, [C]);
-  if (!counter) release(counterStorage, flushNumber());
+  const statsBuffers = [hx.t.storage, w.storage, b.storage, rm.storage, rv.storage, statsOut.storage, ...(counter ? [counter.storage] : [])];
+  dispatch(stats(width, !!counter), statsBuffers, params, [C]);
   const y = empty(x.shape);
   const applyBuffers = [hx.t.storage, statsOut.storage, ...(hr ? [hr.t.storage] : []), y.storage];
   dispatch(apply(width, epilogue), applyBuffers, [HW / width, C, 0, hx.t.offset / width, (hr?.t.offset ?? 0) / width], planeGrid(HW / width, N * C));

@@ -3,9 +3,9 @@
 //   m  <- b1 * m + (1 - b1) * g
 //   v  <- b2 * v + (1 - b2) * g^2
 //   p  <- p - (lr / (1 - b1^t)) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
-// One fused kernel updates several parameters at once, reading p, g, m, v once and writing p, m, v in place. The per-step
-// scalars are computed here in double precision, as PyTorch does in Python; they change every step, so
-// they travel in the optimizer's per-step buffer, and the uniforms stay the same from step to step.
+// One fused kernel updates several parameters at once, reading p, g, m, v once and writing p, m, v in
+// place. The per-step scalars are computed here in double precision, as PyTorch does in Python; they
+// change every step, so they travel in the optimizer's per-step buffer, and the uniforms stay the same.
 import { getDevice } from '../device.js';
 import { type Kernel, linearEntry } from '../runtime/pipelines.js';
 import { type Storage, allocate, release } from '../runtime/pool.js';
@@ -145,13 +145,21 @@ export class Adam extends Optimizer<AdamHyper> {
       slots.push(total, u.p.size, u.p.offset, u.grad.offset, m[k]!.offset, u.at);
       total += u.p.size;
     });
-    // Unused slots start past the end (never selected) and bind small scratch buffers of their own.
-    const spare = Array.from({ length: K - batch.length }, () => allocate(16));
+    // Unused slots start past the end (never selected) and bind small buffers of their own, kept for
+    // the optimizer's life (writable bindings can't alias).
+    while (this.spares.length < K - 1) this.spares.push(allocate(16));
+    const spare = this.spares.slice(0, K - batch.length);
     for (const _ of spare) slots.push(total, 0, 0, 0, 0, 0);
     const weights = [...batch.map((u) => u.p.storage), ...spare];
     const grads = [...batch.map((u) => u.grad.storage), ...spare.map(() => batch[0]!.grad.storage)];
     dispatch(kernel, [...weights, ...grads, m[0]!.storage, v[0]!.storage, scalars], [...hyper, total, 0, ...slots], grid(Math.ceil(total / WG)));
-    for (const s of spare) release(s, flushNumber());
+  }
+
+  private readonly spares: Storage[] = [];
+
+  override dispose(): void {
+    super.dispose();
+    for (const s of this.spares.splice(0)) release(s, flushNumber());
   }
 }
 

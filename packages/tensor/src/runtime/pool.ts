@@ -73,8 +73,11 @@ export async function takeAllocationErrors(): Promise<string[]> {
   return results.filter((r): r is string => r !== null);
 }
 
-/** A buffer of at least `bytes`; `what` names it in errors (e.g. "a float32 [8, 3, 256, 192] tensor"). */
-export function allocate(bytes: number, what = `${bytes} bytes`): Storage {
+/**
+ * A buffer of at least `bytes`; `what` names it in errors (e.g. "a float32 [8, 3, 256, 192] tensor"),
+ * made only when one is thrown: allocation is on every op's path.
+ */
+export function allocate(bytes: number, what: () => string = () => `${bytes} bytes`): Storage {
   const { gpu, id: deviceId, info } = getDevice();
   const maxBinding = info.limits.maxStorageBufferBindingSize;
   if (bytes > maxBinding) {
@@ -100,7 +103,7 @@ export function allocate(bytes: number, what = `${bytes} bytes`): Storage {
   } else {
     if (budget !== null) {
       if (liveBytes + size > budget) {
-        throw new Error(`allocate: ${what} (${size} bytes) would bring live GPU memory to ${liveBytes + size} bytes, over the budget of ${budget} (setMemoryBudget)`);
+        throw new Error(`allocate: ${what()} (${size} bytes) would bring live GPU memory to ${liveBytes + size} bytes, over the budget of ${budget} (setMemoryBudget)`);
       }
       if (liveBytes + pooledBytes + size > budget) trim(budget - size);
     }
@@ -108,7 +111,7 @@ export function allocate(bytes: number, what = `${bytes} bytes`): Storage {
     const buffer = gpu.createBuffer({ size, usage: USAGE });
     const [live, pooled] = [liveBytes, pooledBytes];
     allocationChecks.push(
-      gpu.popErrorScope().then((e) => (e ? `out of GPU memory allocating ${what} (${size} bytes; ${live} bytes live, ${pooled} pooled): ${e.message}` : null)),
+      gpu.popErrorScope().then((e) => (e ? `out of GPU memory allocating ${what()} (${size} bytes; ${live} bytes live, ${pooled} pooled): ${e.message}` : null)),
     );
     storage = new Storage(buffer, buffer.size, deviceId, nextId++);
   }
