@@ -38,14 +38,14 @@ export class NonFiniteError extends Error {
 }
 
 /**
- * The name of the first float tensor holding NaN or ±Infinity, or null. One readback for all: the
- * sum of squares per tensor is non-finite exactly when a value is (or exceeds ~1e19, where a model has
- * diverged anyway).
+ * The name of the first float tensor holding NaN or ±Infinity, or null. One readback for all: x * 0 is
+ * 0 for every finite x and NaN for NaN and ±Infinity, so each tensor's sum of it is NaN exactly when
+ * one of its values is not finite (a sum of squares would also overflow on large finite values).
  */
 async function firstNonFinite(tensors: Record<string, Tensor>): Promise<string | null> {
   const names = Object.keys(tensors).filter((k) => tensors[k]!.dtype === 'float32');
   if (!names.length) return null;
-  const sums = names.map((k) => tidy(() => keep(sum(mul(tensors[k]!, tensors[k]!)))));
+  const sums = names.map((k) => tidy(() => keep(sum(mul(tensors[k]!, 0)))));
   const all = tidy(() => stack(sums));
   try {
     const values = await all.data();
