@@ -1,26 +1,17 @@
 // Browser smoke test: the library, bundled from src by esbuild, runs in headless Chromium (WebGPU on
 // SwiftShader) and gives the same matmul and gradients as in Node (Dawn). Never skips: a missing
 // Chromium or a missing WebGPU adapter fails the test with a message that says what to install.
-import { existsSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, expect, it } from 'vitest';
 import * as T from '@tmpose/tensor';
+import { findChromium, launchChromium, watchPage } from '../../../scripts/chromium.js';
 import { expectClose } from './helpers.js';
 
 const SRC = fileURLToPath(new URL('../src/index.ts', import.meta.url));
-const CHROMIUM_PATHS = [process.env.CHROMIUM_PATH, '/usr/lib/chromium/chromium', '/usr/bin/chromium'];
-const CHROMIUM_ARGS = [
-  '--enable-unsafe-webgpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 const TIMEOUT_MS = 240_000;
 
 const A = [
@@ -92,13 +83,7 @@ function reference() {
 }
 
 async function runInChromium(): Promise<CaseResult> {
-  const executablePath = CHROMIUM_PATHS.find((p): p is string => !!p && existsSync(p));
-  if (!executablePath) {
-    throw new Error(
-      `Chromium not found (looked at ${CHROMIUM_PATHS.filter(Boolean).join(', ')}): install it with ` +
-        '`sudo apt-get install -y chromium` (Debian) or set CHROMIUM_PATH. The browser test never skips.',
-    );
-  }
+  const executablePath = findChromium();
 
   const bundle = await build({
     stdin: { contents: PAGE_SCRIPT, loader: 'ts', resolveDir: fileURLToPath(new URL('.', import.meta.url)) },
@@ -124,61 +109,28 @@ async function runInChromium(): Promise<CaseResult> {
   });
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
 
-  const log: string[] = [];
-  const fail = (what: string, err: unknown): never => {
-    const msg = err instanceof Error ? err.message : String(err);
-    throw new Error(
-      `browser test: ${what}: ${msg}\n--- Chromium: ${executablePath} ${CHROMIUM_ARGS.join(' ')}\n--- page console and errors:\n` +
-        (log.length ? log.join('\n') : '(none)'),
-    );
-  };
-
-  try {
-    browser = await chromium.launch({
-      executablePath,
-      args: CHROMIUM_ARGS,
-      headless: true,
-      timeout: 60_000,
-      env: { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp' },
-    });
-  } catch (err) {
-    fail('could not launch Chromium', err);
-  }
-  const page = await browser!.newPage();
+  browser = await launchChromium().catch((err: Error) => {
+    throw new Error(`browser test: ${err.message} (${executablePath})`);
+  });
+  const page = await browser.newPage();
   page.setDefaultTimeout(TIMEOUT_MS);
   // An uncaught page error or a crash ends the wait at once instead of at the timeout.
-  let pageBroke: (err: Error) => void = () => {};
-  const broken = new Promise<never>((_, reject) => (pageBroke = reject));
-  broken.catch(() => {});
-  page.on('console', (m) => log.push(`[console.${m.type()}] ${m.text()}`));
-  page.on('pageerror', (e) => {
-    log.push(`[pageerror] ${e.stack ?? e.message}`);
-    pageBroke(new Error(`uncaught error in the page: ${e.message}`));
-  });
-  page.on('crash', () => {
-    log.push('[crash] the page crashed');
-    pageBroke(new Error('the page crashed'));
-  });
-  page.on('requestfailed', (r) => log.push(`[requestfailed] ${r.url()}: ${r.failure()?.errorText}`));
+  const watch = watchPage(page);
 
   try {
     await page.goto(url, { waitUntil: 'load' });
-    await Promise.race([
+    await watch.race(
       page.waitForFunction(() => (window as unknown as { pageReady?: boolean }).pageReady === true, undefined, {
         timeout: 60_000,
       }),
-      broken,
-    ]);
+    );
   } catch (err) {
-    fail('the page script did not load', err);
+    watch.fail('browser test: the page script did not load', err);
   }
   try {
-    return await Promise.race([
-      page.evaluate(() => (window as unknown as { runCase(): Promise<CaseResult> }).runCase()),
-      broken,
-    ]);
+    return await watch.race(page.evaluate(() => (window as unknown as { runCase(): Promise<CaseResult> }).runCase()));
   } catch (err) {
-    return fail('the case failed in Chromium', err);
+    return watch.fail('browser test: the case failed in Chromium', err);
   }
 }
 
