@@ -1,7 +1,9 @@
-// Creating tensors: from host values, constants, ranges, and seeded random numbers made on the GPU.
+// Creating tensors: from host values, constants, ranges, and seeded random numbers (made on the host,
+// the same bits on every adapter: see runtime/random.ts).
 import { type DType, checkDType, dtypes } from '../dtype.js';
 import { numberToHalf, toHalves } from '../io/half.js';
 import { linearEntry } from '../runtime/pipelines.js';
+import { fillNormal, fillUniform } from '../runtime/random.js';
 import { dispatch, f32bits, grid, upload } from '../runtime/queue.js';
 import { type Shape, fmt, sizeOf } from '../shape.js';
 import { type Tensor, empty } from '../tensor.js';
@@ -125,21 +127,6 @@ export function arange<D extends DType = DType>(start: number, end?: number, ste
   return filled('arange', [n], s, step, { ...options, dtype: (options.dtype ?? (allInt ? 'int32' : 'float32')) as D });
 }
 
-// Random numbers: a counter-based hash of (seed, element index), so results don't depend on the
-// dispatch shape, and a seed reproduces a tensor exactly on any device.
-const HASH = `
-fn pcg(x: u32) -> u32 {
-  let s = x * 747796405u + 2891336453u;
-  let w = ((s >> ((s >> 28u) + 4u)) ^ s) * 277803737u;
-  return (w >> 22u) ^ w;
-}
-fn rand01(i: u32, seed: u32, stream: u32) -> f32 {
-  let h = pcg(pcg(i * 2u + stream) ^ pcg(seed));
-  return f32(h >> 8u) * (1.0 / 16777216.0);
-}`;
-
-export const RANDOM_WGSL = HASH;
-
 let generatorState = 0x2545f491;
 
 /** Seeds the generator used by `rand`, `randn` and `dropout` calls that pass no seed. */
@@ -166,23 +153,11 @@ function random(kind: 'uniform' | 'normal', shape: Shape, a: number, b: number, 
     throw new Error(`${op}: makes float32 only (got dtype ${options.dtype}; convert with .to('${options.dtype}'))`);
   }
   const t = empty(shape, 'float32');
-  const n = t.size;
-  const expr =
-    kind === 'uniform'
-      ? 'pf(2u) + (pf(3u) - pf(2u)) * rand01(i, pu(1u), 0u)'
-      : 'pf(2u) + pf(3u) * sqrt(-2.0 * log(1.0 - rand01(i, pu(1u), 0u))) * cos(6.283185307179586 * rand01(i, pu(1u), 1u))';
-  const kernel = {
-    name: `rand_${kind}`,
-    key: '',
-    bindings: [{ name: 'O', type: 'f32', access: 'read_write' as const }],
-    body: () => `${HASH}
-${linearEntry(WG)}
-  if (i >= pu(0u)) { return; }
-  O[i] = ${expr};
-}`,
-  };
+  const values = new Float32Array(t.size);
   const seed = options.seed ?? nextSeed();
-  dispatch(kernel, [t.storage], [n, seed >>> 0, f32bits(a), f32bits(b)], grid(Math.ceil(n / WG)));
+  if (kind === 'uniform') fillUniform(values, seed, a, b);
+  else fillNormal(values, seed, a, b);
+  if (values.length) upload(t.storage, values);
   t.requiresGrad = options.requiresGrad ?? false;
   return t;
 }

@@ -3,9 +3,10 @@
 import { record } from '../autograd.js';
 import { linearEntry } from '../runtime/pipelines.js';
 import { dispatch, f32bits, grid } from '../runtime/queue.js';
+import { RANDOM_WGSL } from '../runtime/random.js';
 import { fmt } from '../shape.js';
 import { type Tensor, empty } from '../tensor.js';
-import { RANDOM_WGSL, nextSeed } from './create.js';
+import { nextSeed } from './create.js';
 import { asContiguous } from './rows.js';
 
 const WG = 256;
