@@ -1,12 +1,12 @@
 // The subcommands: their flags, checks and what they print.
-import { CONFIG_NAMES, type ConfigName, countFlops, countParams, createModel, flopTable, getConfig } from '@tmpose/model';
+import { CONFIG_NAMES, type ConfigName, countFlops, countParams, createModel, flopTable, getConfig, resultTokenRects, tokenGraphics } from '@tmpose/model';
 import { init, io } from '@tmpose/tensor';
 import {
   COCO_KEYPOINT_NAMES,
   MPII_JOINT_NAMES,
   cocoKeypointStatsJson,
-  drawPoses,
-  estimatePoses,
+  drawPosesToFile,
+  estimatePosesInFile,
   evaluateCocoKeypoints,
   evaluateModelOnCoco,
   evaluateModelOnMpii,
@@ -223,10 +223,10 @@ export const commands: Record<string, Command> = {
 
   predict: {
     summary:
-      'tmpose predict --checkpoint <file> [--config <name>] <image> [--boxes <json>] [--flip] --out <image.png> [--json <keypoints.json>]\n' +
+      'tmpose predict --checkpoint <file> [--config <name>] <image> [--boxes <json>] [--flip] [--keep <ratio> --seed <n>] --out <image.png> [--json <keypoints.json>]\n' +
       '  tmpose predict --checkpoint <file> <folder | images.json> [--image-root <dir>] [--boxes <detections.json> --box-score 0] [--flip] --results <results.json> [--out <dir>]',
     async run(args) {
-      const spec = { checkpoint: 'string', config: 'string', boxes: 'string', out: 'string', flip: 'boolean', json: 'string', results: 'string', 'box-score': 'string', 'image-root': 'string', 'batch-size': 'string' } as const;
+      const spec = { checkpoint: 'string', config: 'string', boxes: 'string', out: 'string', flip: 'boolean', json: 'string', results: 'string', 'box-score': 'string', 'image-root': 'string', 'batch-size': 'string', keep: 'string', seed: 'string' } as const;
       const { values, positionals } = parse(args, spec, true);
       if (positionals[0] && isImageCollection(positionals[0])) {
         const { model } = await modelFromCheckpoint(need(values.checkpoint as string | undefined, '--checkpoint'), optionalConfig(values.config));
@@ -264,8 +264,13 @@ export const commands: Record<string, Command> = {
         });
       }
       const { model } = await modelFromCheckpoint(need(values.checkpoint as string | undefined, '--checkpoint'), optionalConfig(values.config));
-      const people = await estimatePoses(model, image, { boxes, flip: Boolean(values.flip) });
-      await drawPoses(model, image, people, out);
+      // With --keep the model sees that share of its tokens (TMPose's masking), drawn under the skeletons.
+      const keep = number(values.keep as string | undefined, '--keep');
+      if (keep !== undefined && !(keep > 0 && keep <= 1)) throw new Error(`--keep must be in (0, 1], got ${keep}`);
+      const seed = number(values.seed as string | undefined, '--seed');
+      const result = await estimatePosesInFile(model, image, { boxes, flip: Boolean(values.flip), keep, seed });
+      const people = result.people;
+      await drawPosesToFile(image, people, out, tokenGraphics(resultTokenRects(result)));
       if (values.json) {
         // The keypoints in image pixels, [x, y, score] per joint (score = the heatmap peak), per person.
         const joints = model.config.numJoints === 16 ? MPII_JOINT_NAMES : model.config.numJoints === 17 ? COCO_KEYPOINT_NAMES : undefined;

@@ -2,7 +2,7 @@
 // minutes, shows the loss falling, evaluates with COCO AP, and draws the predicted skeletons onto one
 // of the photos. On a GPU the same command is faster, not different.
 import { init } from '@tmpose/tensor';
-import { drawPoses, estimatePoses, evaluateModelOnCoco, loadCoco, modelFromCheckpoint, resolveCocoLayout, train } from '@tmpose/train';
+import { drawPosesToFile, estimatePosesInFile, evaluateModelOnCoco, loadCoco, modelFromCheckpoint, resolveCocoLayout, train } from '@tmpose/train';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
@@ -67,9 +67,9 @@ export async function runDemo(options: DemoOptions): Promise<void> {
   };
   const photo = gt.images[0]!;
   const boxes = gt.annotations.filter((a) => a.image_id === photo.id && a.num_keypoints > 0).map((a) => a.bbox);
-  const people = await estimatePoses(model, join(layout.valImages, photo.file_name), { boxes });
+  const { people } = await estimatePosesInFile(model, join(layout.valImages, photo.file_name), { boxes });
   const picture = join(out, 'prediction.png');
-  await drawPoses(model, join(layout.valImages, photo.file_name), people, picture);
+  await drawPosesToFile(join(layout.valImages, photo.file_name), people, picture);
   console.log(`predicted skeletons of ${people.length} ${people.length === 1 ? 'person' : 'people'} on ${photo.file_name}: ${picture}`);
   model.dispose();
 }

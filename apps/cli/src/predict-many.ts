@@ -2,7 +2,7 @@
 // detection file or the whole image; COCO keypoint results out, and the pictures when asked for.
 import type { TMPose } from '@tmpose/model';
 import { io } from '@tmpose/tensor';
-import { type ImageEntry, Progress, type Person, drawPoses, listCocoImages, listImageFolder, predictImages, readDetections } from '@tmpose/train';
+import { type ImageEntry, Progress, type Person, drawPosesToFile, listCocoImages, listImageFolder, predictImages, readDetections } from '@tmpose/train';
 import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { basename, dirname, extname, join } from 'node:path';
 
@@ -52,7 +52,7 @@ export async function predictMany(model: TMPose, options: PredictManyOptions): P
       const drawn: Person[] = results
         .filter((r) => r.image_id === image.imageId)
         .map((r) => ({ score: r.score, keypoints: Array.from({ length: r.keypoints.length / 3 }, (_, j) => r.keypoints.slice(3 * j, 3 * j + 3) as [number, number, number]) }));
-      await drawPoses(model, image.path, drawn, join(options.draw, `${basename(image.path, extname(image.path))}.png`));
+      await drawPosesToFile(image.path, drawn, join(options.draw, `${basename(image.path, extname(image.path))}.png`));
     }
   }
   const bad = failed.length ? `; ${failed.length} of ${images.length} images could not be read and were skipped` : '';

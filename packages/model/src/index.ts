@@ -65,3 +65,49 @@ export {
   type HeatmapShape,
 } from './decode.js';
 export { affinePoint, getAffineTransform, solveAffine, transformPreds, type AffineMatrix, type AffineOptions } from './affine.js';
+// Pose estimation on pictures, the same in Node and browsers: crops, loading, estimating, drawing.
+export {
+  PIXEL_STD,
+  xywhToCenterScale,
+  sourceRowsNeeded,
+  warpAffineU8,
+  warpAffine,
+  type WarpOptions,
+  type WarpAffineOptions,
+} from './pose/crop.js';
+export { IMAGENET_MEAN, IMAGENET_STD, invertAffine, normalizeTable } from '@tmpose/tensor';
+export {
+  CHECKPOINT_KEY,
+  CHECKPOINT_FORMAT,
+  WEIGHTS_KEY,
+  WEIGHTS_FORMAT,
+  NotACheckpointError,
+  parseCheckpointMeta,
+  weightsMetadata,
+  exportedConfig,
+  type CheckpointMeta,
+  type TrainingState,
+} from './pose/formats.js';
+export { loadModel, type LoadModelOptions, type ModelSource } from './pose/load.js';
+export { sourcePixels, type PoseSource, type RawImage } from './pose/source.js';
+export {
+  estimatePoses,
+  tokenGridOf,
+  type Box,
+  type EstimateOptions,
+  type Person,
+  type PoseResult,
+  type TokenGrid,
+} from './pose/estimate.js';
+export {
+  COCO_SKELETON,
+  MPII_SKELETON,
+  PERSON_COLORS,
+  poseGraphics,
+  strokeWidth,
+  type DrawnPerson,
+  type Graphic,
+  type PoseGraphicsOptions,
+} from './pose/graphics.js';
+export { keptTokenRects, resultTokenRects, tokenGraphics, type TokenRect, type TokenGraphicsOptions } from './pose/tokens.js';
+export { drawGraphics, drawPoses, drawKeptTokens, type Canvas2D } from './pose/canvas.js';

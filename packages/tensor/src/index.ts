@@ -24,6 +24,10 @@ export { layerNorm } from './ops/layernorm.js';
 export { mseLoss, type Reduction } from './ops/loss.js';
 export { dropout, type DropoutOptions } from './ops/dropout.js';
 export { gatherTokens } from './ops/gather.js';
+export {
+  warpAffineCrops, warpOffsets, invertAffine, normalizeTable, imageChannels, IMAGENET_MEAN, IMAGENET_STD,
+  type Affine2x3, type ImagePixels, type WarpAffineCropsOptions,
+} from './ops/image.js';
 export * as io from './io/index.js';
 export { conv2d, type Conv2dOptions } from './ops/conv2d.js';
 export * as optim from './optim/index.js';

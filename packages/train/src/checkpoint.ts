@@ -6,29 +6,9 @@
 // file holding NaN or Infinity (from an older version, or tampered with) is never loaded.
 import { type Tensor, io, keep, mul, type nn, type optim, stack, sum, tensor, tidy } from '@tmpose/tensor';
 import { open } from 'node:fs/promises';
+import { CHECKPOINT_FORMAT, CHECKPOINT_KEY, type CheckpointMeta, type TrainingState, parseCheckpointMeta } from '@tmpose/model';
 
-const FORMAT = 'tmpose-checkpoint-1';
-
-export interface TrainingState {
-  /** Epochs finished (the index of the epoch to train next). */
-  epoch: number;
-  /** Batches of epoch `epoch` already trained, when the run was interrupted within it (else 0 or absent). */
-  batch?: number;
-  step: number;
-  /** Best validation score so far (AP), or -1. */
-  best: number;
-  /** State of the data/augmentation generator, so a resumed run draws the same numbers. */
-  rng: number;
-  /** The model configuration's name or object, to rebuild the model for eval/predict. */
-  config: unknown;
-}
-
-interface Meta {
-  format: string;
-  state: TrainingState;
-  optimizer?: { paramGroups: unknown[]; steps: Record<number, number> };
-  scheduler?: optim.SchedulerStateDict;
-}
+export { NotACheckpointError, type TrainingState } from '@tmpose/model';
 
 type Optimizer = optim.Optimizer<optim.Hyper>;
 
@@ -67,7 +47,7 @@ export async function saveCheckpoint(
     tensors[`model.${k}`] = t;
     handles.push(t);
   }
-  const meta: Meta = { format: FORMAT, state: parts.state };
+  const meta: CheckpointMeta = { format: CHECKPOINT_FORMAT, state: parts.state };
   if (parts.optimizer) {
     const sd = parts.optimizer.stateDict();
     const steps: Record<number, number> = {};
@@ -84,7 +64,7 @@ export async function saveCheckpoint(
   try {
     const bad = await firstNonFinite(tensors);
     if (bad) throw new NonFiniteError(`${path} not written: '${bad}' holds NaN or Infinity`);
-    await io.saveSafetensors(path, tensors, { tmpose: JSON.stringify(meta) });
+    await io.saveSafetensors(path, tensors, { [CHECKPOINT_KEY]: JSON.stringify(meta) });
   } finally {
     for (const t of handles) t.dispose();
   }
@@ -97,28 +77,6 @@ export interface Checkpoint {
   restoreOptimizer(optimizer: Optimizer): void;
   restoreScheduler(scheduler: optim.LRScheduler): void;
   dispose(): void;
-}
-
-/** Marks a safetensors file without our metadata (bare weights), as opposed to a damaged checkpoint. */
-export class NotACheckpointError extends Error {
-  override name = 'NotACheckpointError';
-}
-
-function parseMeta(metadata: Record<string, string>, path: string): Meta {
-  if (metadata.tmpose === undefined) {
-    throw new NotACheckpointError(`${path}: not a tmpose checkpoint (no '${FORMAT}' metadata); for bare weights use loadStateDict`);
-  }
-  let meta: Meta;
-  try {
-    meta = JSON.parse(metadata.tmpose) as Meta;
-  } catch (err) {
-    throw new Error(`${path}: the checkpoint's metadata is corrupt (${(err as Error).message})`);
-  }
-  const state = meta?.state as Partial<TrainingState> | undefined;
-  if (meta?.format !== FORMAT || !state || !Number.isInteger(state.epoch) || !Number.isInteger(state.step) || typeof state.best !== 'number') {
-    throw new Error(`${path}: the checkpoint's metadata is corrupt (not a '${FORMAT}' training state)`);
-  }
-  return meta;
 }
 
 /**
@@ -141,7 +99,7 @@ export async function readCheckpointState(path: string): Promise<TrainingState> 
     } catch (err) {
       throw new Error(`${path}: the safetensors header is not valid JSON (${(err as Error).message})`);
     }
-    return parseMeta(metadata, path).state;
+    return parseCheckpointMeta(metadata, path).state;
   } finally {
     await file.close();
   }
@@ -150,7 +108,7 @@ export async function readCheckpointState(path: string): Promise<TrainingState> 
 /** Reads a checkpoint written by saveCheckpoint; errors name the file. */
 export async function loadCheckpoint(path: string): Promise<Checkpoint> {
   const parsed = await io.readSafetensors(path);
-  const found = parseMeta(parsed.metadata, path);
+  const found = parseCheckpointMeta(parsed.metadata, path);
   for (const [key, h] of Object.entries(parsed.tensors)) {
     if (h.dtype !== 'float32') continue;
     let count = 0;

@@ -30,7 +30,7 @@ export {
   type CocoEvaluation,
   type MpiiEvaluation,
 } from './evaluate.js';
-export { estimatePoses, drawPoses, predictBoxes, type PhotoOptions, type BoxPrediction } from './photo.js';
+export { estimatePosesInFile, drawPosesToFile } from './photo.js';
 export {
   listImageFolder,
   listCocoImages,
@@ -45,5 +45,5 @@ export { exportWeights, exportedConfig } from './weights.js';
 export { Progress } from './report/progress.js';
 export { resolveCocoLayout, resolveDataLayout, type CocoLayout, type DataLayout, type MpiiDataLayout } from './layout.js';
 export { loadTrainingData, type TrainingData, type Validation } from './validation.js';
-export { COCO_SKELETON, MPII_SKELETON, skeletonSvg, type Person } from './report/draw.js';
+export { COCO_SKELETON, MPII_SKELETON, skeletonSvg, graphicsSvg, type Person } from './report/draw.js';
 export { lineChartSvg, type Series } from './report/plot.js';

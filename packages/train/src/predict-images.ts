@@ -3,13 +3,12 @@
 // `COCO_val2017_detections_AP_H_56_person.json` pipeline: category 1, score ≥ a threshold) or the whole
 // image as one person; rescored and OKS-NMSed as the official evaluation does, so the results file is
 // what `tmpose score` (pycocotools) reads. An image that cannot be read is reported and skipped.
-import type { TMPose } from '@tmpose/model';
+import { type TMPose, estimatePoses } from '@tmpose/model';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
 import { readImage } from './data/image.js';
 import { type TopDownCocoResult, type TopDownPrediction, rescoreAndOksNms } from './eval/rescore.js';
-import { predictBoxes } from './photo.js';
 
 export interface ImageEntry {
   path: string;
@@ -94,9 +93,9 @@ export async function predictImages(model: TMPose, images: readonly ImageEntry[]
     try {
       const image = await readImage(entry.path);
       const boxes = options.boxes ? (options.boxes.get(entry.imageId) ?? []) : [{ bbox: [0, 0, image.width, image.height], score: 1 } as PersonBox];
-      const crops = await predictBoxes(model, image, boxes.map((b) => b.bbox), { flip: options.flip, batchSize: options.batchSize });
-      crops.forEach((c, b) => preds.push({ imageId: entry.imageId, keypoints: c.keypoints, center: c.center, scale: c.scale, boxScore: boxes[b]!.score }));
-      people = crops.length;
+      const found = (await estimatePoses(model, image, { boxes: boxes.map((b) => b.bbox), flip: options.flip, batchSize: options.batchSize })).people;
+      found.forEach((p, b) => preds.push({ imageId: entry.imageId, keypoints: p.keypoints.flat(), center: p.center, scale: p.scale, boxScore: boxes[b]!.score }));
+      people = found.length;
     } catch (err) {
       failed.push({ image: entry, message: (err as Error).message });
     }

@@ -24,8 +24,12 @@
 // segmentations blanked, 0.99 GB and 6.0 s without (`dropSegmentation: false`). What stays is the sample
 // table, 341 bytes per sample (≈ 51 MB for the 149,813 train2017 samples), and one path string per image.
 
+import { xywhToCenterScale } from '@tmpose/model';
 import type { ImageInfo, PoseDataset } from './dataset.js';
 import { SampleTableBuilder } from './dataset.js';
+
+// The box → centre/scale of the crop is shared with inference in browsers (@tmpose/model).
+export { PIXEL_STD, xywhToCenterScale } from '@tmpose/model';
 
 export const COCO_FLIP_PAIRS: readonly (readonly [number, number])[] = [
   [1, 2], [3, 4], [5, 6], [7, 8], [9, 10], [11, 12], [13, 14], [15, 16],
@@ -36,35 +40,6 @@ export const COCO_KEYPOINT_NAMES: readonly string[] = [
   'left_elbow', 'right_elbow', 'left_wrist', 'right_wrist', 'left_hip', 'right_hip', 'left_knee',
   'right_knee', 'left_ankle', 'right_ankle',
 ];
-/** The pixel_std of the official code: scale = size / 200. */
-export const PIXEL_STD = 200;
-
-const f32 = Math.fround;
-
-/**
- * `_xywh2cs(x, y, w, h)`: box → centre and scale (×1.25 padding), aspect ratio w/h of the input
- * (192/256 = 0.75 for COCO). Values are rounded to float32 as the official code stores them.
- */
-export function xywhToCenterScale(
-  x: number,
-  y: number,
-  w: number,
-  h: number,
-  aspectRatio = 192 / 256,
-  padding = 1.25,
-): { center: [number, number]; scale: [number, number] } {
-  const cx = f32(x + (w - 1) * 0.5);
-  const cy = f32(y + (h - 1) * 0.5);
-  if (w > aspectRatio * h) h = (w * 1.0) / aspectRatio;
-  else if (w < aspectRatio * h) w = h * aspectRatio;
-  let sx = f32(w / PIXEL_STD);
-  let sy = f32(h / PIXEL_STD);
-  if (cx !== -1) {
-    sx = f32(sx * padding);
-    sy = f32(sy * padding);
-  }
-  return { center: [cx, cy], scale: [sx, sy] };
-}
 
 /**
  * The official box sanitisation: clip to the image, returns [x1, y1, w, h] or null when the box is

@@ -15,7 +15,7 @@ export { parseMat, loadMat, type MatArray, type MatNumericClass } from './mat.js
 export {
   invertAffine, warpAffineU8, warpAffine, normalizeTable, sourceRowsNeeded,
   IMAGENET_MEAN, IMAGENET_STD, type WarpOptions, type WarpAffineOptions,
-} from './affine.js';
+} from '@tmpose/model';
 export {
   augment, halfBodyTransform, fliplrJoints, COCO_AUGMENT, MPII_AUGMENT, type AugmentConfig, type SampleState,
 } from './transforms.js';

@@ -2,8 +2,7 @@
 // only), the input affine and warp, the heatmap-space affine for the joints, the DARK targets.
 // Shared by the loader's workers and its in-process mode.
 
-import { type AffineMatrix, affinePoint, getAffineTransform } from '@tmpose/model';
-import { normalizeTable, sourceRowsNeeded, warpAffine } from './affine.js';
+import { type AffineMatrix, affinePoint, getAffineTransform, normalizeTable, sourceRowsNeeded, warpAffine } from '@tmpose/model';
 import type { PoseDataset } from './dataset.js';
 import type { DecodedImage } from './image.js';
 import { Rng } from './rng.js';

@@ -1,0 +1,155 @@
+// Top-down pose estimation on one picture, the same code in Node (the CLI) and in browsers (the web
+// app): each person box (default the whole picture) becomes the official centre/scale crop, cut and
+// normalised on the GPU by `warpAffineCrops` (bit for bit the cv2 warp the training data went
+// through), the model runs in eval mode (flip-averaged with `flip`, masked with `keep`), and DARK
+// decoding maps the heatmaps back to picture pixels.
+import { type Tensor, noGrad, sync, tidy, warpAffineCrops } from '@tmpose/tensor';
+import { getAffineTransform } from '../affine.js';
+import { COCO_FLIP_PAIRS, MPII_FLIP_PAIRS, flipTestAverage, getFinalPreds } from '../decode.js';
+import type { Sampler } from '../maskers.js';
+import type { ForwardOptions, TMPose } from '../tmpose.js';
+import { xywhToCenterScale } from './crop.js';
+import { type PoseSource, sourcePixels } from './source.js';
+
+/** A person box in pixels: [x, y, width, height]. */
+export type Box = [number, number, number, number];
+
+export interface EstimateOptions {
+  /** Person boxes; default the whole picture as one person. */
+  boxes?: readonly (readonly [number, number, number, number])[];
+  /** Average with the mirrored crops' heatmaps (the official flip test). */
+  flip?: boolean;
+  /** Keep ratio of the visual tokens (TMPose's masking); default the model's eval default, all tokens. */
+  keep?: number;
+  /** The sampler of the kept tokens; default the model config's. */
+  sampler?: Sampler;
+  /** Seeds the sampler for this call (else the model's own generator advances). */
+  seed?: number;
+  /** Crops per forward (default 32). */
+  batchSize?: number;
+  /** People whose score (their keypoints' mean score) is below this are left out (default: none). */
+  scoreThreshold?: number;
+}
+
+export interface Person {
+  /** [J][x, y, score] in picture pixels; score is the heatmap peak. */
+  keypoints: [number, number, number][];
+  /** The mean keypoint score. */
+  score: number;
+  box: Box;
+  /** The crop: centre in pixels and scale (box size / 200, padded ×1.25), as the official code. */
+  center: [number, number];
+  scale: [number, number];
+}
+
+/** The token grid of the model's input crop: rows × cols patches of `patch` = [h, w] input pixels. */
+export interface TokenGrid {
+  rows: number;
+  cols: number;
+  patch: [number, number];
+}
+
+export interface PoseResult {
+  people: Person[];
+  /**
+   * Milliseconds: reading the pixels, the GPU crops (waited for), the model (forwards and the heatmap
+   * readback), decoding, and the whole call.
+   */
+  timings: { pixelsMs: number; cropMs: number; modelMs: number; decodeMs: number; totalMs: number };
+  /** The kept token ids per person (null when the model saw every token). */
+  keptTokens: number[][] | null;
+  tokenGrid: TokenGrid;
+  /** The model's input [height, width] (the crop size). */
+  inputSize: [number, number];
+}
+
+/** The token grid of `model`'s crops. */
+export function tokenGridOf(model: TMPose): TokenGrid {
+  const [H, W] = model.config.imageSize;
+  const { gh, gw } = model.transformer.grid;
+  return { rows: gh, cols: gw, patch: [H / gh, W / gw] };
+}
+
+interface Heatmaps {
+  data: Float32Array;
+  shape: [number, number, number, number];
+  /** The forward's kept token ids (`model.lastIndices`). */
+  kept: number[] | number[][] | null;
+}
+
+/** The heatmaps of a batch of crops [B, 3, H, W], read back. */
+async function heatmaps(model: TMPose, crops: Tensor, options: ForwardOptions): Promise<Heatmaps> {
+  const y = noGrad(() => tidy(() => model.forward(crops, options)));
+  try {
+    const data = (await y.data()) as Float32Array;
+    return { data, shape: y.shape as [number, number, number, number], kept: model.lastIndices };
+  } finally {
+    y.dispose();
+  }
+}
+
+/** Estimates the poses of the people in `source` (see the file's header). */
+export async function estimatePoses(model: TMPose, source: PoseSource, options: EstimateOptions = {}): Promise<PoseResult> {
+  const start = performance.now();
+  const image = sourcePixels(source);
+  const timings = { pixelsMs: performance.now() - start, cropMs: 0, modelMs: 0, decodeMs: 0, totalMs: 0 };
+  const [H, W] = model.config.imageSize;
+  const boxes: Box[] = (options.boxes ?? [[0, 0, image.width, image.height]]).map((b, i) => {
+    if (b.length !== 4 || !b.every(Number.isFinite)) throw new Error(`estimatePoses: box ${i} must be [x, y, width, height], got [${b.join(', ')}]`);
+    return [b[0], b[1], b[2], b[3]];
+  });
+  const chunk = options.batchSize ?? 32;
+  if (!Number.isInteger(chunk) || chunk < 1) throw new Error(`estimatePoses: batchSize must be a positive integer, got ${chunk}`);
+  const pairs = model.config.numJoints === 16 ? MPII_FLIP_PAIRS : COCO_FLIP_PAIRS;
+  const forward: ForwardOptions = { keep: options.keep, sampler: options.sampler, seed: options.seed };
+  const people: Person[] = [];
+  const kept: (number[] | null)[] = [];
+  const wasTraining = model.training;
+  model.eval();
+  try {
+    for (let first = 0; first < boxes.length; first += chunk) {
+      const batch = boxes.slice(first, first + chunk);
+      const crops = batch.map(([x, y, w, h]) => xywhToCenterScale(x, y, w, h, W / H));
+      const matrices = crops.map((c) => getAffineTransform(c.center, c.scale, 0, [W, H]));
+      let t = performance.now();
+      const inputs: Tensor[] = [];
+      let plain: Heatmaps;
+      let hm: Float32Array;
+      try {
+        inputs.push(warpAffineCrops(image, matrices, [H, W]));
+        if (options.flip) inputs.push(warpAffineCrops(image, matrices, [H, W], { mirror: true }));
+        await sync();
+        timings.cropMs += performance.now() - t;
+        t = performance.now();
+        plain = await heatmaps(model, inputs[0]!, forward);
+        hm = inputs[1] ? flipTestAverage(plain.data, (await heatmaps(model, inputs[1], forward)).data, plain.shape, pairs) : plain.data;
+        timings.modelMs += performance.now() - t;
+      } finally {
+        for (const x of inputs) x.dispose();
+      }
+      t = performance.now();
+      const { preds, maxvals } = getFinalPreds(hm, plain.shape, crops.map((c) => c.center), crops.map((c) => c.scale));
+      const J = plain.shape[1];
+      crops.forEach((c, b) => {
+        const keypoints = Array.from({ length: J }, (_, j) => [preds[(b * J + j) * 2]!, preds[(b * J + j) * 2 + 1]!, maxvals[b * J + j]!] as [number, number, number]);
+        const score = keypoints.reduce((s, k) => s + k[2], 0) / J;
+        people.push({ keypoints, score, box: batch[b]!, center: c.center, scale: c.scale });
+        const ids = plain.kept;
+        kept.push(ids === null ? null : typeof ids[0] === 'number' ? (ids as number[]) : (ids as number[][])[b]!);
+      });
+      timings.decodeMs += performance.now() - t;
+    }
+  } finally {
+    if (wasTraining) model.train();
+  }
+  const threshold = options.scoreThreshold ?? -Infinity;
+  const shown = people.map((_, i) => i).filter((i) => people[i]!.score >= threshold);
+  timings.totalMs = performance.now() - start;
+  return {
+    people: shown.map((i) => people[i]!),
+    timings,
+    keptTokens: kept.some((k) => k === null) ? null : shown.map((i) => kept[i]!),
+    tokenGrid: tokenGridOf(model),
+    inputSize: [H, W],
+  };
+}
