@@ -1,0 +1,124 @@
+// The model's worker: owns the WebGPU device and the model, so that the page stays responsive while the
+// model runs or trains. Requests run one at a time in arrival order; `stop` is read at once (it asks a
+// running training to end after its current step). See protocol.ts for the messages.
+import { type TMPose, countParams, createModel, estimatePoses, loadModel } from '@tmpose/model';
+import { init } from '@tmpose/tensor';
+import type { FromWorker, ModelInfo, Replies, Request, ToWorker, TrainProgress } from './protocol.js';
+import { type TrainingData, loadSampleData, trainOnSample } from './training.js';
+
+interface WorkerScope {
+  postMessage(message: FromWorker): void;
+  onmessage: ((e: MessageEvent<ToWorker>) => void) | null;
+}
+const scope = globalThis as unknown as WorkerScope;
+
+let model: TMPose | null = null;
+let info: ModelInfo | null = null;
+let sample: TrainingData | null = null;
+let stopRequested = false;
+
+function describe(m: TMPose, origin: string, trained: boolean): ModelInfo {
+  return { config: m.config, origin, trained, parameters: countParams(m as never) };
+}
+
+function replace(next: TMPose, origin: string, trained: boolean): ModelInfo {
+  model?.dispose();
+  model = next;
+  model.eval();
+  info = describe(next, origin, trained);
+  return info;
+}
+
+function seeded(seed: number): ModelInfo {
+  return replace(createModel('tiny', { seed }), `tiny, seeded with ${seed} (untrained)`, false);
+}
+
+/** init() with a message that speaks of browsers. */
+async function startDevice(): Promise<string> {
+  const gpu = (globalThis as { navigator?: { gpu?: unknown } }).navigator?.gpu;
+  if (!gpu) {
+    throw new Error(
+      'This browser has no WebGPU (navigator.gpu is missing in the worker). Use a recent Chrome or Edge; ' +
+        'Chromium on Linux needs --enable-unsafe-webgpu, Firefox and Safari a WebGPU-enabled version.',
+    );
+  }
+  try {
+    return (await init()).description || 'WebGPU adapter';
+  } catch (err) {
+    throw new Error(`WebGPU is there but gave no usable adapter: ${(err as Error).message}`);
+  }
+}
+
+function ready(): { model: TMPose; info: ModelInfo } {
+  if (!model || !info) throw new Error('the model is not ready yet');
+  return { model, info };
+}
+
+async function handle(request: Request, progress: (p: TrainProgress) => void): Promise<Replies[Request['type']]> {
+  switch (request.type) {
+    case 'init': {
+      const adapter = await startDevice();
+      return { adapter, model: info ?? seeded(request.seed) };
+    }
+    case 'reset':
+      return { model: seeded(request.seed) };
+    case 'load': {
+      let loaded: TMPose;
+      try {
+        loaded = await loadModel(new Uint8Array(request.bytes));
+      } catch (err) {
+        throw new Error(`${request.name} is not a checkpoint this app can load: ${(err as Error).message}`);
+      }
+      return { model: replace(loaded, request.name, true) };
+    }
+    case 'estimate': {
+      const { image, options } = request;
+      try {
+        const current = ready();
+        const result = await estimatePoses(current.model, image, {
+          boxes: options.boxes ?? undefined,
+          keep: options.keep,
+          sampler: options.sampler,
+          seed: options.seed,
+          flip: options.flip,
+        });
+        return { result, model: current.info };
+      } finally {
+        if ('close' in image) image.close();
+      }
+    }
+    case 'train': {
+      const current = ready();
+      stopRequested = false;
+      const [H, W] = current.model.config.imageSize;
+      if (!sample || sample.aspectRatio !== W / H) sample = await loadSampleData([H, W]);
+      const run = await trainOnSample(current.model, sample, request.options, progress, () => stopRequested);
+      const steps = run.losses.length;
+      const base = current.info.origin.replace(/ \(untrained\)$/, '');
+      info = describe(current.model, `${base}, then ${steps} step${steps === 1 ? '' : 's'} trained here on data/coco-mini`, true);
+      return { losses: run.losses, msPerStep: run.msPerStep, stopped: run.stopped, model: info };
+    }
+    case 'stop':
+      return { stopping: true };
+  }
+}
+
+let queue: Promise<void> = Promise.resolve();
+
+scope.onmessage = (e: MessageEvent<ToWorker>) => {
+  const { id, ...request } = e.data;
+  const run = async () => {
+    try {
+      const reply = await handle(request as Request, (progress) => scope.postMessage({ id, progress }));
+      scope.postMessage({ id, ok: true, type: request.type, reply } as FromWorker);
+    } catch (err) {
+      scope.postMessage({ id, ok: false, message: err instanceof Error ? err.message : String(err) });
+    }
+  };
+  if (request.type === 'stop') {
+    stopRequested = true;
+    void run();
+  } else {
+    queue = queue.then(run);
+  }
+};

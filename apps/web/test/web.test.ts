@@ -1,0 +1,216 @@
+// The web app (apps/web) in headless Chromium (WebGPU on SwiftShader), served by its own server
+// (serve.ts) as `pnpm web` serves it. Never skips: a missing Chromium fails with what to install.
+// The tests share one page and run in order: the first skeleton (checked against Node's estimatePoses
+// with the same weights), the keep slider, the picture sources, a bad checkpoint, training. SwiftShader
+// is slow (a forward of `tiny` takes seconds), hence the long timeouts.
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createModel, estimatePoses } from '@tmpose/model';
+import { init } from '@tmpose/tensor';
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { type PageWatch, launchChromium, watchPage } from '../../../scripts/chromium.js';
+import type { LastRun, TrainingState } from '../src/page.js';
+import { type WebServer, startServer } from '../serve.js';
+
+const SCREENSHOT = fileURLToPath(new URL('../../../docs/web-app.png', import.meta.url));
+const STEP_MS = 150_000;
+
+type Keypoints = [number, number, number][][];
+
+let server: WebServer | undefined;
+let browser: Browser | undefined;
+let page: Page;
+let watch: PageWatch;
+let noDemo: string;
+
+beforeAll(async () => {
+  // No out/demo checkpoint: the page starts from the seeded `tiny`, whatever this checkout holds.
+  noDemo = mkdtempSync(join(tmpdir(), 'tmpose-web-'));
+  server = await startServer({ port: 0, demoDir: noDemo });
+  browser = await launchChromium();
+  page = await browser.newPage({ viewport: { width: 1280, height: 860 } });
+  page.setDefaultTimeout(STEP_MS);
+  watch = watchPage(page);
+  await page.goto(server.url, { waitUntil: 'load' });
+}, 120_000);
+
+afterAll(async () => {
+  await browser?.close().catch(() => {});
+  await server?.close();
+  rmSync(noDemo, { recursive: true, force: true });
+});
+
+/** Waits for the page to have drawn run number `count` (or later) and returns it. */
+async function drawnRun(count: number, what: string): Promise<LastRun> {
+  try {
+    await watch.race(
+      page.waitForFunction((n) => (window.tmposeLast?.count ?? 0) >= n || !document.getElementById('message')!.hidden, count, {
+        timeout: STEP_MS,
+        polling: 200,
+      }),
+    );
+  } catch (err) {
+    watch.fail(`web test: ${what}`, err);
+  }
+  const message = await page.locator('#message').textContent();
+  if (await page.locator('#message').isVisible()) watch.fail(`web test: ${what}`, `the page shows an error: ${message}`);
+  return (await page.evaluate(() => window.tmposeLast))!;
+}
+
+const keypointsOf = (people: { keypoints: [number, number, number][] }[]): Keypoints => people.map((p) => p.keypoints);
+
+function expectSameKeypoints(actual: Keypoints, expected: Keypoints, tol: number, what: string): number {
+  expect(actual.length, `${what}: people`).toBe(expected.length);
+  let worst = 0;
+  actual.forEach((person, i) =>
+    person.forEach(([x, y, s], j) => {
+      const [ex, ey, es] = expected[i]![j]!;
+      worst = Math.max(worst, Math.abs(x - ex), Math.abs(y - ey));
+      expect(Math.abs(s - es), `${what}: person ${i} joint ${j} score ${s} vs ${es}`).toBeLessThan(1e-3);
+    }),
+  );
+  expect(worst, `${what}: largest keypoint difference in pixels`).toBeLessThan(tol);
+  return worst;
+}
+
+it(
+  'draws skeletons on the bundled photo equal to Node estimatePoses with the same weights (seeded tiny)',
+  async () => {
+    const last = await drawnRun(1, 'the first skeleton');
+    expect(last.model).toMatch(/untrained/);
+    expect(await page.locator('#model-info').textContent()).toMatch(/untrained/);
+    expect(last.result.people.length).toBeGreaterThan(0);
+
+    // The pixels the page's model read: the photo as Chromium decodes it (RGBA), read the same way.
+    const pixels = await page.evaluate(async (url) => {
+      const bitmap = await createImageBitmap(await (await fetch(url)).blob());
+      const canvas = new OffscreenCanvas(bitmap.width, bitmap.height);
+      const ctx = canvas.getContext('2d')!;
+      ctx.drawImage(bitmap, 0, 0);
+      const data = ctx.getImageData(0, 0, bitmap.width, bitmap.height).data;
+      let text = '';
+      for (let i = 0; i < data.length; i += 0x8000) text += String.fromCharCode(...data.subarray(i, i + 0x8000));
+      return { base64: btoa(text), width: bitmap.width, height: bitmap.height };
+    }, `/data/coco-mini/${last.source}`);
+    expect([pixels.width, pixels.height]).toEqual(last.imageSize);
+
+    await init();
+    const model = createModel('tiny', { seed: 0 });
+    model.eval();
+    try {
+      const { boxes, keep, sampler, seed, flip } = last.options;
+      const data = new Uint8Array(Buffer.from(pixels.base64, 'base64'));
+      const inNode = await estimatePoses(model, { data, width: pixels.width, height: pixels.height, channels: 4 }, { boxes: boxes ?? undefined, keep, sampler, seed, flip });
+      expect(last.result.keptTokens).toEqual(inNode.keptTokens);
+      const worst = expectSameKeypoints(keypointsOf(last.result.people), keypointsOf(inNode.people), 1e-3, 'Chromium vs Node');
+      const t = last.result.timings;
+      console.log(
+        `web test: first skeleton ${(last.sinceLoadMs / 1000).toFixed(1)} s after the page opened; ${last.result.people.length} people, ` +
+          `largest difference from Node ${worst.toExponential(1)} px; SwiftShader ${t.totalMs.toFixed(0)} ms (model ${t.modelMs.toFixed(0)} ms)`,
+      );
+    } finally {
+      model.dispose();
+    }
+
+    mkdirSync(join(SCREENSHOT, '..'), { recursive: true });
+    await page.screenshot({ path: SCREENSHOT, fullPage: true });
+  },
+  STEP_MS + 60_000,
+);
+
+it(
+  'the keep slider changes the kept tokens drawn and the reported FLOPs',
+  async () => {
+    const before = (await page.evaluate(() => window.tmposeLast))!;
+    const flopsBefore = await page.locator('#flops').textContent();
+    await page.locator('#keep').fill('0.3');
+    const after = await drawnRun(before.count + 1, 'the run at keep 0.3');
+    expect(after.options.keep).toBeCloseTo(0.3, 6);
+    const people = after.result.people.length;
+    // tiny has an 8×8 grid: int(64·0.6) = 38 and int(64·0.3) = 19 tokens per person.
+    expect(before.keptDrawn).toBe(38 * people);
+    expect(after.keptDrawn).toBe(19 * people);
+    expect(after.result.keptTokens!.every((k) => k.length === 19)).toBe(true);
+    expect(after.flops.keptTokens).toBe(19);
+    expect(after.flops.transformerMacs).toBeLessThan(before.flops.transformerMacs);
+    expect(after.flops.paperGflopsT).toBeLessThan(before.flops.paperGflopsT);
+    const flopsAfter = await page.locator('#flops').textContent();
+    expect(flopsAfter).not.toBe(flopsBefore);
+    expect(flopsAfter).toContain('19 of 64');
+  },
+  STEP_MS,
+);
+
+it(
+  'estimatePoses gives the same keypoints from a VideoFrame, an ImageBitmap and the pixels (ImageData)',
+  async () => {
+    const last = (await page.evaluate(() => window.tmposeLast))!;
+    const results = await watch.race(
+      page.evaluate(async (url) => {
+        const app = window.tmposeApp!;
+        const bitmap = await createImageBitmap(await (await fetch(url)).blob());
+        const canvas = new OffscreenCanvas(bitmap.width, bitmap.height);
+        const ctx = canvas.getContext('2d')!;
+        ctx.drawImage(bitmap, 0, 0);
+        const pixels = ctx.getImageData(0, 0, bitmap.width, bitmap.height);
+        const fromPixels = await app.estimate(pixels);
+        const fromBitmap = await app.estimate(await createImageBitmap(bitmap));
+        const fromFrame = await app.estimate(new VideoFrame(bitmap, { timestamp: 0 }));
+        return [fromPixels, fromBitmap, fromFrame].map((r) => r.people.map((p) => p.keypoints));
+      }, `/data/coco-mini/${last.source}`),
+    );
+    const [fromPixels, fromBitmap, fromFrame] = results as [Keypoints, Keypoints, Keypoints];
+    expect(fromPixels.length).toBe(last.result.people.length);
+    expectSameKeypoints(fromPixels, keypointsOf(last.result.people), 1e-3, 'ImageData vs the page run');
+    expectSameKeypoints(fromBitmap, fromPixels, 1e-3, 'ImageBitmap vs ImageData');
+    expectSameKeypoints(fromFrame, fromPixels, 1e-3, 'VideoFrame vs ImageData');
+  },
+  STEP_MS,
+);
+
+it(
+  'a bad checkpoint file gives one clear message, and the app goes on with its model',
+  async () => {
+    const modelBefore = await page.locator('#model-info').textContent();
+    const garbage = Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 7919 + 13) % 256));
+    await page.locator('#checkpoint-file').setInputFiles({ name: 'garbage.safetensors', mimeType: 'application/octet-stream', buffer: garbage });
+    const message = page.locator('#message');
+    await watch.race(message.waitFor({ state: 'visible', timeout: 60_000 }));
+    expect(await message.textContent()).toMatch(/garbage\.safetensors/);
+    expect(await page.locator('#model-info').textContent()).toBe(modelBefore);
+    expect(await page.locator('#canvas').isVisible()).toBe(true);
+    expect(await page.locator('h1').textContent()).toBe('TMPose in the browser');
+  },
+  STEP_MS,
+);
+
+it(
+  'trains tiny in the browser: two steps lower the loss, and inference then uses the trained weights',
+  async () => {
+    const before = (await page.evaluate(() => window.tmposeLast))!;
+    await page.locator('#steps').fill('2');
+    await page.locator('#batch').fill('8');
+    await page.locator('#lr').fill('0.005');
+    await page.locator('#train').click();
+    try {
+      await watch.race(page.waitForFunction(() => window.tmposeTraining?.done === true, undefined, { timeout: STEP_MS, polling: 250 }));
+    } catch (err) {
+      watch.fail('web test: training', err);
+    }
+    const state = (await page.evaluate(() => window.tmposeTraining)) as TrainingState;
+    if (!(await page.locator('#message').isHidden())) watch.fail('web test: training', await page.locator('#message').textContent());
+    expect(state.losses).toHaveLength(2);
+    console.log(
+      `web test: training loss ${state.losses[0]!.toExponential(3)} -> ${state.losses[1]!.toExponential(3)}, ${(state.msPerStep / 1000).toFixed(1)} s per step (batch 8, SwiftShader)`,
+    );
+    expect(state.losses[1]!).toBeLessThan(state.losses[0]!);
+    expect(await page.locator('#progress').evaluate((e) => (e as HTMLProgressElement).value)).toBe(1);
+    const after = await drawnRun(before.count + 1, 'the run after training');
+    expect(after.model).toMatch(/2 steps trained here/);
+    expect(keypointsOf(after.result.people)).not.toEqual(keypointsOf(before.result.people));
+  },
+  STEP_MS + 60_000,
+);
