@@ -14,6 +14,21 @@ export interface DeviceInfo {
    */
   features: { subgroups: boolean; shaderF16: boolean; timestampQuery: boolean };
   limits: GPUSupportedLimits;
+  /** What tells this adapter from another where the names above are reduced or alike (browsers). */
+  adapter: AdapterIdentity;
+}
+
+export interface AdapterIdentity {
+  /** The adapter's device id string (`GPUAdapterInfo.device`; may be empty). */
+  device: string;
+  isFallbackAdapter: boolean;
+  /** 0 where the adapter does not say. */
+  subgroupMinSize: number;
+  subgroupMaxSize: number;
+  /** Every feature the adapter has, sorted (not only those the device asked for). */
+  features: string[];
+  /** Every limit of the adapter, by name. */
+  limits: Record<string, number>;
 }
 
 export interface InitOptions {
@@ -56,6 +71,23 @@ async function findGpu(): Promise<GPU> {
   return nodeGpu;
 }
 
+function identify(adapter: GPUAdapter): AdapterIdentity {
+  const limits: Record<string, number> = {};
+  // Limits are getters on GPUSupportedLimits' prototype: for-in finds them, Object.keys would not.
+  for (const name in adapter.limits) {
+    const value = (adapter.limits as unknown as Record<string, unknown>)[name];
+    if (typeof value === 'number') limits[name] = value;
+  }
+  return {
+    device: adapter.info.device,
+    isFallbackAdapter: adapter.info.isFallbackAdapter ?? false,
+    subgroupMinSize: adapter.info.subgroupMinSize ?? 0,
+    subgroupMaxSize: adapter.info.subgroupMaxSize ?? 0,
+    features: [...adapter.features].sort(),
+    limits,
+  };
+}
+
 const WANTED_FEATURES: GPUFeatureName[] = ['subgroups', 'shader-f16', 'timestamp-query'];
 
 /** Finds WebGPU, requests the adapter's full limits and the useful features. Idempotent. */
@@ -92,6 +124,7 @@ export async function init(options: InitOptions = {}): Promise<DeviceInfo> {
       timestampQuery: gpuDevice.features.has('timestamp-query'),
     },
     limits: gpuDevice.limits,
+    adapter: identify(adapter),
   };
   const device: Device = { gpu: gpuDevice, info, id: nextId++ };
   lostMessage = null;

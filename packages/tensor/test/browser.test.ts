@@ -1,17 +1,21 @@
-// Browser smoke test: the library, bundled from src by esbuild, runs in headless Chromium (WebGPU on
-// SwiftShader) and gives the same matmul and gradients as in Node (Dawn). Never skips: a missing
-// Chromium or a missing WebGPU adapter fails the test with a message that says what to install.
+// Browser tests: the library, bundled from src by esbuild, runs in headless Chromium (WebGPU on
+// SwiftShader) and gives the same matmul and gradients as in Node (Dawn), and the same seeded random
+// bits; in a dedicated Web Worker it tunes a kernel and saves the choice in IndexedDB, where the next
+// page load finds it under the same adapter key. Never skips: a missing Chromium or a missing WebGPU
+// adapter fails the test with a message that says what to install.
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
-import type { Browser } from 'playwright-core';
-import { afterAll, expect, it } from 'vitest';
+import type { Browser, BrowserContext } from 'playwright-core';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import * as T from '@tmpose/tensor';
 import { findChromium, launchChromium, watchPage } from '../../../scripts/chromium.js';
 import { expectClose } from './helpers.js';
 
 const SRC = fileURLToPath(new URL('../src/index.ts', import.meta.url));
+const TUNE_SRC = fileURLToPath(new URL('../src/runtime/tune.ts', import.meta.url));
+const TUNE_STORE_SRC = fileURLToPath(new URL('../src/runtime/tunestore.ts', import.meta.url));
 const TIMEOUT_MS = 240_000;
 
 const A = [
@@ -36,12 +40,19 @@ const CASE = `
   const b = T.tensor(${JSON.stringify(B)}, undefined, { requiresGrad: true });
   const c = T.matmul(a, b);
   T.sum(c).backward();
+  const bits = async (t) => {
+    const v = await t.data();
+    return Array.from(new Uint32Array(v.buffer, v.byteOffset, v.length));
+  };
   return {
     adapter: info.description,
     shape: [...c.shape],
     product: Array.from(await c.data()),
     gradA: Array.from(await a.grad.data()),
     gradB: Array.from(await b.grad.data()),
+    randn: await bits(T.randn([1001], { seed: 7 })),
+    randnScaled: await bits(T.randn([64], { seed: 0xdeadbeef, mean: 0.5, std: 0.02 })),
+    rand: await bits(T.rand([1001], { seed: 7, low: -1, high: 3 })),
   };
 `;
 interface CaseResult {
@@ -50,11 +61,14 @@ interface CaseResult {
   product: number[];
   gradA: number[];
   gradB: number[];
+  randn: number[];
+  randnScaled: number[];
+  rand: number[];
 }
 type AsyncFn = new (...args: string[]) => (lib: typeof T) => Promise<CaseResult>;
 const AsyncFunction = Object.getPrototypeOf(async () => {}).constructor as AsyncFn;
 
-const PAGE_SCRIPT = `
+const CASE_PAGE = `
 import * as T from '@tmpose/tensor';
 window.runCase = async () => {
   if (!navigator.gpu) {
@@ -64,10 +78,97 @@ window.runCase = async () => {
 };
 window.pageReady = true;
 `;
-const HTML = '<!doctype html><meta charset="utf-8"><title>tmpose browser test</title><script type="module" src="/page.js"></script>';
+
+/** A dedicated worker: init, a matmul worth tuning (2·M·N·K = 67e6), a readback that tunes and saves. */
+const TUNE_WORKER = `
+import * as T from '@tmpose/tensor';
+import { adapterKey } from ${JSON.stringify(TUNE_SRC)};
+try {
+  const info = await T.init();
+  const c = T.matmul(T.randn([256, 512], { seed: 1 }), T.randn([512, 256], { seed: 2 }));
+  await c.data();
+  postMessage({ key: adapterKey(info), scope: self.constructor.name, localStorage: typeof localStorage });
+} catch (err) {
+  postMessage({ error: String(err && err.stack || err) });
+}
+`;
+
+/** Runs the worker; on a later load, reads the tune table in IndexedDB as it is stored. */
+const TUNE_PAGE = `
+import * as T from '@tmpose/tensor';
+import { adapterKey } from ${JSON.stringify(TUNE_SRC)};
+import { TUNE_DB, TUNE_DB_STORE } from ${JSON.stringify(TUNE_STORE_SRC)};
+const done = (request) => new Promise((resolve, reject) => {
+  request.onsuccess = () => resolve(request.result);
+  request.onerror = () => reject(request.error);
+});
+window.tuneInWorker = () => new Promise((resolve, reject) => {
+  const worker = new Worker('/tune-worker.js', { type: 'module' });
+  worker.onmessage = (e) => {
+    worker.terminate();
+    if (e.data.error) reject(new Error('in the worker: ' + e.data.error));
+    else resolve(e.data);
+  };
+  worker.onerror = (e) => reject(new Error('the worker failed: ' + e.message));
+});
+window.storedTuning = async () => {
+  const key = adapterKey(await T.init());
+  const store = (await done(indexedDB.open(TUNE_DB))).transaction(TUNE_DB_STORE).objectStore(TUNE_DB_STORE);
+  const keys = await done(store.getAllKeys());
+  const values = await done(store.getAll());
+  return { key, table: Object.fromEntries(keys.map((k, i) => [k, values[i]])) };
+};
+window.pageReady = true;
+`;
+
+const html = (script: string) =>
+  `<!doctype html><meta charset="utf-8"><title>tmpose browser test</title><script type="module" src="/${script}.js"></script>`;
 
 let browser: Browser | undefined;
+// One context for every page: one origin's storage, as for a user reloading the page.
+let context: BrowserContext | undefined;
 let server: Server | undefined;
+let origin = '';
+
+async function bundle(contents: string): Promise<string> {
+  const out = await build({
+    stdin: { contents, loader: 'js', resolveDir: fileURLToPath(new URL('.', import.meta.url)) },
+    alias: { '@tmpose/tensor': SRC },
+    bundle: true,
+    write: false,
+    format: 'esm',
+    platform: 'browser',
+    target: 'es2022',
+    logLevel: 'silent',
+  });
+  return out.outputFiles[0]!.text;
+}
+
+beforeAll(async () => {
+  const executablePath = findChromium();
+  const scripts: Record<string, string> = {
+    '/case.js': await bundle(CASE_PAGE),
+    '/tune.js': await bundle(TUNE_PAGE),
+    '/tune-worker.js': await bundle(TUNE_WORKER),
+  };
+  server = createServer((req, res) => {
+    const script = scripts[req.url ?? ''];
+    const page = /^\/(case|tune)\.html$/.exec(req.url ?? '');
+    if (page) res.writeHead(200, { 'content-type': 'text/html' }).end(html(page[1]!));
+    else if (script) res.writeHead(200, { 'content-type': 'text/javascript' }).end(script);
+    else if (req.url === '/favicon.ico') res.writeHead(204).end();
+    else res.writeHead(404).end();
+  });
+  await new Promise<void>((resolve, reject) => {
+    server!.once('error', reject);
+    server!.listen(0, '127.0.0.1', resolve);
+  });
+  origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  browser = await launchChromium().catch((err: Error) => {
+    throw new Error(`browser test: ${err.message} (${executablePath})`);
+  });
+  context = await browser.newContext();
+}, 120_000);
 
 afterAll(async () => {
   await browser?.close().catch(() => {});
@@ -82,64 +183,41 @@ function reference() {
   return { product, gradA, gradB };
 }
 
-async function runInChromium(): Promise<CaseResult> {
-  const executablePath = findChromium();
-
-  const bundle = await build({
-    stdin: { contents: PAGE_SCRIPT, loader: 'ts', resolveDir: fileURLToPath(new URL('.', import.meta.url)) },
-    alias: { '@tmpose/tensor': SRC },
-    bundle: true,
-    write: false,
-    format: 'esm',
-    platform: 'browser',
-    target: 'es2022',
-    logLevel: 'silent',
-  });
-  const js = bundle.outputFiles[0]!.text;
-
-  server = createServer((req, res) => {
-    if (req.url === '/') res.writeHead(200, { 'content-type': 'text/html' }).end(HTML);
-    else if (req.url === '/page.js') res.writeHead(200, { 'content-type': 'text/javascript' }).end(js);
-    else if (req.url === '/favicon.ico') res.writeHead(204).end();
-    else res.writeHead(404).end();
-  });
-  await new Promise<void>((resolve, reject) => {
-    server!.once('error', reject);
-    server!.listen(0, '127.0.0.1', resolve);
-  });
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
-
-  browser = await launchChromium().catch((err: Error) => {
-    throw new Error(`browser test: ${err.message} (${executablePath})`);
-  });
-  const page = await browser.newPage();
+/**
+ * Loads `/<name>.html` in a new page of the shared context (so one origin's IndexedDB) and runs `fn`
+ * there; an uncaught page error or a crash ends the wait at once.
+ */
+async function runInPage<R>(name: string, fn: () => Promise<R>): Promise<R> {
+  const page = await context!.newPage();
   page.setDefaultTimeout(TIMEOUT_MS);
-  // An uncaught page error or a crash ends the wait at once instead of at the timeout.
   const watch = watchPage(page);
-
   try {
-    await page.goto(url, { waitUntil: 'load' });
-    await watch.race(
-      page.waitForFunction(() => (window as unknown as { pageReady?: boolean }).pageReady === true, undefined, {
-        timeout: 60_000,
-      }),
-    );
-  } catch (err) {
-    watch.fail('browser test: the page script did not load', err);
-  }
-  try {
-    return await watch.race(page.evaluate(() => (window as unknown as { runCase(): Promise<CaseResult> }).runCase()));
-  } catch (err) {
-    return watch.fail('browser test: the case failed in Chromium', err);
+    try {
+      await page.goto(`${origin}/${name}.html`, { waitUntil: 'load' });
+      await watch.race(
+        page.waitForFunction(() => (window as unknown as { pageReady?: boolean }).pageReady === true, undefined, {
+          timeout: 60_000,
+        }),
+      );
+    } catch (err) {
+      watch.fail(`browser test: ${name}.html did not load`, err);
+    }
+    try {
+      return await watch.race(page.evaluate(fn));
+    } catch (err) {
+      return watch.fail(`browser test: ${name}.html failed in Chromium`, err);
+    }
+  } finally {
+    await page.close();
   }
 }
 
 it(
-  'matmul and its gradients agree between Chromium (WebGPU) and Node (Dawn)',
+  'matmul and its gradients agree between Chromium (WebGPU) and Node (Dawn), seeded randn/rand bit for bit',
   async () => {
     const ref = reference();
     const inNode = await new AsyncFunction('T', CASE)(T);
-    const inPage = await runInChromium();
+    const inPage = await runInPage('case', () => (window as unknown as { runCase(): Promise<CaseResult> }).runCase());
     console.log(`browser test: Node adapter "${inNode.adapter}", Chromium adapter "${inPage.adapter}"`);
 
     expect(inNode.shape).toEqual([3, 2]);
@@ -148,6 +226,38 @@ it(
       expectClose(inNode[key], ref[key], 1e-5, 1e-6, `Node ${key} vs CPU reference`);
       expectClose(inPage[key], inNode[key], 1e-5, 0, `Chromium ${key} vs Node`);
     }
+    for (const key of ['randn', 'randnScaled', 'rand'] as const) {
+      expect(inNode[key]).toHaveLength(key === 'randnScaled' ? 64 : 1001);
+      expect(inPage[key], `Chromium ${key} vs Node, as float32 bits`).toEqual(inNode[key]);
+    }
+  },
+  TIMEOUT_MS + 60_000,
+);
+
+interface WorkerResult {
+  key: string;
+  scope: string;
+  localStorage: string;
+}
+interface Stored {
+  key: string;
+  table: Record<string, Record<string, string>>;
+}
+
+it(
+  'a Web Worker tunes a matmul and saves it in IndexedDB; the next page load finds it under the same adapter key',
+  async () => {
+    const worker = await runInPage('tune', () => (window as unknown as { tuneInWorker(): Promise<WorkerResult> }).tuneInWorker());
+    console.log(`browser test: adapter key in the worker: ${worker.key}`);
+    expect(worker.scope).toBe('DedicatedWorkerGlobalScope');
+    expect(worker.localStorage).toBe('undefined'); // why the table is not in localStorage
+    expect(worker.key.split(' | ').length).toBe(8);
+
+    const stored = await runInPage('tune', () => (window as unknown as { storedTuning(): Promise<Stored> }).storedTuning());
+    expect(stored.key, 'a page and a worker on one adapter share the key').toBe(worker.key);
+    expect(Object.keys(stored.table)).toEqual([worker.key]);
+    const problems = Object.keys(stored.table[worker.key]!);
+    expect(problems.filter((p) => p.startsWith('matmul|')).length, JSON.stringify(stored.table)).toBeGreaterThan(0);
   },
   TIMEOUT_MS + 60_000,
 );

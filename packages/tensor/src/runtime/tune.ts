@@ -2,10 +2,10 @@
 // family + shape class); the first time, it gets the fallback and the problem is queued. At the next
 // readback or sync — the first point where waiting is allowed — each queued problem is timed with
 // every candidate on scratch buffers of the same sizes, and the winner is remembered: in memory, and
-// on disk in Node (~/.cache/tmpose-webgpu/tune.json, or $TMPOSE_TUNE_FILE) keyed by adapter, so the
-// next process starts tuned. What is fastest on lavapipe is not what is fastest on a GPU.
-import { getDevice } from '../device.js';
-import { nodeModules } from '../node.js';
+// in the tune store (tunestore.ts: a file in Node, IndexedDB in browsers) under the adapter's key, so
+// the next run starts tuned. What is fastest on lavapipe is not what is fastest on a GPU.
+import { type DeviceInfo, getDevice } from '../device.js';
+import { type Choices, tuneStore } from './tunestore.js';
 
 export interface Tunable<V> {
   /** Kernel family and shape class, e.g. "matmul|kn|M8192|N512|K256". */
@@ -23,46 +23,48 @@ export interface Tunable<V> {
 /** The power of two at or above n (at least 1): problems of one class share a tuned choice. */
 export const sizeClass = (n: number) => 2 ** Math.ceil(Math.log2(Math.max(1, n)));
 
-type Table = Record<string, Record<string, string>>;
-
-let table: Table | null = null;
+// The current adapter's key and its choices, loaded by init.
+let adapter = '';
+let known: Choices = {};
 let enabled = true;
+let saving: Promise<void> = Promise.resolve();
 const pending = new Map<string, Tunable<unknown>>();
 
-function adapterKey(): string {
-  const { info } = getDevice();
-  return `${info.description} | ${info.vendor} | ${info.architecture}`;
+/** 32-bit FNV-1a of a string, in hex: a short fingerprint. */
+function fnv1a(text: string): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
+  return (h >>> 0).toString(16).padStart(8, '0');
 }
 
-async function nodeFs() {
-  const mods = await nodeModules();
-  if (!mods) return null;
-  const file = process.env.TMPOSE_TUNE_FILE ?? mods.path.join(mods.os.homedir(), '.cache', 'tmpose-webgpu', 'tune.json');
-  return { ...mods, file };
+/**
+ * What tells two adapters apart. Browsers reduce the names (Chrome: "google | | swiftshader", no
+ * description), so the key adds the device id, the subgroup sizes, whether it is a fallback adapter,
+ * its features and a fingerprint of its limits.
+ */
+export function adapterKey(info: DeviceInfo): string {
+  const a = info.adapter;
+  const limits = Object.keys(a.limits).sort().map((name) => `${name}=${a.limits[name]}`).join(',');
+  return [
+    info.description,
+    info.vendor,
+    info.architecture,
+    a.device,
+    `subgroups ${a.subgroupMinSize}-${a.subgroupMaxSize}`,
+    a.isFallbackAdapter ? 'fallback' : 'hardware',
+    a.features.join(','),
+    `limits ${fnv1a(limits)}`,
+  ].join(' | ');
 }
 
-/** Loads remembered choices (called by init). */
+/** Loads the remembered choices of the current device's adapter (called by init). */
 export async function loadTuning(): Promise<void> {
-  table = {};
+  adapter = adapterKey(getDevice().info);
+  known = {};
   try {
-    const n = await nodeFs();
-    if (n) table = JSON.parse(await n.fs.readFile(n.file, 'utf8')) as Table;
-    else if (typeof localStorage !== 'undefined') table = JSON.parse(localStorage.getItem('tmpose-webgpu-tune') ?? '{}') as Table;
+    known = (await (await tuneStore())?.load(adapter)) ?? {};
   } catch {
-    table = {};
-  }
-}
-
-async function saveTuning(): Promise<void> {
-  const text = JSON.stringify(table, null, 1);
-  const n = await nodeFs();
-  if (n) {
-    await n.fs.mkdir(n.path.dirname(n.file), { recursive: true });
-    const tmp = `${n.file}.${process.pid}.tmp`;
-    await n.fs.writeFile(tmp, text);
-    await n.fs.rename(tmp, n.file);
-  } else if (typeof localStorage !== 'undefined') {
-    localStorage.setItem('tmpose-webgpu-tune', text);
+    // An unreadable store is an untuned start, not a failure.
   }
 }
 
@@ -109,8 +111,8 @@ export function choose<V>(t: Tunable<V>): V {
     }
     return pick;
   }
-  const known = table?.[adapterKey()]?.[t.problem];
-  if (known !== undefined) return t.candidates.find((c) => t.label(c) === known) ?? t.fallback;
+  const label = known[t.problem];
+  if (label !== undefined) return t.candidates.find((c) => t.label(c) === label) ?? t.fallback;
   if (enabled && t.worthTuning && t.candidates.length > 1 && !pending.has(t.problem)) pending.set(t.problem, t as Tunable<unknown>);
   return t.fallback;
 }
@@ -123,9 +125,7 @@ export async function runPendingTuning(flushAndWait: () => Promise<void>): Promi
   if (!pending.size) return;
   const jobs = [...pending.values()];
   pending.clear();
-  const key = adapterKey();
-  table ??= {};
-  const forAdapter = (table[key] ??= {});
+  const found: Choices = {};
   for (const job of jobs) {
     const scratch = job.prepare();
     let best: { label: string; ms: number } | null = null;
@@ -146,7 +146,11 @@ export async function runPendingTuning(flushAndWait: () => Promise<void>): Promi
     } finally {
       scratch.dispose();
     }
-    if (best) forAdapter[job.problem] = best.label;
+    if (best) found[job.problem] = best.label;
   }
-  await saveTuning().catch(() => {});
+  Object.assign(known, found);
+  // One save at a time (each merges into what the store holds); a failed save only costs a re-tune.
+  const key = adapter;
+  saving = saving.then(async () => (await tuneStore())?.save(key, found)).catch(() => {});
+  await saving;
 }
