@@ -334,10 +334,12 @@ async function cameraLoop(cam: NonNullable<typeof camera>): Promise<void> {
 
 // ---- checkpoints ------------------------------------------------------------------------------------
 
-async function loadCheckpoint(name: string, bytes: ArrayBuffer): Promise<void> {
+/** Loads a checkpoint (or exported weights): a file the user gave, or the URL of one the server has. */
+async function loadCheckpoint(name: string, source: File | string): Promise<void> {
+  clearMessage();
   el.status.textContent = `Loading ${name}…`;
   try {
-    const { model: info } = await worker().call({ type: 'load', name, bytes }, [bytes]);
+    const { model: info } = await worker().call({ type: 'load', name, source });
     showModel(info);
     clearMessage();
     el.status.textContent = `Loaded ${name}`;
@@ -358,11 +360,7 @@ async function offerDemoCheckpoint(): Promise<void> {
   if (!demo) return;
   el.demoCheckpoint.hidden = false;
   el.demoCheckpoint.textContent = `Load ${demo.name}`;
-  el.demoCheckpoint.onclick = async () => {
-    const r = await fetch(demo.url);
-    if (!r.ok) return showMessage(`${demo.name}: HTTP ${r.status}`);
-    await loadCheckpoint(demo.name, await r.arrayBuffer());
-  };
+  el.demoCheckpoint.onclick = () => void loadCheckpoint(demo.name, new URL(demo.url, location.href).href);
 }
 
 // ---- training -----------------------------------------------------------------------------------------
@@ -379,6 +377,7 @@ function trainOptions(): TrainOptions {
 
 async function train(): Promise<void> {
   const opts = trainOptions();
+  clearMessage();
   training = true;
   el.train.disabled = true;
   el.stop.disabled = false;
@@ -433,7 +432,7 @@ function wire(): void {
   el.checkpointFile.addEventListener('change', () => {
     const file = el.checkpointFile.files?.[0];
     el.checkpointFile.value = '';
-    if (file) void file.arrayBuffer().then((bytes) => loadCheckpoint(file.name, bytes));
+    if (file) void loadCheckpoint(file.name, file);
   });
   el.webcam.addEventListener('click', () => {
     if (camera) {
@@ -465,7 +464,7 @@ function wire(): void {
     el.stage.classList.remove('dragging');
     const file = e.dataTransfer?.files[0];
     if (!file) return;
-    if (file.name.endsWith('.safetensors')) void file.arrayBuffer().then((bytes) => loadCheckpoint(file.name, bytes));
+    if (file.name.endsWith('.safetensors')) void loadCheckpoint(file.name, file);
     else if (file.type.startsWith('image/')) void showPicture(file, file.name, null);
     else showMessage(`${file.name}: drop a photo (JPEG, PNG, ...) or a .safetensors checkpoint`);
   });

@@ -41,7 +41,8 @@ export interface ModelInfo {
 /** What the page asks. */
 export type Request =
   | { type: 'init'; seed: number }
-  | { type: 'load'; name: string; bytes: ArrayBuffer }
+  /** A checkpoint or exported weights: a file the user gave, or a URL the server has. */
+  | { type: 'load'; name: string; source: File | string }
   | { type: 'reset'; seed: number }
   | { type: 'estimate'; image: ImageInput; options: EstimateOptions }
   | { type: 'train'; options: TrainOptions }

@@ -62,15 +62,8 @@ async function handle(request: Request, progress: (p: TrainProgress) => void): P
     }
     case 'reset':
       return { model: seeded(request.seed) };
-    case 'load': {
-      let loaded: TMPose;
-      try {
-        loaded = await loadModel(new Uint8Array(request.bytes));
-      } catch (err) {
-        throw new Error(`${request.name} is not a checkpoint this app can load: ${(err as Error).message}`);
-      }
-      return { model: replace(loaded, request.name, true) };
-    }
+    case 'load':
+      return { model: replace(await loadModel(request.source), request.name, true) };
     case 'estimate': {
       const { image, options } = request;
       try {

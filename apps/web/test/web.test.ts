@@ -7,8 +7,8 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createModel, estimatePoses } from '@tmpose/model';
-import { init } from '@tmpose/tensor';
+import { type PoseResult, type RawImage, type TMPose, createModel, estimatePoses, loadModel, weightsMetadata } from '@tmpose/model';
+import { init, io } from '@tmpose/tensor';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { type PageWatch, launchChromium, watchPage } from '../../../scripts/chromium.js';
@@ -24,13 +24,25 @@ let server: WebServer | undefined;
 let browser: Browser | undefined;
 let page: Page;
 let watch: PageWatch;
-let noDemo: string;
+let demoDir: string;
+const DEMO_SEED = 7;
 
 beforeAll(async () => {
-  // No out/demo checkpoint: the page starts from the seeded `tiny`, whatever this checkout holds.
-  noDemo = mkdtempSync(join(tmpdir(), 'tmpose-web-'));
-  server = await startServer({ port: 0, demoDir: noDemo });
-  browser = await launchChromium();
+  // The page starts from the seeded `tiny`; out/demo is a folder of the test's, whatever this checkout
+  // holds, with weights the test writes (another seed) as `pnpm demo`'s checkpoint.
+  demoDir = mkdtempSync(join(tmpdir(), 'tmpose-web-'));
+  await init();
+  const demo = createModel('tiny', { seed: DEMO_SEED });
+  try {
+    const dict = demo.stateDict();
+    await io.saveSafetensors(join(demoDir, 'last.safetensors'), dict, weightsMetadata(demo.config));
+    for (const t of Object.values(dict)) t.dispose();
+  } finally {
+    demo.dispose();
+  }
+  server = await startServer({ port: 0, demoDir });
+  // A fake camera (a test pattern) for the webcam, allowed without asking.
+  browser = await launchChromium(['--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream']);
   page = await browser.newPage({ viewport: { width: 1280, height: 860 } });
   page.setDefaultTimeout(STEP_MS);
   watch = watchPage(page);
@@ -40,7 +52,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await browser?.close().catch(() => {});
   await server?.close();
-  rmSync(noDemo, { recursive: true, force: true });
+  rmSync(demoDir, { recursive: true, force: true });
 });
 
 /** Waits for the page to have drawn run number `count` (or later) and returns it. */
@@ -76,6 +88,29 @@ function expectSameKeypoints(actual: Keypoints, expected: Keypoints, tol: number
   return worst;
 }
 
+/** The photo at `url` as the page's model reads it: Chromium's decode, drawn and read back as RGBA. */
+async function pagePixels(url: string): Promise<RawImage> {
+  const pixels = await page.evaluate(async (u) => {
+    const bitmap = await createImageBitmap(await (await fetch(u)).blob());
+    const canvas = new OffscreenCanvas(bitmap.width, bitmap.height);
+    const ctx = canvas.getContext('2d')!;
+    ctx.drawImage(bitmap, 0, 0);
+    const data = ctx.getImageData(0, 0, bitmap.width, bitmap.height).data;
+    let text = '';
+    for (let i = 0; i < data.length; i += 0x8000) text += String.fromCharCode(...data.subarray(i, i + 0x8000));
+    return { base64: btoa(text), width: bitmap.width, height: bitmap.height };
+  }, url);
+  return { data: new Uint8Array(Buffer.from(pixels.base64, 'base64')), width: pixels.width, height: pixels.height, channels: 4 };
+}
+
+/** Node's estimatePoses (Dawn) on the pixels and with the options of the page's run `last`. */
+async function inNode(model: TMPose, last: LastRun): Promise<PoseResult> {
+  const image = await pagePixels(`/data/coco-mini/${last.source}`);
+  expect([image.width, image.height]).toEqual(last.imageSize);
+  const { boxes, keep, sampler, seed, flip } = last.options;
+  return estimatePoses(model, image, { boxes: boxes ?? undefined, keep, sampler, seed, flip });
+}
+
 it(
   'draws skeletons on the bundled photo equal to Node estimatePoses with the same weights (seeded tiny)',
   async () => {
@@ -84,31 +119,16 @@ it(
     expect(await page.locator('#model-info').textContent()).toMatch(/untrained/);
     expect(last.result.people.length).toBeGreaterThan(0);
 
-    // The pixels the page's model read: the photo as Chromium decodes it (RGBA), read the same way.
-    const pixels = await page.evaluate(async (url) => {
-      const bitmap = await createImageBitmap(await (await fetch(url)).blob());
-      const canvas = new OffscreenCanvas(bitmap.width, bitmap.height);
-      const ctx = canvas.getContext('2d')!;
-      ctx.drawImage(bitmap, 0, 0);
-      const data = ctx.getImageData(0, 0, bitmap.width, bitmap.height).data;
-      let text = '';
-      for (let i = 0; i < data.length; i += 0x8000) text += String.fromCharCode(...data.subarray(i, i + 0x8000));
-      return { base64: btoa(text), width: bitmap.width, height: bitmap.height };
-    }, `/data/coco-mini/${last.source}`);
-    expect([pixels.width, pixels.height]).toEqual(last.imageSize);
-
     await init();
     const model = createModel('tiny', { seed: 0 });
-    model.eval();
     try {
-      const { boxes, keep, sampler, seed, flip } = last.options;
-      const data = new Uint8Array(Buffer.from(pixels.base64, 'base64'));
-      const inNode = await estimatePoses(model, { data, width: pixels.width, height: pixels.height, channels: 4 }, { boxes: boxes ?? undefined, keep, sampler, seed, flip });
-      expect(last.result.keptTokens).toEqual(inNode.keptTokens);
-      const worst = expectSameKeypoints(keypointsOf(last.result.people), keypointsOf(inNode.people), 1e-3, 'Chromium vs Node');
+      const node = await inNode(model, last);
+      expect(last.result.keptTokens).toEqual(node.keptTokens);
+      const worst = expectSameKeypoints(keypointsOf(last.result.people), keypointsOf(node.people), 1e-3, 'Chromium vs Node');
       const t = last.result.timings;
+      const n = last.result.people.length;
       console.log(
-        `web test: first skeleton ${(last.sinceLoadMs / 1000).toFixed(1)} s after the page opened; ${last.result.people.length} people, ` +
+        `web test: first skeleton ${(last.sinceLoadMs / 1000).toFixed(1)} s after the page opened; ${n} ${n === 1 ? 'person' : 'people'}, ` +
           `largest difference from Node ${worst.toExponential(1)} px; SwiftShader ${t.totalMs.toFixed(0)} ms (model ${t.modelMs.toFixed(0)} ms)`,
       );
     } finally {
@@ -188,6 +208,28 @@ it(
 );
 
 it(
+  "loads the checkpoint the server offers as the demo's (written by the test) and draws what Node draws with it",
+  async () => {
+    const before = (await page.evaluate(() => window.tmposeLast))!;
+    const button = page.locator('#demo-checkpoint');
+    await button.waitFor({ state: 'visible', timeout: 30_000 });
+    expect(await button.textContent()).toContain('out/demo/last.safetensors');
+    await button.click();
+    const after = await drawnRun(before.count + 1, 'the run with the demo checkpoint');
+    expect(after.model).toBe('out/demo/last.safetensors');
+    expect(await page.locator('#model-info').textContent()).not.toMatch(/untrained/);
+    const model = await loadModel(join(demoDir, 'last.safetensors'));
+    try {
+      const node = await inNode(model, after);
+      expectSameKeypoints(keypointsOf(after.result.people), keypointsOf(node.people), 1e-3, 'Chromium vs Node (demo checkpoint)');
+    } finally {
+      model.dispose();
+    }
+  },
+  STEP_MS,
+);
+
+it(
   'trains tiny in the browser: two steps lower the loss, and inference then uses the trained weights',
   async () => {
     const before = (await page.evaluate(() => window.tmposeLast))!;
@@ -209,8 +251,27 @@ it(
     expect(state.losses[1]!).toBeLessThan(state.losses[0]!);
     expect(await page.locator('#progress').evaluate((e) => (e as HTMLProgressElement).value)).toBe(1);
     const after = await drawnRun(before.count + 1, 'the run after training');
-    expect(after.model).toMatch(/2 steps trained here/);
+    expect(after.model).toMatch(/^out\/demo\/last.safetensors, then 2 steps trained here/);
     expect(keypointsOf(after.result.people)).not.toEqual(keypointsOf(before.result.people));
   },
   STEP_MS + 60_000,
+);
+
+it(
+  'runs on the webcam (a fake camera) with frames per second, and goes back to the photo',
+  async () => {
+    const before = (await page.evaluate(() => window.tmposeLast))!;
+    await page.locator('#webcam').click();
+    await drawnRun(before.count + 2, 'two webcam frames');
+    const frame = (await page.evaluate(() => window.tmposeLast))!;
+    expect(frame.source).toBe('webcam');
+    expect(frame.result.people).toHaveLength(1);
+    expect(await page.locator('#fps').textContent()).toMatch(/^\d+(\.\d)? frames per second$/);
+    await page.locator('#webcam').click();
+    expect(await page.locator('#webcam').textContent()).toBe('Start the webcam');
+    await watch.race(
+      page.waitForFunction((name) => window.tmposeLast?.source === name, before.source, { timeout: STEP_MS, polling: 200 }),
+    );
+  },
+  STEP_MS,
 );
