@@ -263,12 +263,12 @@ export const commands: Record<string, Command> = {
           return box as [number, number, number, number];
         });
       }
-      const { model } = await modelFromCheckpoint(need(values.checkpoint as string | undefined, '--checkpoint'), optionalConfig(values.config));
       // With --keep the model sees that share of its tokens (TMPose's masking), drawn under the skeletons.
       const keep = number(values.keep as string | undefined, '--keep');
       if (keep !== undefined && !(keep > 0 && keep <= 1)) throw new Error(`--keep must be in (0, 1], got ${keep}`);
       const seed = number(values.seed as string | undefined, '--seed');
-      const result = await estimatePosesInFile(model, image, { boxes, flip: Boolean(values.flip), keep, seed });
+      const { model } = await modelFromCheckpoint(need(values.checkpoint as string | undefined, '--checkpoint'), optionalConfig(values.config));
+      const result = await estimatePosesInFile(model, image, { boxes: boxes?.length ? boxes : undefined, flip: Boolean(values.flip), keep, seed });
       const people = result.people;
       await drawPosesToFile(image, people, out, tokenGraphics(resultTokenRects(result)));
       if (values.json) {

@@ -1,7 +1,7 @@
 // The paper's training path through the tmpose command, on the bundled sample: an ImageNet-pretrained
 // backbone (--pretrained), MPII in the official HRNet folder layout with PCKh from gt_valid.mat, weights
 // export, and prediction over many images.
-import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { root, run, tempDir } from './helpers.js';
@@ -49,6 +49,15 @@ describe('tmpose export, eval and predict over many images', () => {
     const file = await io.readSafetensors(weights);
     expect(Object.keys(file.tensors).some((k) => k.startsWith('optim.') || k.startsWith('model.'))).toBe(false);
     expect(JSON.parse(file.metadata.tmpose_weights!).config.name).toBe('tiny');
+    // Without Adam's two moments per weight the file is about a third of a training checkpoint (best's
+    // holds the model alone, last's the optimizer too), and the browser-side loader reads it.
+    const ratio = statSync(weights).size / statSync(join(out, 'last.safetensors')).size;
+    expect(ratio).toBeGreaterThan(0.3);
+    expect(ratio).toBeLessThan(0.36);
+    const { loadModel } = await import('@tmpose/model');
+    const loaded = await loadModel(new Uint8Array(readFileSync(weights)));
+    expect(loaded.config.name).toBe('tiny');
+    loaded.dispose();
     const fromCheckpoint = await run('eval', '--checkpoint', join(out, 'best.safetensors'), '--data', coco);
     const fromExport = await run('eval', '--checkpoint', weights, '--data', coco);
     expect(fromExport.code, fromExport.stderr).toBe(0);

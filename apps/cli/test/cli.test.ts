@@ -82,6 +82,21 @@ describe('tmpose', () => {
     expect(readFileSync(png).subarray(1, 4).toString()).toBe('PNG');
   });
 
+  it('predict --keep draws the kept tokens under the skeletons', async () => {
+    const png = join(out, 'pred-keep.png');
+    const json = join(out, 'pred-keep.json');
+    const args = ['predict', '--checkpoint', join(out, 'last.safetensors'), join(data, '000000196141.jpg'), '--keep', '0.5', '--seed', '1', '--json', json];
+    const r = await run(...args, '--out', png);
+    expect(r.code, r.stderr).toBe(0);
+    expect(readFileSync(png).equals(readFileSync(join(out, 'pred.png')))).toBe(false);
+    const again = await run(...args, '--out', join(out, 'pred-keep-again.png'));
+    expect(again.code, again.stderr).toBe(0);
+    expect(readFileSync(join(out, 'pred-keep-again.png')).equals(readFileSync(png))).toBe(true);
+    const bad = await run('predict', '--checkpoint', join(out, 'last.safetensors'), join(data, '000000196141.jpg'), '--keep', '1.5', '--out', join(out, 'bad.png'));
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/--keep must be in \(0, 1\]/);
+  });
+
   it('predict --json: a model whose heatmaps are known puts every keypoint where it must be, and draws it there', async () => {
     // A `tiny` checkpoint whose heatmaps do not depend on the image: the Transformer's residual branches
     // are zeroed (attention to_out and FFN net.3), so keypoint token j reaches the head unchanged; token j

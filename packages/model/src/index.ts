@@ -109,5 +109,5 @@ export {
   type Graphic,
   type PoseGraphicsOptions,
 } from './pose/graphics.js';
-export { keptTokenRects, resultTokenRects, tokenGraphics, type TokenRect, type TokenGraphicsOptions } from './pose/tokens.js';
+export { keptTokenRects, resultTokenRects, tokenGraphics, type CropOf, type TokenRect, type TokenGraphicsOptions } from './pose/tokens.js';
 export { drawGraphics, drawPoses, drawKeptTokens, type Canvas2D } from './pose/canvas.js';

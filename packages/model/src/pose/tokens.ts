@@ -16,12 +16,18 @@ export interface TokenRect {
   height: number;
 }
 
+/** What locates a person's crop: `Person`'s centre and scale. */
+export interface CropOf {
+  center: readonly [number, number];
+  scale: readonly [number, number];
+}
+
 /**
  * The picture rectangles of the `kept` token ids of a person's crop (`center`, `scale`), for a model
  * whose input is `inputSize` = [height, width] (`PoseResult.inputSize`) cut into `grid`.
  */
 export function keptTokenRects(
-  person: { center: readonly [number, number]; scale: readonly [number, number] },
+  person: CropOf,
   grid: TokenGrid,
   kept: readonly number[],
   inputSize: readonly [number, number],
@@ -58,7 +64,7 @@ export function tokenGraphics(rects: readonly TokenRect[], options: TokenGraphic
 }
 
 /** The rectangles of every person's kept tokens in an `estimatePoses` result (none when it kept all). */
-export function resultTokenRects(result: Pick<PoseResult, 'people' | 'keptTokens' | 'tokenGrid' | 'inputSize'>): TokenRect[] {
+export function resultTokenRects(result: Pick<PoseResult, 'keptTokens' | 'tokenGrid' | 'inputSize'> & { people: readonly CropOf[] }): TokenRect[] {
   const kept = result.keptTokens;
   if (!kept) return [];
   return result.people.flatMap((p, i) => keptTokenRects(p, result.tokenGrid, kept[i]!, result.inputSize));
