@@ -86,6 +86,7 @@ function clearMessage(): void {
   el.message.hidden = true;
   el.message.textContent = '';
 }
+const count = (n: number, one: string, many: string) => `${n} ${n === 1 ? one : many}`;
 const errorText = (err: unknown) => (err instanceof Error ? err.message : String(err));
 window.addEventListener('error', (e) => showMessage(`Error: ${e.message}`));
 window.addEventListener('unhandledrejection', (e) => showMessage(`Error: ${errorText(e.reason)}`));
@@ -180,7 +181,7 @@ function render(image: CanvasImageSource, width: number, height: number, result:
   drawPoses(ctx, result.people);
   const t = result.timings;
   el.timings.textContent =
-    `${result.people.length} ${result.people.length === 1 ? 'person' : 'people'} · total ${t.totalMs.toFixed(0)} ms ` +
+    `${count(result.people.length, 'person', 'people')} · total ${t.totalMs.toFixed(0)} ms ` +
     `(pixels ${t.pixelsMs.toFixed(0)}, crop ${t.cropMs.toFixed(0)}, model ${t.modelMs.toFixed(0)}, decode ${t.decodeMs.toFixed(0)})`;
   const flops = showFlops()!;
   window.tmposeLast = {
@@ -262,7 +263,7 @@ async function listSamples(): Promise<string[]> {
     const boxes = coco.annotations.filter((a) => a.image_id === im.id && a.num_keypoints > 0 && !a.iscrowd).map((a) => a.bbox);
     sampleBoxes.set(im.file_name, boxes);
   }
-  el.sample.replaceChildren(...coco.images.map((im) => new Option(`${im.file_name} (${sampleBoxes.get(im.file_name)!.length} people)`, im.file_name)));
+  el.sample.replaceChildren(...coco.images.map((im) => new Option(`${im.file_name} (${count(sampleBoxes.get(im.file_name)!.length, 'person', 'people')})`, im.file_name)));
   return coco.images.map((im) => im.file_name);
 }
 

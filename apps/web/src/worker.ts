@@ -43,7 +43,9 @@ async function startDevice(): Promise<string> {
     );
   }
   try {
-    return (await init()).description || 'WebGPU adapter';
+    const info = await init();
+    const name = [info.description || info.vendor || 'an adapter', info.architecture && `(${info.architecture})`].filter(Boolean).join(' ');
+    return info.isCpu ? `${name}, a software adapter: expect slow runs` : name;
   } catch (err) {
     throw new Error(`WebGPU is there but gave no usable adapter: ${(err as Error).message}`);
   }

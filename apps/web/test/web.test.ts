@@ -275,3 +275,29 @@ it(
   },
   STEP_MS,
 );
+
+it(
+  'without WebGPU, and with a camera that will not start, the page says so in its message',
+  async () => {
+    const other = await browser!.newPage();
+    const otherWatch = watchPage(other);
+    try {
+      await other.addInitScript(() => {
+        delete (Navigator.prototype as { gpu?: unknown }).gpu;
+        navigator.mediaDevices.getUserMedia = () => Promise.reject(new DOMException('Permission denied', 'NotAllowedError'));
+      });
+      await other.goto(server!.url, { waitUntil: 'load' });
+      const message = other.locator('#message');
+      await otherWatch.race(message.waitFor({ state: 'visible', timeout: 60_000 }));
+      expect(await message.textContent()).toMatch(/no WebGPU/);
+      expect(await other.locator('#status').textContent()).toBe('No WebGPU');
+      await other.locator('#webcam').click();
+      await otherWatch.race(other.waitForFunction(() => /webcam could not start/.test(document.getElementById('message')!.textContent ?? '')));
+      expect(await message.textContent()).toMatch(/NotAllowedError: Permission denied/);
+      expect(await other.locator('h1').isVisible()).toBe(true);
+    } finally {
+      await other.close();
+    }
+  },
+  60_000,
+);
