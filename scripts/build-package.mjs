@@ -1,11 +1,12 @@
 #!/usr/bin/env node
 // Builds the package in the current directory (each package's `build` script runs this, via turbo):
-//   1. esbuild bundles src/index.ts into dist/index.js: ESM, platform neutral (the same file runs in Node
-//      and in browsers), every bare import (dependencies such as `webgpu`, other workspace packages)
-//      left external, with a source map. WGSL kernels are TS strings, so no loaders are needed.
+//   1. esbuild compiles every src/**/*.ts to dist/**/*.js, one module per file (no bundling), so that an
+//      app's bundler keeps only the modules it uses (with `sideEffects` in package.json saying which
+//      modules must stay when merely imported): ESM, platform neutral (the same files run in Node and in
+//      browsers), imports left as written, with source maps. WGSL kernels are TS strings: no loaders.
 //   2. tsc emits the .d.ts files only, into dist/ (type errors fail the build).
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { build } from 'esbuild';
@@ -21,17 +22,18 @@ const dist = join(cwd, 'dist');
 rmSync(dist, { recursive: true, force: true });
 
 const started = performance.now();
+const src = join(cwd, 'src');
+const sources = readdirSync(src, { recursive: true, encoding: 'utf8' })
+  .filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts'))
+  .map((f) => join(src, f));
 const result = await build({
-  entryPoints: [entry],
-  outfile: join(dist, 'index.js'),
-  bundle: true,
+  entryPoints: sources,
+  outdir: dist,
+  outbase: src,
+  bundle: false,
   format: 'esm',
   platform: 'neutral',
   target: 'es2022',
-  // Bare specifiers stay imports; `neutral` has no main fields by default, so name the usual ones.
-  packages: 'external',
-  external: ['node:*'],
-  mainFields: ['module', 'main'],
   sourcemap: true,
   legalComments: 'none',
   logLevel: 'warning',
@@ -58,6 +60,6 @@ if (!existsSync(join(dist, 'index.d.ts'))) {
   process.exit(1);
 }
 console.log(
-  `build-package: ${pkg.name}: dist/index.js (${(bytes / 1024).toFixed(1)} KiB with map) + .d.ts in ` +
+  `build-package: ${pkg.name}: ${sources.length} modules in dist/ (${(bytes / 1024).toFixed(1)} KiB with maps) + .d.ts in ` +
     `${((performance.now() - started) / 1000).toFixed(1)} s`,
 );

@@ -5,8 +5,8 @@
 // checkpoint in place. Non-finite values are refused both ways: a diverged model is never saved, and a
 // file holding NaN or Infinity (from an older version, or tampered with) is never loaded.
 import { type Tensor, io, keep, mul, type nn, type optim, stack, sum, tensor, tidy } from '@tmpose/tensor';
-import { open } from 'node:fs/promises';
 import { CHECKPOINT_FORMAT, CHECKPOINT_KEY, type CheckpointMeta, type TrainingState, parseCheckpointMeta } from '@tmpose/model';
+import { open } from './node.js';
 
 export { NotACheckpointError, type TrainingState } from '@tmpose/model';
 

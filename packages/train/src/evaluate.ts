@@ -1,12 +1,12 @@
 // Evaluating a model the way the paper does: COCO — top-down crops from ground-truth or detected boxes,
 // optional flip test, DARK decoding, rescoring and OKS-NMS, then pycocotools' AP; MPII — PCKh@0.5.
 import type { TMPose } from '@tmpose/model';
-import { readFile } from 'node:fs/promises';
 import type { PoseDataset } from './data/dataset.js';
 import type { MpiiGroundTruth } from './data/mpii.js';
 import { type CocoKeypointStats, evaluateCocoKeypoints, formatCocoKeypointSummary } from './eval/coco.js';
 import { type PckhResult, evaluatePckProxy, evaluatePckh, formatPckhTable } from './eval/pckh.js';
 import { type TopDownCocoResult, type TopDownPrediction, rescoreAndOksNms } from './eval/rescore.js';
+import { readFile } from './node.js';
 import { type PredictOptions, predictDataset } from './predict.js';
 
 export interface CocoEvaluation {

@@ -2,8 +2,7 @@
 // train2017/, val2017/), or a small folder with one annotation file next to its images (the bundled
 // sample), used for both training and validation; or MPII: the official folder (annot/, images/), or one
 // annotation file.
-import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, existsSync, join, readFileSync, readdirSync, statSync } from './node.js';
 
 export interface CocoLayout {
   trainAnnotations: string;

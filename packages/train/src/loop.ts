@@ -9,9 +9,6 @@
 // (Ctrl-C) finishes the step, saves and says so.
 import { type ConfigName, type ModelConfig, type TMPose, createModel, getConfig } from '@tmpose/model';
 import { type Tensor, init, io, keep, optim, tensor, tidy } from '@tmpose/tensor';
-import { readFile } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import {
   type Checkpoint,
   NonFiniteError,
@@ -29,6 +26,7 @@ import { resolveDataLayout } from './layout.js';
 import { exportedConfig } from './weights.js';
 import { jointsMseLoss } from './loss.js';
 import { loadPretrainedBackbone } from './pretrained.js';
+import { existsSync, join, readFile } from './node.js';
 import { lineChartSvg } from './report/plot.js';
 import { savePng } from './report/image.js';
 import { Progress } from './report/progress.js';

@@ -4,9 +4,7 @@
 // image as one person; rescored and OKS-NMSed as the official evaluation does, so the results file is
 // what `tmpose score` (pycocotools) reads. An image that cannot be read is reported and skipped.
 import { type TMPose, estimatePoses } from '@tmpose/model';
-import { existsSync, readdirSync, statSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
-import { basename, extname, join } from 'node:path';
+import { basename, existsSync, extname, join, readFile, readdirSync, statSync } from './node.js';
 import { readImage } from './data/image.js';
 import { type TopDownCocoResult, type TopDownPrediction, rescoreAndOksNms } from './eval/rescore.js';
 

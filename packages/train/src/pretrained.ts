@@ -7,8 +7,7 @@
 // the pose backbone does not have). A shape mismatch is an error, as in PyTorch.
 import type { TMPose } from '@tmpose/model';
 import { type DType, type Tensor, io, tensor } from '@tmpose/tensor';
-import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { existsSync, readFile } from './node.js';
 
 export const PRETRAINED_LAYERS = ['conv1', 'bn1', 'conv2', 'bn2', 'layer1', 'transition1', 'stage2', 'transition2', 'stage3'] as const;
 

@@ -6,9 +6,7 @@
 //   left by a process that died mid-write are removed.
 // - The log is appended one record at a time; a failed append (ENOSPC) is cut back off at once, and on
 //   resume the log is truncated to its last whole record, so that no half record is ever glued to the next.
-import { existsSync } from 'node:fs';
-import { mkdir, open, readFile, readdir, rm, stat, truncate } from 'node:fs/promises';
-import { join } from 'node:path';
+import { existsSync, join, mkdir, open, readFile, readdir, rm, stat, truncate } from './node.js';
 
 /** The files a run writes into its folder. */
 export const RUN_FILES = ['last.safetensors', 'best.safetensors', 'log.jsonl', 'loss.svg', 'loss.png'] as const;

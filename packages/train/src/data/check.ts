@@ -2,6 +2,7 @@
 // (naming it) rather than hours in, at the first epoch that draws it or at the first validation.
 import { parseCocoKeypointGroundTruth } from '../eval/coco.js';
 import type { PoseDataset } from './dataset.js';
+import { readFile } from '../node.js';
 import { inspectImageFile } from './image.js';
 
 export interface ImageCheck {
@@ -58,7 +59,6 @@ export function imageCheckWarnings(check: ImageCheck, what: string): string[] {
 
 /** Checks a COCO ground-truth file as the evaluator will read it at the first validation; errors name the file. */
 export async function checkCocoGroundTruth(annotationFile: string, numJoints: number): Promise<void> {
-  const { readFile } = await import('node:fs/promises');
   try {
     parseCocoKeypointGroundTruth(JSON.parse(await readFile(annotationFile, 'utf8')), numJoints);
   } catch (err) {

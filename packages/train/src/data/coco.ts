@@ -27,6 +27,7 @@
 import { xywhToCenterScale } from '@tmpose/model';
 import type { ImageInfo, PoseDataset } from './dataset.js';
 import { SampleTableBuilder } from './dataset.js';
+import { readFile } from '../node.js';
 
 // The box → centre/scale of the crop is shared with inference in browsers (@tmpose/model).
 export { PIXEL_STD, xywhToCenterScale } from '@tmpose/model';
@@ -350,7 +351,6 @@ function skipString(b: Uint8Array, i: number): number {
 }
 
 async function readJson(path: string, blank: readonly string[]): Promise<unknown> {
-  const { readFile } = await import('node:fs/promises');
   let buf: Buffer;
   try {
     buf = await readFile(path);

@@ -9,6 +9,7 @@
 // same bytes as cv2 4.6.
 //
 // sharp is imported lazily, so the rest of the package loads in a browser.
+import { importHidden, open, readFile } from '../node.js';
 
 export interface DecodedImage {
   /** RGB, HWC: `rows`·width·3 bytes (width·height·3 for a full decode). */
@@ -30,8 +31,9 @@ export interface DecodeOptions {
 type SharpModule = (typeof import('sharp'))['default'];
 let sharpPromise: Promise<SharpModule> | undefined;
 
-async function loadSharp(): Promise<SharpModule> {
-  sharpPromise ??= import('sharp').then((m) => {
+/** sharp, imported on first use (the same instance for every caller). */
+export async function loadSharp(): Promise<SharpModule> {
+  sharpPromise ??= importHidden<typeof import('sharp')>('sharp').then((m) => {
     const sharp = ((m as unknown as { default?: SharpModule }).default ?? m) as SharpModule;
     // The operation cache only helps repeated identical pipelines; a loader never repeats one.
     sharp.cache(false);
@@ -147,7 +149,6 @@ export async function decodeImageBuffer(buf: Uint8Array, name = 'image', options
 
 /** Reads an image file (errors name the file). */
 export async function readImageFile(path: string): Promise<Buffer> {
-  const { readFile } = await import('node:fs/promises');
   try {
     return await readFile(path);
   } catch (e) {
@@ -169,7 +170,6 @@ export interface ImageFileInfo {
  * Throws, naming the file, for a file that is empty, unreadable or not an image.
  */
 export async function inspectImageFile(path: string): Promise<ImageFileInfo> {
-  const { open } = await import('node:fs/promises');
   let file: Awaited<ReturnType<typeof open>>;
   try {
     file = await open(path, 'r');

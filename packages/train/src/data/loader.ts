@@ -24,6 +24,10 @@ import { permutation, Rng } from './rng.js';
 import type { PipelineConfig, SampleMeta } from './sample.js';
 import { COCO_AUGMENT, MPII_AUGMENT, type AugmentConfig } from './transforms.js';
 import type { BatchMessage, InitMessage } from './worker.js';
+import { importHidden } from '../node.js';
+
+// The worker's bootstrap imports this module for it (see workerBootstrap).
+export { runLoaderWorker } from './worker.js';
 
 export interface DataLoaderOptions {
   batchSize: number;
@@ -247,7 +251,7 @@ export class DataLoader {
   }
 
   private async startPool(): Promise<WorkerSlot[]> {
-    const { Worker } = await import('node:worker_threads');
+    const { Worker } = await importHidden<typeof import('node:worker_threads')>('node:worker_threads');
     const { bootstrap, execArgv } = await workerBootstrap();
     const init: InitMessage = {
       type: 'init',
@@ -340,8 +344,8 @@ function defaultWorkers(): number {
  * The code a worker runs first: import the module that exports `runLoaderWorker` and call it. From
  * source (`.ts`, under vitest or tsx) that is ./worker.ts, loaded through tsx's ESM hooks, with the
  * `source` export condition so that the workspace packages it imports (@tmpose/model's affine) resolve
- * to their sources too, as vitest's aliases do on the main thread; from the built package it is the
- * bundle itself (this file's own URL), which re-exports `runLoaderWorker`.
+ * to their sources too, as vitest's aliases do on the main thread; built, it is this module itself
+ * (dist/data/loader.js, or the app bundle it is part of, such as the CLI's), which re-exports it.
  */
 async function workerBootstrap(): Promise<{ bootstrap: string; execArgv?: string[] }> {
   const self = import.meta.url;
@@ -349,8 +353,8 @@ async function workerBootstrap(): Promise<{ bootstrap: string; execArgv?: string
   const entry = fromSource ? new URL('./worker.ts', self).href : self;
   let register = '';
   if (fromSource) {
-    const { createRequire } = await import('node:module');
-    const { pathToFileURL } = await import('node:url');
+    const { createRequire } = await importHidden<typeof import('node:module')>('node:module');
+    const { pathToFileURL } = await importHidden<typeof import('node:url')>('node:url');
     let api: string;
     try {
       const pkg = createRequire(self).resolve('tsx/package.json');

@@ -9,8 +9,7 @@
 // to 8 bytes (compressed elements are not padded). A variable is an miMATRIX element of subelements:
 // array flags (class, complex, logical), dimensions, name, then the data (real part and imaginary part,
 // or one miMATRIX per cell). Arrays are column-major, as MATLAB stores them.
-import { readFile } from 'node:fs/promises';
-import { inflateSync } from 'node:zlib';
+import { inflateSync, readFile } from '../node.js';
 
 export type MatNumericClass = 'double' | 'single' | 'int8' | 'uint8' | 'int16' | 'uint16' | 'int32' | 'uint32' | 'int64' | 'uint64';
 

@@ -12,6 +12,7 @@
 
 import type { ImageInfo, PoseDataset } from './dataset.js';
 import { SampleTableBuilder } from './dataset.js';
+import { readFile } from '../node.js';
 import { loadMat } from './mat.js';
 
 export const MPII_FLIP_PAIRS: readonly (readonly [number, number])[] = [
@@ -131,7 +132,6 @@ export function mpiiFromJson(json: unknown, options: MpiiOptions, source = 'mpii
 
 /** Reads an MPII annotation file (HRNet/TokenPose JSON format) into top-down samples. */
 export async function loadMpii(options: LoadMpiiOptions): Promise<PoseDataset> {
-  const { readFile } = await import('node:fs/promises');
   let text: string;
   try {
     text = await readFile(options.annotationFile, 'utf8');

@@ -1,6 +1,6 @@
 // The loader's worker thread. The main thread starts it with a tiny eval'd bootstrap that imports this
-// module (from source, through tsx) or the built package (dist/index.js re-exports `runLoaderWorker`) and
-// calls `runLoaderWorker()`.
+// module (from source, through tsx) or the built loader module (dist/data/loader.js re-exports
+// `runLoaderWorker`) and calls `runLoaderWorker()`.
 //
 // Protocol (structured clone):
 //   main → worker  {type: 'init', dataset, config, cacheBytes, decodeConcurrency}
@@ -16,6 +16,7 @@
 import { BatchBuilder, type BatchTask } from './batch.js';
 import type { PoseDataset } from './dataset.js';
 import type { PipelineConfig } from './sample.js';
+import { importHidden } from '../node.js';
 
 export interface InitMessage {
   type: 'init';
@@ -32,7 +33,7 @@ export interface BatchMessage {
 
 /** The worker's entry point. Does nothing outside a worker thread. */
 export async function runLoaderWorker(): Promise<void> {
-  const { parentPort, isMainThread } = await import('node:worker_threads');
+  const { parentPort, isMainThread } = await importHidden<typeof import('node:worker_threads')>('node:worker_threads');
   if (isMainThread || !parentPort) return;
   const port = parentPort;
   let builder: BatchBuilder | undefined;
