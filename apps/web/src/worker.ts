@@ -35,11 +35,17 @@ function seeded(seed: number): ModelInfo {
 
 /** init() with a message that speaks of browsers. */
 async function startDevice(): Promise<string> {
-  const gpu = (globalThis as { navigator?: { gpu?: unknown } }).navigator?.gpu;
+  const gpu = (globalThis as { navigator?: { gpu?: GPU } }).navigator?.gpu;
   if (!gpu) {
     throw new Error(
       'This browser has no WebGPU (navigator.gpu is missing in the worker). Use a recent Chrome or Edge; ' +
         'Chromium on Linux needs --enable-unsafe-webgpu, Firefox and Safari a WebGPU-enabled version.',
+    );
+  }
+  if (!(await gpu.requestAdapter().catch(() => null))) {
+    throw new Error(
+      'This browser has WebGPU but gave no adapter (its GPU or driver may be blocklisted, or WebGPU turned off); ' +
+        'see chrome://gpu, or try Chromium with --enable-unsafe-webgpu.',
     );
   }
   try {
@@ -47,7 +53,7 @@ async function startDevice(): Promise<string> {
     const name = [info.description || info.vendor || 'an adapter', info.architecture && `(${info.architecture})`].filter(Boolean).join(' ');
     return info.isCpu ? `${name}, a software adapter: expect slow runs` : name;
   } catch (err) {
-    throw new Error(`WebGPU is there but gave no usable adapter: ${(err as Error).message}`);
+    throw new Error(`WebGPU could not start: ${(err as Error).message}`);
   }
 }
 

@@ -301,3 +301,27 @@ it(
   },
   60_000,
 );
+
+it(
+  'a browser whose WebGPU gives no adapter gets the message too',
+  async () => {
+    const other = await browser!.newPage();
+    const otherWatch = watchPage(other);
+    try {
+      // The worker's WebGPU finds no adapter, as with a blocklisted GPU.
+      await other.route('**/worker.js', async (route) => {
+        const response = await route.fetch();
+        const body = `GPU.prototype.requestAdapter = async () => null;\n${await response.text()}`;
+        await route.fulfill({ response, body });
+      });
+      await other.goto(server!.url, { waitUntil: 'load' });
+      const message = other.locator('#message');
+      await otherWatch.race(message.waitFor({ state: 'visible', timeout: 60_000 }));
+      expect(await message.textContent()).toMatch(/WebGPU but gave no adapter/);
+      expect(await other.locator('#status').textContent()).toBe('The model could not start');
+    } finally {
+      await other.close();
+    }
+  },
+  60_000,
+);
