@@ -237,6 +237,13 @@ it(
     await page.locator('#batch').fill('8');
     await page.locator('#lr').fill('0.005');
     await page.locator('#train').click();
+    // The worker trains; the page's thread stays free: an animation frame comes at once.
+    await watch.race(page.waitForFunction(() => (window.tmposeTraining?.losses.length ?? 0) >= 1 || window.tmposeTraining?.done, undefined, { polling: 50 }));
+    const frameMs = await page.evaluate(() => {
+      const t = performance.now();
+      return new Promise<number>((resolve) => requestAnimationFrame(() => resolve(performance.now() - t)));
+    });
+    expect(frameMs, 'milliseconds to the next animation frame while training').toBeLessThan(500);
     try {
       await watch.race(page.waitForFunction(() => window.tmposeTraining?.done === true, undefined, { timeout: STEP_MS, polling: 250 }));
     } catch (err) {
