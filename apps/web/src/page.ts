@@ -352,16 +352,20 @@ async function loadCheckpoint(name: string, source: File | string): Promise<void
   await refresh();
 }
 
-/** Offers the checkpoint `pnpm demo` wrote (out/demo/last.safetensors), when the server has one. */
-async function offerDemoCheckpoint(): Promise<void> {
+/**
+ * The checkpoint `pnpm demo` wrote (out/demo/last.safetensors), when the server has one: offered on a
+ * button, and returned (name and absolute URL) for the page to start from.
+ */
+async function offerDemoCheckpoint(): Promise<{ name: string; url: string } | null> {
   const response = await fetch('/checkpoints.json');
-  if (!response.ok) return;
+  if (!response.ok) return null;
   const list = (await response.json()) as { name: string; url: string; bytes: number }[];
-  const demo = list[0];
-  if (!demo) return;
+  if (!list[0]) return null;
+  const demo = { name: list[0].name, url: new URL(list[0].url, location.href).href };
   el.demoCheckpoint.hidden = false;
   el.demoCheckpoint.textContent = `Load ${demo.name}`;
-  el.demoCheckpoint.onclick = () => void loadCheckpoint(demo.name, new URL(demo.url, location.href).href);
+  el.demoCheckpoint.onclick = () => void loadCheckpoint(demo.name, demo.url);
+  return demo;
 }
 
 // ---- training -----------------------------------------------------------------------------------------
@@ -478,7 +482,7 @@ async function main(): Promise<void> {
     showMessage(errorText(err));
     return [] as string[];
   });
-  void offerDemoCheckpoint().catch(() => {});
+  const demo = offerDemoCheckpoint().catch(() => null);
   if (!('gpu' in navigator) || !navigator.gpu) {
     showMessage(
       'This browser has no WebGPU (navigator.gpu is missing), so the model cannot run here. Use a recent Chrome or Edge; ' +
@@ -511,6 +515,9 @@ async function main(): Promise<void> {
       return (await worker().call({ type: 'estimate', image, options: opts }, transfer)).result;
     },
   };
+  // The model `pnpm demo` trained when there is one; else the seeded, untrained `tiny`.
+  const found = await demo;
+  if (found) await loadCheckpoint(found.name, found.url);
   const first = (await samples)[0];
   if (first) await showSample(first);
   const firstMs = el.status.dataset.firstSkeletonMs;

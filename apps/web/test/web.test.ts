@@ -28,18 +28,9 @@ let demoDir: string;
 const DEMO_SEED = 7;
 
 beforeAll(async () => {
-  // The page starts from the seeded `tiny`; out/demo is a folder of the test's, whatever this checkout
-  // holds, with weights the test writes (another seed) as `pnpm demo`'s checkpoint.
+  // out/demo is an empty folder of the test's, whatever this checkout holds: the page starts from the
+  // seeded `tiny`. A later test writes weights there (another seed) as `pnpm demo`'s checkpoint.
   demoDir = mkdtempSync(join(tmpdir(), 'tmpose-web-'));
-  await init();
-  const demo = createModel('tiny', { seed: DEMO_SEED });
-  try {
-    const dict = demo.stateDict();
-    await io.saveSafetensors(join(demoDir, 'last.safetensors'), dict, weightsMetadata(demo.config));
-    for (const t of Object.values(dict)) t.dispose();
-  } finally {
-    demo.dispose();
-  }
   server = await startServer({ port: 0, demoDir });
   // A fake camera (a test pattern) for the webcam, allowed without asking.
   browser = await launchChromium(['--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream']);
@@ -208,22 +199,36 @@ it(
 );
 
 it(
-  "loads the checkpoint the server offers as the demo's (written by the test) and draws what Node draws with it",
+  "starts from the checkpoint the server offers as out/demo's (written by the test), as Node draws with it",
   async () => {
-    const before = (await page.evaluate(() => window.tmposeLast))!;
-    const button = page.locator('#demo-checkpoint');
-    await button.waitFor({ state: 'visible', timeout: 30_000 });
-    expect(await button.textContent()).toContain('out/demo/last.safetensors');
-    await button.click();
-    const after = await drawnRun(before.count + 1, 'the run with the demo checkpoint');
-    expect(after.model).toBe('out/demo/last.safetensors');
-    expect(await page.locator('#model-info').textContent()).not.toMatch(/untrained/);
-    const model = await loadModel(join(demoDir, 'last.safetensors'));
+    await init();
+    const demo = createModel('tiny', { seed: DEMO_SEED });
     try {
-      const node = await inNode(model, after);
-      expectSameKeypoints(keypointsOf(after.result.people), keypointsOf(node.people), 1e-3, 'Chromium vs Node (demo checkpoint)');
+      const dict = demo.stateDict();
+      await io.saveSafetensors(join(demoDir, 'last.safetensors'), dict, weightsMetadata(demo.config));
+      for (const t of Object.values(dict)) t.dispose();
     } finally {
-      model.dispose();
+      demo.dispose();
+    }
+    const other = await browser!.newPage({ viewport: { width: 1280, height: 860 } });
+    const otherWatch = watchPage(other);
+    try {
+      await other.goto(server!.url, { waitUntil: 'load' });
+      await otherWatch.race(other.waitForFunction(() => (window.tmposeLast?.count ?? 0) >= 1, undefined, { timeout: STEP_MS, polling: 200 }));
+      expect(await other.locator('#message').isHidden()).toBe(true);
+      const run = (await other.evaluate(() => window.tmposeLast))!;
+      expect(run.model).toBe('out/demo/last.safetensors');
+      expect(await other.locator('#model-info').textContent()).not.toMatch(/untrained/);
+      expect(await other.locator('#demo-checkpoint').textContent()).toBe('Load out/demo/last.safetensors');
+      const model = await loadModel(join(demoDir, 'last.safetensors'));
+      try {
+        const node = await inNode(model, run);
+        expectSameKeypoints(keypointsOf(run.result.people), keypointsOf(node.people), 1e-3, 'Chromium vs Node (demo checkpoint)');
+      } finally {
+        model.dispose();
+      }
+    } finally {
+      await other.close();
     }
   },
   STEP_MS,
@@ -258,7 +263,7 @@ it(
     expect(state.losses[1]!).toBeLessThan(state.losses[0]!);
     expect(await page.locator('#progress').evaluate((e) => (e as HTMLProgressElement).value)).toBe(1);
     const after = await drawnRun(before.count + 1, 'the run after training');
-    expect(after.model).toMatch(/^out\/demo\/last.safetensors, then 2 steps trained here/);
+    expect(after.model).toMatch(/^tiny, seeded with 0, then 2 steps trained here/);
     expect(keypointsOf(after.result.people)).not.toEqual(keypointsOf(before.result.people));
   },
   STEP_MS + 60_000,
