@@ -4,7 +4,7 @@ export function drawLossPlot(canvas: HTMLCanvasElement, losses: readonly number[
   const ctx = canvas.getContext('2d');
   if (!ctx) return;
   const { width, height } = canvas;
-  const pad = { left: 56, right: 10, top: 10, bottom: 24 };
+  const pad = { left: 46, right: 8, top: 8, bottom: 22 };
   const w = width - pad.left - pad.right;
   const h = height - pad.top - pad.bottom;
   ctx.clearRect(0, 0, width, height);

@@ -3,12 +3,13 @@
 // The tests share one page and run in order: the first skeleton (checked against Node's estimatePoses
 // with the same weights), the keep slider, the picture sources, a bad checkpoint, training. SwiftShader
 // is slow (a forward of `tiny` takes seconds), hence the long timeouts.
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type PoseResult, type RawImage, type TMPose, createModel, estimatePoses, loadModel, weightsMetadata } from '@tmpose/model';
 import { init, io } from '@tmpose/tensor';
+import { train } from '@tmpose/train';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { type PageWatch, launchChromium, watchPage } from '../../../scripts/chromium.js';
@@ -235,7 +236,7 @@ it(
 );
 
 it(
-  'trains tiny in the browser: two steps lower the loss, and inference then uses the trained weights',
+  'trains tiny in the browser: two steps lower the loss as in Node\'s training loop, and inference then uses the trained weights',
   async () => {
     const before = (await page.evaluate(() => window.tmposeLast))!;
     await page.locator('#steps').fill('2');
@@ -261,6 +262,36 @@ it(
       `web test: training loss ${state.losses[0]!.toExponential(3)} -> ${state.losses[1]!.toExponential(3)}, ${(state.msPerStep / 1000).toFixed(1)} s per step (batch 8, SwiftShader)`,
     );
     expect(state.losses[1]!).toBeLessThan(state.losses[0]!);
+
+    // The same two steps of Node's training loop (`train`, as `pnpm demo` calls it: the same seed, samples,
+    // augmentation, masks, loss and Adam; sharp decodes the JPEGs there) give the same losses.
+    const out = mkdtempSync(join(tmpdir(), 'tmpose-web-train-'));
+    try {
+      await train({
+        config: 'tiny',
+        data: fileURLToPath(new URL('../../../data/coco-mini', import.meta.url)),
+        out,
+        overwrite: true,
+        epochs: 1,
+        samplesPerEpoch: 16,
+        batchSize: 8,
+        lr: 0.005,
+        augment: { rotationProb: 0.3, rotationFactor: 20, halfBodyProb: 0, scaleFactor: 0.2 },
+        logEvery: 1,
+        evalEvery: 0,
+        cacheImages: true,
+        seed: 0,
+        workers: 0,
+        quiet: true,
+      });
+      const log = readFileSync(join(out, 'log.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { loss: number });
+      const nodeLosses = log.map((r) => r.loss);
+      console.log(`web test: the same two steps in Node: ${nodeLosses.map((l) => l.toPrecision(7)).join(', ')}; in Chromium: ${state.losses.map((l) => l.toPrecision(7)).join(', ')}`);
+      expect(nodeLosses).toHaveLength(2);
+      nodeLosses.forEach((l, i) => expect(Math.abs(state.losses[i]! - l) / l, `step ${i + 1}: Chromium ${state.losses[i]} vs Node ${l}`).toBeLessThan(1e-3));
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
     expect(await page.locator('#progress').evaluate((e) => (e as HTMLProgressElement).value)).toBe(1);
     const after = await drawnRun(before.count + 1, 'the run after training');
     expect(after.model).toMatch(/^tiny, seeded with 0, then 2 steps trained here/);
