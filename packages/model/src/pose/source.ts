@@ -43,6 +43,24 @@ function drawableSize(source: Exclude<PoseSource, RawImage | ImageData>): [numbe
   return [sized.width, sized.height];
 }
 
+let reader: OffscreenCanvasRenderingContext2D | null = null;
+
+/** One canvas reused for every frame (a video calls this many times a second), sized to `width`×`height`. */
+function readingContext(width: number, height: number): OffscreenCanvasRenderingContext2D {
+  if (!reader) {
+    reader = new OffscreenCanvas(width, height).getContext('2d', { willReadFrequently: true });
+    if (!reader) throw new Error('estimatePoses: no 2D context on an OffscreenCanvas');
+  }
+  const canvas = reader.canvas;
+  if (canvas.width !== width || canvas.height !== height) {
+    canvas.width = width;
+    canvas.height = height;
+  } else {
+    reader.clearRect(0, 0, width, height);
+  }
+  return reader;
+}
+
 /** The pixels of `source`: RawImage and ImageData as they are, anything else drawn and read as RGBA. */
 export function sourcePixels(source: PoseSource): ImagePixels {
   if ('data' in source) {
@@ -54,9 +72,7 @@ export function sourcePixels(source: PoseSource): ImagePixels {
   }
   const [width, height] = drawableSize(source);
   if (!width || !height) throw new Error(`estimatePoses: the source is ${width}×${height} pixels; nothing to read`);
-  const canvas = new OffscreenCanvas(width, height);
-  const ctx = canvas.getContext('2d', { willReadFrequently: true });
-  if (!ctx) throw new Error('estimatePoses: no 2D context on an OffscreenCanvas');
+  const ctx = readingContext(width, height);
   ctx.drawImage(source, 0, 0, width, height);
   const { data } = ctx.getImageData(0, 0, width, height);
   return { data, width, height, channels: 4 };
