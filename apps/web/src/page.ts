@@ -3,7 +3,7 @@
 // beside the FLOPs of the Transformer at the chosen keep ratio. Checkpoints load by file or drop, and
 // `tiny` trains in the worker with a live loss plot. Everything the page shows of a failure goes to one
 // message element (#message).
-import { type PoseResult, type Sampler, countFlops, drawKeptTokens, drawPoses, keptTokenRects } from '@tmpose/model';
+import { type ModelConfig, type PoseResult, type Sampler, countFlops, drawKeptTokens, drawPoses, keptTokenRects } from '@tmpose/model';
 import { WorkerClient } from './client.js';
 import { drawLossPlot } from './plot.js';
 import type { Box, EstimateOptions, ImageInput, ModelInfo, TrainOptions } from './protocol.js';
@@ -56,7 +56,7 @@ export interface LastRun {
   result: PoseResult;
   /** Kept-token rectangles drawn over the people (0 when not drawn). */
   keptDrawn: number;
-  /** The Transformer's FLOPs shown for these settings. */
+  /** The Transformer's cost at this run's keep ratio and sampler (as the FLOPs panel shows it). */
   flops: { keptTokens: number; transformerMacs: number; paperGflopsT: number };
   model: string;
   /** Milliseconds from navigation start to the moment this was drawn. */
@@ -121,22 +121,33 @@ function worker(): WorkerClient {
 
 const fmt = (n: number) => (n >= 1e9 ? `${(n / 1e9).toFixed(2)} G` : n >= 1e6 ? `${(n / 1e6).toFixed(2)} M` : `${(n / 1e3).toFixed(1)} k`);
 
-/** The FLOPs panel for the current keep ratio and sampler; returns what it shows. */
-function showFlops(): LastRun['flops'] | null {
+/** What the Transformer costs at a keep ratio with a sampler (`countFlops`, both conventions). */
+function flopsOf(config: ModelConfig, keep: number, sampler: Sampler) {
+  const c = { ...config, sampler };
+  const paper = countFlops(c, { keep, convention: 'paper' });
+  const macs = countFlops(c, { keep, convention: 'macs' });
+  const all = countFlops(c, { keep: 1, convention: 'macs' });
+  return {
+    keptTokens: macs.keptTokens,
+    allTokens: all.keptTokens,
+    transformerMacs: macs.raw.transformer,
+    share: macs.raw.transformer / all.raw.transformer,
+    paperGflopsT: paper.transformer,
+    totalMacs: macs.raw.total,
+    backboneMacs: macs.raw.backbone,
+  };
+}
+
+/** The FLOPs panel, for the slider's keep ratio and the chosen sampler. */
+function showFlops(): void {
   el.keepValue.textContent = Number(el.keep.value).toFixed(2);
-  if (!model) return null;
-  const config = { ...model.config, sampler: el.sampler.value as Sampler };
-  const keep = Number(el.keep.value);
-  const paper = countFlops(config, { keep, convention: 'paper' });
-  const macs = countFlops(config, { keep, convention: 'macs' });
-  const all = countFlops(config, { keep: 1, convention: 'macs' });
-  const [H, W] = config.imageSize;
-  const P = (H / 4 / config.patchSize[0]) * (W / 4 / config.patchSize[1]);
+  if (!model) return;
+  const f = flopsOf(model.config, Number(el.keep.value), el.sampler.value as Sampler);
   const rows: [string, string][] = [
-    ['Visual tokens', `${macs.keptTokens} of ${P} kept`],
-    ['Transformer', `${fmt(macs.raw.transformer)}MACs (${((100 * macs.raw.transformer) / all.raw.transformer).toFixed(0)}% of keep 1)`],
-    ['Paper counter', `${paper.transformer.toPrecision(3)} GFLOPs^T`],
-    ['Whole model', `${fmt(macs.raw.total)}MACs (backbone ${fmt(macs.raw.backbone)}MACs)`],
+    ['Visual tokens', `${f.keptTokens} of ${f.allTokens} kept`],
+    ['Transformer', `${fmt(f.transformerMacs)}MACs (${(100 * f.share).toFixed(0)}% of keep 1)`],
+    ['Paper counter', `${f.paperGflopsT.toPrecision(3)} GFLOPs^T`],
+    ['Whole model', `${fmt(f.totalMacs)}MACs (backbone ${fmt(f.backboneMacs)}MACs)`],
   ];
   el.flops.replaceChildren(
     ...rows.flatMap(([k, v]) => {
@@ -147,8 +158,6 @@ function showFlops(): LastRun['flops'] | null {
       return [dt, dd];
     }),
   );
-  el.flops.dataset.keptTokens = String(macs.keptTokens);
-  return { keptTokens: macs.keptTokens, transformerMacs: macs.raw.transformer, paperGflopsT: paper.transformer };
 }
 
 function showModel(info: ModelInfo): void {
@@ -183,7 +192,8 @@ function render(image: CanvasImageSource, width: number, height: number, result:
   el.timings.textContent =
     `${count(result.people.length, 'person', 'people')} · total ${t.totalMs.toFixed(0)} ms ` +
     `(pixels ${t.pixelsMs.toFixed(0)}, crop ${t.cropMs.toFixed(0)}, model ${t.modelMs.toFixed(0)}, decode ${t.decodeMs.toFixed(0)})`;
-  const flops = showFlops()!;
+  showFlops();
+  const { keptTokens, transformerMacs, paperGflopsT } = flopsOf(model.config, opts.keep, opts.sampler);
   window.tmposeLast = {
     count: ++drawn,
     source,
@@ -191,7 +201,7 @@ function render(image: CanvasImageSource, width: number, height: number, result:
     options: opts,
     result,
     keptDrawn,
-    flops,
+    flops: { keptTokens, transformerMacs, paperGflopsT },
     model: model.origin,
     sinceLoadMs: performance.now(),
   };
