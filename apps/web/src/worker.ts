@@ -13,24 +13,31 @@ interface WorkerScope {
 const scope = globalThis as unknown as WorkerScope;
 
 let model: TMPose | null = null;
-let info: ModelInfo | null = null;
+/** Where the model's weights came from: a file's name, or the seed of an untrained one. */
+let source = { origin: '', seeded: false };
+/** Steps trained here since the model was made or loaded. */
+let trainedSteps = 0;
 let sample: TrainingData | null = null;
 let stopRequested = false;
 
-function describe(m: TMPose, origin: string, trained: boolean): ModelInfo {
-  return { config: m.config, origin, trained, parameters: countParams(m as never) };
+function describe(m: TMPose): ModelInfo {
+  const origin = trainedSteps
+    ? `${source.origin}, then ${trainedSteps} step${trainedSteps === 1 ? '' : 's'} trained here on data/coco-mini`
+    : `${source.origin}${source.seeded ? ' (untrained)' : ''}`;
+  return { config: m.config, origin, trained: trainedSteps > 0 || !source.seeded, parameters: countParams(m as never) };
 }
 
-function replace(next: TMPose, origin: string, trained: boolean): ModelInfo {
+function replace(next: TMPose, origin: string, seeded: boolean): ModelInfo {
   model?.dispose();
   model = next;
   model.eval();
-  info = describe(next, origin, trained);
-  return info;
+  source = { origin, seeded };
+  trainedSteps = 0;
+  return describe(next);
 }
 
 function seeded(seed: number): ModelInfo {
-  return replace(createModel('tiny', { seed }), `tiny, seeded with ${seed} (untrained)`, false);
+  return replace(createModel('tiny', { seed }), `tiny, seeded with ${seed}`, true);
 }
 
 /** init() with a message that speaks of browsers. */
@@ -57,33 +64,33 @@ async function startDevice(): Promise<string> {
   }
 }
 
-function ready(): { model: TMPose; info: ModelInfo } {
-  if (!model || !info) throw new Error('the model is not ready yet');
-  return { model, info };
+function ready(): TMPose {
+  if (!model) throw new Error('the model is not ready yet');
+  return model;
 }
 
 async function handle(request: Request, progress: (p: TrainProgress) => void): Promise<Replies[Request['type']]> {
   switch (request.type) {
     case 'init': {
       const adapter = await startDevice();
-      return { adapter, model: info ?? seeded(request.seed) };
+      return { adapter, model: model ? describe(model) : seeded(request.seed) };
     }
     case 'reset':
       return { model: seeded(request.seed) };
     case 'load':
-      return { model: replace(await loadModel(request.source), request.name, true) };
+      return { model: replace(await loadModel(request.source), request.name, false) };
     case 'estimate': {
       const { image, options } = request;
       try {
         const current = ready();
-        const result = await estimatePoses(current.model, image, {
+        const result = await estimatePoses(current, image, {
           boxes: options.boxes ?? undefined,
           keep: options.keep,
           sampler: options.sampler,
           seed: options.seed,
           flip: options.flip,
         });
-        return { result, model: current.info };
+        return { result, model: describe(current) };
       } finally {
         if ('close' in image) image.close();
       }
@@ -91,13 +98,14 @@ async function handle(request: Request, progress: (p: TrainProgress) => void): P
     case 'train': {
       const current = ready();
       stopRequested = false;
-      const [H, W] = current.model.config.imageSize;
+      const [H, W] = current.config.imageSize;
       if (!sample || sample.aspectRatio !== W / H) sample = await loadSampleData([H, W]);
-      const run = await trainOnSample(current.model, sample, request.options, progress, () => stopRequested);
-      const steps = run.losses.length;
-      const base = current.info.origin.replace(/ \(untrained\)$/, '');
-      info = describe(current.model, `${base}, then ${steps} step${steps === 1 ? '' : 's'} trained here on data/coco-mini`, true);
-      return { losses: run.losses, msPerStep: run.msPerStep, stopped: run.stopped, model: info };
+      const onStep = (p: TrainProgress) => {
+        trainedSteps++;
+        progress(p);
+      };
+      const run = await trainOnSample(current, sample, request.options, onStep, () => stopRequested);
+      return { losses: run.losses, msPerStep: run.msPerStep, stopped: run.stopped, model: describe(current) };
     }
     case 'stop':
       return { stopping: true };
