@@ -83,6 +83,7 @@ export {
   WEIGHTS_FORMAT,
   NotACheckpointError,
   parseCheckpointMeta,
+  assertFinite,
   weightsMetadata,
   exportedConfig,
   type CheckpointMeta,

@@ -5,7 +5,7 @@
 // checkpoint in place. Non-finite values are refused both ways: a diverged model is never saved, and a
 // file holding NaN or Infinity (from an older version, or tampered with) is never loaded.
 import { type Tensor, io, keep, mul, type nn, type optim, stack, sum, tensor, tidy } from '@tmpose/tensor';
-import { CHECKPOINT_FORMAT, CHECKPOINT_KEY, type CheckpointMeta, type TrainingState, parseCheckpointMeta } from '@tmpose/model';
+import { CHECKPOINT_FORMAT, CHECKPOINT_KEY, type CheckpointMeta, type TrainingState, assertFinite, parseCheckpointMeta } from '@tmpose/model';
 import { open } from './node.js';
 
 export { NotACheckpointError, type TrainingState } from '@tmpose/model';
@@ -109,12 +109,7 @@ export async function readCheckpointState(path: string): Promise<TrainingState> 
 export async function loadCheckpoint(path: string): Promise<Checkpoint> {
   const parsed = await io.readSafetensors(path);
   const found = parseCheckpointMeta(parsed.metadata, path);
-  for (const [key, h] of Object.entries(parsed.tensors)) {
-    if (h.dtype !== 'float32') continue;
-    let count = 0;
-    for (let i = 0; i < h.data.length; i++) if (!Number.isFinite(h.data[i]!)) count++;
-    if (count) throw new Error(`${path}: '${key}' holds ${count} NaN or Infinity values; not a usable checkpoint (a diverged run?)`);
-  }
+  assertFinite(parsed.tensors, path);
   const tensors = Object.fromEntries(
     Object.entries(parsed.tensors).map(([k, h]) => [k, tensor(h.data, h.shape, { dtype: h.dtype })] as const),
   );

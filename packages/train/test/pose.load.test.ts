@@ -6,8 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { init, io, memory, optim, randn, sum, tidy } from '@tmpose/tensor';
-import { type TMPose, createModel, loadModel } from '@tmpose/model';
+import { init, io, memory, optim, randn, sum, tensor, tidy } from '@tmpose/tensor';
+import { type TMPose, createModel, loadModel, weightsMetadata } from '@tmpose/model';
 import { exportWeights, saveCheckpoint } from '@tmpose/train';
 
 let model: TMPose;
@@ -86,6 +86,14 @@ describe('loadModel', () => {
     await expect(loadModel(new Uint8Array(bytes.subarray(0, 100)))).rejects.toThrow(/the model bytes/);
     await expect(loadModel(join(dir, 'missing.safetensors'))).rejects.toThrow(/missing\.safetensors/);
     await expect(loadModel(checkpoint, { config: 'tiny-mpii' })).rejects.toThrow(/last\.safetensors: the weights do not fit the tiny-mpii configuration/);
+    const dict = model.stateDict();
+    const key = 'transformer.keypoint_token';
+    const good = dict[key]!;
+    dict[key] = tensor(new Float32Array(good.size).fill(Number.NaN), good.shape);
+    good.dispose();
+    const diverged = await io.serialize(dict, weightsMetadata(model.config));
+    for (const t of Object.values(dict)) t.dispose();
+    await expect(loadModel(new Blob([new Uint8Array(diverged)]))).rejects.toThrow(/the model Blob: 'transformer\.keypoint_token' holds \d+ NaN or Infinity values/);
     expect(memory().liveTensors).toBe(before);
   });
 });

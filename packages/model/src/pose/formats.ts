@@ -5,7 +5,7 @@
 //     metadata key 'tmpose' a JSON { format: 'tmpose-checkpoint-1', state, optimizer?, scheduler? };
 //   - exported weights hold the state dict alone, and under 'tmpose_weights' a JSON
 //     { format: 'tmpose-weights-1', config }.
-import type { optim } from '@tmpose/tensor';
+import type { io, optim } from '@tmpose/tensor';
 import type { ModelConfig } from '../configs.js';
 
 export const CHECKPOINT_KEY = 'tmpose';
@@ -76,4 +76,17 @@ export function exportedConfig(metadata: Record<string, string>, file: string): 
     throw new Error(`${file}: unknown weights format ${JSON.stringify(meta.format)} (this version reads '${WEIGHTS_FORMAT}')`);
   }
   return meta.config as ModelConfig;
+}
+
+/**
+ * Refuses weights holding NaN or Infinity (from a diverged run, or tampered with): the saving side never
+ * writes them, and the loading sides (train's `loadCheckpoint`, `loadModel`) never load them.
+ */
+export function assertFinite(tensors: Record<string, io.HostTensor>, file: string): void {
+  for (const [key, h] of Object.entries(tensors)) {
+    if (h.dtype !== 'float32') continue;
+    let count = 0;
+    for (let i = 0; i < h.data.length; i++) if (!Number.isFinite(h.data[i]!)) count++;
+    if (count) throw new Error(`${file}: '${key}' holds ${count} NaN or Infinity values; not usable weights (a diverged run?)`);
+  }
 }

@@ -6,7 +6,7 @@
 import { type Tensor, init, io, tensor } from '@tmpose/tensor';
 import { type ConfigName, type ModelConfig } from '../configs.js';
 import { type TMPose, createModel } from '../tmpose.js';
-import { CHECKPOINT_KEY, exportedConfig, parseCheckpointMeta } from './formats.js';
+import { CHECKPOINT_KEY, assertFinite, exportedConfig, parseCheckpointMeta } from './formats.js';
 
 export type ModelSource = Uint8Array | ArrayBuffer | Blob | URL | string;
 
@@ -69,6 +69,7 @@ export async function loadModel(source: ModelSource, options: LoadModelOptions =
     fileConfig = exportedConfig(parsed.metadata, name);
     entries = entries.map(([k, h]) => [k.startsWith('module.') ? k.slice(7) : k, h]);
   }
+  assertFinite(Object.fromEntries(entries), name);
   const chosen = options.config ?? fileConfig;
   if (!chosen) throw new Error(`${name}: the file names no model configuration (bare weights); pass options.config (e.g. 'tmpose-b')`);
   let model: TMPose;
