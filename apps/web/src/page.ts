@@ -37,6 +37,7 @@ const el = {
   checkpointFile: $<HTMLInputElement>('checkpoint-file'),
   demoCheckpoint: $<HTMLButtonElement>('demo-checkpoint'),
   reset: $<HTMLButtonElement>('reset'),
+  save: $<HTMLButtonElement>('save'),
   steps: $<HTMLInputElement>('steps'),
   batch: $<HTMLInputElement>('batch'),
   lr: $<HTMLInputElement>('lr'),
@@ -378,6 +379,17 @@ async function offerDemoCheckpoint(): Promise<{ name: string; url: string } | nu
   return demo;
 }
 
+/** Downloads the model's weights (exported weights: `loadModel` and the CLI read them back). */
+async function saveWeights(): Promise<void> {
+  const { bytes, fileName } = await worker().call({ type: 'save' });
+  const url = URL.createObjectURL(new Blob([bytes as Uint8Array<ArrayBuffer>], { type: 'application/octet-stream' }));
+  const link = document.createElement('a');
+  link.href = url;
+  link.download = fileName;
+  link.click();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+}
+
 // ---- training -----------------------------------------------------------------------------------------
 
 function trainOptions(): TrainOptions {
@@ -465,6 +477,7 @@ function wire(): void {
       showMessage(errorText(err));
     }
   });
+  el.save.addEventListener('click', () => void saveWeights().catch((err) => showMessage(`Could not save the weights: ${errorText(err)}`)));
   el.train.addEventListener('click', () => void train().catch((err) => showMessage(errorText(err))));
   el.stop.addEventListener('click', () => void worker().call({ type: 'stop' }));
 

@@ -46,7 +46,9 @@ export type Request =
   | { type: 'reset'; seed: number }
   | { type: 'estimate'; image: ImageInput; options: EstimateOptions }
   | { type: 'train'; options: TrainOptions }
-  | { type: 'stop' };
+  | { type: 'stop' }
+  /** The current weights as exported weights (safetensors with the configuration in the metadata). */
+  | { type: 'save' };
 
 /** The reply to each request type. */
 export interface Replies {
@@ -56,6 +58,7 @@ export interface Replies {
   estimate: { result: PoseResult; model: ModelInfo };
   train: { losses: number[]; msPerStep: number; stopped: boolean; model: ModelInfo };
   stop: { stopping: boolean };
+  save: { bytes: Uint8Array; fileName: string };
 }
 
 export type RequestType = Request['type'];

@@ -1,8 +1,8 @@
 // The model's worker: owns the WebGPU device and the model, so that the page stays responsive while the
 // model runs or trains. Requests run one at a time in arrival order; `stop` is read at once (it asks a
 // running training to end after its current step). See protocol.ts for the messages.
-import { type TMPose, countParams, createModel, estimatePoses, loadModel } from '@tmpose/model';
-import { init } from '@tmpose/tensor';
+import { type TMPose, countParams, createModel, estimatePoses, loadModel, weightsMetadata } from '@tmpose/model';
+import { init, io } from '@tmpose/tensor';
 import type { FromWorker, ModelInfo, Replies, Request, ToWorker, TrainProgress } from './protocol.js';
 import { type TrainingData, loadSampleData, trainOnSample } from './training.js';
 
@@ -109,6 +109,17 @@ async function handle(request: Request, progress: (p: TrainProgress) => void): P
     }
     case 'stop':
       return { stopping: true };
+    case 'save': {
+      const current = ready();
+      const weights = current.stateDict();
+      try {
+        const bytes = await io.serialize(weights, weightsMetadata(current.config));
+        const name = trainedSteps ? `${current.config.name}-${trainedSteps}-steps` : source.origin.replace(/[^\w.-]+/g, '-');
+        return { bytes, fileName: `${name.replace(/\.safetensors$/, '')}.safetensors` };
+      } finally {
+        for (const t of Object.values(weights)) t.dispose();
+      }
+    }
   }
 }
 

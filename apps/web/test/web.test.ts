@@ -301,6 +301,31 @@ it(
 );
 
 it(
+  'saves the weights it runs with: Node loads the download and draws the same keypoints',
+  async () => {
+    const last = (await page.evaluate(() => window.tmposeLast))!;
+    expect(last.model).toMatch(/2 steps trained here/);
+    const [download] = await Promise.all([page.waitForEvent('download', { timeout: 60_000 }), page.locator('#save').click()]);
+    expect(download.suggestedFilename()).toBe('tiny-2-steps.safetensors');
+    const dir = mkdtempSync(join(tmpdir(), 'tmpose-web-save-'));
+    try {
+      const path = join(dir, download.suggestedFilename());
+      await download.saveAs(path);
+      const model = await loadModel(path);
+      try {
+        const node = await inNode(model, last);
+        expectSameKeypoints(keypointsOf(last.result.people), keypointsOf(node.people), 1e-3, 'Chromium vs Node (saved weights)');
+      } finally {
+        model.dispose();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  },
+  STEP_MS,
+);
+
+it(
   'runs on the webcam (a fake camera) with frames per second, and goes back to the photo',
   async () => {
     const before = (await page.evaluate(() => window.tmposeLast))!;
