@@ -139,7 +139,8 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
       console.log(`TMPose web app${demo}: ${url}`);
       console.log('Needs a browser with WebGPU (Chrome, Edge; Chromium on Linux with --enable-unsafe-webgpu). Ctrl-C stops.');
     } catch (err) {
-      console.error(`pnpm web: ${(err as Error).message}`);
+      const busy = (err as NodeJS.ErrnoException).code === 'EADDRINUSE' ? ' (another server has that port: pass --port N, or --port 0 for a free one)' : '';
+      console.error(`pnpm web: ${(err as Error).message}${busy}`);
       process.exit(1);
     }
   }
