@@ -345,6 +345,39 @@ it(
 );
 
 it(
+  'a photo from the file picker or dropped on the page runs as one person; another dropped file gets the message',
+  async () => {
+    const before = (await page.evaluate(() => window.tmposeLast))!;
+    const jpeg = readFileSync(fileURLToPath(new URL('../../../data/coco-mini/000000196141.jpg', import.meta.url)));
+    await page.locator('#photo-file').setInputFiles({ name: 'picked.jpg', mimeType: 'image/jpeg', buffer: jpeg });
+    const picked = await drawnRun(before.count + 1, 'the picked photo');
+    expect(picked.source).toBe('picked.jpg');
+    expect(picked.options.boxes).toBeNull();
+    expect(picked.result.people).toHaveLength(1);
+    expect(picked.result.people[0]!.box).toEqual([0, 0, ...picked.imageSize]);
+
+    const drop = (url: string, name: string, type: string) =>
+      page.evaluate(
+        async ([u, n, t]) => {
+          const data = new DataTransfer();
+          data.items.add(new File([await (await fetch(u!)).blob()], n!, { type: t }));
+          window.dispatchEvent(new DragEvent('drop', { dataTransfer: data, cancelable: true }));
+        },
+        [url, name, type],
+      );
+    await drop('/data/coco-mini/000000040083.jpg', 'dropped.jpg', 'image/jpeg');
+    const dropped = await drawnRun(picked.count + 1, 'the dropped photo');
+    expect(dropped.source).toBe('dropped.jpg');
+    expect(dropped.result.people).toHaveLength(1);
+
+    await drop('/data/coco-mini/test_coco.json', 'notes.json', 'application/json');
+    await watch.race(page.locator('#message').waitFor({ state: 'visible', timeout: 10_000 }));
+    expect(await page.locator('#message').textContent()).toMatch(/^notes\.json: drop a photo/);
+  },
+  STEP_MS,
+);
+
+it(
   'without WebGPU, and with a camera that will not start, the page says so in its message',
   async () => {
     const other = await browser!.newPage();
