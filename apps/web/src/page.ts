@@ -427,7 +427,7 @@ async function train(): Promise<void> {
     el.trainStatus.textContent =
       first === undefined || lastLoss === undefined
         ? 'Stopped before the first step.'
-        : `${reply.stopped ? 'Stopped after' : 'Trained'} ${reply.losses.length} steps: loss ${first.toExponential(3)} → ${lastLoss.toExponential(3)}, ${(reply.msPerStep / 1000).toFixed(1)} s per step.`;
+        : `${reply.stopped ? 'Stopped after' : 'Trained'} ${count(reply.losses.length, 'step', 'steps')}: loss ${first.toExponential(3)} → ${lastLoss.toExponential(3)}, ${(reply.msPerStep / 1000).toFixed(1)} s per step.`;
     showModel(reply.model);
   } catch (err) {
     showMessage(`Training failed: ${errorText(err)}`);

@@ -326,6 +326,24 @@ it(
 );
 
 it(
+  'Stop ends a training run after its current step',
+  async () => {
+    await page.locator('#steps').fill('50');
+    await page.locator('#train').click();
+    await watch.race(page.waitForFunction(() => (window.tmposeTraining?.losses.length ?? 0) >= 1 && !window.tmposeTraining?.done, undefined, { polling: 50 }));
+    await page.locator('#stop').click();
+    await watch.race(page.waitForFunction(() => window.tmposeTraining?.done === true, undefined, { timeout: STEP_MS, polling: 100 }));
+    const state = (await page.evaluate(() => window.tmposeTraining)) as TrainingState;
+    expect(state.stopped).toBe(true);
+    expect(state.losses.length).toBeGreaterThanOrEqual(1);
+    expect(state.losses.length).toBeLessThan(50);
+    expect(await page.locator('#train-status').textContent()).toMatch(new RegExp(`^Stopped after ${state.losses.length} steps?:`));
+    expect(await page.locator('#stop').isDisabled()).toBe(true);
+  },
+  STEP_MS,
+);
+
+it(
   'runs on the webcam (a fake camera) with frames per second, and goes back to the photo',
   async () => {
     const before = (await page.evaluate(() => window.tmposeLast))!;
