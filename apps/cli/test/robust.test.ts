@@ -180,7 +180,7 @@ describe('a training run never loses work or lies about it', () => {
       m.state.config = { name: 'mine' };
       meta.tmpose = JSON.stringify(m);
     });
-    cases.push([['predict', '--checkpoint', tampered, photo, '--out', join(dir, 'x.png')], /tampered\.safetensors: the checkpoint's configuration is invalid/]);
+    cases.push([['predict', '--checkpoint', tampered, photo, '--out', join(dir, 'x.png')], /tampered\.safetensors: the model configuration is invalid/]);
     // Weights of another shape: the first mismatches are named, not cut off after the colon.
     cases.push([
       ['predict', '--checkpoint', join(first, 'last.safetensors'), '--config', 'tmpose-b', photo, '--out', join(dir, 'x.png')],

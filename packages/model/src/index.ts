@@ -89,7 +89,15 @@ export {
   type CheckpointMeta,
   type TrainingState,
 } from './pose/formats.js';
-export { loadModel, type LoadModelOptions, type ModelSource } from './pose/load.js';
+export {
+  loadModel,
+  readWeights,
+  modelWithWeights,
+  type FileWeights,
+  type HostWeights,
+  type LoadModelOptions,
+  type ModelSource,
+} from './pose/load.js';
 export { sourcePixels, type PoseSource, type RawImage } from './pose/source.js';
 export {
   estimatePoses,

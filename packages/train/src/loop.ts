@@ -7,12 +7,11 @@
 // holding an earlier run is refused unless resumed or overwritten; a non-finite or exploding loss stops
 // the run, and weights holding NaN are never saved, so "the last good checkpoint" is good; an abort
 // (Ctrl-C) finishes the step, saves and says so.
-import { type ConfigName, type ModelConfig, type TMPose, createModel, getConfig } from '@tmpose/model';
-import { type Tensor, init, io, keep, optim, tensor, tidy } from '@tmpose/tensor';
+import { type ConfigName, type FileWeights, type ModelConfig, type TMPose, createModel, getConfig, modelWithWeights, readWeights } from '@tmpose/model';
+import { init, io, keep, optim, tensor, tidy } from '@tmpose/tensor';
 import {
   type Checkpoint,
   NonFiniteError,
-  NotACheckpointError,
   type TrainingState,
   loadCheckpoint,
   readCheckpointState,
@@ -23,7 +22,6 @@ import { DataLoader } from './data/loader.js';
 import { hashKeys } from './data/rng.js';
 import type { AugmentConfig } from './data/transforms.js';
 import { resolveDataLayout } from './layout.js';
-import { exportedConfig } from './weights.js';
 import { jointsMseLoss } from './loss.js';
 import { loadPretrainedBackbone } from './pretrained.js';
 import { existsSync, join, readFile } from './node.js';
@@ -351,47 +349,12 @@ export async function drawLossCurve(logPath: string, outDir: string): Promise<vo
 export async function modelFromCheckpoint(path: string, config?: ConfigName | ModelConfig): Promise<{ model: TMPose; state: TrainingState | null }> {
   await init();
   if (!existsSync(path)) throw new Error(`${path}: no such checkpoint file`);
-  let checkpoint: Checkpoint | null = null;
-  let exported: ModelConfig | null = null;
-  let weights: Record<string, Tensor>;
-  if (path.endsWith('.pth') || path.endsWith('.pt')) {
-    weights = io.loadPth(new Uint8Array(await readFile(path)), { name: path });
-  } else {
-    try {
-      checkpoint = await loadCheckpoint(path);
-      weights = checkpoint.model;
-    } catch (err) {
-      if (!(err instanceof NotACheckpointError)) throw err;
-      // Bare weights: an exported model names its configuration in the metadata; others need --config.
-      const bare = await io.readSafetensors(path);
-      exported = exportedConfig(bare.metadata, path);
-      if (!config && !exported) throw new Error(`${path}: bare weights carry no configuration; pass --config (e.g. tmpose-b)`);
-      weights = io.stripPrefix(Object.fromEntries(Object.entries(bare.tensors).map(([k, h]) => [k, tensor(h.data, h.shape, { dtype: h.dtype })])), 'module.');
-    }
-  }
-  const chosen = config ?? exported ?? (checkpoint?.state.config as ConfigName | ModelConfig | undefined);
-  const release = () => {
-    if (checkpoint) checkpoint.dispose();
-    else for (const t of Object.values(weights)) t.dispose();
-  };
-  if (!chosen) {
-    release();
-    throw new Error(`${path}: the checkpoint names no configuration; pass --config (e.g. tmpose-b)`);
-  }
-  let model: TMPose;
-  try {
-    model = createModel(chosen);
-  } catch (err) {
-    release();
-    throw new Error(`${path}: the checkpoint's configuration is invalid (${(err as Error).message})`);
-  }
-  try {
-    model.loadStateDict(weights);
-  } catch (err) {
-    model.dispose();
-    throw new Error(`${path}: incompatible with ${typeof chosen === 'string' ? chosen : chosen.name}: ${(err as Error).message}`);
-  } finally {
-    release();
-  }
-  return { model, state: checkpoint?.state ?? null };
+  // The same reading as the browser's loadModel; an official PyTorch state dict holds bare weights.
+  const file: FileWeights =
+    path.endsWith('.pth') || path.endsWith('.pt')
+      ? { weights: io.stripPrefix(io.loadPthHost(new Uint8Array(await readFile(path)), { name: path }), 'module.'), config: null, state: null }
+      : readWeights(await io.readSafetensors(path), path);
+  const chosen = config ?? file.config;
+  if (!chosen) throw new Error(`${path}: bare weights carry no configuration; pass --config (e.g. tmpose-b)`);
+  return { model: modelWithWeights(file.weights, chosen, path), state: file.state };
 }

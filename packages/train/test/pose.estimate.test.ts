@@ -109,5 +109,6 @@ describe('estimatePoses equals the CPU-crop path exactly', () => {
   it('bad input is one clear error', async () => {
     await expect(estimatePoses(model, { data: new Uint8Array(10), width: 3, height: 2 })).rejects.toThrow(/3×2 image needs 18 \(RGB\) or 24 \(RGBA\) bytes, got 10/);
     await expect(estimatePoses(model, image, { boxes: [[0, 0, 10, Number.NaN]] })).rejects.toThrow(/box 0 must be \[x, y, width, height\]/);
+    await expect(estimatePoses(model, image, { boxes: [[0, 0, 10, 10], [5, 5, 0, 20]] })).rejects.toThrow(/box 1 \[5, 5, 0, 20\] has no area/);
   });
 });

@@ -96,6 +96,8 @@ export async function estimatePoses(model: TMPose, source: PoseSource, options: 
   const [H, W] = model.config.imageSize;
   const boxes: Box[] = (options.boxes ?? [[0, 0, image.width, image.height]]).map((b, i) => {
     if (b.length !== 4 || !b.every(Number.isFinite)) throw new Error(`estimatePoses: box ${i} must be [x, y, width, height], got [${b.join(', ')}]`);
+    // A box without area has no crop (its affine map is singular).
+    if (!(b[2] > 0 && b[3] > 0)) throw new Error(`estimatePoses: box ${i} [${b.join(', ')}] has no area; width and height must be positive`);
     return [b[0], b[1], b[2], b[3]];
   });
   const chunk = options.batchSize ?? 32;

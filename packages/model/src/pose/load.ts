@@ -1,12 +1,57 @@
-// loadModel: a TMPose from a tmpose safetensors file, given as bytes, a Blob/File, a URL, or (in Node)
-// a path. It reads a training checkpoint (the `model.*` tensors; the optimizer state is skipped),
-// exported weights, or bare weights with `options.config`; the configuration comes from the file's
-// metadata (formats.ts) unless `options.config` names one. Errors are one message naming the file, and
-// a failed load leaves no GPU memory behind.
+// Loading a TMPose from a tmpose safetensors file: a training checkpoint (its `model.*` tensors; the
+// optimizer state is never uploaded), exported weights, or bare weights with a configuration; the
+// configuration comes from the file's metadata (formats.ts) unless one is given. `loadModel` takes the
+// file as bytes, a Blob/File, a URL, or (in Node) a path; train's `modelFromCheckpoint` shares
+// `readWeights` and `modelWithWeights` for the CLI. Errors are one message naming the file, and a
+// failed load leaves no GPU memory behind.
 import { type Tensor, init, io, tensor } from '@tmpose/tensor';
-import { type ConfigName, type ModelConfig } from '../configs.js';
+import type { ConfigName, ModelConfig } from '../configs.js';
 import { type TMPose, createModel } from '../tmpose.js';
-import { CHECKPOINT_KEY, assertFinite, exportedConfig, parseCheckpointMeta } from './formats.js';
+import { CHECKPOINT_KEY, type TrainingState, assertFinite, exportedConfig, parseCheckpointMeta } from './formats.js';
+
+/** A tensor's values on the host, as the safetensors and `.pth` readers give them. */
+export type HostWeights = Record<string, Pick<io.HostTensor, 'dtype' | 'shape' | 'data'>>;
+
+export interface FileWeights {
+  /** The state dict on the host (a checkpoint's `model.*` without the prefix; a DataParallel `module.` prefix dropped). */
+  weights: HostWeights;
+  /** The configuration the file names (a checkpoint's training state, exported weights' metadata); null for bare weights. */
+  config: ConfigName | ModelConfig | null;
+  /** A checkpoint's training state; null for weights. */
+  state: TrainingState | null;
+}
+
+/** The model weights, configuration and training state of a parsed tmpose safetensors file; errors name `file`. */
+export function readWeights(parsed: io.ParsedSafetensors, file: string): FileWeights {
+  // Every tensor, named as in the file (a diverged run's optimizer state is as bad as its weights).
+  assertFinite(parsed.tensors, file);
+  if (parsed.metadata[CHECKPOINT_KEY] !== undefined) {
+    const { state } = parseCheckpointMeta(parsed.metadata, file);
+    return { weights: io.selectPrefix(parsed.tensors, 'model.'), config: state.config as ConfigName | ModelConfig | null, state };
+  }
+  return { weights: io.stripPrefix(parsed.tensors, 'module.'), config: exportedConfig(parsed.metadata, file), state: null };
+}
+
+/** A `config` model holding `weights`; mismatched keys or shapes are one error naming `file`, leaving nothing allocated. */
+export function modelWithWeights(weights: HostWeights, config: ConfigName | ModelConfig, file: string): TMPose {
+  let model: TMPose;
+  try {
+    model = createModel(config);
+  } catch (err) {
+    throw new Error(`${file}: the model configuration is invalid (${(err as Error).message})`);
+  }
+  const onGpu: Record<string, Tensor> = {};
+  try {
+    for (const [k, h] of Object.entries(weights)) onGpu[k] = tensor(h.data, h.shape, { dtype: h.dtype });
+    model.loadStateDict(onGpu);
+  } catch (err) {
+    model.dispose();
+    throw new Error(`${file}: the weights are incompatible with ${model.config.name}: ${(err as Error).message}`);
+  } finally {
+    for (const t of Object.values(onGpu)) t.dispose();
+  }
+  return model;
+}
 
 export type ModelSource = Uint8Array | ArrayBuffer | Blob | URL | string;
 
@@ -58,35 +103,8 @@ async function readSource(source: ModelSource, name: string): Promise<io.ParsedS
 export async function loadModel(source: ModelSource, options: LoadModelOptions = {}): Promise<TMPose> {
   await init();
   const name = nameOf(source);
-  const parsed = await readSource(source, name);
-  let fileConfig: ConfigName | ModelConfig | null;
-  let entries = Object.entries(parsed.tensors);
-  if (parsed.metadata[CHECKPOINT_KEY] !== undefined) {
-    fileConfig = parseCheckpointMeta(parsed.metadata, name).state.config as ConfigName | ModelConfig | null;
-    // The model's state dict; the optimizer's state stays on the host and is dropped.
-    entries = entries.filter(([k]) => k.startsWith('model.')).map(([k, h]) => [k.slice(6), h]);
-  } else {
-    fileConfig = exportedConfig(parsed.metadata, name);
-    entries = entries.map(([k, h]) => [k.startsWith('module.') ? k.slice(7) : k, h]);
-  }
-  assertFinite(Object.fromEntries(entries), name);
-  const chosen = options.config ?? fileConfig;
-  if (!chosen) throw new Error(`${name}: the file names no model configuration (bare weights); pass options.config (e.g. 'tmpose-b')`);
-  let model: TMPose;
-  try {
-    model = createModel(chosen);
-  } catch (err) {
-    throw new Error(`${name}: the model configuration is invalid (${(err as Error).message})`);
-  }
-  const weights: Record<string, Tensor> = {};
-  try {
-    for (const [k, h] of entries) weights[k] = tensor(h.data, h.shape, { dtype: h.dtype });
-    model.loadStateDict(weights);
-  } catch (err) {
-    model.dispose();
-    throw new Error(`${name}: the weights do not fit the ${model.config.name} configuration: ${(err as Error).message}`);
-  } finally {
-    for (const t of Object.values(weights)) t.dispose();
-  }
-  return model;
+  const file = readWeights(await readSource(source, name), name);
+  const config = options.config ?? file.config;
+  if (!config) throw new Error(`${name}: the file names no model configuration (bare weights); pass options.config (e.g. 'tmpose-b')`);
+  return modelWithWeights(file.weights, config, name);
 }
