@@ -3,7 +3,7 @@
 // normalised on the GPU by `warpAffineCrops` (bit for bit the cv2 warp the training data went
 // through), the model runs in eval mode (flip-averaged with `flip`, masked with `keep`), and DARK
 // decoding maps the heatmaps back to picture pixels.
-import { type Tensor, noGrad, sync, tidy, warpAffineCrops } from '@tmpose/tensor';
+import { type ImagePixels, type Tensor, noGrad, sync, tidy, warpAffineCrops } from '@tmpose/tensor';
 import { getAffineTransform } from '../affine.js';
 import { COCO_FLIP_PAIRS, MPII_FLIP_PAIRS, flipTestAverage, getFinalPreds } from '../decode.js';
 import type { Sampler } from '../maskers.js';
@@ -88,6 +88,39 @@ async function heatmaps(model: TMPose, crops: Tensor, options: ForwardOptions): 
   }
 }
 
+/**
+ * The heatmaps of the crops `matrices` of `image` (averaged with the mirrored crops' when `flip`), with
+ * the plain forward's kept token ids; adds the crop and model milliseconds to `timings`.
+ */
+async function cropHeatmaps(
+  model: TMPose,
+  image: ImagePixels,
+  matrices: readonly Float64Array[],
+  flip: boolean,
+  forward: ForwardOptions,
+  timings: PoseResult['timings'],
+): Promise<Heatmaps> {
+  const [H, W] = model.config.imageSize;
+  const inputs: Tensor[] = [];
+  try {
+    let t = performance.now();
+    inputs.push(warpAffineCrops(image, matrices, [H, W]));
+    if (flip) inputs.push(warpAffineCrops(image, matrices, [H, W], { mirror: true }));
+    await sync();
+    timings.cropMs += performance.now() - t;
+    t = performance.now();
+    const plain = await heatmaps(model, inputs[0]!, forward);
+    if (flip) {
+      const pairs = model.config.numJoints === 16 ? MPII_FLIP_PAIRS : COCO_FLIP_PAIRS;
+      plain.data = flipTestAverage(plain.data, (await heatmaps(model, inputs[1]!, forward)).data, plain.shape, pairs);
+    }
+    timings.modelMs += performance.now() - t;
+    return plain;
+  } finally {
+    for (const x of inputs) x.dispose();
+  }
+}
+
 /** Estimates the poses of the people in `source` (see the file's header). */
 export async function estimatePoses(model: TMPose, source: PoseSource, options: EstimateOptions = {}): Promise<PoseResult> {
   const start = performance.now();
@@ -102,7 +135,6 @@ export async function estimatePoses(model: TMPose, source: PoseSource, options: 
   });
   const chunk = options.batchSize ?? 32;
   if (!Number.isInteger(chunk) || chunk < 1) throw new Error(`estimatePoses: batchSize must be a positive integer, got ${chunk}`);
-  const pairs = model.config.numJoints === 16 ? MPII_FLIP_PAIRS : COCO_FLIP_PAIRS;
   const forward: ForwardOptions = { keep: options.keep, sampler: options.sampler, seed: options.seed };
   const people: Person[] = [];
   const kept: (number[] | null)[] = [];
@@ -113,24 +145,9 @@ export async function estimatePoses(model: TMPose, source: PoseSource, options: 
       const batch = boxes.slice(first, first + chunk);
       const crops = batch.map(([x, y, w, h]) => xywhToCenterScale(x, y, w, h, W / H));
       const matrices = crops.map((c) => getAffineTransform(c.center, c.scale, 0, [W, H]));
-      let t = performance.now();
-      const inputs: Tensor[] = [];
-      let plain: Heatmaps;
-      let hm: Float32Array;
-      try {
-        inputs.push(warpAffineCrops(image, matrices, [H, W]));
-        if (options.flip) inputs.push(warpAffineCrops(image, matrices, [H, W], { mirror: true }));
-        await sync();
-        timings.cropMs += performance.now() - t;
-        t = performance.now();
-        plain = await heatmaps(model, inputs[0]!, forward);
-        hm = inputs[1] ? flipTestAverage(plain.data, (await heatmaps(model, inputs[1], forward)).data, plain.shape, pairs) : plain.data;
-        timings.modelMs += performance.now() - t;
-      } finally {
-        for (const x of inputs) x.dispose();
-      }
-      t = performance.now();
-      const { preds, maxvals } = getFinalPreds(hm, plain.shape, crops.map((c) => c.center), crops.map((c) => c.scale));
+      const plain = await cropHeatmaps(model, image, matrices, options.flip === true, forward, timings);
+      const t = performance.now();
+      const { preds, maxvals } = getFinalPreds(plain.data, plain.shape, crops.map((c) => c.center), crops.map((c) => c.scale));
       const J = plain.shape[1];
       crops.forEach((c, b) => {
         const keypoints = Array.from({ length: J }, (_, j) => [preds[(b * J + j) * 2]!, preds[(b * J + j) * 2 + 1]!, maxvals[b * J + j]!] as [number, number, number]);
