@@ -37,7 +37,7 @@ interface Source {
 export type ViewStep = [string, ...(number | number[])[]];
 interface Input extends Source {
   name?: string;
-  dtype: 'float32' | 'int32';
+  dtype: 'float32' | 'float16' | 'int32';
   requiresGrad: boolean;
   view?: ViewStep[];
 }
@@ -164,7 +164,7 @@ export function fixtureRunner(ops: Record<string, OpCall>, tolerances: Record<st
         const leaf =
           inp.dtype === 'int32'
             ? tensor(Int32Array.from(vals), inp.shape, { dtype: 'int32' })
-            : tensor(Float32Array.from(vals), inp.shape, { requiresGrad: inp.requiresGrad });
+            : tensor(Float32Array.from(vals), inp.shape, { dtype: inp.dtype, requiresGrad: inp.requiresGrad });
         owned.push(leaf);
         return leaf;
       });
@@ -188,7 +188,7 @@ export function fixtureRunner(ops: Record<string, OpCall>, tolerances: Record<st
       }
 
       if (!c.grads.some((g) => g)) return;
-      const gradOut = tensor(Float32Array.from(valuesOf(c.gradOutput)), c.gradOutput.shape);
+      const gradOut = tensor(Float32Array.from(valuesOf(c.gradOutput)), c.gradOutput.shape, { dtype: out.dtype });
       owned.push(gradOut);
       out.backward(gradOut);
       for (const [i, want] of c.grads.entries()) {

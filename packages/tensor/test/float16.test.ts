@@ -237,24 +237,10 @@ describe('ops without float16 kernels', () => {
   it('each public op given a float16 tensor throws one clear error naming the op and float16', () => {
     const h = tensor([1, 2, 3, 4], [1, 1, 2, 2], { dtype: 'float16' });
     const f = tensor([1, 2, 3, 4], [1, 1, 2, 2]);
-    const fn = (name: string) => (api as unknown as Record<string, (...args: unknown[]) => Tensor>)[name]!;
     const calls: [string, () => unknown][] = [
-      ...['neg', 'abs', 'exp', 'log', 'sqrt', 'relu', 'gelu', 'sigmoid', 'tanh'].map((op): [string, () => unknown] => [op, () => fn(op)(h)]),
-      ...['add', 'sub', 'mul', 'div', 'pow', 'maximum', 'minimum', 'eq', 'ne', 'lt', 'le', 'gt', 'ge'].map((op): [string, () => unknown] => [op, () => fn(op)(h, h)]),
-      ['add', () => api.add(h, 1)],
-      ['sum', () => api.sum(h)],
-      ['mean', () => api.mean(h)],
-      ['max', () => api.max(h)],
-      ['min', () => api.min(h)],
-      ['clamp', () => api.clamp(h, 0, 1)],
-      ['matmul', () => api.matmul(h.reshape([2, 2]), h.reshape([2, 2]))],
+      // Mixed float16 and float32 operands (half.ops.test.ts checks the float16 kernels themselves).
       ['linear', () => api.linear(h.reshape([2, 2]), f.reshape([2, 2]))],
-      ['softmax', () => api.softmax(h)],
-      ['logSoftmax', () => api.logSoftmax(h)],
-      ['layerNorm', () => api.layerNorm(h, [2])],
-      ['mseLoss', () => api.mseLoss(h, h)],
       ['dropout', () => api.dropout(h, 0.5)],
-      ['gatherTokens', () => api.gatherTokens(h.reshape([1, 2, 2]), [0])],
       ['conv2d', () => api.conv2d(h, h)],
       ['batchNorm2d', () => api.batchNorm2d(h, null, null, null, null, { training: true })],
       ['upsampleNearest', () => api.upsampleNearest(h, 2)],

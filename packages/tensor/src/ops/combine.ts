@@ -1,6 +1,6 @@
 // Small ops composed from the others: clamp and stack (stack's gradient comes from its parts).
 import { noGrad, record } from '../autograd.js';
-import { requireDType } from '../dtype.js';
+import { FLOAT_DTYPES, requireDType } from '../dtype.js';
 import { normalizeAxis } from '../shape.js';
 import type { Tensor } from '../tensor.js';
 import { concat } from './copy.js';
@@ -15,7 +15,7 @@ import { unsqueeze } from './view.js';
  */
 export function clamp(x: Tensor, min?: number, max?: number): Tensor {
   x.assertAlive('clamp');
-  requireDType('clamp', x, ['float32', 'int32']);
+  requireDType('clamp', x, [...FLOAT_DTYPES, 'int32']);
   if (min === undefined && max === undefined) throw new Error('clamp: give min, max or both');
   if (min !== undefined && max !== undefined && min > max) throw new Error(`clamp: min ${min} is greater than max ${max}`);
   const out = noGrad(() => {

@@ -1,7 +1,8 @@
 // Unary and binary elementwise ops with PyTorch broadcasting over strided views. One kernel per
-// (op, dtype, collapsed rank, which operands are contiguous or scalars); sizes are uniforms.
+// (op, dtype, collapsed rank, which operands are contiguous or scalars); sizes are uniforms. float16
+// operands are loaded as f32, computed in f32 (erf, exp, pow keep their precision) and stored as f16.
 import { record } from '../autograd.js';
-import { type DType, dtypes, requireDType } from '../dtype.js';
+import { type DType, FLOAT_DTYPES, commonDType, dtypes } from '../dtype.js';
 import { linearEntry } from '../runtime/pipelines.js';
 import { dispatch, f32bits, grid } from '../runtime/queue.js';
 import { broadcastShapes, contiguousStrides, fmt, sameShape } from '../shape.js';
@@ -79,8 +80,10 @@ type UnaryName = keyof typeof UNARY;
 type BinaryName = keyof typeof BINARY;
 export type Operand = Tensor | number;
 
+const ANY: readonly DType[] = [...FLOAT_DTYPES, 'int32'];
+
 function checkFloat(op: string, t: Tensor, float: boolean | undefined): void {
-  if (float && t.dtype !== 'float32') throw new Error(`${op}: needs a float32 tensor, got ${t.dtype} ${fmt(t.shape)}`);
+  if (float && !FLOAT_DTYPES.includes(t.dtype)) throw new Error(`${op}: needs a float tensor, got ${t.dtype} ${fmt(t.shape)}`);
 }
 
 /** Launches `out[i] = expr(a[i], b[i])` where a or b may be a uniform scalar. */
@@ -104,7 +107,9 @@ function launch(
   const c = collapse(outShape, tensors.map(stridesOf));
   const contiguous = c.strides.map((s) => sameShape(s, contiguousStrides(c.shape)));
   const rank = c.shape.length;
-  const T = dtypes[dtype].wgsl;
+  // S is the storage type, T (in the expressions) the type they compute in.
+  const S = dtypes[dtype].wgsl;
+  const T = dtypes[dtype].compute;
   const names = ['A', 'B'];
   let k = 0;
   const reads: string[] = [];
@@ -115,7 +120,7 @@ function launch(
       reads.push(`let ${v} = ${T === 'f32' ? 'pf' : 'pi'}(1u);`);
       scalars.push(T === 'f32' ? f32bits(o) : o | 0);
     } else {
-      reads.push(`let ${v} = ${names[k]}[o${k}];`);
+      reads.push(`let ${v} = T(${names[k]}[o${k}]);`);
       k++;
     }
   });
@@ -140,15 +145,15 @@ function launch(
     };
     const kernel = {
       name: `elementwise_${op}`,
-      key: `${T}${OT}v4${operands.map((o) => (typeof o === 'number' ? 's' : 'c')).join('')}`,
+      key: `${S}${OT}v4${operands.map((o) => (typeof o === 'number' ? 's' : 'c')).join('')}`,
       bindings: [
-        ...tensors.map((_, i) => ({ name: names[i]!, type: `vec4<${T}>`, access: 'read' as const })),
+        ...tensors.map((_, i) => ({ name: names[i]!, type: `vec4<${S}>`, access: 'read' as const })),
         { name: 'O', type: `vec4<${OT}>`, access: 'read_write' as const },
       ],
       body: () => `${vectorForm ? `alias T = vec4<${T}>;` : prelude}
 ${entry}
   if (i >= pu(0u)) { return; }
-  ${tensors.map((_, k) => `let v${k} = ${names[k]}[pu(${1 + scalars.length + k}u) + i];`).join('\n  ')}
+  ${tensors.map((_, k) => `let v${k} = vec4<${T}>(${names[k]}[pu(${1 + scalars.length + k}u) + i]);`).join('\n  ')}
   ${vectorForm ? `let a = ${operandVec(0)}; let b = ${operandVec(1)};\n  O[i] = vec4<${OT}>(${expr});` : `var r: vec4<${OT}>;
   ${['x', 'y', 'z', 'w'].map((c) => `{ let a = ${operandLane(0, c)}; let b = ${operandLane(1, c)}; r.${c} = ${OT}(${expr}); }`).join('\n  ')}
   O[i] = r;`}
@@ -164,9 +169,9 @@ ${entry}
   const stridesAt = offsetAt + tensors.length;
   const kernel = {
     name: `elementwise_${op}`,
-    key: `${T}${OT}r${rank}${operands.map((o, j) => (typeof o === 'number' ? 's' : contiguous[operands.slice(0, j).filter((p) => typeof p !== 'number').length] ? 'c' : 'x')).join('')}`,
+    key: `${S}${OT}r${rank}${operands.map((o, j) => (typeof o === 'number' ? 's' : contiguous[operands.slice(0, j).filter((p) => typeof p !== 'number').length] ? 'c' : 'x')).join('')}`,
     bindings: [
-      ...tensors.map((_, i) => ({ name: names[i]!, type: T, access: 'read' as const })),
+      ...tensors.map((_, i) => ({ name: names[i]!, type: S, access: 'read' as const })),
       { name: 'O', type: OT, access: 'read_write' as const },
     ],
     body: () => `${prelude}
@@ -184,7 +189,7 @@ ${entry}
 
 function unary(op: UnaryName, x: Tensor): Tensor {
   x.assertAlive(op);
-  requireDType(op, x, ['float32', 'int32']);
+  commonDType(op, [x], ANY);
   checkFloat(op, x, (UNARY[op] as { float?: boolean }).float ?? false);
   return launch(op, UNARY[op].expr, x.dtype, x.dtype, [x], [...x.shape]);
 }
@@ -193,11 +198,7 @@ function binaryRaw(op: BinaryName, a: Operand, b: Operand): Tensor {
   const ta = typeof a === 'number' ? null : a.assertAlive(op);
   const tb = typeof b === 'number' ? null : b.assertAlive(op);
   if (!ta && !tb) throw new Error(`${op}: at least one operand must be a tensor`);
-  const dtype = (ta ?? tb)!.dtype;
-  requireDType(op, (ta ?? tb)!, ['float32', 'int32']);
-  if (ta && tb && ta.dtype !== tb.dtype) {
-    throw new Error(`${op}: dtypes differ (${ta.dtype} ${fmt(ta.shape)} vs ${tb.dtype} ${fmt(tb.shape)})`);
-  }
+  const dtype = commonDType(op, [ta, tb].filter((t): t is Tensor => t !== null), ANY);
   const spec = BINARY[op];
   if ('float' in spec && spec.float) checkFloat(op, (ta ?? tb)!, true);
   const shape = ta && tb ? broadcastShapes(op, ta.shape, tb.shape) : [...(ta ?? tb)!.shape];

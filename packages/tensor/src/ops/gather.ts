@@ -4,7 +4,9 @@
 // how often the token was picked and where; each gradient element then copies its one source (the
 // common case: a masker picks tokens without repeats) or sums its repeats in index order. A shared
 // [1, N, D] input gathered for a batch gets per-sample gradients, summed over the batch at the end.
+// float16 tokens are copied as they are; repeated picks sum their gradients in f32.
 import { record } from '../autograd.js';
+import { commonDType, dtypes } from '../dtype.js';
 import { linearEntry } from '../runtime/pipelines.js';
 import { dispatch, grid } from '../runtime/queue.js';
 import { fmt } from '../shape.js';
@@ -15,13 +17,13 @@ import { asContiguous } from './rows.js';
 
 const WG = 256;
 // Params: total, K, D, N, batch of x (1 = broadcast), index per sample (0/1), offset and strides of x (b, n, d), offset of index.
-const GATHER = {
+const gatherKernel = (T: string) => ({
   name: 'gatherTokens',
-  key: '',
+  key: T,
   bindings: [
-    { name: 'X', type: 'f32', access: 'read' as const },
+    { name: 'X', type: T, access: 'read' as const },
     { name: 'I', type: 'i32', access: 'read' as const },
-    { name: 'O', type: 'f32', access: 'read_write' as const },
+    { name: 'O', type: T, access: 'read_write' as const },
   ],
   body: () => `
 ${linearEntry(WG)}
@@ -34,7 +36,7 @@ ${linearEntry(WG)}
   let xb = select(b, 0u, pu(4u) == 1u);
   O[i] = X[pu(6u) + xb * pu(7u) + n * pu(8u) + d * pu(10u)];
 }`,
-};
+});
 
 // Params: K, N, rows of indices, index offset. Inv[2 * (r * N + n)] counts the picks of token n in index
 // row r (an integer atomic: exact), Inv[... + 1] holds where one of them is.
@@ -58,14 +60,14 @@ ${linearEntry(WG)}
 
 // dx[b, n, d] for every sample b of the gradient. Params: total (B * N * D), K, D, N, index per sample
 // (0/1), g offset, index offset.
-const SCATTER = {
+const scatterKernel = (T: string) => ({
   name: 'gatherTokensBackward',
-  key: '',
+  key: T,
   bindings: [
-    { name: 'G', type: 'f32', access: 'read' as const },
+    { name: 'G', type: T, access: 'read' as const },
     { name: 'I', type: 'i32', access: 'read' as const },
     { name: 'Inv', type: 'i32', access: 'read' as const },
-    { name: 'DX', type: 'f32', access: 'read_write' as const },
+    { name: 'DX', type: T, access: 'read_write' as const },
   ],
   body: () => `
 ${linearEntry(WG)}
@@ -80,15 +82,15 @@ ${linearEntry(WG)}
   let g = pu(5u) + b * K * D + d;
   var sum = 0.0;
   if (picks == 1) {
-    sum = G[g + u32(Inv[slot + 1u]) * D];
+    sum = f32(G[g + u32(Inv[slot + 1u]) * D]);
   } else if (picks > 1) {
     for (var k = 0u; k < K; k++) {
-      if (u32(I[pu(6u) + r * K + k]) == n) { sum += G[g + k * D]; }
+      if (u32(I[pu(6u) + r * K + k]) == n) { sum += f32(G[g + k * D]); }
     }
   }
-  DX[i] = sum;
+  DX[i] = ${T}(sum);
 }`,
-};
+});
 
 /**
  * x [B, N, D] (or [1, N, D], shared by the batch), index [K] (the same tokens for every sample) or
@@ -98,7 +100,8 @@ ${linearEntry(WG)}
  */
 export function gatherTokens(x: Tensor, index: Tensor | ArrayLike<number> | ArrayLike<number>[]): Tensor {
   x.assertAlive('gatherTokens');
-  if (x.rank !== 3 || x.dtype !== 'float32') throw new Error(`gatherTokens: x must be float32 [B, N, D], got ${x.dtype} ${fmt(x.shape)}`);
+  const dtype = commonDType('gatherTokens', [x]);
+  if (x.rank !== 3) throw new Error(`gatherTokens: x must be [B, N, D], got ${x.dtype} ${fmt(x.shape)}`);
   const [Bx, N, D] = x.shape as [number, number, number];
   let idx: Tensor;
   let ownsIndex = false;
@@ -130,16 +133,17 @@ export function gatherTokens(x: Tensor, index: Tensor | ArrayLike<number> | Arra
   if (perSample && Bx !== 1 && Bx !== B) {
     throw new Error(`gatherTokens: x ${fmt(x.shape)} and index ${fmt(idx.shape)} disagree on the batch size`);
   }
-  const out = empty([B, K, D]);
+  const T = dtypes[dtype].wgsl;
+  const out = empty([B, K, D], dtype);
   const params = [B * K * D, K, D, N, Bx === 1 ? 1 : 0, perSample ? 1 : 0, x.offset, x.strides[0]!, x.strides[1]!, idx.offset, x.strides[2]!];
-  dispatch(GATHER, [x.storage, idx.storage, out.storage], params, grid(Math.ceil(out.size / WG)));
+  dispatch(gatherKernel(T), [x.storage, idx.storage, out.storage], params, grid(Math.ceil(out.size / WG)));
   const result = record(out, 'gatherTokens', [x], [idx], (g, [si]) => {
     const rows = perSample ? B : 1;
     const inverse = zeros([rows * N * 2], { dtype: 'int32' });
     dispatch(INVERSE, [si!.storage, inverse.storage], [K, N, rows, si!.offset], grid(Math.ceil((rows * K) / WG)));
     const cg = asContiguous(g);
-    const perSampleDx = empty([B, N, D]);
-    dispatch(SCATTER, [cg.t.storage, si!.storage, inverse.storage, perSampleDx.storage], [B * N * D, K, D, N, perSample ? 1 : 0, cg.t.offset, si!.offset], grid(Math.ceil((B * N * D) / WG)));
+    const perSampleDx = empty([B, N, D], cg.t.dtype);
+    dispatch(scatterKernel(dtypes[cg.t.dtype].wgsl), [cg.t.storage, si!.storage, inverse.storage, perSampleDx.storage], [B * N * D, K, D, N, perSample ? 1 : 0, cg.t.offset, si!.offset], grid(Math.ceil((B * N * D) / WG)));
     cg.done();
     inverse.dispose();
     if (Bx === B) return [perSampleDx];

@@ -1,11 +1,16 @@
 // layerNorm over the trailing dims: a forward kernel per row that also keeps mean and 1/std, and a
 // fused backward: one kernel for dx per row, one for the weight and bias gradients per column
-// (partial sums over chunks of rows, then one reduction).
+// (partial sums over chunks of rows, then one reduction). Mean, variance and every sum are f32, and so
+// are the saved statistics and the weight-gradient partials, whatever the dtypes: a float16 input may come
+// with float16 or float32 (master) weight and bias; y and dx take the input's dtype, the weight and bias
+// gradients the parameter's.
 import { record } from '../autograd.js';
-import { linearEntry } from '../runtime/pipelines.js';
+import { type DType, FLOAT_DTYPES, commonDType, dtypes, requireDType } from '../dtype.js';
+import { type Kernel, linearEntry } from '../runtime/pipelines.js';
 import { dispatch, f32bits, grid } from '../runtime/queue.js';
 import { fmt, sameShape, sizeOf } from '../shape.js';
 import { type Tensor, empty } from '../tensor.js';
+import { to } from './cast.js';
 import { full } from './create.js';
 import { sum } from './reduce.js';
 import { asContiguous } from './rows.js';
@@ -13,17 +18,22 @@ import { reshape } from './view.js';
 
 const WG = 64;
 
-function kernel(name: string, bindings: [string, boolean][], body: string) {
+/**
+ * A kernel over bindings [name, written]; `dtypesIn` gives each binding's dtype, in order. The body reads
+ * every binding through f32(...) and writes through its storage type, `<name>T`.
+ */
+const kernel = (name: string, bindings: [string, boolean][], body: string) => (...dtypesIn: DType[]): Kernel => {
+  const types = dtypesIn.map((d) => dtypes[d].wgsl);
   return {
     name,
-    key: '',
-    bindings: bindings.map(([n, write]) => ({ name: n, type: 'f32', access: write ? ('read_write' as const) : ('read' as const) })),
-    body: () => `
+    key: types.join(''),
+    bindings: bindings.map(([n, write], i) => ({ name: n, type: types[i]!, access: write ? ('read_write' as const) : ('read' as const) })),
+    body: () => `${bindings.map(([n], i) => `alias ${n}T = ${types[i]};`).join('\n')}
 ${linearEntry(WG)}
   ${body}
 }`,
   };
-}
+};
 
 // Params: rows, D, eps, offset of X, offset of G.
 const FORWARD = kernel('layerNorm', [['X', false], ['W', false], ['Bias', false], ['Y', true], ['Stats', true]], `
@@ -31,12 +41,12 @@ const FORWARD = kernel('layerNorm', [['X', false], ['W', false], ['Bias', false]
   let D = pu(1u);
   let xb = pu(3u) + i * D;
   var m = 0.0;
-  for (var d = 0u; d < D; d++) { m += X[xb + d]; }
+  for (var d = 0u; d < D; d++) { m += f32(X[xb + d]); }
   m = m / f32(D);
   var v = 0.0;
-  for (var d = 0u; d < D; d++) { let c = X[xb + d] - m; v += c * c; }
+  for (var d = 0u; d < D; d++) { let c = f32(X[xb + d]) - m; v += c * c; }
   let rstd = inverseSqrt(v / f32(D) + pf(2u));
-  for (var d = 0u; d < D; d++) { Y[i * D + d] = (X[xb + d] - m) * rstd * W[d] + Bias[d]; }
+  for (var d = 0u; d < D; d++) { Y[i * D + d] = YT((f32(X[xb + d]) - m) * rstd * f32(W[d]) + f32(Bias[d])); }
   Stats[2u * i] = m;
   Stats[2u * i + 1u] = rstd;`);
 
@@ -51,15 +61,15 @@ const BACKWARD_X = kernel('layerNormBackwardX', [['X', false], ['G', false], ['W
   var a = 0.0;
   var b = 0.0;
   for (var d = 0u; d < D; d++) {
-    let dh = G[gb + d] * W[d];
+    let dh = f32(G[gb + d]) * f32(W[d]);
     a += dh;
-    b += dh * (X[xb + d] - m) * rstd;
+    b += dh * (f32(X[xb + d]) - m) * rstd;
   }
   a = a / f32(D);
   b = b / f32(D);
   for (var d = 0u; d < D; d++) {
-    let xh = (X[xb + d] - m) * rstd;
-    DX[i * D + d] = rstd * (G[gb + d] * W[d] - a - xh * b);
+    let xh = (f32(X[xb + d]) - m) * rstd;
+    DX[i * D + d] = DXT(rstd * (f32(G[gb + d]) * f32(W[d]) - a - xh * b));
   }`);
 
 // Partial sums of g * xhat and g over chunks of rows: thread (chunk, column). Params add chunk size.
@@ -74,8 +84,8 @@ const BACKWARD_W = kernel('layerNormBackwardW', [['X', false], ['G', false], ['S
   var sw = 0.0;
   var sb = 0.0;
   for (var r = start; r < end; r++) {
-    let g = G[pu(4u) + r * D + d];
-    sw += g * (X[pu(3u) + r * D + d] - Stats[2u * r]) * Stats[2u * r + 1u];
+    let g = f32(G[pu(4u) + r * D + d]);
+    sw += g * (f32(X[pu(3u) + r * D + d]) - Stats[2u * r]) * Stats[2u * r + 1u];
     sb += g;
   }
   PW[i] = sw;
@@ -88,22 +98,26 @@ const BACKWARD_W = kernel('layerNormBackwardW', [['X', false], ['G', false], ['S
 export function layerNorm(x: Tensor, normalizedShape: readonly number[], weight?: Tensor, bias?: Tensor, eps = 1e-5): Tensor {
   x.assertAlive('layerNorm');
   const k = normalizedShape.length;
-  if (x.dtype !== 'float32' || k === 0 || !sameShape(x.shape.slice(x.rank - k), normalizedShape)) {
+  const dtype = commonDType('layerNorm', [x]);
+  if (k === 0 || !sameShape(x.shape.slice(x.rank - k), normalizedShape)) {
     throw new Error(`layerNorm: input ${fmt(x.shape)} ${x.dtype} does not end with normalizedShape ${fmt(normalizedShape)}`);
   }
   for (const [name, p] of [['weight', weight], ['bias', bias]] as const) {
     if (p && !sameShape(p.assertAlive('layerNorm').shape, normalizedShape)) {
       throw new Error(`layerNorm: ${name} ${fmt(p.shape)} must have shape ${fmt(normalizedShape)}`);
     }
+    // float32 parameters (master weights) go with any float input; otherwise the input's dtype.
+    if (p) requireDType(`layerNorm ${name}`, p, [...new Set<DType>([dtype, 'float32'])].filter((d) => FLOAT_DTYPES.includes(d)));
   }
   const D = sizeOf(normalizedShape);
   const rows = D === 0 ? 0 : x.size / D;
   const ones = weight ?? full([D], 1);
   const zeros = bias ?? full([D], 0);
   const hx = asContiguous(x);
-  const y = empty(x.shape);
+  const y = empty(x.shape, dtype);
   const stats = empty([rows, 2]);
-  dispatch(FORWARD, [hx.t.storage, ones.storage, zeros.storage, y.storage, stats.storage], [rows, D, f32bits(eps), hx.t.offset], grid(Math.ceil(rows / WG)));
+  const forward = FORWARD(dtype, ones.dtype, zeros.dtype, dtype, 'float32');
+  dispatch(forward, [hx.t.storage, ones.storage, zeros.storage, y.storage, stats.storage], [rows, D, f32bits(eps), hx.t.offset], grid(Math.ceil(rows / WG)));
   hx.done();
   const inputs = [x, ...(weight ? [weight] : []), ...(bias ? [bias] : [])];
   const out = record(y, 'layerNorm', inputs, [x, ones, stats], (g, [sx, sw, st]) => {
@@ -111,8 +125,8 @@ export function layerNorm(x: Tensor, normalizedShape: readonly number[], weight?
     const cg = asContiguous(g);
     const grads: (Tensor | null)[] = [];
     if (x.requiresGrad) {
-      const dx = empty(x.shape);
-      dispatch(BACKWARD_X, [cx.t.storage, cg.t.storage, sw!.storage, st!.storage, dx.storage], [rows, D, 0, cx.t.offset, cg.t.offset], grid(Math.ceil(rows / WG)));
+      const dx = empty(x.shape, dtype);
+      dispatch(BACKWARD_X(dtype, g.dtype, sw!.dtype, 'float32', dtype), [cx.t.storage, cg.t.storage, sw!.storage, st!.storage, dx.storage], [rows, D, 0, cx.t.offset, cg.t.offset], grid(Math.ceil(rows / WG)));
       grads.push(dx);
     } else {
       grads.push(null);
@@ -122,9 +136,14 @@ export function layerNorm(x: Tensor, normalizedShape: readonly number[], weight?
       const chunks = Math.ceil(rows / chunk);
       const pw = empty([chunks, D]);
       const pb = empty([chunks, D]);
-      dispatch(BACKWARD_W, [cx.t.storage, cg.t.storage, st!.storage, pw.storage, pb.storage], [rows, D, 0, cx.t.offset, cg.t.offset, chunks, chunk], grid(Math.ceil((chunks * D) / WG)));
-      if (weight) grads.push(weight.requiresGrad ? reshape(sum(pw, 0), normalizedShape) : null);
-      if (bias) grads.push(bias.requiresGrad ? reshape(sum(pb, 0), normalizedShape) : null);
+      dispatch(BACKWARD_W(dtype, g.dtype, 'float32', 'float32', 'float32'), [cx.t.storage, cg.t.storage, st!.storage, pw.storage, pb.storage], [rows, D, 0, cx.t.offset, cg.t.offset, chunks, chunk], grid(Math.ceil((chunks * D) / WG)));
+      // Summed in f32, rounded once to the parameter's dtype.
+      const gradOf = (p: Tensor, partial: Tensor) => {
+        const g32 = reshape(sum(partial, 0), normalizedShape);
+        return p.dtype === 'float32' ? g32 : to(g32, p.dtype);
+      };
+      if (weight) grads.push(weight.requiresGrad ? gradOf(weight, pw) : null);
+      if (bias) grads.push(bias.requiresGrad ? gradOf(bias, pb) : null);
       pw.dispose();
       pb.dispose();
     } else {

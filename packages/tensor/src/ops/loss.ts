@@ -1,5 +1,5 @@
 // Losses, composed from differentiable ops.
-import { requireDType } from '../dtype.js';
+import { commonDType } from '../dtype.js';
 import { fmt, sameShape } from '../shape.js';
 import type { Tensor } from '../tensor.js';
 import { mul, sub } from './elementwise.js';
@@ -11,7 +11,8 @@ export type Reduction = 'mean' | 'sum' | 'none';
 export function mseLoss(input: Tensor, target: Tensor, reduction: Reduction = 'mean'): Tensor {
   input.assertAlive('mseLoss');
   target.assertAlive('mseLoss');
-  requireDType('mseLoss', input, ['float32']);
+  // float16 differences and squares are rounded to f16 elementwise (as PyTorch's f16 mse_loss); the mean or sum accumulates in f32.
+  commonDType('mseLoss', [input, target]);
   if (!sameShape(input.shape, target.shape)) {
     throw new Error(`mseLoss: input ${fmt(input.shape)} and target ${fmt(target.shape)} must have the same shape`);
   }

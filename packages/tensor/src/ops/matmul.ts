@@ -3,8 +3,11 @@
 // no shared memory and no barriers (barriers are very expensive on CPU drivers; register tiling is
 // what pays there). A transposed operand is read through its strides, never copied: vec4 loads run
 // along whichever of its dims is contiguous, and scalar loads cover any other layout and odd sizes.
+// float16 operands are widened to f32 as they are loaded: the products and sums are f32, and only the
+// stored result is rounded to f16. Each dtype is tuned on its own.
 import { record } from '../autograd.js';
 import { getDevice } from '../device.js';
+import { commonDType, dtypes } from '../dtype.js';
 import { type Storage, allocate, release } from '../runtime/pool.js';
 import { dispatch, flushNumber } from '../runtime/queue.js';
 import { choose, sizeClass } from '../runtime/tune.js';
@@ -42,16 +45,16 @@ function loadA(mode: AMode, j: number): string {
   // Am<j>: column r holds A[row + 4j + r, k .. k+3].
   const r = (i: number) => `r${4 * j + i}`;
   if (mode === 'k') {
-    return `let Am${j} = mat4x4<f32>(${[0, 1, 2, 3].map((i) => `A[(aBase + ${r(i)} * sAm + k) >> 2u]`).join(', ')});`;
+    return `let Am${j} = mat4x4<f32>(${[0, 1, 2, 3].map((i) => `vec4<f32>(A[(aBase + ${r(i)} * sAm + k) >> 2u])`).join(', ')});`;
   }
   if (mode === 'm') {
     // K need not be a multiple of 4 here: rows past it are read clamped and zeroed (pool buffers hold
     // stale data, maybe NaN, past a tensor's end).
-    const at = (kk: number) => `select(vec4<f32>(), A[(aBase + min(k + ${kk}u, K - 1u) * sAk + row + ${4 * j}u) >> 2u], k + ${kk}u < K)`;
+    const at = (kk: number) => `select(vec4<f32>(), vec4<f32>(A[(aBase + min(k + ${kk}u, K - 1u) * sAk + row + ${4 * j}u) >> 2u]), k + ${kk}u < K)`;
     return `let Am${j} = transpose(mat4x4<f32>(${[0, 1, 2, 3].map(at).join(', ')}));`;
   }
   const rowOf = (ri: string) =>
-    `vec4<f32>(${[0, 1, 2, 3].map((i) => `select(0.0, A[aBase + ${ri} * sAm + min(k + ${i}u, K - 1u) * sAk], k + ${i}u < K)`).join(', ')})`;
+    `vec4<f32>(${[0, 1, 2, 3].map((i) => `select(0.0, f32(A[aBase + ${ri} * sAm + min(k + ${i}u, K - 1u) * sAk]), k + ${i}u < K)`).join(', ')})`;
   return `let Am${j} = mat4x4<f32>(${[0, 1, 2, 3].map((i) => rowOf(r(i))).join(', ')});`;
 }
 
@@ -60,28 +63,29 @@ function loadB(mode: BMode): string {
   if (mode === 'n') {
     // Rows past K (K need not be a multiple of 4 here) are read clamped, so they hold real, finite data
     // that A's zeroed columns cancel.
-    const at = (kk: number) => `B[(bBase + min(k + ${kk}u, K - 1u) * sBk + col) >> 2u]`;
+    const at = (kk: number) => `vec4<f32>(B[(bBase + min(k + ${kk}u, K - 1u) * sBk + col) >> 2u])`;
     return `let Bm = mat4x4<f32>(${[0, 1, 2, 3].map(at).join(', ')});`;
   }
   if (mode === 'k') {
-    return `let Bm = transpose(mat4x4<f32>(B[(bBase + c0 * sBn + k) >> 2u], B[(bBase + c1 * sBn + k) >> 2u],
-                                            B[(bBase + c2 * sBn + k) >> 2u], B[(bBase + c3 * sBn + k) >> 2u]));`;
+    const at = (c: string) => `vec4<f32>(B[(bBase + ${c} * sBn + k) >> 2u])`;
+    return `let Bm = transpose(mat4x4<f32>(${['c0', 'c1', 'c2', 'c3'].map(at).join(', ')}));`;
   }
   const rowOf = (i: number) =>
-    `vec4<f32>(${['c0', 'c1', 'c2', 'c3'].map((c) => `select(0.0, B[bBase + min(k + ${i}u, K - 1u) * sBk + ${c} * sBn], k + ${i}u < K)`).join(', ')})`;
+    `vec4<f32>(${['c0', 'c1', 'c2', 'c3'].map((c) => `select(0.0, f32(B[bBase + min(k + ${i}u, K - 1u) * sBk + ${c} * sBn]), k + ${i}u < K)`).join(', ')})`;
   return `let Bm = mat4x4<f32>(${rowOf(0)}, ${rowOf(1)}, ${rowOf(2)}, ${rowOf(3)});`;
 }
 
-function kernelFor(am: AMode, bm: BMode, wx: number, wy: number, tm: number, bias: boolean) {
+/** T: the WGSL storage type of every operand and of the output. */
+function kernelFor(T: string, am: AMode, bm: BMode, wx: number, wy: number, tm: number, bias: boolean) {
   const groups = [...Array(tm / 4).keys()];
   return {
     name: 'matmul',
-    key: `${am}${bm}${wx}x${wy}x${tm}${bias ? 'b' : ''}`,
+    key: `${T}${am}${bm}${wx}x${wy}x${tm}${bias ? 'b' : ''}`,
     bindings: [
-      { name: 'A', type: am === 's' ? 'f32' : 'vec4<f32>', access: 'read' as const },
-      { name: 'B', type: bm === 's' ? 'f32' : 'vec4<f32>', access: 'read' as const },
-      ...(bias ? [{ name: 'Bias', type: 'f32', access: 'read' as const }] : []),
-      { name: 'O', type: 'f32', access: 'read_write' as const },
+      { name: 'A', type: am === 's' ? T : `vec4<${T}>`, access: 'read' as const },
+      { name: 'B', type: bm === 's' ? T : `vec4<${T}>`, access: 'read' as const },
+      ...(bias ? [{ name: 'Bias', type: T, access: 'read' as const }] : []),
+      { name: 'O', type: T, access: 'read_write' as const },
     ],
     body: () => `
 @compute @workgroup_size(${wx}, ${wy})
@@ -116,7 +120,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     if (m >= M) { break; }
     for (var c = 0u; c < 4u; c++) {
       if (col + c < N) {
-        O[oBase + m * N + col + c] = acc${j}[r][c]${bias ? ' + Bias[col + c]' : ''};
+        O[oBase + m * N + col + c] = ${T}(acc${j}[r][c]${bias ? ' + f32(Bias[col + c])' : ''});
       }
     }
   }`).join('\n  ')}
@@ -149,7 +153,8 @@ function matmulRaw(a: Tensor, b: Tensor, bias?: Tensor): Tensor {
     fb.dispose();
     return r;
   }
-  const out = empty([...batchShape, M, N]);
+  const T = dtypes[a.dtype].wgsl;
+  const out = empty([...batchShape, M, N], a.dtype);
   const batches = sizeOf(batchShape);
   if (out.size === 0) return out;
   const pad = (xs: number[], fill: number) => [...Array(MAX_BATCH_RANK - xs.length).fill(fill), ...xs];
@@ -162,7 +167,7 @@ function matmulRaw(a: Tensor, b: Tensor, bias?: Tensor): Tensor {
   const bm = bMode(b, N, K, sBk, sBn, bsB);
   const encode = (v: Variant, buffers: Storage[]) => {
     const wy = 64 / v.wx;
-    const kernel = kernelFor(am, bm, v.wx, wy, v.tm, !!bias);
+    const kernel = kernelFor(T, am, bm, v.wx, wy, v.tm, !!bias);
     const maxZ = 65535;
     for (let start = 0; start < batches; start += maxZ) {
       const params = [M, N, K, a.offset, b.offset, sAm, sAk, sBk, sBn, start, ...bShape, ...bsA, ...bsB];
@@ -171,7 +176,7 @@ function matmulRaw(a: Tensor, b: Tensor, bias?: Tensor): Tensor {
   };
   const sizes = [a.storage.byteSize, b.storage.byteSize, ...(bias ? [bias.storage.byteSize] : []), out.storage.byteSize];
   const variant = choose<Variant>({
-    problem: `matmul|${am}${bm}${bias ? 'b' : ''}|M${sizeClass(M)}|N${sizeClass(N)}|K${sizeClass(K)}|B${sizeClass(batches)}`,
+    problem: `matmul|${T}|${am}${bm}${bias ? 'b' : ''}|M${sizeClass(M)}|N${sizeClass(N)}|K${sizeClass(K)}|B${sizeClass(batches)}`,
     candidates: variants(N),
     label: variantLabel,
     fallback: defaultVariant(N),
@@ -212,10 +217,11 @@ function defaultVariant(N: number): Variant {
   return { tm: getDevice().info.isCpu ? 8 : 4, wx: lanesFor(N) };
 }
 
-function check(op: string, a: Tensor, b: Tensor): void {
+function check(op: string, a: Tensor, b: Tensor, bias?: Tensor): void {
   a.assertAlive(op);
   b.assertAlive(op);
-  if (a.dtype !== 'float32' || b.dtype !== 'float32') throw new Error(`${op}: needs float32 tensors, got ${a.dtype} and ${b.dtype}`);
+  bias?.assertAlive(op);
+  commonDType(op, bias ? [a, b, bias] : [a, b]);
   if (a.rank === 0 || b.rank === 0) throw new Error(`${op}: both operands need at least one dimension, got ${fmt(a.shape)} and ${fmt(b.shape)}`);
 }
 
@@ -249,14 +255,13 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
 
 /** `torch.nn.functional.linear`: x [.., in] @ weightᵀ ([out, in]) + bias [out], with the bias fused in. */
 export function linear(x: Tensor, weight: Tensor, bias?: Tensor): Tensor {
-  check('linear', x, weight);
+  check('linear', x, weight, bias);
   const inF = x.shape[x.rank - 1]!;
   if (weight.rank !== 2 || weight.shape[1] !== inF) {
     throw new Error(`linear: input ${fmt(x.shape)} and weight ${fmt(weight.shape)} don't match (weight must be [out, ${inF}])`);
   }
   const outF = weight.shape[0]!;
   if (bias) {
-    bias.assertAlive('linear');
     if (bias.rank !== 1 || bias.shape[0] !== outF) throw new Error(`linear: bias ${fmt(bias.shape)} must be [${outF}]`);
   }
   // Fold leading dims into rows so that the weight gradient is one matmul, not a batch plus a sum.

@@ -1,9 +1,9 @@
 // Reductions over any set of axes. The input is seen as a strided [M, R] matrix (kept x reduced),
 // copied only when the axes can't be expressed that way. Each thread reduces a run of one row, with
 // no barriers (they are very expensive on CPU drivers); long rows over few outputs split into chunks
-// reduced by a second pass.
+// reduced by a second pass. float16 is summed in f32, and the partial sums between passes stay f32.
 import { record } from '../autograd.js';
-import { dtypes, requireDType } from '../dtype.js';
+import { type DType, FLOAT_DTYPES, commonDType, dtypes } from '../dtype.js';
 import { linearEntry } from '../runtime/pipelines.js';
 import { dispatch, f32bits, grid } from '../runtime/queue.js';
 import { type Shape, contiguousStrides, fmt, normalizeAxes, sameShape, sizeOf } from '../shape.js';
@@ -34,20 +34,22 @@ function group(shape: number[], strides: number[]): [number, number] | null {
   return [size, stride];
 }
 
-function launchRows(op: ReduceOp, x: Tensor, M: number, R: number, sM: number, sR: number, offset: number, scale: number): Tensor {
-  const T = dtypes[x.dtype].wgsl as keyof typeof INIT; // reduceRaw lets float32 and int32 through
+function launchRows(op: ReduceOp, x: Tensor, outDtype: DType, M: number, R: number, sM: number, sR: number, offset: number, scale: number): Tensor {
+  const A = dtypes[x.dtype].compute;
   // Split long rows when there are too few rows to keep every core busy.
   let chunks = 1;
   if (M < 2048 && R > 1024) chunks = Math.min(Math.ceil(R / 256), Math.ceil(8192 / M));
   const chunk = Math.ceil(R / chunks);
   chunks = Math.ceil(R / chunk);
-  const out = empty([M * chunks], x.dtype);
+  // Partial sums keep the accumulator's type (float16 rows give f32 partials).
+  const out = empty([M * chunks], chunks > 1 ? (A === 'f32' ? 'float32' : 'int32') : outDtype);
+  const [S, OS] = [dtypes[x.dtype].wgsl, dtypes[out.dtype].wgsl];
   const kernel = {
     name: `reduce_${op}`,
-    key: T,
+    key: `${S}${OS}`,
     bindings: [
-      { name: 'X', type: T, access: 'read' as const },
-      { name: 'O', type: T, access: 'read_write' as const },
+      { name: 'X', type: S, access: 'read' as const },
+      { name: 'O', type: OS, access: 'read_write' as const },
     ],
     body: () => `
 ${linearEntry(WG, 'o')}
@@ -60,26 +62,26 @@ ${linearEntry(WG, 'o')}
   let start = c * pu(7u);
   let end = min(R, start + pu(7u));
   var p = pu(4u) + m * pu(2u) + start * sR;
-  var acc = ${T}(${INIT[T][op]});
+  var acc = ${A}(${INIT[A][op]});
   for (var r = start; r < end; r++) {
-    let v = X[p];
+    let v = ${A}(X[p]);
     acc = ${COMBINE[op]};
     p += sR;
   }
-  ${op === 'sum' && T === 'f32' ? 'acc = acc * pf(5u);' : ''}
-  O[o] = acc;
+  ${op === 'sum' && A === 'f32' ? 'acc = acc * pf(5u);' : ''}
+  O[o] = ${OS}(acc);
 }`,
   };
   const s = chunks > 1 ? 1 : scale;
   dispatch(kernel, [x.storage, out.storage], [M, R, sM, sR, offset, f32bits(s), chunks, chunk], grid(Math.ceil((M * chunks) / WG)));
   if (chunks === 1) return out;
-  const final = launchRows(op, out, M, chunks, chunks, 1, 0, scale);
+  const final = launchRows(op, out, outDtype, M, chunks, chunks, 1, 0, scale);
   out.dispose();
   return final;
 }
 
 function reduceRaw(op: ReduceOp, x: Tensor, axes: number[], keepdim: boolean, scale = 1): Tensor {
-  requireDType(op, x, ['float32', 'int32']);
+  commonDType(op, [x], [...FLOAT_DTYPES, 'int32']);
   const keptAxes = [...x.shape.keys()].filter((a) => !axes.includes(a));
   const outShape = keepdim ? x.shape.map((d, i) => (axes.includes(i) ? 1 : d)) : keptAxes.map((a) => x.shape[a]!);
   const R = sizeOf(axes.map((a) => x.shape[a]!));
@@ -98,7 +100,7 @@ function reduceRaw(op: ReduceOp, x: Tensor, axes: number[], keepdim: boolean, sc
     kept = [M, R];
     red = [R, 1];
   }
-  const flat = launchRows(op, src, M, R, kept[1], red[1], src.offset, scale);
+  const flat = launchRows(op, src, x.dtype, M, R, kept[1], red[1], src.offset, scale);
   if (src !== x) src.dispose();
   const out = flat.view(outShape, contiguousStrides(outShape), 0);
   flat.dispose();
@@ -123,7 +125,7 @@ export function sum(x: Tensor, axis?: number | number[], options: ReduceOptions 
 
 export function mean(x: Tensor, axis?: number | number[], options: ReduceOptions = {}): Tensor {
   x.assertAlive('mean');
-  if (x.dtype !== 'float32') throw new Error(`mean: needs float32, got ${x.dtype} ${fmt(x.shape)}`);
+  commonDType('mean', [x]);
   const axes = normalizeAxes('mean', axis, x.rank);
   const count = sizeOf(axes.map((a) => x.shape[a]!));
   const out = reduceRaw('sum', x, axes, options.keepdim ?? false, 1 / count);

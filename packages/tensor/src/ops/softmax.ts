@@ -1,9 +1,11 @@
 // softmax and logSoftmax over one axis: one thread per row (max, sum of exponentials, write), and a
-// fused backward per row. Other axes are moved last through a view and a copy.
+// fused backward per row. Other axes are moved last through a view and a copy. float16 rows are read
+// as f32: the max, the sum of exponentials and sum(g * y) are f32; only the outputs are rounded.
 import { record } from '../autograd.js';
-import { linearEntry } from '../runtime/pipelines.js';
+import { type DType, commonDType, dtypes } from '../dtype.js';
+import { type Kernel, linearEntry } from '../runtime/pipelines.js';
 import { dispatch, grid } from '../runtime/queue.js';
-import { fmt, normalizeAxis } from '../shape.js';
+import { normalizeAxis } from '../shape.js';
 import { type Tensor, empty } from '../tensor.js';
 import { asContiguous } from './rows.js';
 import { reshape, transpose } from './view.js';
@@ -11,15 +13,17 @@ import { reshape, transpose } from './view.js';
 const WG = 64;
 type Kind = 'softmax' | 'logSoftmax';
 
-function rowKernel(name: string, inputs: string[], body: string) {
+/** A row kernel for its inputs' dtypes; the output (type T) takes the first input's. */
+const rowKernel = (name: string, inputs: string[], body: string) => (dtypesIn: DType[]): Kernel => {
+  const types = dtypesIn.map((d) => dtypes[d].wgsl);
   return {
     name,
-    key: '',
+    key: types.join(''),
     bindings: [
-      ...inputs.map((n) => ({ name: n, type: 'f32', access: 'read' as const })),
-      { name: 'O', type: 'f32', access: 'read_write' as const },
+      ...inputs.map((n, i) => ({ name: n, type: types[i]!, access: 'read' as const })),
+      { name: 'O', type: types[0]!, access: 'read_write' as const },
     ],
-    body: () => `
+    body: () => `alias T = ${types[0]};
 ${linearEntry(WG, 'row')}
   if (row >= pu(0u)) { return; }
   let R = pu(1u);
@@ -28,51 +32,51 @@ ${linearEntry(WG, 'row')}
   ${body}
 }`,
   };
-}
+};
 
 const FORWARD = {
   softmax: rowKernel('softmax', ['X'], `
   var mx = -3.4028234663852886e38;
-  for (var r = 0u; r < R; r++) { mx = max(mx, X[Xb + r]); }
+  for (var r = 0u; r < R; r++) { mx = max(mx, f32(X[Xb + r])); }
   var s = 0.0;
-  for (var r = 0u; r < R; r++) { s += exp(X[Xb + r] - mx); }
+  for (var r = 0u; r < R; r++) { s += exp(f32(X[Xb + r]) - mx); }
   let inv = 1.0 / s;
-  for (var r = 0u; r < R; r++) { O[base + r] = exp(X[Xb + r] - mx) * inv; }`),
+  for (var r = 0u; r < R; r++) { O[base + r] = T(exp(f32(X[Xb + r]) - mx) * inv); }`),
   logSoftmax: rowKernel('logSoftmax', ['X'], `
   var mx = -3.4028234663852886e38;
-  for (var r = 0u; r < R; r++) { mx = max(mx, X[Xb + r]); }
+  for (var r = 0u; r < R; r++) { mx = max(mx, f32(X[Xb + r])); }
   var s = 0.0;
-  for (var r = 0u; r < R; r++) { s += exp(X[Xb + r] - mx); }
+  for (var r = 0u; r < R; r++) { s += exp(f32(X[Xb + r]) - mx); }
   let l = mx + log(s);
-  for (var r = 0u; r < R; r++) { O[base + r] = X[Xb + r] - l; }`),
+  for (var r = 0u; r < R; r++) { O[base + r] = T(f32(X[Xb + r]) - l); }`),
 };
 
 const BACKWARD = {
   // dx = y * (g - sum(g * y))
   softmax: rowKernel('softmaxBackward', ['Y', 'G'], `
   var d = 0.0;
-  for (var r = 0u; r < R; r++) { d += G[Gb + r] * Y[Yb + r]; }
-  for (var r = 0u; r < R; r++) { O[base + r] = Y[Yb + r] * (G[Gb + r] - d); }`),
+  for (var r = 0u; r < R; r++) { d += f32(G[Gb + r]) * f32(Y[Yb + r]); }
+  for (var r = 0u; r < R; r++) { O[base + r] = T(f32(Y[Yb + r]) * (f32(G[Gb + r]) - d)); }`),
   // dx = g - exp(y) * sum(g)
   logSoftmax: rowKernel('logSoftmaxBackward', ['Y', 'G'], `
   var s = 0.0;
-  for (var r = 0u; r < R; r++) { s += G[Gb + r]; }
-  for (var r = 0u; r < R; r++) { O[base + r] = G[Gb + r] - exp(Y[Yb + r]) * s; }`),
+  for (var r = 0u; r < R; r++) { s += f32(G[Gb + r]); }
+  for (var r = 0u; r < R; r++) { O[base + r] = T(f32(G[Gb + r]) - exp(f32(Y[Yb + r])) * s); }`),
 };
 
 function launch(kernel: ReturnType<typeof rowKernel>, inputs: Tensor[], shape: readonly number[]): Tensor {
-  const out = empty(shape);
+  const out = empty(shape, inputs[0]!.dtype);
   const R = shape[shape.length - 1] ?? 1;
   const rows = R === 0 ? 0 : out.size / R;
   const held = inputs.map(asContiguous);
-  dispatch(kernel, [...held.map((h) => h.t.storage), out.storage], [rows, R, ...held.map((h) => h.t.offset)], grid(Math.ceil(rows / WG)));
+  dispatch(kernel(inputs.map((t) => t.dtype)), [...held.map((h) => h.t.storage), out.storage], [rows, R, ...held.map((h) => h.t.offset)], grid(Math.ceil(rows / WG)));
   held.forEach((h) => h.done());
   return out;
 }
 
 function rowwise(kind: Kind, x: Tensor, axis: number): Tensor {
   x.assertAlive(kind);
-  if (x.dtype !== 'float32') throw new Error(`${kind}: needs float32, got ${x.dtype} ${fmt(x.shape)}`);
+  commonDType(kind, [x]);
   if (x.rank === 0) {
     const v = reshape(x, [1]);
     const y = rowwise(kind, v, 0);

@@ -79,7 +79,7 @@ export function slice(x: Tensor, axis: number, start: number, end?: number): Ten
   shape[ax] = e - s;
   const out = x.view(shape, x.strides, x.offset + s * x.strides[ax]!);
   return record(out, 'slice', [x], [], (g) => {
-    const gx = zeros(x.shape);
+    const gx = zeros(x.shape, { dtype: g.dtype });
     const window = slice(gx, ax, s, e);
     copyInto(window, g);
     window.dispose();
