@@ -84,7 +84,8 @@ describe('loadModel', () => {
     writeFileSync(truncated, bytes.subarray(0, bytes.length - 1000));
     await expect(loadModel(truncated)).rejects.toThrow(/truncated\.safetensors/);
     await expect(loadModel(new Uint8Array(bytes.subarray(0, 100)))).rejects.toThrow(/the model bytes/);
-    await expect(loadModel(join(dir, 'missing.safetensors'))).rejects.toThrow(/missing\.safetensors/);
+    await expect(loadModel(new TextEncoder().encode('{"not": "safetensors"}'))).rejects.toThrow(/the model bytes/);
+    await expect(loadModel(join(dir, 'missing.safetensors'))).rejects.toThrow(/missing\.safetensors: no such model file/);
     await expect(loadModel(checkpoint, { config: 'tiny-mpii' })).rejects.toThrow(/last\.safetensors: the weights are incompatible with tiny-mpii: .*nothing was loaded/);
     const dict = model.stateDict();
     const key = 'transformer.keypoint_token';

@@ -85,6 +85,7 @@ async function readSource(source: ModelSource, name: string): Promise<io.ParsedS
     try {
       return await io.readSafetensors(path);
     } catch (err) {
+      if ((err as { code?: unknown }).code === 'ENOENT') throw new Error(`${name}: no such model file`);
       const message = (err as Error).message;
       throw new Error(message.includes(path) ? message : `${name}: ${message}`);
     }
