@@ -249,8 +249,18 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   const out = matmulRaw(a, b);
   return record(out, 'matmul', [a, b], [a, b], (g, [sa, sb]) => [
     a.requiresGrad ? sumTo(matmul(g, transpose(sb!)), a.shape) : null,
-    b.requiresGrad ? sumTo(matmul(transpose(sa!), g), b.shape) : null,
+    b.requiresGrad ? gradOfB(sa!, g, b) : null,
   ]);
+}
+
+/**
+ * The gradient of b in a @ b. A 2-D b shared by a batch gets it from one product with the batch folded
+ * into the contracted dim: one f32 sum and one rounding, where a product per batch summed after would
+ * round each partial to float16 first.
+ */
+function gradOfB(a: Tensor, g: Tensor, b: Tensor): Tensor {
+  if (b.rank !== 2 || a.rank === 2) return sumTo(matmul(transpose(a), g), b.shape);
+  return matmul(transpose(reshape(a, [-1, a.shape[a.rank - 1]!])), reshape(g, [-1, g.shape[g.rank - 1]!]));
 }
 
 /** `torch.nn.functional.linear`: x [.., in] @ weightᵀ ([out, in]) + bias [out], with the bias fused in. */
