@@ -23,8 +23,8 @@ export function op<F>(fnName: string): F {
   return f as F;
 }
 
-function upload(values: Float32Array, shape: number[]): Tensor {
-  return T.tensor(values, shape);
+function upload(values: Float32Array, shape: number[], dtype: T.DType = 'float32'): Tensor {
+  return T.tensor(values, shape, { dtype });
 }
 
 /** Runs `f` in a `tidy`, waits with `sync()`, disposes its outputs. */
@@ -49,11 +49,11 @@ export function caseOf(inputs: Tensor[], f: () => Tensor | Tensor[], extra: Omit
   };
 }
 
-/** `matmul(a, b)`, a: [M,K], b: [K,N], f32; the same inputs as the peers get. */
-export function matmul(M: number, K: number, N: number): Case {
+/** `matmul(a, b)`, a: [M,K], b: [K,N], f32 (or f16: the same inputs rounded); the same inputs as the peers get. */
+export function matmul(M: number, K: number, N: number, dtype: T.DType = 'float32'): Case {
   const mm = op<Binary>('matmul');
-  const a = upload(hostRandn(M * K, 1), [M, K]);
-  const b = upload(hostRandn(K * N, 2), [K, N]);
+  const a = upload(hostRandn(M * K, 1), [M, K], dtype);
+  const b = upload(hostRandn(K * N, 2), [K, N], dtype);
   return caseOf([a, b], () => mm(a, b), { flops: 2 * M * K * N });
 }
 
