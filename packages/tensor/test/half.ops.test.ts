@@ -4,7 +4,8 @@
 // upstream gradient, float64 references).
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as api from '@tmpose/tensor';
-import { type DeviceInfo, init, tensor } from '@tmpose/tensor';
+import { type DType, type DeviceInfo, init, kernelsOf, randn, tensor, tidy } from '@tmpose/tensor';
+import { wgslSource } from '../src/runtime/pipelines.js';
 import { type OpCall, type Tol, fixtureRunner, loadCases, tol } from './fixtures.js';
 import { fn, throwsEarly } from './helpers.js';
 
@@ -111,6 +112,26 @@ describe('float16 results keep the dtype, gradients included', () => {
     expect(x.grad!.dtype).toBe('float16');
     expect((await x.grad!.data()).every(Number.isFinite)).toBe(true);
     for (const t of [x, y]) t.dispose();
+  });
+});
+
+describe('float16 and float32 kernels never share a cache key', () => {
+  it('each op family in both dtypes, forward and backward, every matmul variant: one WGSL source per key, f16 in the key of every kernel that stores halves', () => {
+    const kernels = kernelsOf(() => tidy(() => {
+      for (const dtype of ['float32', 'float16'] as DType[]) {
+        const leaf = (shape: number[], seed: number) => Object.assign(randn(shape, { seed }).to(dtype), { requiresGrad: true });
+        const [a, b, x, y] = [leaf([2, 9, 40], 1), leaf([40, 36], 2), leaf([3, 5, 8], 3), leaf([5, 1], 4)];
+        const parts = [
+          api.matmul(a, b), api.linear(x, leaf([7, 8], 5), leaf([7], 6)), api.add(x, y), api.mul(x, 0.5), api.gelu(x), api.relu(x),
+          api.softmax(x, 1), api.logSoftmax(x), api.layerNorm(x, [8], leaf([8], 7), leaf([8], 8)), api.max(x, 2), api.mean(x, 0),
+          api.gatherTokens(x, [0, 4, 4]), api.mseLoss(x, api.mul(x, 0.5)), api.concat([x, x], 1).slice(2, 1, 5), api.clamp(x, -1, 1),
+        ];
+        parts.map((p) => api.sum(p)).reduce((p, q) => api.add(p, q)).backward();
+      }
+    }), { everyVariant: true });
+    const halves = kernels.filter((k) => /array<(vec4<)?f16>?>/.test(wgslSource(k)));
+    expect(halves.length).toBeGreaterThan(30);
+    expect(halves.filter((k) => !k.key.includes('f16')).map((k) => `${k.name}|${k.key}`)).toEqual([]);
   });
 });
 
