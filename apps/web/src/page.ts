@@ -447,8 +447,8 @@ function wire(): void {
     showFlops();
     void refresh();
   };
-  el.keep.addEventListener('input', () => showFlops());
-  el.keep.addEventListener('change', onSetting);
+  // While the slider moves: the FLOPs at once, the model as fast as it runs (moves during a run coalesce).
+  el.keep.addEventListener('input', onSetting);
   for (const input of [el.sampler, el.showTokens, el.flip]) input.addEventListener('change', onSetting);
   el.sample.addEventListener('change', () => void showSample(el.sample.value).catch((err) => showMessage(errorText(err))));
   el.photoFile.addEventListener('change', () => {
