@@ -63,6 +63,7 @@ export interface LastRun {
   /** Milliseconds from navigation start to the moment this was drawn. */
   sinceLoadMs: number;
 }
+/** The last training run, live while it runs (`window.tmposeTraining`). */
 export interface TrainingState {
   done: boolean;
   losses: number[];
@@ -73,7 +74,8 @@ declare global {
   interface Window {
     tmposeLast?: LastRun;
     tmposeTraining?: TrainingState;
-    tmposeApp?: { estimate(image: ImageInput, options?: Partial<EstimateOptions>): Promise<PoseResult>; ready: boolean };
+    /** The model from outside the page's controls (tests): one estimate, with the page's settings by default. */
+    tmposeApp?: { estimate(image: ImageInput, options?: Partial<EstimateOptions>): Promise<PoseResult> };
   }
 }
 
@@ -531,7 +533,6 @@ async function main(): Promise<void> {
   }
   el.status.textContent = `WebGPU: ${adapter}`;
   window.tmposeApp = {
-    ready: true,
     async estimate(image, overrides = {}) {
       const opts = { ...options(picture?.boxes ?? null), ...overrides };
       const transfer = image instanceof ImageData ? [] : [image];
