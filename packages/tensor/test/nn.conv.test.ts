@@ -202,7 +202,7 @@ describe('batch norm with a fused ReLU or residual + ReLU', () => {
     expect(y.shape).toEqual([2, 3, 4, 4]);
     expect(() => batchNorm2d(x, null, null, null, null, { residual: x })).toThrow(/batchNorm2d: residual .* needs relu: true/);
     const narrow = randn([2, 3, 4, 2], { seed: 5 });
-    expect(() => batchNorm2d(x, null, null, null, null, { relu: true, residual: narrow })).toThrow(/must be float32 like input \[2, 3, 4, 4\]/);
+    expect(() => batchNorm2d(x, null, null, null, null, { relu: true, residual: narrow })).toThrow(/must be shaped like input \[2, 3, 4, 4\]/);
     for (const t of [x, y, narrow]) t.dispose();
     bn.dispose();
   });

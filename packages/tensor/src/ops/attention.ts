@@ -11,7 +11,11 @@
 // Fully unrolled D x rows tiles took 3-77 s each to compile cold on lavapipe; these take about a
 // second. The backward kernels stay fully unrolled where the tile is small (D / 4 x rows <= 12, e.g.
 // TMPose's D = 24 at 2 rows): about 2x faster there, and still under 2 s to compile.
+//
+// float16 q, k, v, dO (and O, dq, dk, dv) are widened to f32 on load and rounded once on store: the
+// scores, the online-softmax statistics m and l, the log-sum-exp, delta and every accumulator are f32.
 import { record } from '../autograd.js';
+import { type DTypeInfo, commonDType, dtypes } from '../dtype.js';
 import { type Access, type Binding, linearEntry } from '../runtime/pipelines.js';
 import type { Kernel } from '../runtime/pipelines.js';
 import { type Storage, allocate, release } from '../runtime/pool.js';
@@ -30,9 +34,9 @@ const NEG = '-3.4028234663852886e38';
  * Rows per thread: enough to reuse each loaded key/value row several times, few enough for registers.
  * Chosen per adapter and problem by measurement.
  */
-function rowsPerThread(pass: string, B: number, H: number, L: number, D: number, buffers: Storage[], encode: (rows: number, scratch: Storage[]) => void): number {
+function rowsPerThread(E: Elem, pass: string, B: number, H: number, L: number, D: number, buffers: Storage[], encode: (rows: number, scratch: Storage[]) => void): number {
   return choose<number>({
-    problem: `attention|${pass}|d${D}|L${sizeClass(L)}|BH${sizeClass(B * H)}`,
+    problem: `attention|${E}|${pass}|d${D}|L${sizeClass(L)}|BH${sizeClass(B * H)}`,
     candidates: ATTENTION_ROWS,
     label: (r) => `${r}`,
     fallback: 2,
@@ -54,11 +58,15 @@ const P = { B: 0, H: 1, L: 2, scale: 3, q: 4, k: 8, v: 12 };
 const rowAddr = (name: 'q' | 'k' | 'v', row: string) =>
   `(pu(${P[name]}u) + b * pu(${P[name] + 1}u) + h * pu(${P[name] + 2}u) + ${row} * pu(${P[name] + 3}u))`;
 
-const vec4 = (name: string, access: Access = 'read'): Binding => ({ name, type: 'vec4<f32>', access });
+type Elem = DTypeInfo['wgsl'];
+/** A storage array of vec4s of the tensors' element type E; read through `ld`, written through `st`. */
+const vec4 = (E: Elem, name: string, access: Access = 'read'): Binding => ({ name, type: `vec4<${E}>`, access });
 const f32 = (name: string, access: Access = 'read'): Binding => ({ name, type: 'f32', access });
-const QKV = [vec4('Q'), vec4('K'), vec4('V')];
+const ld = (v: string) => `vec4<f32>(${v})`;
+const st = (E: Elem, v: string) => `vec4<${E}>(${v})`;
+const QKV = (E: Elem) => [vec4(E, 'Q'), vec4(E, 'K'), vec4(E, 'V')];
 /** What both backward kernels read: q, k, v, dO and the (lse, delta) pairs. */
-const BACKWARD_INPUTS = [...QKV, vec4('DO'), f32('Stats')];
+const backwardInputs = (E: Elem) => [...QKV(E), vec4(E, 'DO'), f32('Stats')];
 
 /** The entry of the kernels in which thread t owns `perThread` consecutive rows of one (b, h). */
 const ENTRY = (perThread: number) => `${linearEntry(WG, 't')}
@@ -72,19 +80,19 @@ const ENTRY = (perThread: number) => `${linearEntry(WG, 't')}
   // The head dim in vec4s, from a uniform so that the compiler keeps the loops over it rolled.
   let D4 = pu(16u);`;
 
-function forwardKernel(D: number, RQ: number) {
+function forwardKernel(E: Elem, D: number, RQ: number) {
   const D4 = headDimClass(D);
   const rs = range(RQ);
   const cs = range(4);
   const each = (f: (r: number) => string, sep = ' ') => rs.map(f).join(sep);
   return {
     name: 'attentionForward',
-    key: `d${4 * D4}r${RQ}`,
-    bindings: [...QKV, vec4('O', 'read_write'), f32('LSE', 'read_write')],
+    key: `${E}d${4 * D4}r${RQ}`,
+    bindings: [...QKV(E), vec4(E, 'O', 'read_write'), f32('LSE', 'read_write')],
     body: () => `${ENTRY(RQ)}
   ${each((r) => `var q${r}: array<vec4<f32>, ${D4}>; var a${r}: array<vec4<f32>, ${D4}>; var m${r} = ${NEG}; var l${r} = 0.0;
   let qa${r} = ${rowAddr('q', `min(r0 + ${r}u, L - 1u)`)};`, '\n  ')}
-  for (var d = 0u; d < D4; d++) { ${each((r) => `q${r}[d] = Q[qa${r} + d] * scale; a${r}[d] = vec4<f32>();`)} }
+  for (var d = 0u; d < D4; d++) { ${each((r) => `q${r}[d] = ${ld(`Q[qa${r} + d]`)} * scale; a${r}[d] = vec4<f32>();`)} }
   let one = vec4<f32>(1.0);
   // Four keys at a time: their scores form one vec4, and the running max is corrected once per block.
   for (var j = 0u; j < L; j += 4u) {
@@ -92,7 +100,7 @@ function forwardKernel(D: number, RQ: number) {
     let valid = vec4<bool>(j < L, j + 1u < L, j + 2u < L, j + 3u < L);
     ${each((r) => cs.map((c) => `var s${r}_${c} = vec4<f32>();`).join(' '))}
     for (var d = 0u; d < D4; d++) {
-      ${cs.map((c) => `let k${c} = K[ka${c} + d];`).join(' ')}
+      ${cs.map((c) => `let k${c} = ${ld(`K[ka${c} + d]`)};`).join(' ')}
       ${each((r) => `let q${r}d = q${r}[d]; ${cs.map((c) => `s${r}_${c} += q${r}d * k${c};`).join(' ')}`, '\n      ')}
     }
     ${each((r) => `let sc${r} = select(vec4<f32>(${NEG}), vec4<f32>(${cs.map((c) => `dot(s${r}_${c}, one)`).join(', ')}), valid);
@@ -102,14 +110,14 @@ function forwardKernel(D: number, RQ: number) {
     l${r} = l${r} * corr${r} + p${r}.x + p${r}.y + p${r}.z + p${r}.w;
     m${r} = mNew${r};`, '\n    ')}
     for (var d = 0u; d < D4; d++) {
-      ${cs.map((c) => `let v${c} = V[va${c} + d];`).join(' ')}
+      ${cs.map((c) => `let v${c} = ${ld(`V[va${c} + d]`)};`).join(' ')}
       ${each((r) => `a${r}[d] = a${r}[d] * corr${r} + p${r}.x * v0 + p${r}.y * v1 + p${r}.z * v2 + p${r}.w * v3;`, '\n      ')}
     }
   }
   ${each((r) => `if (r0 + ${r}u < L) {
     let inv = 1.0 / l${r};
     let o = (rowOut + r0 + ${r}u) * D4;
-    for (var d = 0u; d < D4; d++) { O[o + d] = a${r}[d] * inv; }
+    for (var d = 0u; d < D4; d++) { O[o + d] = ${st(E, `a${r}[d] * inv`)}; }
     LSE[rowOut + r0 + ${r}u] = m${r} + log(l${r});
   }`, '\n  ')}
 }`,
@@ -118,35 +126,35 @@ function forwardKernel(D: number, RQ: number) {
 
 // Stats[row] = (lse[row], delta[row] = sum(dO[row] * O[row])) over a contiguous [rows, D]: the
 // backward kernels then read both with one binding. Params: rows, D4.
-const DELTA = {
+const delta = (E: Elem) => ({
   name: 'attentionDelta',
-  key: '',
-  bindings: [vec4('DO'), vec4('O'), f32('LSE'), f32('Stats', 'read_write')],
+  key: E,
+  bindings: [vec4(E, 'DO'), vec4(E, 'O'), f32('LSE'), f32('Stats', 'read_write')],
   body: () => `${linearEntry(WG, 'row')}
   if (row >= pu(0u)) { return; }
   let D4 = pu(1u);
   var s = vec4<f32>();
-  for (var d = 0u; d < D4; d++) { s += DO[row * D4 + d] * O[row * D4 + d]; }
+  for (var d = 0u; d < D4; d++) { s += ${ld('DO[row * D4 + d]')} * ${ld('O[row * D4 + d]')}; }
   Stats[2u * row] = LSE[row];
   Stats[2u * row + 1u] = s.x + s.y + s.z + s.w;
 }`,
-};
+});
 
 /** dK and dV: each thread owns RK keys and walks the queries four at a time. */
-function backwardKVKernel(D: number, RK: number) {
+function backwardKVKernel(E: Elem, D: number, RK: number) {
   const D4 = headDimClass(D);
   const each = (f: (c: number) => string, sep = ' ') => range(RK).map(f).join(sep);
   const four = (f: (i: number) => string, sep = ' ') => range(4).map(f).join(sep);
   return {
     name: 'attentionBackwardKV',
-    key: `d${4 * D4}r${RK}`,
-    bindings: [...BACKWARD_INPUTS, vec4('DK', 'read_write'), vec4('DV', 'read_write')],
+    key: `${E}d${4 * D4}r${RK}`,
+    bindings: [...backwardInputs(E), vec4(E, 'DK', 'read_write'), vec4(E, 'DV', 'read_write')],
     body: () => `${ENTRY(RK)}
   ${each((c) => `var k${c}: array<vec4<f32>, ${D4}>; var v${c}: array<vec4<f32>, ${D4}>;
   var dk${c}: array<vec4<f32>, ${D4}>; var dv${c}: array<vec4<f32>, ${D4}>;
   let ka${c} = ${rowAddr('k', `min(r0 + ${c}u, L - 1u)`)}; let va${c} = ${rowAddr('v', `min(r0 + ${c}u, L - 1u)`)};`, '\n  ')}
   for (var d = 0u; d < D4; d++) {
-    ${each((c) => `k${c}[d] = K[ka${c} + d] * scale; v${c}[d] = V[va${c} + d]; dk${c}[d] = vec4<f32>(); dv${c}[d] = vec4<f32>();`, '\n    ')}
+    ${each((c) => `k${c}[d] = ${ld(`K[ka${c} + d]`)} * scale; v${c}[d] = ${ld(`V[va${c} + d]`)}; dk${c}[d] = vec4<f32>(); dv${c}[d] = vec4<f32>();`, '\n    ')}
   }
   let one = vec4<f32>(1.0);
   // The block's query and dO rows, loaded once and read again by the second pass.
@@ -158,7 +166,7 @@ function backwardKVKernel(D: number, RK: number) {
     let delta = vec4<f32>(${four((n) => `Stats[2u * row${n} + 1u]`, ', ')});
     ${each((c) => `${four((n) => `var s${c}_${n} = vec4<f32>(); var t${c}_${n} = vec4<f32>();`)}`, '\n    ')}
     for (var d = 0u; d < D4; d++) {
-      ${four((n) => `let q${n} = Q[qa${n} + d]; let g${n} = DO[row${n} * D4 + d]; qb${n}[d] = q${n}; gb${n}[d] = g${n};`)}
+      ${four((n) => `let q${n} = ${ld(`Q[qa${n} + d]`)}; let g${n} = ${ld(`DO[row${n} * D4 + d]`)}; qb${n}[d] = q${n}; gb${n}[d] = g${n};`)}
       ${each((c) => `let kc${c} = k${c}[d]; let vc${c} = v${c}[d]; ${four((n) => `s${c}_${n} += q${n} * kc${c}; t${c}_${n} += g${n} * vc${c};`)}`, '\n      ')}
     }
     ${each((c) => `let p${c} = select(vec4<f32>(), exp(vec4<f32>(${four((n) => `dot(s${c}_${n}, one)`, ', ')}) - lse), valid);
@@ -171,28 +179,28 @@ function backwardKVKernel(D: number, RK: number) {
   }
   ${each((c) => `if (r0 + ${c}u < L) {
     let o = (rowOut + r0 + ${c}u) * D4;
-    for (var d = 0u; d < D4; d++) { DK[o + d] = dk${c}[d]; DV[o + d] = dv${c}[d]; }
+    for (var d = 0u; d < D4; d++) { DK[o + d] = ${st(E, `dk${c}[d]`)}; DV[o + d] = ${st(E, `dv${c}[d]`)}; }
   }`, '\n  ')}
 }`,
   };
 }
 
 /** dQ: each thread owns RQ queries and walks the keys four at a time. */
-function backwardQKernel(D: number, RQ: number) {
+function backwardQKernel(E: Elem, D: number, RQ: number) {
   const D4 = headDimClass(D);
   const each = (f: (r: number) => string, sep = ' ') => range(RQ).map(f).join(sep);
   const four = (f: (c: number) => string, sep = ' ') => range(4).map(f).join(sep);
   return {
     name: 'attentionBackwardQ',
-    key: `d${4 * D4}r${RQ}`,
-    bindings: [...BACKWARD_INPUTS, vec4('DQ', 'read_write')],
+    key: `${E}d${4 * D4}r${RQ}`,
+    bindings: [...backwardInputs(E), vec4(E, 'DQ', 'read_write')],
     body: () => `${ENTRY(RQ)}
   ${each((r) => `var q${r}: array<vec4<f32>, ${D4}>; var g${r}: array<vec4<f32>, ${D4}>; var dq${r}: array<vec4<f32>, ${D4}>;
   let row${r} = rowOut + min(r0 + ${r}u, L - 1u);
   let qa${r} = ${rowAddr('q', `min(r0 + ${r}u, L - 1u)`)};
   let lse${r} = Stats[2u * row${r}]; let delta${r} = Stats[2u * row${r} + 1u];`, '\n  ')}
   for (var d = 0u; d < D4; d++) {
-    ${each((r) => `q${r}[d] = Q[qa${r} + d] * scale; g${r}[d] = DO[row${r} * D4 + d]; dq${r}[d] = vec4<f32>();`, '\n    ')}
+    ${each((r) => `q${r}[d] = ${ld(`Q[qa${r} + d]`)} * scale; g${r}[d] = ${ld(`DO[row${r} * D4 + d]`)}; dq${r}[d] = vec4<f32>();`, '\n    ')}
   }
   let one = vec4<f32>(1.0);
   // The block's key rows, loaded once and read again by the second pass.
@@ -202,7 +210,7 @@ function backwardQKernel(D: number, RQ: number) {
     let valid = vec4<bool>(j < L, j + 1u < L, j + 2u < L, j + 3u < L);
     ${each((r) => `${four((c) => `var s${r}_${c} = vec4<f32>(); var t${r}_${c} = vec4<f32>();`)}`, '\n    ')}
     for (var d = 0u; d < D4; d++) {
-      ${four((c) => `let k${c} = K[ka${c} + d]; let v${c} = V[va${c} + d]; kb${c}[d] = k${c};`)}
+      ${four((c) => `let k${c} = ${ld(`K[ka${c} + d]`)}; let v${c} = ${ld(`V[va${c} + d]`)}; kb${c}[d] = k${c};`)}
       ${each((r) => `let qr${r} = q${r}[d]; let gr${r} = g${r}[d]; ${four((c) => `s${r}_${c} += qr${r} * k${c}; t${r}_${c} += gr${r} * v${c};`)}`, '\n      ')}
     }
     ${each((r) => `let ds${r} = select(vec4<f32>(), exp(vec4<f32>(${four((c) => `dot(s${r}_${c}, one)`, ', ')}) - vec4<f32>(lse${r}))
@@ -213,30 +221,30 @@ function backwardQKernel(D: number, RQ: number) {
     }
   }
   ${each((r) => `if (r0 + ${r}u < L) {
-    for (var d = 0u; d < D4; d++) { DQ[row${r} * D4 + d] = dq${r}[d] * scale; }
+    for (var d = 0u; d < D4; d++) { DQ[row${r} * D4 + d] = ${st(E, `dq${r}[d] * scale`)}; }
   }`, '\n  ')}
 }`,
   };
 }
 
 /** dK and dV, unrolled: each thread owns RK keys and walks every query, all rows in registers. */
-function backwardKVUnrolled(D: number, RK: number) {
+function backwardKVUnrolled(E: Elem, D: number, RK: number) {
   const D4 = D / 4;
   const ds = range(D4);
   return {
     name: 'attentionBackwardKV',
-    key: `d${D}r${RK}u`,
-    bindings: [...BACKWARD_INPUTS, vec4('DK', 'read_write'), vec4('DV', 'read_write')],
+    key: `${E}d${D}r${RK}u`,
+    bindings: [...backwardInputs(E), vec4(E, 'DK', 'read_write'), vec4(E, 'DV', 'read_write')],
     body: () => `${ENTRY(RK)}
   ${range(RK).map((c) => `
   let ka${c} = ${rowAddr('k', `min(r0 + ${c}u, L - 1u)`)};
   let va${c} = ${rowAddr('v', `min(r0 + ${c}u, L - 1u)`)};
-  ${ds.map((d) => `let k${c}_${d} = K[ka${c} + ${d}u]; let v${c}_${d} = V[va${c} + ${d}u];`).join(' ')}
+  ${ds.map((d) => `let k${c}_${d} = ${ld(`K[ka${c} + ${d}u]`)}; let v${c}_${d} = ${ld(`V[va${c} + ${d}u]`)};`).join(' ')}
   ${ds.map((d) => `var dk${c}_${d} = vec4<f32>(); var dv${c}_${d} = vec4<f32>();`).join(' ')}`).join('')}
   for (var i = 0u; i < L; i++) {
     let qa = ${rowAddr('q', 'i')};
     let oa = (rowOut + i) * ${D4}u;
-    ${ds.map((d) => `let q_${d} = Q[qa + ${d}u] * scale; let g_${d} = DO[oa + ${d}u];`).join('\n    ')}
+    ${ds.map((d) => `let q_${d} = ${ld(`Q[qa + ${d}u]`)} * scale; let g_${d} = ${ld(`DO[oa + ${d}u]`)};`).join('\n    ')}
     let lse = Stats[2u * (rowOut + i)];
     let delta = Stats[2u * (rowOut + i) + 1u];
     ${range(RK).map((c) => `{
@@ -248,31 +256,31 @@ function backwardKVUnrolled(D: number, RK: number) {
   }
   ${range(RK).map((c) => `if (r0 + ${c}u < L) {
     let o = (rowOut + r0 + ${c}u) * ${D4}u;
-    ${ds.map((d) => `DK[o + ${d}u] = dk${c}_${d}; DV[o + ${d}u] = dv${c}_${d};`).join(' ')}
+    ${ds.map((d) => `DK[o + ${d}u] = ${st(E, `dk${c}_${d}`)}; DV[o + ${d}u] = ${st(E, `dv${c}_${d}`)};`).join(' ')}
   }`).join('\n  ')}
 }`,
   };
 }
 
 /** dQ, unrolled: each thread owns RQ queries and walks every key, all rows in registers. */
-function backwardQUnrolled(D: number, RQ: number) {
+function backwardQUnrolled(E: Elem, D: number, RQ: number) {
   const D4 = D / 4;
   const ds = range(D4);
   return {
     name: 'attentionBackwardQ',
-    key: `d${D}r${RQ}u`,
-    bindings: [...BACKWARD_INPUTS, vec4('DQ', 'read_write')],
+    key: `${E}d${D}r${RQ}u`,
+    bindings: [...backwardInputs(E), vec4(E, 'DQ', 'read_write')],
     body: () => `${ENTRY(RQ)}
   ${range(RQ).map((r) => `
   let row${r} = rowOut + min(r0 + ${r}u, L - 1u);
   let qa${r} = ${rowAddr('q', `min(r0 + ${r}u, L - 1u)`)};
-  ${ds.map((d) => `let q${r}_${d} = Q[qa${r} + ${d}u] * scale; let g${r}_${d} = DO[row${r} * ${D4}u + ${d}u]; var dq${r}_${d} = vec4<f32>();`).join('\n  ')}
+  ${ds.map((d) => `let q${r}_${d} = ${ld(`Q[qa${r} + ${d}u]`)} * scale; let g${r}_${d} = ${ld(`DO[row${r} * ${D4}u + ${d}u]`)}; var dq${r}_${d} = vec4<f32>();`).join('\n  ')}
   let lse${r} = Stats[2u * row${r}];
   let delta${r} = Stats[2u * row${r} + 1u];`).join('')}
   for (var j = 0u; j < L; j++) {
     let ka = ${rowAddr('k', 'j')};
     let va = ${rowAddr('v', 'j')};
-    ${ds.map((d) => `let k_${d} = K[ka + ${d}u]; let v_${d} = V[va + ${d}u];`).join('\n    ')}
+    ${ds.map((d) => `let k_${d} = ${ld(`K[ka + ${d}u]`)}; let v_${d} = ${ld(`V[va + ${d}u]`)};`).join('\n    ')}
     ${range(RQ).map((r) => `{
       let p = exp(dot(${sumOf(ds.map((d) => `q${r}_${d} * k_${d}`))}, vec4<f32>(1.0)) - lse${r});
       let dp = dot(${sumOf(ds.map((d) => `g${r}_${d} * v_${d}`))}, vec4<f32>(1.0));
@@ -281,7 +289,7 @@ function backwardQUnrolled(D: number, RQ: number) {
     }`).join('\n    ')}
   }
   ${range(RQ).map((r) => `if (r0 + ${r}u < L) {
-    ${ds.map((d) => `DQ[row${r} * ${D4}u + ${d}u] = dq${r}_${d} * scale;`).join(' ')}
+    ${ds.map((d) => `DQ[row${r} * ${D4}u + ${d}u] = ${st(E, `dq${r}_${d} * scale`)};`).join(' ')}
   }`).join('\n  ')}
 }`,
   };
@@ -290,8 +298,8 @@ function backwardQUnrolled(D: number, RQ: number) {
 // Small head dims x rows fully unrolled run the backward about twice as fast on lavapipe and still
 // compile in under 2 s there; larger tiles keep the rolled loops.
 const UNROLLED_VECTORS = 12;
-const backwardKV = (D: number, rows: number) => ((D / 4) * rows <= UNROLLED_VECTORS ? backwardKVUnrolled(D, rows) : backwardKVKernel(D, rows));
-const backwardQ = (D: number, rows: number) => ((D / 4) * rows <= UNROLLED_VECTORS ? backwardQUnrolled(D, rows) : backwardQKernel(D, rows));
+const backwardKV = (E: Elem, D: number, rows: number) => ((D / 4) * rows <= UNROLLED_VECTORS ? backwardKVUnrolled(E, D, rows) : backwardKVKernel(E, D, rows));
+const backwardQ = (E: Elem, D: number, rows: number) => ((D / 4) * rows <= UNROLLED_VECTORS ? backwardQUnrolled(E, D, rows) : backwardQKernel(E, D, rows));
 
 /** q, k or v as a view the kernels can read with vec4 loads (a copy only when the layout forbids it). */
 function readable(t: Tensor): Tensor {
@@ -308,34 +316,35 @@ export interface AttentionOptions {
 /** `F.scaled_dot_product_attention(q, k, v)` on [B, H, L, D] without a mask: softmax(q kᵀ scale) v. */
 export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOptions = {}): Tensor {
   for (const t of [q, k, v]) t.assertAlive('scaledDotProductAttention');
-  if (q.rank !== 4 || !sameShape(q.shape, k.shape) || !sameShape(q.shape, v.shape) || [q, k, v].some((t) => t.dtype !== 'float32')) {
-    throw new Error(`scaledDotProductAttention: q ${q.dtype} ${fmt(q.shape)}, k ${k.dtype} ${fmt(k.shape)}, v ${v.dtype} ${fmt(v.shape)} must be float32 [B, H, L, D] of one shape`);
+  if (q.rank !== 4 || !sameShape(q.shape, k.shape) || !sameShape(q.shape, v.shape)) {
+    throw new Error(`scaledDotProductAttention: q ${fmt(q.shape)}, k ${fmt(k.shape)}, v ${fmt(v.shape)} must be [B, H, L, D] of one shape`);
   }
+  const E = dtypes[commonDType('scaledDotProductAttention', [q, k, v])].wgsl;
   const [B, H, L, D] = q.shape as [number, number, number, number];
   if (D % 4 !== 0 || D > 128) throw new Error(`scaledDotProductAttention: q, k, v ${fmt(q.shape)}: head dim ${D} must be a multiple of 4, at most 128`);
   const scale = options.scale ?? 1 / Math.sqrt(D);
   const [rq, rk, rv] = [q, k, v].map(readable) as [Tensor, Tensor, Tensor];
   const params = [B, H, L, f32bits(scale), ...strideParams(rq), ...strideParams(rk), ...strideParams(rv)];
-  const out = empty([B, H, L, D]);
+  const out = empty([B, H, L, D], q.dtype);
   const lse = empty([B, H, L]);
   const groups = (rows: number) => grid(Math.ceil((B * H * Math.ceil(L / rows)) / WG));
   // Each pass picks its rows per thread; `tuned` encodes it with the chosen (or a candidate) value.
   const tuned = (pass: string, kernel: (rows: number) => Kernel, p: number[], buffers: Storage[]) => {
     const encode = (rows: number, bufs: Storage[]) => dispatch(kernel(rows), bufs, [...p, D / 4], groups(rows));
-    encode(rowsPerThread(pass, B, H, L, D, buffers, encode), buffers);
+    encode(rowsPerThread(E, pass, B, H, L, D, buffers, encode), buffers);
   };
-  tuned('fwd', (r) => forwardKernel(D, r), params, [rq.storage, rk.storage, rv.storage, out.storage, lse.storage]);
+  tuned('fwd', (r) => forwardKernel(E, D, r), params, [rq.storage, rk.storage, rv.storage, out.storage, lse.storage]);
   const result = record(out, 'scaledDotProductAttention', [q, k, v], [rq, rk, rv, out, lse], (g, [sq, sk, sv, so, sl]) => {
     const dO = g.isContiguous && g.offset % 4 === 0 ? g : contiguous(g);
     const rows = B * H * L;
     const stats = empty([rows, 2]);
-    dispatch(DELTA, [dO.storage, so!.storage, sl!.storage, stats.storage], [rows, D / 4], grid(Math.ceil(rows / WG)));
+    dispatch(delta(E), [dO.storage, so!.storage, sl!.storage, stats.storage], [rows, D / 4], grid(Math.ceil(rows / WG)));
     const p = [B, H, L, f32bits(scale), ...strideParams(sq!), ...strideParams(sk!), ...strideParams(sv!)];
-    const dq = empty([B, H, L, D]);
-    const dk = empty([B, H, L, D]);
-    const dv = empty([B, H, L, D]);
-    tuned('dkdv', (r) => backwardKV(D, r), p, [sq!.storage, sk!.storage, sv!.storage, dO.storage, stats.storage, dk.storage, dv.storage]);
-    tuned('dq', (r) => backwardQ(D, r), p, [sq!.storage, sk!.storage, sv!.storage, dO.storage, stats.storage, dq.storage]);
+    const dq = empty([B, H, L, D], q.dtype);
+    const dk = empty([B, H, L, D], q.dtype);
+    const dv = empty([B, H, L, D], q.dtype);
+    tuned('dkdv', (r) => backwardKV(E, D, r), p, [sq!.storage, sk!.storage, sv!.storage, dO.storage, stats.storage, dk.storage, dv.storage]);
+    tuned('dq', (r) => backwardQ(E, D, r), p, [sq!.storage, sk!.storage, sv!.storage, dO.storage, stats.storage, dq.storage]);
     stats.dispose();
     if (dO !== g) dO.dispose();
     return [q.requiresGrad ? dq : (dq.dispose(), null), k.requiresGrad ? dk : (dk.dispose(), null), v.requiresGrad ? dv : (dv.dispose(), null)];

@@ -3,18 +3,28 @@
 // variance in f32), updates the running estimates and leaves a per-channel scale and shift; a second
 // kernel applies them. Backward: one workgroup per channel reduces dy and dy*xhat into three
 // coefficients and the weight and bias gradients; a second kernel writes dx = k1*dy + k2*x + k3.
+//
+// float16 input (and residual, output, dx) is widened on load: the statistics, the per-channel
+// coefficients and every sum are f32, and each result is rounded to half once, on store. The weight,
+// bias and running statistics have a dtype of their own (float32 for mixed precision, where master
+// weights stay float32; float16 too), and so do their gradients.
 import { record } from '../autograd.js';
+import { type DType, type DTypeInfo, commonDType, dtypes } from '../dtype.js';
 import { getDevice } from '../device.js';
 import { dispatch, f32bits } from '../runtime/queue.js';
 import { fmt } from '../shape.js';
 import { type Tensor, empty } from '../tensor.js';
+import { to } from './cast.js';
 import { full } from './create.js';
 import { asContiguous } from './rows.js';
 
 const WG = 256;
 
+type Elem = DTypeInfo['wgsl'];
 /** WGSL for a unit of `width` elements (4 when a plane's size allows vec4s), and the sum of its lanes. */
-const unit = (width: 1 | 4) => (width === 4 ? 'vec4<f32>' : 'f32');
+const unit = (width: 1 | 4, E: Elem = 'f32') => (width === 4 ? `vec4<${E}>` : E);
+/** A stored unit widened to f32. */
+const load = (width: 1 | 4, v: string) => `${unit(width)}(${v})`;
 const laneSum = (v: string, width: 1 | 4) => (width === 4 ? `${v}.x + ${v}.y + ${v}.z + ${v}.w` : v);
 
 // The per-channel kernels: one workgroup per channel (c = wg.x), reducing two sums with TREE_SUM.
@@ -36,15 +46,15 @@ const TREE_SUM = (names: string[]) => `
 // weight, bias, running mean, running var (parameters may be views into larger buffers), then the
 // offset of the batch counter (nn.BatchNorm2d's num_batches_tracked: counted here rather than in two
 // more dispatches) when there is one.
-const stats = (width: 1 | 4, counting: boolean) => ({
+const stats = (E: Elem, P: Elem, width: 1 | 4, counting: boolean) => ({
   name: 'batchNormStats',
-  key: `${width}${counting ? 'c' : ''}`,
+  key: `${E}${P}${width}${counting ? 'c' : ''}`,
   bindings: [
-    { name: 'X', type: unit(width), access: 'read' as const },
-    { name: 'Wt', type: 'f32', access: 'read' as const },
-    { name: 'Bs', type: 'f32', access: 'read' as const },
-    { name: 'RM', type: 'f32', access: 'read_write' as const },
-    { name: 'RV', type: 'f32', access: 'read_write' as const },
+    { name: 'X', type: unit(width, E), access: 'read' as const },
+    { name: 'Wt', type: P, access: 'read' as const },
+    { name: 'Bs', type: P, access: 'read' as const },
+    { name: 'RM', type: P, access: 'read_write' as const },
+    { name: 'RV', type: P, access: 'read_write' as const },
     { name: 'Stats', type: 'f32', access: 'read_write' as const },
     ...(counting ? [{ name: 'Count', type: 'i32', access: 'read_write' as const }] : []),
   ],
@@ -55,12 +65,12 @@ const stats = (width: 1 | 4, counting: boolean) => ({
   let c = wg.x;
   var mean: f32; var varB: f32;
   if (pu(5u) == 1u) {
-    let shift = X[xo + c * HW]${width === 4 ? '.x' : ''};
+    let shift = f32(X[xo + c * HW]${width === 4 ? '.x' : ''});
     var a1 = ${width === 4 ? 'vec4<f32>()' : '0.0'}; var a2 = a1;
     for (var n = 0u; n < N; n++) {
       let base = xo + (n * C + c) * HW;
       for (var e = li; e < HW; e += ${WG}u) {
-        let v = X[base + e] - shift;
+        let v = ${load(width, 'X[base + e]')} - shift;
         a1 += v; a2 += v * v;
       }
     }
@@ -75,20 +85,20 @@ const stats = (width: 1 | 4, counting: boolean) => ({
       let mom = pf(4u);
       let rm = pu(10u) + c;
       let rv = pu(11u) + c;
-      RM[rm] = (1.0 - mom) * RM[rm] + mom * mean;
-      RV[rv] = (1.0 - mom) * RV[rv] + mom * varB * M / max(M - 1.0, 1.0);
+      RM[rm] = ${P}((1.0 - mom) * f32(RM[rm]) + mom * mean);
+      RV[rv] = ${P}((1.0 - mom) * f32(RV[rv]) + mom * varB * M / max(M - 1.0, 1.0));
     }
   } else {
-    mean = RM[pu(10u) + c];
-    varB = RV[pu(11u) + c];
+    mean = f32(RM[pu(10u) + c]);
+    varB = f32(RV[pu(11u) + c]);
   }
   if (li == 0u) {
     let invstd = inverseSqrt(varB + pf(3u));
-    let scale = Wt[pu(8u) + c] * invstd;
+    let scale = f32(Wt[pu(8u) + c]) * invstd;
     Stats[4u * c] = mean;
     Stats[4u * c + 1u] = invstd;
     Stats[4u * c + 2u] = scale;
-    Stats[4u * c + 3u] = Bs[pu(9u) + c] - mean * scale;
+    Stats[4u * c + 3u] = f32(Bs[pu(9u) + c]) - mean * scale;
   }
 }`,
 });
@@ -113,37 +123,37 @@ export type BatchNormEpilogue = 'none' | 'relu' | 'addRelu';
 
 // y = x * scale[c] + shift[c] (+ r, then max(0, .)), in units of `width` elements. Params: plane units
 // (HW), C, unused, x offset, r offset, in units.
-const apply = (width: 1 | 4, epilogue: BatchNormEpilogue) => ({
+const apply = (E: Elem, width: 1 | 4, epilogue: BatchNormEpilogue) => ({
   name: 'batchNormApply',
-  key: `${width}${epilogue}`,
+  key: `${E}${width}${epilogue}`,
   bindings: [
-    { name: 'X', type: unit(width), access: 'read' as const },
+    { name: 'X', type: unit(width, E), access: 'read' as const },
     { name: 'Stats', type: 'f32', access: 'read' as const },
-    ...(epilogue === 'addRelu' ? [{ name: 'R', type: unit(width), access: 'read' as const }] : []),
-    { name: 'Y', type: unit(width), access: 'read_write' as const },
+    ...(epilogue === 'addRelu' ? [{ name: 'R', type: unit(width, E), access: 'read' as const }] : []),
+    { name: 'Y', type: unit(width, E), access: 'read_write' as const },
   ],
   body: () => `${PLANE_ENTRY}
-  var y = X[pu(3u) + i] * Stats[4u * c + 2u] + Stats[4u * c + 3u];
-  ${epilogue === 'addRelu' ? 'y += R[pu(4u) + i];' : ''}
+  var y = ${load(width, 'X[pu(3u) + i]')} * Stats[4u * c + 2u] + Stats[4u * c + 3u];
+  ${epilogue === 'addRelu' ? `y += ${load(width, 'R[pu(4u) + i]')};` : ''}
   ${epilogue === 'none' ? '' : `y = max(y, ${unit(width)}());`}
-  Y[i] = y;
+  Y[i] = ${unit(width, E)}(y);
 }`,
 });
 
 /** The gradient reaching the normalisation: dy itself, or masked where the fused ReLU's output was 0. */
 const maskedDy = (width: 1 | 4, epilogue: BatchNormEpilogue, dy: string, y: string) =>
-  epilogue === 'none' ? dy : `select(${unit(width)}(), ${dy}, ${y} > ${unit(width)}())`;
+  epilogue === 'none' ? load(width, dy) : `select(${unit(width)}(), ${load(width, dy)}, ${load(width, y)} > ${unit(width)}())`;
 
 // Per channel: dw = sum(dy * xhat), db = sum(dy), and dx = k1*dy + k2*x + k3. Params: N, C, HW, training, x offset, dy offset, weight offset.
-const backwardReduce = (width: 1 | 4, epilogue: BatchNormEpilogue) => ({
+const backwardReduce = (E: Elem, P: Elem, width: 1 | 4, epilogue: BatchNormEpilogue) => ({
   name: 'batchNormBackwardReduce',
-  key: `${width}${epilogue === 'none' ? '' : 'relu'}`,
+  key: `${E}${P}${width}${epilogue === 'none' ? '' : 'relu'}`,
   bindings: [
-    { name: 'X', type: unit(width), access: 'read' as const },
-    { name: 'DY', type: unit(width), access: 'read' as const },
-    { name: 'Wt', type: 'f32', access: 'read' as const },
+    { name: 'X', type: unit(width, E), access: 'read' as const },
+    { name: 'DY', type: unit(width, E), access: 'read' as const },
+    { name: 'Wt', type: P, access: 'read' as const },
     { name: 'Stats', type: 'f32', access: 'read' as const },
-    ...(epilogue === 'none' ? [] : [{ name: 'Y', type: unit(width), access: 'read' as const }]),
+    ...(epilogue === 'none' ? [] : [{ name: 'Y', type: unit(width, E), access: 'read' as const }]),
     { name: 'Coef', type: 'f32', access: 'read_write' as const },
   ],
   body: () => `${CHANNEL_ENTRY}
@@ -157,7 +167,7 @@ const backwardReduce = (width: 1 | 4, epilogue: BatchNormEpilogue) => ({
     for (var e = li; e < HW; e += ${WG}u) {
       let dy = ${maskedDy(width, epilogue, 'DY[go + base + e]', 'Y[base + e]')};
       a1 += dy;
-      a2 += dy * (X[xo + base + e] - mean);
+      a2 += dy * (${load(width, 'X[xo + base + e]')} - mean);
     }
   }
   let sdy = ${laneSum('a1', width)};
@@ -167,7 +177,7 @@ const backwardReduce = (width: 1 | 4, epilogue: BatchNormEpilogue) => ({
     let M = f32(N * HW * ${width}u);
     let db = shared0[0];
     let dw = shared1[0] * invstd;
-    let k1 = Wt[pu(6u) + c] * invstd;
+    let k1 = f32(Wt[pu(6u) + c]) * invstd;
     var k2 = 0.0; var k3 = 0.0;
     if (pu(3u) == 1u) {
       // dx = k1 * (dy - db/M - xhat * dw/M), xhat = (x - mean) * invstd
@@ -184,24 +194,32 @@ const backwardReduce = (width: 1 | 4, epilogue: BatchNormEpilogue) => ({
 // dx = k1*dy + k2*x + k3 (and, after a fused residual, its gradient: the masked dy), in units of
 // `width` elements, one (n, c) plane per workgroup row as in apply. Params: plane units (HW), C,
 // unused, x and dy offsets in units.
-const backwardApply = (width: 1 | 4, epilogue: BatchNormEpilogue) => ({
+const backwardApply = (E: Elem, width: 1 | 4, epilogue: BatchNormEpilogue) => ({
   name: 'batchNormBackwardApply',
-  key: `${width}${epilogue}`,
+  key: `${E}${width}${epilogue}`,
   bindings: [
-    { name: 'X', type: unit(width), access: 'read' as const },
-    { name: 'DY', type: unit(width), access: 'read' as const },
+    { name: 'X', type: unit(width, E), access: 'read' as const },
+    { name: 'DY', type: unit(width, E), access: 'read' as const },
     { name: 'Coef', type: 'f32', access: 'read' as const },
-    ...(epilogue === 'none' ? [] : [{ name: 'Y', type: unit(width), access: 'read' as const }]),
-    { name: 'DX', type: unit(width), access: 'read_write' as const },
-    ...(epilogue === 'addRelu' ? [{ name: 'DR', type: unit(width), access: 'read_write' as const }] : []),
+    ...(epilogue === 'none' ? [] : [{ name: 'Y', type: unit(width, E), access: 'read' as const }]),
+    { name: 'DX', type: unit(width, E), access: 'read_write' as const },
+    ...(epilogue === 'addRelu' ? [{ name: 'DR', type: unit(width, E), access: 'read_write' as const }] : []),
   ],
   body: () => `${PLANE_ENTRY}
   let C = pu(1u);
   let dy = ${maskedDy(width, epilogue, 'DY[pu(4u) + i]', 'Y[i]')};
-  DX[i] = Coef[c] * dy + Coef[C + c] * X[pu(3u) + i] + Coef[2u * C + c];
-  ${epilogue === 'addRelu' ? 'DR[i] = dy;' : ''}
+  DX[i] = ${unit(width, E)}(Coef[c] * dy + Coef[C + c] * ${load(width, 'X[pu(3u) + i]')} + Coef[2u * C + c]);
+  ${epilogue === 'addRelu' ? `DR[i] = ${unit(width, E)}(dy);` : ''}
 }`,
 });
+
+/** Row j of the [5, C] float32 coefficients as a new tensor of `dtype`. */
+function rowAs(coef: Tensor, j: number, C: number, dtype: DType): Tensor {
+  const view = coef.view([C], [1], j * C);
+  const out = to(view, dtype);
+  view.dispose();
+  return out;
+}
 
 /** Workgroups along a plane (x) for every plane (y). */
 function planeGrid(planeUnits: number, planes: number): [number, number] {
@@ -242,40 +260,50 @@ export function batchNorm2d(
   if (counter && (counter.assertAlive('batchNorm2d').dtype !== 'int32' || counter.size !== 1)) {
     throw new Error(`batchNorm2d: numBatchesTracked must be an int32 scalar, got ${counter.dtype} ${fmt(counter.shape)}`);
   }
-  if (x.rank < 2 || x.dtype !== 'float32') throw new Error(`batchNorm2d: input must be float32 [N, C, ...], got ${x.dtype} ${fmt(x.shape)}`);
+  if (x.rank < 2) throw new Error(`batchNorm2d: input must be [N, C, ...], got ${fmt(x.shape)}`);
+  const E = dtypes[commonDType('batchNorm2d', [x])].wgsl;
   const N = x.shape[0]!;
   const C = x.shape[1]!;
   const HW = x.size / Math.max(N * C, 1);
-  for (const [name, t] of [['weight', weight], ['bias', bias], ['runningMean', runningMean], ['runningVar', runningVar]] as const) {
+  const params = [['weight', weight], ['bias', bias], ['runningMean', runningMean], ['runningVar', runningVar]] as const;
+  for (const [name, t] of params) {
     if (t && (t.assertAlive('batchNorm2d').size !== C || !t.isContiguous)) {
       throw new Error(`batchNorm2d: ${name} ${fmt(t.shape)} must be a contiguous [${C}] for input ${fmt(x.shape)}`);
     }
   }
+  // The parameters and statistics share one dtype: float32, or float16 with a float16 input.
+  const given = params.flatMap(([, t]) => (t ? [t] : []));
+  const pdtype: DType = given.length ? commonDType('batchNorm2d', given) : 'float32';
+  if (pdtype === 'float16' && x.dtype !== 'float16') {
+    throw new Error(`batchNorm2d: float16 weight, bias or statistics need a float16 input, got ${x.dtype} ${fmt(x.shape)}`);
+  }
   if (!training && (!runningMean || !runningVar)) throw new Error('batchNorm2d: eval mode needs runningMean and runningVar');
   const residual = options.residual;
-  if (residual && (!options.relu || residual.assertAlive('batchNorm2d').dtype !== 'float32' || residual.shape.join() !== x.shape.join())) {
-    throw new Error(`batchNorm2d: residual ${residual.dtype} ${fmt(residual.shape)} must be float32 like input ${fmt(x.shape)}, and needs relu: true`);
+  if (residual && (!options.relu || residual.assertAlive('batchNorm2d').shape.join() !== x.shape.join())) {
+    throw new Error(`batchNorm2d: residual ${fmt(residual.shape)} must be shaped like input ${fmt(x.shape)}, and needs relu: true`);
   }
+  if (residual) commonDType('batchNorm2d', [x, residual]);
+  const P = dtypes[pdtype].wgsl;
   const epilogue: BatchNormEpilogue = residual ? 'addRelu' : options.relu ? 'relu' : 'none';
   if (training && N * HW <= 1) throw new Error(`batchNorm2d: training needs more than one value per channel, input ${fmt(x.shape)}`);
-  const w = weight ?? full([C], 1);
-  const b = bias ?? full([C], 0);
-  const rm = runningMean ?? full([C], 0);
-  const rv = runningVar ?? full([C], 1);
+  const w = weight ?? full([C], 1, { dtype: pdtype });
+  const b = bias ?? full([C], 0, { dtype: pdtype });
+  const rm = runningMean ?? full([C], 0, { dtype: pdtype });
+  const rv = runningVar ?? full([C], 1, { dtype: pdtype });
   const hx = asContiguous(x);
   const hr = residual ? asContiguous(residual) : null;
   const statsOut = empty([C, 4]);
   // Planes a multiple of 4 long (HRNet's always are) go through vec4 loads.
   const width = HW % 4 === 0 && hx.t.offset % 4 === 0 && (hr?.t.offset ?? 0) % 4 === 0 ? 4 : 1;
-  const params = [
+  const words = [
     N, C, HW / width, f32bits(options.eps ?? 1e-5), f32bits(options.momentum ?? 0.1), training ? 1 : 0, hx.t.offset / width,
     runningMean ? 1 : 0, w.offset, b.offset, rm.offset, rv.offset, counter?.offset ?? 0,
   ];
   const statsBuffers = [hx.t.storage, w.storage, b.storage, rm.storage, rv.storage, statsOut.storage, ...(counter ? [counter.storage] : [])];
-  dispatch(stats(width, !!counter), statsBuffers, params, [C]);
-  const y = empty(x.shape);
+  dispatch(stats(E, P, width, !!counter), statsBuffers, words, [C]);
+  const y = empty(x.shape, x.dtype);
   const applyBuffers = [hx.t.storage, statsOut.storage, ...(hr ? [hr.t.storage] : []), y.storage];
-  dispatch(apply(width, epilogue), applyBuffers, [HW / width, C, 0, hx.t.offset / width, (hr?.t.offset ?? 0) / width], planeGrid(HW / width, N * C));
+  dispatch(apply(E, width, epilogue), applyBuffers, [HW / width, C, 0, hx.t.offset / width, (hr?.t.offset ?? 0) / width], planeGrid(HW / width, N * C));
   hx.done();
   hr?.done();
   const inputs = [x, ...(weight ? [weight] : []), ...(bias ? [bias] : []), ...(residual ? [residual] : [])];
@@ -287,16 +315,17 @@ export function batchNorm2d(
     const coef = empty([5, C]);
     const w4 = HW % 4 === 0 && cx.t.offset % 4 === 0 && cdy.t.offset % 4 === 0 ? 4 : 1;
     const masked = sy ? [sy.storage] : [];
-    dispatch(backwardReduce(w4, epilogue), [cx.t.storage, cdy.t.storage, sw!.storage, st!.storage, ...masked, coef.storage], [N, C, HW / w4, training ? 1 : 0, cx.t.offset / w4, cdy.t.offset / w4, sw!.offset], [C]);
-    const dx = empty(x.shape);
-    const dr = residual ? empty(x.shape) : null;
+    dispatch(backwardReduce(E, P, w4, epilogue), [cx.t.storage, cdy.t.storage, sw!.storage, st!.storage, ...masked, coef.storage], [N, C, HW / w4, training ? 1 : 0, cx.t.offset / w4, cdy.t.offset / w4, sw!.offset], [C]);
+    const dx = empty(x.shape, x.dtype);
+    const dr = residual ? empty(x.shape, x.dtype) : null;
     if (x.requiresGrad || dr) {
       const outs = [dx.storage, ...(dr ? [dr.storage] : [])];
-      dispatch(backwardApply(w4, epilogue), [cx.t.storage, cdy.t.storage, coef.storage, ...masked, ...outs], [HW / w4, C, 0, cx.t.offset / w4, cdy.t.offset / w4], planeGrid(HW / w4, N * C));
+      dispatch(backwardApply(E, w4, epilogue), [cx.t.storage, cdy.t.storage, coef.storage, ...masked, ...outs], [HW / w4, C, 0, cx.t.offset / w4, cdy.t.offset / w4], planeGrid(HW / w4, N * C));
     }
     cx.done();
     cdy.done();
-    const row = (j: number) => coef.view([C], [1], j * C);
+    // dweight and dbias in the parameters' dtype (rounded once when that is float16).
+    const row = (j: number) => (pdtype === 'float32' ? coef.view([C], [1], j * C) : rowAs(coef, j, C, pdtype));
     const grads = [
       x.requiresGrad ? dx : null,
       ...(weight ? [weight.requiresGrad ? row(3) : null] : []),

@@ -4,7 +4,11 @@
 // re-laid copy (channels fastest, padded to a multiple of 8). The three passes — forward, input
 // gradient, weight gradient — have kernels of their own; the weight gradient splits the reduction
 // over images and sums the partials once.
+//
+// float16 tensors run the same kernels with half storage: every load widens to f32, every sum runs in
+// f32 (the weight gradient's partials are f32 too), and each result is rounded to half once, on store.
 import { isGradEnabled, record } from '../autograd.js';
+import { type DType, type DTypeInfo, commonDType, dtypes } from '../dtype.js';
 import { linearEntry } from '../runtime/pipelines.js';
 import { type Storage, allocate, release } from '../runtime/pool.js';
 import { dispatch, flushNumber, grid } from '../runtime/queue.js';
@@ -15,18 +19,22 @@ import { sum } from './reduce.js';
 import { asContiguous } from './rows.js';
 import { contiguous, copyInto } from './copy.js';
 import { slice } from './view.js';
+import { to } from './cast.js';
 
 const WG = 64;
 const CT = 8; // channels per thread
 const pad8 = (n: number) => Math.ceil(n / CT) * CT;
+/** The WGSL element type of a tensor's storage ('f32' or 'f16' here): part of every kernel key. */
+type Elem = DTypeInfo['wgsl'];
+const elem = (dtype: DType): Elem => dtypes[dtype].wgsl;
 
 // out[b, c, r] = in[b, r, c] for r < R, 0 for R <= r < RPad: puts channels fastest for vec4 loads.
-const TRANSPOSE_PAD = {
+const transposePad = (E: Elem) => ({
   name: 'conv2dWeightLayout',
-  key: '',
+  key: E,
   bindings: [
-    { name: 'I', type: 'f32', access: 'read' as const },
-    { name: 'O', type: 'f32', access: 'read_write' as const },
+    { name: 'I', type: E, access: 'read' as const },
+    { name: 'O', type: E, access: 'read_write' as const },
   ],
   body: () => `
 ${linearEntry(WG)}
@@ -37,18 +45,18 @@ ${linearEntry(WG)}
   let b = i / (RPad * C);
   O[i] = select(0.0, I[pu(4u) + (b * R + r) * C + c], r < R);
 }`,
-};
+});
 
 // Both re-laid weights at once, for a conv whose input gradient will be needed: WT as the forward reads
 // it (relayout(w, 1, F, C*KK)) and WD as the input gradient does (relayout(w, F, C, KK)), one dispatch
 // instead of one in each pass. Params: F, C, KK, FPad, CPad, w offset.
-const BOTH_LAYOUTS = {
+const bothLayoutsKernel = (E: Elem) => ({
   name: 'conv2dWeightLayouts',
-  key: '',
+  key: E,
   bindings: [
-    { name: 'I', type: 'f32', access: 'read' as const },
-    { name: 'WT', type: 'f32', access: 'read_write' as const },
-    { name: 'WD', type: 'f32', access: 'read_write' as const },
+    { name: 'I', type: E, access: 'read' as const },
+    { name: 'WT', type: E, access: 'read_write' as const },
+    { name: 'WD', type: E, access: 'read_write' as const },
   ],
   body: () => `
 ${linearEntry(WG)}
@@ -63,24 +71,25 @@ ${linearEntry(WG)}
     WD[i] = select(0.0, I[o + ((fk / KK) * C + c) * KK + fk % KK], c < C);
   }
 }`,
-};
+});
 
 function bothLayouts(w: Tensor, g: Geometry): [Tensor, Tensor] {
   const KK = g.KH * g.KW;
-  const wt = empty([g.C * KK * pad8(g.F)]);
-  const wd = empty([g.F * KK * pad8(g.C)]);
-  dispatch(BOTH_LAYOUTS, [w.storage, wt.storage, wd.storage], [g.F, g.C, KK, pad8(g.F), pad8(g.C), w.offset], grid(Math.ceil(Math.max(wt.size, wd.size) / WG)));
+  const wt = empty([g.C * KK * pad8(g.F)], w.dtype);
+  const wd = empty([g.F * KK * pad8(g.C)], w.dtype);
+  dispatch(bothLayoutsKernel(elem(w.dtype)), [w.storage, wt.storage, wd.storage], [g.F, g.C, KK, pad8(g.F), pad8(g.C), w.offset], grid(Math.ceil(Math.max(wt.size, wd.size) / WG)));
   return [wt, wd];
 }
 
 function relayout(w: Tensor, batches: number, R: number, C: number): Tensor {
   const RPad = pad8(R);
-  const out = empty([batches * C * RPad]);
-  dispatch(TRANSPOSE_PAD, [w.storage, out.storage], [batches, R, C, RPad, w.offset], grid(Math.ceil(out.size / WG)));
+  const out = empty([batches * C * RPad], w.dtype);
+  dispatch(transposePad(elem(w.dtype)), [w.storage, out.storage], [batches, R, C, RPad, w.offset], grid(Math.ceil(out.size / WG)));
   return out;
 }
 
 interface Geometry {
+  dtype: DType; // of input, weight, bias and every result
   N: number; C: number; H: number; W: number; // input
   F: number; KH: number; KW: number; // filters
   OH: number; OW: number;
@@ -97,17 +106,17 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
   let OH = i32(pu(5u)); let OW = i32(pu(6u)); let padH = i32(pu(7u)); let padW = i32(pu(8u));`;
 
 /** Forward: out[n, f, oh, ow] over a thread tile of 8 filters x 4 columns. Extra params: x offset, bias flag, bias offset. */
-function forwardKernel(KH: number, KW: number, S: number, TW: number) {
+function forwardKernel(E: Elem, KH: number, KW: number, S: number, TW: number) {
   const J = (TW - 1) * S + KW; // input columns one tile row touches
   const quads = [...Array(TW / 4).keys()];
   return {
     name: 'conv2d',
-    key: `${KH}x${KW}s${S}w${TW}`,
+    key: `${E}${KH}x${KW}s${S}w${TW}`,
     bindings: [
-      { name: 'X', type: 'f32', access: 'read' as const },
-      { name: 'WT', type: 'vec4<f32>', access: 'read' as const },
-      { name: 'Bias', type: 'f32', access: 'read' as const },
-      { name: 'O', type: 'f32', access: 'read_write' as const },
+      { name: 'X', type: E, access: 'read' as const },
+      { name: 'WT', type: `vec4<${E}>`, access: 'read' as const },
+      { name: 'Bias', type: E, access: 'read' as const },
+      { name: 'O', type: E, access: 'read_write' as const },
     ],
     body: () => `${GEOM_ENTRY}
   let tiles = u32((OW + ${TW - 1}) / ${TW});
@@ -125,11 +134,11 @@ function forwardKernel(KH: number, KW: number, S: number, TW: number) {
       if (ih < 0 || ih >= H) { continue; }
       let rowBase = pu(9u) + ((n * C + ci) * u32(H) + u32(ih)) * u32(W);
       let iw0 = ow0 * ${S} - padW;
-      ${[...Array(J).keys()].map((j) => `let x${j} = select(0.0, X[rowBase + u32(max(iw0 + ${j}, 0))], iw0 + ${j} >= 0 && iw0 + ${j} < W);`).join('\n      ')}
+      ${[...Array(J).keys()].map((j) => `let x${j} = select(0.0, f32(X[rowBase + u32(max(iw0 + ${j}, 0))]), iw0 + ${j} >= 0 && iw0 + ${j} < W);`).join('\n      ')}
       let kBase = ((ci * ${KH}u + u32(kh)) * ${KW}u) * FPad + f0;
       ${[...Array(KW).keys()].map((kw) => `{
-        let wa = WT[(kBase + ${kw}u * FPad) >> 2u];
-        let wb = WT[((kBase + ${kw}u * FPad) >> 2u) + 1u];
+        let wa = vec4<f32>(WT[(kBase + ${kw}u * FPad) >> 2u]);
+        let wb = vec4<f32>(WT[((kBase + ${kw}u * FPad) >> 2u) + 1u]);
         ${quads.map((q) => `let xin${q} = vec4<f32>(${[0, 1, 2, 3].map((t) => `x${(4 * q + t) * S + kw}`).join(', ')});
         ${[0, 1, 2, 3].map((c) => `acc${c}_${q} += wa[${c}] * xin${q}; acc${c + 4}_${q} += wb[${c}] * xin${q};`).join(' ')}`).join('\n        ')}
       }`).join('\n      ')}
@@ -137,25 +146,25 @@ function forwardKernel(KH: number, KW: number, S: number, TW: number) {
   }
   let outRow = u32(oh) * u32(OW) + u32(ow0);
   ${[...Array(CT).keys()].map((c) => `if (f0 + ${c}u < F) {
-    let b = select(0.0, Bias[pu(11u) + f0 + ${c}u], pu(10u) == 1u);
+    let b = select(0.0, f32(Bias[pu(11u) + f0 + ${c}u]), pu(10u) == 1u);
     let o = (n * F + f0 + ${c}u) * u32(OH * OW) + outRow;
-    ${quads.map((q) => `for (var t = 0; t < 4; t++) { if (ow0 + ${4 * q} + t < OW) { O[o + ${4 * q}u + u32(t)] = acc${c}_${q}[t] + b; } }`).join('\n    ')}
+    ${quads.map((q) => `for (var t = 0; t < 4; t++) { if (ow0 + ${4 * q} + t < OW) { O[o + ${4 * q}u + u32(t)] = ${E}(acc${c}_${q}[t] + b); } }`).join('\n    ')}
   }`).join('\n  ')}
 }`,
   };
 }
 
 /** Input gradient: dx[n, c, ih, iw] over 8 input channels x 4 columns. Extra params: dy offset. */
-function backwardDataKernel(KH: number, KW: number, S: number, TW: number) {
+function backwardDataKernel(E: Elem, KH: number, KW: number, S: number, TW: number) {
   const J = TW - 1 + KW; // output-column candidates one tile row touches (before the stride test)
   const quads = [...Array(TW / 4).keys()];
   return {
     name: 'conv2dBackwardData',
-    key: `${KH}x${KW}s${S}w${TW}`,
+    key: `${E}${KH}x${KW}s${S}w${TW}`,
     bindings: [
-      { name: 'DY', type: 'f32', access: 'read' as const },
-      { name: 'WD', type: 'vec4<f32>', access: 'read' as const },
-      { name: 'DX', type: 'f32', access: 'read_write' as const },
+      { name: 'DY', type: E, access: 'read' as const },
+      { name: 'WD', type: `vec4<${E}>`, access: 'read' as const },
+      { name: 'DX', type: E, access: 'read_write' as const },
     ],
     body: () => `${GEOM_ENTRY}
   let tiles = u32((W + ${TW - 1}) / ${TW});
@@ -173,14 +182,14 @@ function backwardDataKernel(KH: number, KW: number, S: number, TW: number) {
       if (ohs < 0 || ohs % ${S} != 0 || ohs / ${S} >= OH) { continue; }
       let rowBase = pu(9u) + ((n * F + f) * u32(OH) + u32(ohs / ${S})) * u32(OW);
       let ows0 = iw0 + padW - ${KW - 1};
-      ${[...Array(J).keys()].map((j) => `let d${j} = select(0.0, DY[rowBase + u32(max(ows0 + ${j}, 0) / ${S})], ows0 + ${j} >= 0 && (ows0 + ${j}) % ${S} == 0 && (ows0 + ${j}) / ${S} < OW);`).join('\n      ')}
+      ${[...Array(J).keys()].map((j) => `let d${j} = select(0.0, f32(DY[rowBase + u32(max(ows0 + ${j}, 0) / ${S})]), ows0 + ${j} >= 0 && (ows0 + ${j}) % ${S} == 0 && (ows0 + ${j}) / ${S} < OW);`).join('\n      ')}
       let kBase = ((f * ${KH}u + u32(kh)) * ${KW}u) * CPad + c0;
       ${[...Array(KW).keys()].map((kw) => {
         // column t of the tile meets kernel column kw at output candidate j = t - kw + KW - 1
         const j = (t: number) => `d${t - kw + KW - 1}`;
         return `{
-        let wa = WD[(kBase + ${kw}u * CPad) >> 2u];
-        let wb = WD[((kBase + ${kw}u * CPad) >> 2u) + 1u];
+        let wa = vec4<f32>(WD[(kBase + ${kw}u * CPad) >> 2u]);
+        let wb = vec4<f32>(WD[((kBase + ${kw}u * CPad) >> 2u) + 1u]);
         ${quads.map((q) => `let dyv${q} = vec4<f32>(${[0, 1, 2, 3].map((t) => j(4 * q + t)).join(', ')});
         ${[0, 1, 2, 3].map((c) => `acc${c}_${q} += wa[${c}] * dyv${q}; acc${c + 4}_${q} += wb[${c}] * dyv${q};`).join(' ')}`).join('\n        ')}
       }`;
@@ -190,7 +199,7 @@ function backwardDataKernel(KH: number, KW: number, S: number, TW: number) {
   let row = u32(ih) * u32(W) + u32(iw0);
   ${[...Array(CT).keys()].map((c) => `if (c0 + ${c}u < C) {
     let o = (n * C + c0 + ${c}u) * u32(H * W) + row;
-    ${quads.map((q) => `for (var t = 0; t < 4; t++) { if (iw0 + ${4 * q} + t < W) { DX[o + ${4 * q}u + u32(t)] = acc${c}_${q}[t]; } }`).join('\n    ')}
+    ${quads.map((q) => `for (var t = 0; t < 4; t++) { if (iw0 + ${4 * q} + t < W) { DX[o + ${4 * q}u + u32(t)] = ${E}(acc${c}_${q}[t]); } }`).join('\n    ')}
   }`).join('\n  ')}
 }`,
   };
@@ -201,19 +210,19 @@ function backwardDataKernel(KH: number, KW: number, S: number, TW: number) {
  * over the output rows of one split (an image, or a band of rows of it). Extra params: x offset,
  * dy offset, rows per split, splits per image.
  */
-function backwardWeightKernel(KH: number, KW: number, S: number, vecDy: boolean) {
+function backwardWeightKernel(E: Elem, KH: number, KW: number, S: number, vecDy: boolean) {
   const J = 3 * S + KW;
   // With rows a multiple of 4 wide (and aligned), each filter's 4 gradient values are one vec4 load.
   const loadDy = (f: number) =>
     vecDy
-      ? `let dy${f} = DY[(pu(10u) + ((n * F + min(f0 + ${f}u, F - 1u)) * u32(OH) + u32(oh)) * u32(OW) + u32(ow0)) >> 2u];`
-      : `let dy${f} = select(vec4<f32>(), vec4<f32>(${[0, 1, 2, 3].map((q) => `select(0.0, DY[pu(10u) + ((n * F + min(f0 + ${f}u, F - 1u)) * u32(OH) + u32(oh)) * u32(OW) + u32(min(ow0 + ${q}, OW - 1))], ow0 + ${q} < OW)`).join(', ')}), f0 + ${f}u < F);`;
+      ? `let dy${f} = vec4<f32>(DY[(pu(10u) + ((n * F + min(f0 + ${f}u, F - 1u)) * u32(OH) + u32(oh)) * u32(OW) + u32(ow0)) >> 2u]);`
+      : `let dy${f} = select(vec4<f32>(), vec4<f32>(${[0, 1, 2, 3].map((q) => `select(0.0, f32(DY[pu(10u) + ((n * F + min(f0 + ${f}u, F - 1u)) * u32(OH) + u32(oh)) * u32(OW) + u32(min(ow0 + ${q}, OW - 1))]), ow0 + ${q} < OW)`).join(', ')}), f0 + ${f}u < F);`;
   return {
     name: 'conv2dBackwardWeight',
-    key: `${KH}x${KW}s${S}${vecDy ? 'v' : ''}`,
+    key: `${E}${KH}x${KW}s${S}${vecDy ? 'v' : ''}`,
     bindings: [
-      { name: 'X', type: 'f32', access: 'read' as const },
-      { name: 'DY', type: vecDy ? 'vec4<f32>' : 'f32', access: 'read' as const },
+      { name: 'X', type: E, access: 'read' as const },
+      { name: 'DY', type: vecDy ? `vec4<${E}>` : E, access: 'read' as const },
       { name: 'PART', type: 'f32', access: 'read_write' as const },
     ],
     body: () => `${GEOM_ENTRY}
@@ -235,7 +244,7 @@ function backwardWeightKernel(KH: number, KW: number, S: number, vecDy: boolean)
     let xRow = pu(9u) + ((n * C + c) * u32(H) + u32(ih)) * u32(W);
     for (var ow0 = 0; ow0 < OW; ow0 += 4) {
       let iw0 = ow0 * ${S} - padW;
-      ${[...Array(J).keys()].map((j) => `let x${j} = select(0.0, X[xRow + u32(max(iw0 + ${j}, 0))], iw0 + ${j} >= 0 && iw0 + ${j} < W);`).join('\n      ')}
+      ${[...Array(J).keys()].map((j) => `let x${j} = select(0.0, f32(X[xRow + u32(max(iw0 + ${j}, 0))]), iw0 + ${j} >= 0 && iw0 + ${j} < W);`).join('\n      ')}
       ${[...Array(CT).keys()].map(loadDy).join('\n      ')}
       ${[...Array(KW).keys()].map((kw) => `{
         let xin = vec4<f32>(x${kw}, x${S + kw}, x${2 * S + kw}, x${3 * S + kw});
@@ -257,13 +266,14 @@ export interface Conv2dOptions {
   groups?: number;
 }
 
-function geometry(x: Tensor, w: Tensor, options: Conv2dOptions): Geometry & { groups: number } {
+function geometry(x: Tensor, w: Tensor, bias: Tensor | undefined, options: Conv2dOptions): Geometry & { groups: number } {
   const stride = options.stride ?? 1;
   const [padH, padW] = typeof options.padding === 'number' ? [options.padding, options.padding] : (options.padding ?? [0, 0]);
   const groups = options.groups ?? 1;
   const where = `conv2d: input ${fmt(x.shape)}, weight ${fmt(w.shape)}`;
   if (x.rank !== 4 || w.rank !== 4) throw new Error(`${where}: both must be 4-D (NCHW and [out, in/groups, kh, kw])`);
-  if (x.dtype !== 'float32' || w.dtype !== 'float32') throw new Error(`${where}: needs float32, got ${x.dtype} and ${w.dtype}`);
+  // One float dtype throughout, as torch: mixed precision casts the (float32 master) weights with .to().
+  const dtype = commonDType('conv2d', bias ? [x, w, bias] : [x, w]);
   const [N, C, H, W] = x.shape as [number, number, number, number];
   const [F, Cg, KH, KW] = w.shape as [number, number, number, number];
   if (!Number.isInteger(groups) || groups < 1 || C % groups || F % groups || Cg * groups !== C) {
@@ -274,7 +284,7 @@ function geometry(x: Tensor, w: Tensor, options: Conv2dOptions): Geometry & { gr
   const OH = Math.floor((H + 2 * padH - KH) / stride) + 1;
   const OW = Math.floor((W + 2 * padW - KW) / stride) + 1;
   if (OH < 1 || OW < 1) throw new Error(`${where}: padded input is smaller than the kernel`);
-  return { N, C: C / groups, H, W, F: F / groups, KH, KW, OH, OW, stride, padH, padW, groups };
+  return { dtype, N, C: C / groups, H, W, F: F / groups, KH, KW, OH, OW, stride, padH, padW, groups };
 }
 
 /** The columns-per-thread variants of the forward and input-gradient kernels. */
@@ -283,7 +293,7 @@ export const CONV_COLUMNS = [4, 8];
 /** Columns per thread, chosen per adapter and problem by measurement. */
 function columnsPerThread(pass: string, g: Geometry, columns: number, buffers: number[], encode: (tw: number, scratch: Storage[]) => void): number {
   return choose<number>({
-    problem: `conv2d|${pass}|${g.KH}x${g.KW}s${g.stride}|C${sizeClass(g.C)}|F${sizeClass(g.F)}|W${sizeClass(columns)}|N${sizeClass(g.N)}`,
+    problem: `conv2d|${dtypes[g.dtype].wgsl}|${pass}|${g.KH}x${g.KW}s${g.stride}|C${sizeClass(g.C)}|F${sizeClass(g.F)}|W${sizeClass(columns)}|N${sizeClass(g.N)}`,
     candidates: CONV_COLUMNS,
     label: (tw) => `${tw}`,
     fallback: 4,
@@ -297,12 +307,12 @@ function columnsPerThread(pass: string, g: Geometry, columns: number, buffers: n
 
 /** The output, and with `keepDataLayout` the weights re-laid for the input gradient (made in the same dispatch). */
 function forwardRaw(x: Tensor, w: Tensor, bias: Tensor | undefined, g: Geometry, keepDataLayout = false): [Tensor, Tensor | null] {
-  const out = empty([g.N, g.F, g.OH, g.OW]);
+  const out = empty([g.N, g.F, g.OH, g.OW], g.dtype);
   const [wt, wd] = keepDataLayout ? bothLayouts(w, g) : [relayout(w, 1, g.F, g.C * g.KH * g.KW), null];
   const params = [...geomParams(g), x.offset, bias ? 1 : 0, bias?.offset ?? 0];
   const encode = (tw: number, [xs, ws, bs, os]: Storage[]) => {
     const tiles = g.N * g.OH * Math.ceil(g.OW / tw);
-    dispatch(forwardKernel(g.KH, g.KW, g.stride, tw), [xs!, ws!, bs!, os!], params, [Math.ceil(tiles / WG), Math.ceil(g.F / CT)]);
+    dispatch(forwardKernel(elem(g.dtype), g.KH, g.KW, g.stride, tw), [xs!, ws!, bs!, os!], params, [Math.ceil(tiles / WG), Math.ceil(g.F / CT)]);
   };
   const buffers = [x.storage, wt.storage, (bias ?? wt).storage, out.storage];
   encode(columnsPerThread('fwd', g, g.OW, buffers.map((b) => b.byteSize), encode), buffers);
@@ -312,11 +322,11 @@ function forwardRaw(x: Tensor, w: Tensor, bias: Tensor | undefined, g: Geometry,
 
 /** `laid`: the weights already re-laid by the forward pass (kept by the caller), or null to re-lay them. */
 function backwardDataRaw(dy: Tensor, w: Tensor, g: Geometry, laid: Tensor | null = null): Tensor {
-  const dx = empty([g.N, g.C, g.H, g.W]);
+  const dx = empty([g.N, g.C, g.H, g.W], g.dtype);
   const wd = laid ?? relayout(w, g.F, g.C, g.KH * g.KW);
   const encode = (tw: number, [ds, ws, xs]: Storage[]) => {
     const tiles = g.N * g.H * Math.ceil(g.W / tw);
-    dispatch(backwardDataKernel(g.KH, g.KW, g.stride, tw), [ds!, ws!, xs!], [...geomParams(g), dy.offset], [Math.ceil(tiles / WG), Math.ceil(g.C / CT)]);
+    dispatch(backwardDataKernel(elem(g.dtype), g.KH, g.KW, g.stride, tw), [ds!, ws!, xs!], [...geomParams(g), dy.offset], [Math.ceil(tiles / WG), Math.ceil(g.C / CT)]);
   };
   const buffers = [dy.storage, wd.storage, dx.storage];
   encode(columnsPerThread('dgrad', g, g.W, buffers.map((b) => b.byteSize), encode), buffers);
@@ -330,12 +340,21 @@ function backwardWeightRaw(x: Tensor, dy: Tensor, g: Geometry): Tensor {
   const splitsPerImage = Math.max(1, Math.min(g.OH, Math.ceil(8192 / base)));
   const rows = Math.ceil(g.OH / splitsPerImage);
   const splits = Math.ceil(g.OH / rows);
+  // The partials are float32 whatever the dtype: the sum over them is the end of the f32 accumulation.
   const part = empty([g.N * splits, g.F, g.C, g.KH, g.KW]);
-  dispatch(backwardWeightKernel(g.KH, g.KW, g.stride, g.OW % 4 === 0 && dy.offset % 4 === 0), [x.storage, dy.storage, part.storage],
+  dispatch(backwardWeightKernel(elem(g.dtype), g.KH, g.KW, g.stride, g.OW % 4 === 0 && dy.offset % 4 === 0), [x.storage, dy.storage, part.storage],
     [...geomParams(g), x.offset, dy.offset, rows, splits], [Math.ceil((g.C * g.KH * g.N * splits) / WG), Math.ceil(g.F / CT)]);
   const dw = sum(part, 0);
   part.dispose();
-  return dw;
+  return toDType(dw, g.dtype);
+}
+
+/** A float32 result as `dtype` (the one rounding of an f32-accumulated float16 gradient); disposes the input. */
+function toDType(t: Tensor, dtype: DType): Tensor {
+  if (t.dtype === dtype) return t;
+  const r = to(t, dtype);
+  t.dispose();
+  return r;
 }
 
 /** Runs fn for each group and writes its result into that group's slice of `into` along `axis`. */
@@ -362,7 +381,7 @@ function groupOf(t: Tensor, axis: number, size: number, gi: number): Tensor {
 export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor, options: Conv2dOptions = {}): Tensor {
   x.assertAlive('conv2d');
   weight.assertAlive('conv2d');
-  const g = geometry(x, weight, options);
+  const g = geometry(x, weight, bias, options);
   const Ftotal = g.F * g.groups;
   if (bias && (bias.assertAlive('conv2d').rank !== 1 || bias.shape[0] !== Ftotal)) {
     throw new Error(`conv2d: bias ${fmt(bias.shape)} must be [${Ftotal}]`);
@@ -374,7 +393,7 @@ export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor, options: Conv2d
   if (g.groups === 1) {
     [out, laid] = forwardRaw(hx.t, hw.t, bias, g, x.requiresGrad && isGradEnabled());
   } else {
-    out = perGroup(g.groups, empty([g.N, Ftotal, g.OH, g.OW]), 1, g.F, (gi) => {
+    out = perGroup(g.groups, empty([g.N, Ftotal, g.OH, g.OW], g.dtype), 1, g.F, (gi) => {
       const xs = groupOf(hx.t, 1, g.C, gi);
       const ws = groupOf(hw.t, 0, g.F, gi);
       const bs = bias ? groupOf(bias, 0, g.F, gi) : undefined;
@@ -393,7 +412,7 @@ export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor, options: Conv2d
     let dx: Tensor | null = null;
     let dw: Tensor | null = null;
     if (x.requiresGrad) {
-      dx = g.groups === 1 ? backwardDataRaw(cdy.t, cw.t, g, sl ?? null) : perGroup(g.groups, empty(x.shape), 1, g.C, (gi) => {
+      dx = g.groups === 1 ? backwardDataRaw(cdy.t, cw.t, g, sl ?? null) : perGroup(g.groups, empty(x.shape, g.dtype), 1, g.C, (gi) => {
         const d = groupOf(cdy.t, 1, g.F, gi);
         const w = groupOf(cw.t, 0, g.F, gi);
         const r = backwardDataRaw(d, w, g);
@@ -402,7 +421,7 @@ export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor, options: Conv2d
       });
     }
     if (weight.requiresGrad) {
-      dw = g.groups === 1 ? backwardWeightRaw(cx.t, cdy.t, g) : perGroup(g.groups, empty(weight.shape), 0, g.F, (gi) => {
+      dw = g.groups === 1 ? backwardWeightRaw(cx.t, cdy.t, g) : perGroup(g.groups, empty(weight.shape, g.dtype), 0, g.F, (gi) => {
         const xs = groupOf(cx.t, 1, g.C, gi);
         const d = groupOf(cdy.t, 1, g.F, gi);
         const r = backwardWeightRaw(xs, d, g);

@@ -1,36 +1,37 @@
 // Seeded dropout. The mask is a hash of (seed, element index), so the backward pass recomputes it
-// instead of storing it: the same kernel with the same seed applied to the gradient.
+// instead of storing it: the same kernel with the same seed applied to the gradient. float16 values are
+// scaled in f32 and rounded once.
 import { record } from '../autograd.js';
+import { type DTypeInfo, commonDType, dtypes } from '../dtype.js';
 import { linearEntry } from '../runtime/pipelines.js';
 import { dispatch, f32bits, grid } from '../runtime/queue.js';
 import { RANDOM_WGSL } from '../runtime/random.js';
-import { fmt } from '../shape.js';
 import { type Tensor, empty } from '../tensor.js';
 import { nextSeed } from './create.js';
 import { asContiguous } from './rows.js';
 
 const WG = 256;
 
-const KERNEL = {
+const kernel = (E: DTypeInfo['wgsl']) => ({
   name: 'dropout',
-  key: '',
+  key: E,
   bindings: [
-    { name: 'X', type: 'f32', access: 'read' as const },
-    { name: 'O', type: 'f32', access: 'read_write' as const },
+    { name: 'X', type: E, access: 'read' as const },
+    { name: 'O', type: E, access: 'read_write' as const },
   ],
   body: () => `${RANDOM_WGSL}
 ${linearEntry(WG)}
   if (i >= pu(0u)) { return; }
   let keep = rand01(i, pu(1u), 0u) >= pf(2u);
-  O[i] = select(0.0, X[pu(4u) + i] * pf(3u), keep);
+  O[i] = ${E}(select(0.0, f32(X[pu(4u) + i]) * pf(3u), keep));
 }`,
-};
+});
 
 function apply(x: Tensor, p: number, seed: number): Tensor {
   const h = asContiguous(x);
-  const out = empty(x.shape);
+  const out = empty(x.shape, x.dtype);
   const n = out.size;
-  dispatch(KERNEL, [h.t.storage, out.storage], [n, seed, f32bits(p), f32bits(1 / (1 - p)), h.t.offset], grid(Math.ceil(n / WG)));
+  dispatch(kernel(dtypes[x.dtype].wgsl), [h.t.storage, out.storage], [n, seed, f32bits(p), f32bits(1 / (1 - p)), h.t.offset], grid(Math.ceil(n / WG)));
   h.done();
   return out;
 }
@@ -46,7 +47,7 @@ export interface DropoutOptions {
 export function dropout(x: Tensor, p = 0.5, options: DropoutOptions = {}): Tensor {
   x.assertAlive('dropout');
   if (!(p >= 0 && p <= 1)) throw new Error(`dropout: p must be in [0, 1], got ${p}`);
-  if (x.dtype !== 'float32') throw new Error(`dropout: needs float32, got ${x.dtype} ${fmt(x.shape)}`);
+  commonDType('dropout', [x]);
   if (!(options.training ?? true) || p === 0) {
     const same = x.view(x.shape, x.strides, x.offset);
     return record(same, 'dropout', [x], [], (g) => [g]);
