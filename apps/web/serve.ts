@@ -1,6 +1,7 @@
 // `pnpm web`: bundles the page and the model's worker with esbuild (the workspace packages from their
-// TypeScript sources) and serves them on 127.0.0.1, with the bundled sample (data/coco-mini) and the
-// checkpoint `pnpm demo` writes (out/demo/last.safetensors) when there is one.
+// TypeScript sources) and serves them on 127.0.0.1, with the bundled sample (data/coco-mini), the bundled
+// trained `tiny` (data/weights/tiny-coco-mini.safetensors, see data/weights/README.md) and the checkpoint
+// `pnpm demo` writes (out/demo/last.safetensors) when there is one.
 //   pnpm web [--port 8080]      (--port 0 picks a free port)
 import { existsSync } from 'node:fs';
 import { readFile, readdir, stat } from 'node:fs/promises';
@@ -20,6 +21,19 @@ export interface WebServerOptions {
   repo?: string;
   /** Where `pnpm demo` writes (default <repo>/out/demo). */
   demoDir?: string;
+}
+
+/** The bundled trained `tiny` (exported weights), under the repository root. */
+export const BUNDLED_WEIGHTS = 'data/weights/tiny-coco-mini.safetensors';
+
+/** An entry of /checkpoints.json: weights the page can load from the server, in the order it prefers them. */
+export interface ServedCheckpoint {
+  /** The path in the repository ("out/demo/last.safetensors"). */
+  name: string;
+  url: string;
+  bytes: number;
+  /** 'demo': what `pnpm demo` wrote in out/demo; 'bundled': the trained `tiny` the repository holds. */
+  kind: 'demo' | 'bundled';
 }
 
 export interface WebServer {
@@ -73,9 +87,10 @@ export async function startServer(options: WebServerOptions = {}): Promise<WebSe
   const repo = options.repo ?? REPO;
   const sampleDir = join(repo, 'data/coco-mini');
   const demoDir = options.demoDir ?? join(repo, 'out/demo');
+  const bundledWeights = join(repo, BUNDLED_WEIGHTS);
   const bundle = await bundleApp();
   const statics: Record<string, string> = { '/': join(APP, 'src/index.html'), '/style.css': join(APP, 'src/style.css') };
-  // Plain file names only: nothing outside the two folders can be asked for.
+  // Plain file names only: nothing outside the two folders and the bundled weights can be asked for.
   const plainName = /^[\w][\w.-]*$/;
 
   const server: Server = createServer((req, res) => {
@@ -90,8 +105,15 @@ export async function startServer(options: WebServerOptions = {}): Promise<WebSe
       if (built) return send(200, built, TYPES[extname(path)]);
       if (path === '/favicon.ico') return send(204, '');
       if (path === '/checkpoints.json') {
-        const list = (await checkpoints(demoDir)).map((c) => ({ name: `out/demo/${c.name}`, url: `/out/demo/${c.name}`, bytes: c.bytes }));
+        // out/demo's first (the page starts from the first), then the bundled weights.
+        const list: ServedCheckpoint[] = (await checkpoints(demoDir)).map((c) => ({ name: `out/demo/${c.name}`, url: `/out/demo/${c.name}`, bytes: c.bytes, kind: 'demo' }));
+        const bundled = await stat(bundledWeights).catch(() => null);
+        if (bundled?.isFile()) list.push({ name: BUNDLED_WEIGHTS, url: `/${BUNDLED_WEIGHTS}`, bytes: bundled.size, kind: 'bundled' });
         return send(200, JSON.stringify(list), TYPES['.json']);
+      }
+      if (path === `/${BUNDLED_WEIGHTS}`) {
+        if (existsSync(bundledWeights) && (await stat(bundledWeights)).isFile()) return file(bundledWeights);
+        return send(404, 'not found');
       }
       const [, folder, name] = /^\/(data\/coco-mini|out\/demo)\/([^/]+)$/.exec(path) ?? [];
       if (folder && name && plainName.test(name)) {

@@ -8,9 +8,11 @@ import { WorkerClient } from './client.js';
 import { drawLossPlot } from './plot.js';
 import type { Box, EstimateOptions, ImageInput, ModelInfo, TrainOptions } from './protocol.js';
 
-/** The seed of the starting model and of the random token sampler. */
+/** The seed of the untrained model ("Seeded tiny") and of the random token sampler. */
 const SEED = 0;
 const SAMPLE_ROOT = '/data/coco-mini/';
+/** What the page says of the bundled weights (data/weights/tiny-coco-mini.safetensors, see data/weights/README.md). */
+const BUNDLED_LABEL = (name: string) => `trained by pnpm demo on the bundled sample of 4 photos (${name})`;
 
 const $ = <T extends HTMLElement>(id: string): T => {
   const found = document.getElementById(id);
@@ -36,6 +38,7 @@ const el = {
   modelInfo: $<HTMLParagraphElement>('model-info'),
   checkpointFile: $<HTMLInputElement>('checkpoint-file'),
   demoCheckpoint: $<HTMLButtonElement>('demo-checkpoint'),
+  bundledWeights: $<HTMLButtonElement>('bundled-weights'),
   reset: $<HTMLButtonElement>('reset'),
   save: $<HTMLButtonElement>('save'),
   steps: $<HTMLInputElement>('steps'),
@@ -348,12 +351,15 @@ async function cameraLoop(cam: NonNullable<typeof camera>): Promise<void> {
 
 // ---- checkpoints ------------------------------------------------------------------------------------
 
-/** Loads a checkpoint (or exported weights): a file the user gave, or the URL of one the server has. */
-async function loadCheckpoint(name: string, source: File | string): Promise<void> {
+/**
+ * Loads a checkpoint (or exported weights): a file the user gave, or the URL of one the server has;
+ * `label` says where its weights come from (default: its name).
+ */
+async function loadCheckpoint(name: string, source: File | string, label?: string): Promise<void> {
   clearMessage();
   el.status.textContent = `Loading ${name}…`;
   try {
-    const { model: info } = await worker().call({ type: 'load', name, source });
+    const { model: info } = await worker().call({ type: 'load', name, source, label });
     showModel(info);
     clearMessage();
     el.status.textContent = `Loaded ${name}`;
@@ -365,20 +371,35 @@ async function loadCheckpoint(name: string, source: File | string): Promise<void
   await refresh();
 }
 
+interface ServerCheckpoint {
+  name: string;
+  url: string;
+  label?: string;
+}
+
 /**
- * The checkpoint `pnpm demo` wrote (out/demo/last.safetensors), when the server has one: offered on a
- * button, and returned (name and absolute URL) for the page to start from.
+ * The weights the server has (serve.ts's /checkpoints.json), each offered on a button: the checkpoint
+ * `pnpm demo` wrote (out/demo/last.safetensors) when there is one, and the bundled trained `tiny`
+ * (data/weights/tiny-coco-mini.safetensors). Returns the one to start from: out/demo's, else the bundled
+ * one, else null (the seeded, untrained `tiny`).
  */
-async function offerDemoCheckpoint(): Promise<{ name: string; url: string } | null> {
+async function offerCheckpoints(): Promise<ServerCheckpoint | null> {
   const response = await fetch('/checkpoints.json');
   if (!response.ok) return null;
-  const list = (await response.json()) as { name: string; url: string; bytes: number }[];
-  if (!list[0]) return null;
-  const demo = { name: list[0].name, url: new URL(list[0].url, location.href).href };
-  el.demoCheckpoint.hidden = false;
-  el.demoCheckpoint.textContent = `Load ${demo.name}`;
-  el.demoCheckpoint.onclick = () => void loadCheckpoint(demo.name, demo.url);
-  return demo;
+  const list = (await response.json()) as { name: string; url: string; bytes: number; kind: 'demo' | 'bundled' }[];
+  const offer = (button: HTMLButtonElement, entry: (typeof list)[number] | undefined, label?: string): ServerCheckpoint | null => {
+    if (!entry) return null;
+    const found = { name: entry.name, url: new URL(entry.url, location.href).href, label };
+    button.hidden = false;
+    button.onclick = () => void loadCheckpoint(found.name, found.url, found.label);
+    return found;
+  };
+  const demoEntry = list.find((c) => c.kind === 'demo');
+  const demo = offer(el.demoCheckpoint, demoEntry);
+  if (demo) el.demoCheckpoint.textContent = `Load ${demo.name}`;
+  const bundledEntry = list.find((c) => c.kind === 'bundled');
+  const bundled = offer(el.bundledWeights, bundledEntry, bundledEntry && BUNDLED_LABEL(bundledEntry.name));
+  return demo ?? bundled;
 }
 
 /** Downloads the model's weights (exported weights: `loadModel` and the CLI read them back). */
@@ -473,6 +494,7 @@ function wire(): void {
   });
   el.reset.addEventListener('click', async () => {
     try {
+      clearMessage();
       showModel((await worker().call({ type: 'reset', seed: SEED })).model);
       await refresh();
     } catch (err) {
@@ -507,7 +529,7 @@ async function main(): Promise<void> {
     showMessage(errorText(err));
     return [] as string[];
   });
-  const demo = offerDemoCheckpoint().catch(() => null);
+  const served = offerCheckpoints().catch(() => null);
   if (!('gpu' in navigator) || !navigator.gpu) {
     showMessage(
       'This browser has no WebGPU (navigator.gpu is missing), so the model cannot run here. Use a recent Chrome or Edge; ' +
@@ -539,9 +561,10 @@ async function main(): Promise<void> {
       return (await worker().call({ type: 'estimate', image, options: opts }, transfer)).result;
     },
   };
-  // The model `pnpm demo` trained when there is one; else the seeded, untrained `tiny`.
-  const found = await demo;
-  if (found) await loadCheckpoint(found.name, found.url);
+  // The model `pnpm demo` trained when out/demo has it; else the bundled trained `tiny`; else (a server
+  // without either) the seeded, untrained `tiny` the worker started with.
+  const found = await served;
+  if (found) await loadCheckpoint(found.name, found.url, found.label);
   const first = (await samples)[0];
   if (first) await showSample(first);
   const firstMs = el.status.dataset.firstSkeletonMs;

@@ -31,7 +31,7 @@ export interface TrainOptions {
 
 export interface ModelInfo {
   config: ModelConfig;
-  /** Where the weights come from, in words ("tiny, seeded (untrained)", a file name, ...). */
+  /** Where the weights come from, in words ("tiny, seeded with 0 (untrained)", a file name, ...). */
   origin: string;
   /** False only for the seeded model nobody has trained. */
   trained: boolean;
@@ -41,8 +41,11 @@ export interface ModelInfo {
 /** What the page asks. */
 export type Request =
   | { type: 'init'; seed: number }
-  /** A checkpoint or exported weights: a file the user gave, or a URL the server has. */
-  | { type: 'load'; name: string; source: File | string }
+  /**
+   * A checkpoint or exported weights: a file the user gave, or a URL the server has. `name` is its file
+   * name (messages, the saved file's name); `label`, when given, says where the weights come from instead.
+   */
+  | { type: 'load'; name: string; source: File | string; label?: string }
   | { type: 'reset'; seed: number }
   | { type: 'estimate'; image: ImageInput; options: EstimateOptions }
   | { type: 'train'; options: TrainOptions }

@@ -13,8 +13,8 @@ interface WorkerScope {
 const scope = globalThis as unknown as WorkerScope;
 
 let model: TMPose | null = null;
-/** Where the model's weights came from: a file's name, or the seed of an untrained one. */
-let source = { origin: '', seeded: false };
+/** Where the model's weights came from (a file, or the seed of an untrained one), and the file's name. */
+let source = { origin: '', seeded: false, fileName: '' };
 /** Steps trained here since the model was made or loaded. */
 let trainedSteps = 0;
 let sample: TrainingData | null = null;
@@ -24,14 +24,14 @@ function describe(m: TMPose): ModelInfo {
   const origin = trainedSteps
     ? `${source.origin}, then ${trainedSteps} step${trainedSteps === 1 ? '' : 's'} trained here on data/coco-mini`
     : `${source.origin}${source.seeded ? ' (untrained)' : ''}`;
-  return { config: m.config, origin, trained: trainedSteps > 0 || !source.seeded, parameters: countParams(m as never) };
+  return { config: m.config, origin, trained: trainedSteps > 0 || !source.seeded, parameters: countParams(m) };
 }
 
-function replace(next: TMPose, origin: string, seeded: boolean): ModelInfo {
+function replace(next: TMPose, origin: string, seeded: boolean, fileName = origin): ModelInfo {
   model?.dispose();
   model = next;
   model.eval();
-  source = { origin, seeded };
+  source = { origin, seeded, fileName };
   trainedSteps = 0;
   return describe(next);
 }
@@ -78,7 +78,7 @@ async function handle(request: Request, progress: (p: TrainProgress) => void): P
     case 'reset':
       return { model: seeded(request.seed) };
     case 'load':
-      return { model: replace(await loadModel(request.source), request.name, false) };
+      return { model: replace(await loadModel(request.source), request.label ?? request.name, false, request.name) };
     case 'estimate': {
       const { image, options } = request;
       try {
@@ -114,7 +114,7 @@ async function handle(request: Request, progress: (p: TrainProgress) => void): P
       const weights = current.stateDict();
       try {
         const bytes = await io.serialize(weights, weightsMetadata(current.config));
-        const name = trainedSteps ? `${current.config.name}-${trainedSteps}-steps` : source.origin.replace(/[^\w.-]+/g, '-');
+        const name = trainedSteps ? `${current.config.name}-${trainedSteps}-steps` : source.fileName.replace(/[^\w.-]+/g, '-');
         return { bytes, fileName: `${name.replace(/\.safetensors$/, '')}.safetensors` };
       } finally {
         for (const t of Object.values(weights)) t.dispose();
