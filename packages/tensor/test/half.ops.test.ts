@@ -149,7 +149,7 @@ describe('float16 errors name the op, the dtypes and the shapes', () => {
     const b = tensor([1, 2], [2], { dtype: 'float16' });
     throwsEarly(() => api.linear(h, f, b), /^linear: dtypes differ \(float16 \[2, 3\], float32 \[2, 3\], float16 \[2\]\)/);
     const w16 = tensor([1, 2, 3], [3], { dtype: 'float16' });
-    throwsEarly(() => api.layerNorm(f, [3], w16), /^layerNorm weight: takes float32 tensors, got float16 \[3\]/);
+    throwsEarly(() => api.layerNorm(f, [3], w16), /^layerNorm: weight float16 \[3\] must be float32 or the input's dtype \(input float32 \[2, 3\]\)$/);
     for (const t of [h, f, ft, b, w16]) t.dispose();
   });
 

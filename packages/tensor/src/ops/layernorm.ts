@@ -5,7 +5,7 @@
 // with float16 or float32 (master) weight and bias; y and dx take the input's dtype, the weight and bias
 // gradients the parameter's.
 import { record } from '../autograd.js';
-import { type DType, FLOAT_DTYPES, commonDType, dtypes, requireDType } from '../dtype.js';
+import { type DType, commonDType, dtypes } from '../dtype.js';
 import { type Kernel, linearEntry } from '../runtime/pipelines.js';
 import { dispatch, f32bits, grid } from '../runtime/queue.js';
 import { fmt, sameShape, sizeOf } from '../shape.js';
@@ -107,7 +107,9 @@ export function layerNorm(x: Tensor, normalizedShape: readonly number[], weight?
       throw new Error(`layerNorm: ${name} ${fmt(p.shape)} must have shape ${fmt(normalizedShape)}`);
     }
     // float32 parameters (master weights) go with any float input; otherwise the input's dtype.
-    if (p) requireDType(`layerNorm ${name}`, p, [...new Set<DType>([dtype, 'float32'])].filter((d) => FLOAT_DTYPES.includes(d)));
+    if (p && p.dtype !== 'float32' && p.dtype !== dtype) {
+      throw new Error(`layerNorm: ${name} ${p.dtype} ${fmt(p.shape)} must be float32 or the input's dtype (input ${dtype} ${fmt(x.shape)})`);
+    }
   }
   const D = sizeOf(normalizedShape);
   const rows = D === 0 ? 0 : x.size / D;
