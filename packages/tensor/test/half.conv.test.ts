@@ -2,7 +2,7 @@
 // other feature-map ops in float16, upsampleNearest and dropout, against PyTorch (see half.fixtures.ts
 // for the tolerances); which dtype each result and gradient has; and the errors for mixed dtypes.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Tensor, conv2d, dropout, init, tensor, tidy, upsampleNearest } from '@tmpose/tensor';
+import { type Tensor, batchNorm2d, conv2d, dropout, init, kernelsOf, randn, scaledDotProductAttention, tensor, tidy, upsampleNearest } from '@tmpose/tensor';
 import { CONV_COLUMNS } from '../src/ops/conv2d.js';
 import { hashFill } from './fixtures.js';
 import { cases, describeCases, runner } from './half.fixtures.js';
@@ -24,6 +24,33 @@ const half = (shape: number[], seed: number, requiresGrad = false) => {
   const n = shape.reduce((a, b) => a * b, 1);
   return tensor(Float32Array.from(hashFill(n, { seed, levels: 201, denominator: 256 })), shape, { dtype: 'float16', requiresGrad });
 };
+
+describe('kernel cache keys', () => {
+  it('one WGSL source per key across float32 and float16: conv, batch norm, attention, upsample, dropout, every variant', () => {
+    const leaf = (shape: number[], seed: number, dtype: 'float32' | 'float16') => {
+      const t = randn(shape, { seed }).to(dtype);
+      t.requiresGrad = true;
+      return t;
+    };
+    const kernels = kernelsOf(() => {
+      for (const dtype of ['float32', 'float16'] as const) {
+        tidy(() => {
+          const x = leaf([2, 8, 6, 8], 1, dtype);
+          const outs = [1, 3].map((k) => conv2d(x, leaf([8, 8, k, k], k, dtype), leaf([8], 2, dtype), { padding: (k - 1) / 2 }));
+          outs.push(upsampleNearest(conv2d(x, leaf([8, 8, 3, 3], 4, dtype), undefined, { stride: 2, padding: 1 }), 2));
+          outs.push(batchNorm2d(x, null, null, null, null, { relu: true, residual: x }), dropout(x, 0.5));
+          const q = leaf([1, 2, 5, 24], 5, dtype);
+          outs.push(scaledDotProductAttention(q, q, q).reshape([2, 8, 1, 15]).slice(3, 0, 8).expand([2, 8, 6, 8]));
+          outs.reduce((a, b) => a.add(b)).sum().backward();
+        });
+      }
+    }, { everyVariant: true });
+    const names = new Set(kernels.map((k) => `${k.name}|${k.key}`));
+    for (const name of ['conv2d|f163x3s1w8', 'conv2dBackwardWeight|f163x3s1v', 'batchNormStats|f16f324', 'attentionBackwardKV|f16d24r2u', 'attentionBackwardKV|f16d32r4']) {
+      expect(names, name).toContain(name);
+    }
+  });
+});
 
 describe('float16 dtypes', () => {
   it('conv2d: output, dx, dweight and dbias are float16', () => {
