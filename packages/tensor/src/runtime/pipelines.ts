@@ -1,6 +1,7 @@
 // Compiled pipelines, one per kernel name + specialisation key. Sizes travel as uniforms, so the
 // number of variants stays small; what changes the code (dtype, rank, tile, layout) goes in the key.
 import { getDevice } from '../device.js';
+import { PARAM_WORDS, type UniformBlock } from './uniforms.js';
 
 export type Access = 'read' | 'read_write';
 
@@ -16,17 +17,19 @@ export interface Kernel {
   name: string;
   key: string;
   bindings: Binding[];
+  /** Its named uniforms (`uniforms({...})`, read as `u.name`); without them, numbered slots `pu(i)`. */
+  uniforms?: UniformBlock;
   /** The WGSL after the prelude and the binding declarations. */
   body: () => string;
 }
 
-/** Uniform parameters are a flat array of 32-bit words; `pu(i)`, `pf(i)`, `pi(i)` read word i. */
-export const PARAM_WORDS = 128;
-const PRELUDE = `
+// Kernels without named uniforms read a flat array of 32-bit words: `pu(i)`, `pf(i)`, `pi(i)` read word i.
+const NUMBERED_SLOTS = `
 @group(0) @binding(0) var<uniform> P: array<vec4<u32>, ${PARAM_WORDS / 4}>;
 fn pu(i: u32) -> u32 { return P[i >> 2u][i & 3u]; }
 fn pf(i: u32) -> f32 { return bitcast<f32>(pu(i)); }
-fn pi(i: u32) -> i32 { return bitcast<i32>(pu(i)); }
+fn pi(i: u32) -> i32 { return bitcast<i32>(pu(i)); }`;
+const PRELUDE = `
 // Dispatches wider than 65535 workgroups fold into y; this recovers the linear workgroup index.
 fn groupIndex(wg: vec3<u32>, nwg: vec3<u32>) -> u32 { return wg.x + wg.y * nwg.x; }
 `;
@@ -77,7 +80,7 @@ export function wgslSource(kernel: Kernel): string {
     .join('\n');
   // A float16 storage array (array<f16> in the declarations) needs the extension as much as f16 in the body.
   const enables = /\bf16\b/.test(`${decls}\n${kernel.body()}`) ? 'enable f16;\n' : '';
-  return `${enables}${PRELUDE}\n${decls}\n${kernel.body()}`;
+  return `${enables}${kernel.uniforms?.wgsl ?? NUMBERED_SLOTS}\n${PRELUDE}\n${decls}\n${kernel.body()}`;
 }
 
 export function compile(kernel: Kernel): CompiledKernel {

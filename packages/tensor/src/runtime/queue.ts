@@ -6,9 +6,10 @@
 // buffer and its bind group cached, and nothing is written per dispatch. (Dynamic uniform offsets
 // into one ring buffer were measured 3-5x slower per dispatch on lavapipe.)
 import { getDevice, takeUncapturedErrors } from '../device.js';
-import { type Kernel, PARAM_WORDS, checkCompiles, compile, pipelineCount, wgslSource } from './pipelines.js';
+import { type Kernel, checkCompiles, compile, pipelineCount, wgslSource } from './pipelines.js';
 import { type Storage, allocate, emptyPool, release, setSubmitQueued, takeAllocationErrors } from './pool.js';
 import { runPendingTuning, tunablesOf } from './tune.js';
+import { PARAM_WORDS } from './uniforms.js';
 
 const PARAM_BYTES = PARAM_WORDS * 4;
 // Long runs of work are submitted in parts, so the GPU starts on the first while the rest is encoded
@@ -75,17 +76,12 @@ export function flushNumber(): number {
 
 export type Params = ArrayLike<number>;
 
-/** Bits of a float, for a uniform word. */
-export function f32bits(x: number): number {
-  f32scratch[0] = x;
-  return u32scratch[0]!;
-}
-const f32scratch = new Float32Array(1);
-const u32scratch = new Uint32Array(f32scratch.buffer);
+// Kernels still on numbered slots pack their floats with this.
+export { f32bits } from './uniforms.js';
 
 /**
- * Encodes one dispatch. `params` are 32-bit words (floats through `f32bits`, negative integers as
- * themselves: they wrap to two's complement).
+ * Encodes one dispatch. `params` are 32-bit words: `U.pack({...})` of the kernel's declared uniforms
+ * (or, for a kernel on numbered slots, floats through `f32bits` and negative integers as themselves).
  */
 export function dispatch(
   kernel: Kernel,
@@ -94,6 +90,9 @@ export function dispatch(
   workgroups: readonly [number, number?, number?],
 ): void {
   if (params.length > PARAM_WORDS) throw new Error(`${kernel.name}: ${params.length} parameter words exceed ${PARAM_WORDS}`);
+  if (kernel.uniforms && params.length !== kernel.uniforms.words) {
+    throw new Error(`${kernel.name}: ${params.length} parameter words for ${kernel.uniforms.words} declared uniforms`);
+  }
   const [x, y = 1, z = 1] = workgroups;
   if (recorder) {
     // The pipeline cache trusts name|key to determine the WGSL: two sources under one key would
