@@ -4,9 +4,9 @@ import { to } from './ops/cast.js';
 import { clamp } from './ops/combine.js';
 import { contiguous } from './ops/copy.js';
 import * as E from './ops/elementwise.js';
-import { matmul } from './ops/matmul.js';
-import { type ReduceOptions, max, mean, min, sum } from './ops/reduce.js';
-import { logSoftmax, softmax } from './ops/softmax.js';
+import { type ReduceOptions, max, min } from './ops/reduce.js';
+// The ops autocast casts, with their policies (amp/ops.ts).
+import * as AC from './amp/ops.js';
 import { expand, flatten, permute, reshape, slice, squeeze, transpose, unsqueeze } from './ops/view.js';
 import type { DType } from './dtype.js';
 import { Tensor } from './tensor.js';
@@ -54,26 +54,26 @@ declare module './tensor.js' {
 }
 
 const methods: Record<string, (this: Tensor, ...args: never[]) => Tensor> = {
-  add(this: Tensor, o: Operand) { return E.add(this, o); },
-  sub(this: Tensor, o: Operand) { return E.sub(this, o); },
-  mul(this: Tensor, o: Operand) { return E.mul(this, o); },
-  div(this: Tensor, o: Operand) { return E.div(this, o); },
-  pow(this: Tensor, o: Operand) { return E.pow(this, o); },
+  add(this: Tensor, o: Operand) { return AC.add(this, o); },
+  sub(this: Tensor, o: Operand) { return AC.sub(this, o); },
+  mul(this: Tensor, o: Operand) { return AC.mul(this, o); },
+  div(this: Tensor, o: Operand) { return AC.div(this, o); },
+  pow(this: Tensor, o: Operand) { return AC.pow(this, o); },
   neg(this: Tensor) { return E.neg(this); },
   abs(this: Tensor) { return E.abs(this); },
-  exp(this: Tensor) { return E.exp(this); },
-  log(this: Tensor) { return E.log(this); },
+  exp(this: Tensor) { return AC.exp(this); },
+  log(this: Tensor) { return AC.log(this); },
   sqrt(this: Tensor) { return E.sqrt(this); },
   relu(this: Tensor) { return E.relu(this); },
   gelu(this: Tensor) { return E.gelu(this); },
   sigmoid(this: Tensor) { return E.sigmoid(this); },
   tanh(this: Tensor) { return E.tanh(this); },
   clamp(this: Tensor, lo?: number, hi?: number) { return clamp(this, lo, hi); },
-  sum(this: Tensor, axis?: Axes, o?: ReduceOptions) { return sum(this, axis, o); },
-  mean(this: Tensor, axis?: Axes, o?: ReduceOptions) { return mean(this, axis, o); },
+  sum(this: Tensor, axis?: Axes, o?: ReduceOptions) { return AC.sum(this, axis, o); },
+  mean(this: Tensor, axis?: Axes, o?: ReduceOptions) { return AC.mean(this, axis, o); },
   max(this: Tensor, axis?: Axes, o?: ReduceOptions) { return max(this, axis, o); },
   min(this: Tensor, axis?: Axes, o?: ReduceOptions) { return min(this, axis, o); },
-  matmul(this: Tensor, o: Tensor) { return matmul(this, o); },
+  matmul(this: Tensor, o: Tensor) { return AC.matmul(this, o); },
   reshape(this: Tensor, shape: readonly number[]) { return reshape(this, shape); },
   flatten(this: Tensor, s?: number, e?: number) { return flatten(this, s, e); },
   permute(this: Tensor, dims: readonly number[]) { return permute(this, dims); },
@@ -84,7 +84,7 @@ const methods: Record<string, (this: Tensor, ...args: never[]) => Tensor> = {
   unsqueeze(this: Tensor, axis: number) { return unsqueeze(this, axis); },
   contiguous(this: Tensor) { return contiguous(this); },
   to(this: Tensor, dtype: DType) { return to(this, dtype); },
-  softmax(this: Tensor, axis?: number) { return softmax(this, axis); },
-  logSoftmax(this: Tensor, axis?: number) { return logSoftmax(this, axis); },
+  softmax(this: Tensor, axis?: number) { return AC.softmax(this, axis); },
+  logSoftmax(this: Tensor, axis?: number) { return AC.logSoftmax(this, axis); },
 };
 Object.assign(Tensor.prototype, methods);

@@ -8,7 +8,8 @@
 // equal). It counts the forward passes made in training mode (with trackRunningStats). Only a numeric
 // momentum is supported (PyTorch's momentum=None, a cumulative average, is not).
 import { noGrad } from '../autograd.js';
-import { type BatchNormOptions, batchNorm2d } from '../ops/batchnorm.js';
+import { batchNorm2d } from '../amp/ops.js';
+import type { BatchNormOptions } from '../ops/batchnorm.js';
 import { copyInto } from '../ops/copy.js';
 import { full, ones, tensor, zeros } from '../ops/create.js';
 import { add, div, mul, sqrt, sub } from '../ops/elementwise.js';

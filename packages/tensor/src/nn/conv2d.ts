@@ -1,6 +1,6 @@
 // Conv2d (torch.nn.Conv2d) on NCHW input, initialised as PyTorch does.
 import { rand } from '../ops/create.js';
-import { conv2d } from '../ops/conv2d.js';
+import { conv2d } from '../amp/ops.js';
 import type { Tensor } from '../tensor.js';
 import { Module } from './module.js';
 

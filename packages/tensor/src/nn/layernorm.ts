@@ -1,6 +1,6 @@
 // LayerNorm over the trailing dims (torch.nn.LayerNorm): weight starts at 1, bias at 0.
 import { ones, zeros } from '../ops/create.js';
-import { layerNorm } from '../ops/layernorm.js';
+import { layerNorm } from '../amp/ops.js';
 import type { Tensor } from '../tensor.js';
 import { Module } from './module.js';
 

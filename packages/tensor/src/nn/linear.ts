@@ -1,6 +1,6 @@
 // Linear: y = x Wᵀ + b (torch.nn.Linear), initialised as PyTorch does.
 import { rand } from '../ops/create.js';
-import { linear } from '../ops/matmul.js';
+import { linear } from '../amp/ops.js';
 import type { Tensor } from '../tensor.js';
 import { Module } from './module.js';
 
