@@ -5,6 +5,8 @@ import './methods.js';
 export { Tensor } from './tensor.js';
 export { noGrad, isGradEnabled } from './autograd.js';
 export { autocast, isAutocastEnabled, clearAutocastCache, type AutocastDType, type AutocastOptions } from './amp/autocast.js';
+export { GradScaler, type GradScalerOptions, type GradScalerState } from './amp/gradscaler.js';
+export { resolvePrecision, type Precision } from './amp/precision.js';
 export { tidy, keep, memory, type MemoryInfo } from './scope.js';
 export { sync, emptyCache, runtimeStats, kernelsOf, timeCompile } from './runtime/queue.js';
 export type { Kernel } from './runtime/pipelines.js';

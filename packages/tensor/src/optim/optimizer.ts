@@ -150,6 +150,8 @@ export abstract class Optimizer<H extends Hyper> {
         if (!sameShape(grad.shape, p.shape)) {
           throw new Error(`${this.name}.step: gradient shape ${fmt(grad.shape)} does not match parameter shape ${fmt(p.shape)}`);
         }
+        // The update kernels read float32 gradients: autocast's casts send float32 ones to float32 weights.
+        if (grad.dtype !== 'float32') throw new Error(`${this.name}.step: the gradient of a ${fmt(p.shape)} parameter is ${grad.dtype}, not float32`);
         let state = this.state.get(p);
         if (!state) {
           state = { step: 0, tensors: {} };
