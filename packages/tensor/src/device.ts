@@ -4,6 +4,11 @@ import { loadTuning } from './runtime/tune.js';
 export interface DeviceInfo {
   /** Adapter description, e.g. "llvmpipe (LLVM 19.1.7, 256 bits)" or "NVIDIA H100". */
   description: string;
+  /**
+   * What runs WebGPU: "browser" (its native API is not exposed), or Dawn's native API in Node, from the
+   * platform: "dawn/vulkan" on Linux, "dawn/metal" on macOS, "dawn/d3d12" on Windows.
+   */
+  backend: string;
   vendor: string;
   architecture: string;
   /** True on software adapters (lavapipe, SwiftShader): kernels are chosen differently there. */
@@ -55,9 +60,11 @@ let nextId = 1;
 let nodeGpu: GPU | null = null;
 const uncaptured: string[] = [];
 
-async function findGpu(): Promise<GPU> {
+const DAWN_BACKENDS: Record<string, string> = { linux: 'vulkan', darwin: 'metal', win32: 'd3d12' };
+
+async function findGpu(): Promise<{ gpu: GPU; backend: string }> {
   const nav = (globalThis as { navigator?: { gpu?: GPU } }).navigator;
-  if (nav?.gpu) return nav.gpu;
+  if (nav?.gpu) return { gpu: nav.gpu, backend: 'browser' };
   // The specifier is a variable so that browser bundles don't try to resolve the Node package.
   const specifier = 'webgpu';
   let mod: { create(options: string[]): GPU; globals: Record<string, unknown> };
@@ -68,7 +75,7 @@ async function findGpu(): Promise<GPU> {
   }
   Object.assign(globalThis, mod.globals);
   nodeGpu ??= mod.create([]);
-  return nodeGpu;
+  return { gpu: nodeGpu, backend: `dawn/${DAWN_BACKENDS[process.platform] ?? process.platform}` };
 }
 
 function identify(adapter: GPUAdapter): AdapterIdentity {
@@ -93,7 +100,7 @@ const WANTED_FEATURES: GPUFeatureName[] = ['subgroups', 'shader-f16', 'timestamp
 /** Finds WebGPU, requests the adapter's full limits and the useful features. Idempotent. */
 export async function init(options: InitOptions = {}): Promise<DeviceInfo> {
   if (current && !lostMessage) return current.info;
-  const gpu = await findGpu();
+  const { gpu, backend } = await findGpu();
   const adapter = await gpu.requestAdapter({ powerPreference: options.powerPreference ?? 'high-performance' });
   if (!adapter) throw new Error(INSTALL_HINT);
   const requiredFeatures = WANTED_FEATURES.filter((f) => adapter.features.has(f));
@@ -113,6 +120,7 @@ export async function init(options: InitOptions = {}): Promise<DeviceInfo> {
   const gpuDevice = await adapter.requestDevice({ requiredFeatures, requiredLimits });
   const info: DeviceInfo = {
     description: adapter.info.description || adapter.info.device || adapter.info.vendor || 'unknown adapter',
+    backend,
     vendor: adapter.info.vendor,
     architecture: adapter.info.architecture,
     isCpu: /llvmpipe|lavapipe|swiftshader|cpu/i.test(

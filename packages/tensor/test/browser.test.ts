@@ -11,6 +11,7 @@ import type { Browser, BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import * as T from '@tmpose/tensor';
 import { findChromium, launchChromium, watchPage } from '../../../scripts/chromium.js';
+import type { TuneRecord } from '../src/runtime/tune.js';
 import { expectClose } from './helpers.js';
 
 const SRC = fileURLToPath(new URL('../src/index.ts', import.meta.url));
@@ -79,15 +80,24 @@ window.runCase = async () => {
 window.pageReady = true;
 `;
 
-/** A dedicated worker: init, a matmul worth tuning (2·M·N·K = 67e6), a readback that tunes and saves. */
+/**
+ * A dedicated worker: init, a matmul worth tuning (2·M·N·K = 67e6), a readback that tunes (with
+ * timestamp queries where the adapter has them, else the wall clock) and saves.
+ */
 const TUNE_WORKER = `
 import * as T from '@tmpose/tensor';
-import { adapterKey } from ${JSON.stringify(TUNE_SRC)};
+import { adapterKey, takeTuneRecords } from ${JSON.stringify(TUNE_SRC)};
 try {
   const info = await T.init();
   const c = T.matmul(T.randn([256, 512], { seed: 1 }), T.randn([512, 256], { seed: 2 }));
   await c.data();
-  postMessage({ key: adapterKey(info), scope: self.constructor.name, localStorage: typeof localStorage });
+  postMessage({
+    key: adapterKey(info),
+    scope: self.constructor.name,
+    localStorage: typeof localStorage,
+    timestampQuery: info.features.timestampQuery,
+    records: takeTuneRecords(),
+  });
 } catch (err) {
   postMessage({ error: String(err && err.stack || err) });
 }
@@ -238,6 +248,8 @@ interface WorkerResult {
   key: string;
   scope: string;
   localStorage: string;
+  timestampQuery: boolean;
+  records: TuneRecord[];
 }
 interface Stored {
   key: string;
@@ -251,7 +263,14 @@ it(
     console.log(`browser test: adapter key in the worker: ${worker.key}`);
     expect(worker.scope).toBe('DedicatedWorkerGlobalScope');
     expect(worker.localStorage).toBe('undefined'); // why the table is not in localStorage
-    expect(worker.key.split(' | ').length).toBe(8);
+    expect(worker.key.split(' | ').length).toBe(10);
+    expect(worker.key).toContain(' | browser | ');
+    const [record] = worker.records;
+    console.log(`browser test: Chromium's adapter ${worker.timestampQuery ? 'has' : 'lacks'} timestamp-query; ${record?.problem} timed by ${record?.clock}: ${record?.candidates.map((c) => `${c.label} ${c.ms.toFixed(3)} ms (${c.reps} reps)`).join(', ')}; chose ${record?.choice}`);
+    expect(worker.records.length).toBe(1);
+    expect(record!.clock).toBe(worker.timestampQuery ? 'timestamp' : 'wall');
+    for (const c of record!.candidates) expect(c.ms, `${c.label} in Chromium`).toBeGreaterThan(0);
+    expect(record!.candidates.map((c) => c.label)).toContain(record!.choice);
 
     const stored = await runInPage('tune', () => (window as unknown as { storedTuning(): Promise<Stored> }).storedTuning());
     expect(stored.key, 'a page and a worker on one adapter share the key').toBe(worker.key);

@@ -6,7 +6,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, expect, it } from 'vitest';
 import { type DeviceInfo, init, matmul, randn } from '@tmpose/tensor';
-import { adapterKey, loadTuning } from '../src/runtime/tune.js';
+import { getDevice } from '../src/device.js';
+import { gpuTime, sync } from '../src/runtime/queue.js';
+import { type Measurement, adapterKey, decide, forgetTuning, loadTuning, takeTuneRecords } from '../src/runtime/tune.js';
+import { ENGINE_VERSION } from '../src/version.js';
 
 // A table of this file's own, set before init reads it (vitest runs each file in a fresh module graph).
 const file = join(mkdtempSync(join(tmpdir(), 'tmpose-tune-')), 'tune.json');
@@ -28,8 +31,12 @@ beforeAll(async () => {
 
 const table = () => JSON.parse(readFileSync(file, 'utf8')) as Record<string, Record<string, string>>;
 
-it('keys adapters by names, device id, subgroup sizes, fallback, features and a fingerprint of the limits', () => {
+it('keys adapters by engine version, backend, names (the driver), device id, subgroup sizes, fallback, features and a fingerprint of the limits', () => {
   const a = info.adapter;
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+  expect(ENGINE_VERSION, 'src/version.ts follows package.json').toBe(pkg.version);
+  expect(info.backend).toBe('dawn/vulkan');
+  expect(key.startsWith(`tmpose ${ENGINE_VERSION} | dawn/vulkan | ${info.description} | `), key).toBe(true);
   expect(a.features.length).toBeGreaterThan(0);
   expect(a.features).toEqual([...a.features].sort());
   expect(a.limits.maxBufferSize).toBeGreaterThan(0);
@@ -38,6 +45,8 @@ it('keys adapters by names, device id, subgroup sizes, fallback, features and a 
   expect(key).toContain(a.features.join(','));
   // Two adapters that differ in one thing only get different keys.
   const variants: DeviceInfo[] = [
+    { ...info, backend: 'browser' },
+    { ...info, description: `${info.description} (another driver)` },
     { ...info, adapter: { ...a, device: `${a.device}x` } },
     { ...info, adapter: { ...a, isFallbackAdapter: !a.isFallbackAdapter } },
     { ...info, adapter: { ...a, subgroupMaxSize: a.subgroupMaxSize * 2 + 1 } },
@@ -66,4 +75,72 @@ it('a tuned matmul is saved under the adapter key, merged into the table, and lo
   const again = matmul(randn([256, 512], { seed: 3 }), randn([512, 256], { seed: 4 }));
   await again.data();
   expect(table()).toEqual({});
+});
+
+const m = (label: string, ms: number, spread = 0): Measurement => ({ label, ms, lo: ms * (1 - spread / 2), hi: ms * (1 + spread / 2), reps: 1, samples: 5 });
+
+it('picks a variant only when it beats every other by 5 % plus the spread; else the fallback, or the first of the fastest', () => {
+  expect(decide('a', [m('a', 1), m('b', 0.8), m('c', 0.9)])).toBe('b');
+  // Within the margin of the fastest: the fallback stays.
+  expect(decide('a', [m('a', 1), m('b', 0.97), m('c', 2)])).toBe('a');
+  // Apart by 10 %, but with 8 % spread on each: too close to call.
+  expect(decide('a', [m('a', 1), m('b', 0.9, 0.08)])).toBe('a');
+  expect(decide('a', [m('a', 1), m('b', 0.9, 0.01)])).toBe('b');
+  // Two close candidates, neither the fallback: the first in candidate order, whichever measured faster.
+  expect(decide('a', [m('a', 2), m('b', 1), m('c', 0.98)])).toBe('b');
+  expect(decide('a', [m('a', 2), m('b', 0.98), m('c', 1)])).toBe('b');
+});
+
+it('gpuTime reads the GPU time of many dispatches from timestamps, in one submit', async () => {
+  expect(getDevice().info.features.timestampQuery, 'lavapipe has timestamp-query').toBe(true);
+  const a = randn([128, 128], { seed: 5 });
+  const time = (reps: number) => gpuTime(() => {
+    for (let r = 0; r < reps; r++) matmul(a, a).dispose();
+  });
+  await time(1);
+  const few = await time(4);
+  const many = await time(40);
+  expect(few).toBeGreaterThan(0);
+  // Ten times the work takes longer (not exactly ten times: on a busy 2-core machine lavapipe shares the CPU).
+  expect(many / few, `4 runs: ${few} ms, 40 runs: ${many} ms`).toBeGreaterThan(2);
+  a.dispose();
+});
+
+/** Tunes one matmul problem afresh and returns its record. */
+async function tuneOnce(seed: number) {
+  forgetTuning();
+  takeTuneRecords();
+  const c = matmul(randn([256, 384], { seed }), randn([384, 256], { seed: seed + 1 }));
+  await c.data();
+  c.dispose();
+  const records = takeTuneRecords();
+  expect(records.map((r) => r.problem)).toEqual(['matmul|f32|kn|M256|N256|K512|B1']);
+  return records[0]!;
+}
+
+it('times candidates with timestamp queries where the device has them, with the wall clock where not', async () => {
+  const stamped = await tuneOnce(7);
+  const features = getDevice().info.features;
+  features.timestampQuery = false;
+  let walled;
+  try {
+    walled = await tuneOnce(9);
+  } finally {
+    features.timestampQuery = true;
+  }
+  expect(stamped.clock).toBe('timestamp');
+  expect(walled.clock).toBe('wall');
+  console.log(`matmul 256x384x256 per candidate, timestamp vs wall clock (ms): ${stamped.candidates.map((c, i) => `${c.label} ${c.ms.toFixed(3)} vs ${walled.candidates[i]!.ms.toFixed(3)}`).join(', ')}`);
+  for (const [i, c] of stamped.candidates.entries()) {
+    const w = walled.candidates[i]!;
+    expect(c.label).toBe(w.label);
+    expect(c.ms).toBeGreaterThan(0);
+    expect(c.lo).toBeLessThanOrEqual(c.ms);
+    expect(c.hi).toBeGreaterThanOrEqual(c.ms);
+    // Plausible: the GPU's own time is about the wall clock's (which adds a round trip per sample; on
+    // lavapipe the 'GPU' is the CPU, shared with other processes, hence the wide bounds).
+    expect(c.ms, `${c.label}: ${c.ms} ms by timestamps, ${w.ms} ms by the wall clock`).toBeLessThan(w.ms * 3);
+    expect(c.ms, `${c.label}: ${c.ms} ms by timestamps, ${w.ms} ms by the wall clock`).toBeGreaterThan(w.ms / 10);
+  }
+  await sync();
 });

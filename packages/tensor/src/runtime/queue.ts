@@ -63,10 +63,66 @@ function paramBuffer(gpu: GPUDevice, deviceId: number, params: Params): { buffer
   return entry;
 }
 
+function currentBatch(): Batch {
+  batch ??= { encoder: getDevice().gpu.createCommandEncoder(), pass: null, dispatches: 0 };
+  return batch;
+}
+
 function currentPass(): GPUComputePassEncoder {
-  if (!batch) batch = { encoder: getDevice().gpu.createCommandEncoder(), pass: null, dispatches: 0 };
-  batch.pass ??= batch.encoder.beginComputePass();
-  return batch.pass;
+  const b = currentBatch();
+  if (!b.pass) {
+    if (stamping && stamping.passes >= MAX_TIMED_PASSES) throw new Error(`gpuTime: the work took more than ${MAX_TIMED_PASSES} compute passes`);
+    const k = stamping ? stamping.passes++ : 0;
+    b.pass = b.encoder.beginComputePass(
+      stamping ? { timestampWrites: { querySet: stamping.querySet, beginningOfPassWriteIndex: 2 * k, endOfPassWriteIndex: 2 * k + 1 } } : {},
+    );
+  }
+  return b.pass;
+}
+
+// While set (gpuTime), every compute pass begun writes a timestamp at its start and one at its end.
+let stamping: { querySet: GPUQuerySet; passes: number } | null = null;
+// Passes end every DISPATCHES_PER_SUBMIT dispatches and at each copy: 256 passes hold 16k dispatches.
+const MAX_TIMED_PASSES = 256;
+
+/**
+ * Milliseconds the GPU spent in the compute passes that `encode` dispatches into, from the timestamps
+ * each pass writes at its start and end (needs `timestamp-query`). All of it is submitted and read
+ * back once, so the time is the GPU's alone, without a round trip per dispatch. Copies between passes
+ * are not counted.
+ */
+export async function gpuTime(encode: () => void): Promise<number> {
+  if (stamping) throw new Error('gpuTime: already timing');
+  const { gpu } = getDevice();
+  flush();
+  const bytes = 16 * MAX_TIMED_PASSES;
+  const querySet = gpu.createQuerySet({ type: 'timestamp', count: 2 * MAX_TIMED_PASSES });
+  const resolved = gpu.createBuffer({ size: bytes, usage: 0x200 /* QUERY_RESOLVE */ | 0x04 /* COPY_SRC */ });
+  const staging = gpu.createBuffer({ size: bytes, usage: 0x01 /* MAP_READ */ | 0x08 /* COPY_DST */ });
+  try {
+    stamping = { querySet, passes: 0 };
+    encode();
+    const passes = stamping.passes;
+    stamping = null;
+    if (passes === 0) return 0;
+    const b = currentBatch();
+    b.pass?.end();
+    b.pass = null;
+    b.encoder.resolveQuerySet(querySet, 0, 2 * passes, resolved, 0);
+    b.encoder.copyBufferToBuffer(resolved, 0, staging, 0, 16 * passes);
+    flush();
+    await staging.mapAsync(1 /* READ */);
+    await raiseErrors();
+    const stamps = new BigUint64Array(staging.getMappedRange(0, 16 * passes));
+    let ns = 0;
+    for (let k = 0; k < passes; k++) ns += Number(stamps[2 * k + 1]! - stamps[2 * k]!);
+    return ns / 1e6;
+  } finally {
+    stamping = null;
+    querySet.destroy();
+    resolved.destroy();
+    staging.destroy();
+  }
 }
 
 /** Number of the batch being encoded now; a buffer released in it may still be read by queued work. */
@@ -153,7 +209,7 @@ export function kernelsOf(fn: () => void, { everyVariant = false } = {}): Kernel
     if (everyVariant) {
       for (const t of tunables) {
         const scratch = t.prepare();
-        for (const c of t.candidates) scratch.run(c);
+        for (const c of [...t.candidates, ...(t.forceOnly ?? [])]) scratch.run(c);
         scratch.dispose();
       }
     }
@@ -202,10 +258,10 @@ export function flush(): void {
 
 /** Copies with the command encoder (outside the compute pass); used by readback and buffer copies. */
 export function copyBuffer(src: GPUBuffer, srcOffset: number, dst: GPUBuffer, dstOffset: number, bytes: number): void {
-  currentPass();
-  batch!.pass!.end();
-  batch!.pass = null;
-  batch!.encoder.copyBufferToBuffer(src, srcOffset, dst, dstOffset, bytes);
+  const b = currentBatch();
+  b.pass?.end();
+  b.pass = null;
+  b.encoder.copyBufferToBuffer(src, srcOffset, dst, dstOffset, bytes);
 }
 
 /** Writes host data into a buffer, after any queued work that may still read the buffer's old contents. */
@@ -234,7 +290,7 @@ export async function readback(storage: Storage, byteOffset: number, bytes: numb
     await staging.mapAsync(1 /* READ */);
     await raiseErrors();
     const data = staging.getMappedRange(0, bytes).slice(0);
-    await runPendingTuning(waitIdle);
+    await runPendingTuning({ flushAndWait: waitIdle, gpuTime });
     return data;
   } finally {
     staging.destroy();
@@ -245,7 +301,7 @@ export async function readback(storage: Storage, byteOffset: number, bytes: numb
 export async function sync(): Promise<void> {
   await waitIdle();
   await raiseErrors();
-  await runPendingTuning(waitIdle);
+  await runPendingTuning({ flushAndWait: waitIdle, gpuTime });
 }
 
 async function waitIdle(): Promise<void> {

@@ -5,12 +5,19 @@
 // in the tune store (tunestore.ts: a file in Node, IndexedDB in browsers) under the adapter's key, so
 // the next run starts tuned. What is fastest on lavapipe is not what is fastest on a GPU.
 import { type DeviceInfo, getDevice } from '../device.js';
+import { ENGINE_VERSION } from '../version.js';
 import { type Choices, tuneStore } from './tunestore.js';
 
 export interface Tunable<V> {
   /** Kernel family and shape class, e.g. "matmul|kn|M8192|N512|K256". */
   problem: string;
+  /**
+   * In order of preference (simplest, cheapest to compile first): when timings are too close to call,
+   * the fallback is kept if it is among the fastest, else the first of the fastest.
+   */
   candidates: V[];
+  /** Variants forceVariant can pick that are not timed here (a GPU's tiles on a CPU adapter). */
+  forceOnly?: V[];
   /** A stable name for a candidate (what is stored). */
   label: (v: V) => string;
   fallback: V;
@@ -22,6 +29,12 @@ export interface Tunable<V> {
 
 /** The power of two at or above n (at least 1): problems of one class share a tuned choice. */
 export const sizeClass = (n: number) => 2 ** Math.ceil(Math.log2(Math.max(1, n)));
+
+/**
+ * Whether a problem of `flops` is worth timing. Below 5e7 flops a kernel takes about 5 µs on a GPU of
+ * 10 TFLOP/s, where launch cost dominates and variants differ little; on a CPU adapter, about 1 ms.
+ */
+export const worthTuning = (flops: number) => flops >= 5e7;
 
 // The current adapter's key and its choices, loaded by init.
 let adapter = '';
@@ -38,14 +51,17 @@ function fnv1a(text: string): string {
 }
 
 /**
- * What tells two adapters apart. Browsers reduce the names (Chrome: "google | | swiftshader", no
- * description), so the key adds the device id, the subgroup sizes, whether it is a fallback adapter,
- * its features and a fingerprint of its limits.
+ * What a tuned choice holds for: the engine version (its kernels), the backend, and the adapter and
+ * its driver (description, vendor, architecture). Browsers reduce the names (Chrome: "google | |
+ * swiftshader", no description), so the key adds the device id, the subgroup sizes, whether it is a
+ * fallback adapter, its features and a fingerprint of its limits.
  */
 export function adapterKey(info: DeviceInfo): string {
   const a = info.adapter;
   const limits = Object.keys(a.limits).sort().map((name) => `${name}=${a.limits[name]}`).join(',');
   return [
+    `tmpose ${ENGINE_VERSION}`,
+    info.backend,
     info.description,
     info.vendor,
     info.architecture,
@@ -105,9 +121,10 @@ export function choose<V>(t: Tunable<V>): V {
   const family = t.problem.slice(0, t.problem.indexOf('|'));
   const want = forced.get(family);
   if (want !== undefined) {
-    const pick = t.candidates.find((c) => t.label(c) === want);
+    const all = [...t.candidates, ...(t.forceOnly ?? [])];
+    const pick = all.find((c) => t.label(c) === want);
     if (pick === undefined) {
-      throw new Error(`forceVariant: ${t.problem} has no variant '${want}' (its variants: ${t.candidates.map(t.label).join(', ')})`);
+      throw new Error(`forceVariant: ${t.problem} has no variant '${want}' (its variants: ${all.map(t.label).join(', ')})`);
     }
     return pick;
   }
@@ -117,37 +134,121 @@ export function choose<V>(t: Tunable<V>): V {
   return t.fallback;
 }
 
+/** How one candidate measured: per-run milliseconds (median and the quartiles of the samples). */
+export interface Measurement {
+  label: string;
+  ms: number;
+  lo: number;
+  hi: number;
+  /** Runs per sample, and samples. */
+  reps: number;
+  samples: number;
+}
+
+/** One problem tuned: how it was timed, every candidate's measurement, and what was chosen. */
+export interface TuneRecord {
+  problem: string;
+  clock: 'timestamp' | 'wall';
+  fallback: string;
+  choice: string;
+  candidates: Measurement[];
+}
+
+/** How the runtime lets the tuner wait and time (queue.ts provides both; tune.ts cannot import it). */
+export interface Clock {
+  /** Submits the encoded work and waits for the GPU. */
+  flushAndWait: () => Promise<void>;
+  /** The GPU's milliseconds in the passes `encode` dispatches into, from timestamp queries. */
+  gpuTime: (encode: () => void) => Promise<number>;
+}
+
+// Timing rule. Each sample runs a candidate `reps` times in one submit; reps are chosen from one
+// calibration run so that a sample lasts at least TARGET_MS: with timestamps, well above a browser's
+// 0.1 ms timestamp quantum (a 20 µs kernel runs 100 times per sample); with the wall clock, well above
+// one submit-and-wait round trip (about 0.1-1 ms), which each sample pays once. Kernels slower than
+// SLOW_MS per run (CPU adapters) take 3 samples instead of 5.
+const TARGET_MS = { timestamp: 2, wall: 10 } as const;
+const MAX_REPS = 1000;
+const SLOW_MS = 20;
+// A candidate replaces the fallback only when it is faster than the fallback, and than every other
+// candidate, by more than MARGIN plus the samples' spread (interquartile, relative to the median): a
+// choice that noise could flip is not made, so repeated runs choose alike.
+const MARGIN = 0.05;
+
+let records: TuneRecord[] = [];
+
+/** The problems tuned since the last call, with their measurements (for benchmarks and tests). */
+export function takeTuneRecords(): TuneRecord[] {
+  return records.splice(0);
+}
+
+/** Forgets the choices held in memory (not the stored table): the problems met next are tuned again. */
+export function forgetTuning(): void {
+  known = {};
+}
+
+const median = (xs: number[]) => xs[Math.floor(xs.length / 2)]!;
+
+async function measure(job: Tunable<unknown>, run: (v: unknown) => void, c: unknown, clock: Clock, timestamps: boolean): Promise<Measurement> {
+  const sample = async (reps: number): Promise<number> => {
+    const encode = () => {
+      for (let r = 0; r < reps; r++) run(c);
+    };
+    if (timestamps) return clock.gpuTime(encode);
+    const t0 = performance.now();
+    encode();
+    await clock.flushAndWait();
+    return performance.now() - t0;
+  };
+  // The first run compiles and warms up; the second calibrates. A time of 0 (a quantised timestamp) takes MAX_REPS.
+  await sample(1);
+  const once = await sample(1);
+  const target = TARGET_MS[timestamps ? 'timestamp' : 'wall'];
+  const reps = Math.min(MAX_REPS, Math.max(1, Math.ceil(target / Math.max(once, target / MAX_REPS))));
+  const samples = once > SLOW_MS ? 3 : 5;
+  const times: number[] = [];
+  for (let i = 0; i < samples; i++) times.push((await sample(reps)) / reps);
+  times.sort((a, b) => a - b);
+  return { label: job.label(c), ms: median(times), lo: times[Math.floor(samples / 4)]!, hi: times[Math.ceil((3 * samples) / 4) - 1]!, reps, samples };
+}
+
 /**
- * Times every queued problem's candidates (median of 3 after a warm-up) and stores the winners.
- * `flushAndWait` submits the encoded work and waits for the GPU.
+ * The label to keep: the fastest candidate if it beats every other by the margin, else the fallback
+ * when it is among the near-fastest, else the first near-fastest in candidate order.
  */
-export async function runPendingTuning(flushAndWait: () => Promise<void>): Promise<void> {
+export function decide(fallback: string, measured: readonly Measurement[]): string {
+  const best = measured.reduce((a, b) => (b.ms < a.ms ? b : a));
+  const spread = (m: Measurement) => (m.hi - m.lo) / m.ms;
+  const near = measured.filter((m) => m.ms <= best.ms * (1 + MARGIN + spread(best) + spread(m)));
+  if (near.length === 1) return best.label;
+  return near.find((m) => m.label === fallback)?.label ?? near[0]!.label;
+}
+
+/**
+ * Times every queued problem's candidates (with timestamp queries when the device has them, else the
+ * wall clock) and stores the choices.
+ */
+export async function runPendingTuning(clock: Clock): Promise<void> {
   if (!pending.size) return;
   const jobs = [...pending.values()];
   pending.clear();
+  // Read at each run, so a test can switch timestamps off to take the wall-clock path.
+  const timestamps = getDevice().info.features.timestampQuery;
   const found: Choices = {};
   for (const job of jobs) {
     const scratch = job.prepare();
-    let best: { label: string; ms: number } | null = null;
+    const measured: Measurement[] = [];
     try {
-      for (const c of job.candidates) {
-        scratch.run(c);
-        await flushAndWait();
-        const times: number[] = [];
-        for (let i = 0; i < 3; i++) {
-          const t0 = performance.now();
-          scratch.run(c);
-          await flushAndWait();
-          times.push(performance.now() - t0);
-        }
-        const ms = times.sort((a, b) => a - b)[1]!;
-        if (!best || ms < best.ms) best = { label: job.label(c), ms };
-      }
+      for (const c of job.candidates) measured.push(await measure(job, scratch.run, c, clock, timestamps));
     } finally {
       scratch.dispose();
     }
-    if (best) found[job.problem] = best.label;
+    const fallback = job.label(job.fallback);
+    const choice = decide(fallback, measured);
+    found[job.problem] = choice;
+    records.push({ problem: job.problem, clock: timestamps ? 'timestamp' : 'wall', fallback, choice, candidates: measured });
   }
+  if (records.length > 1000) records = records.slice(-1000);
   Object.assign(known, found);
   // One save at a time (each merges into what the store holds); a failed save only costs a re-tune.
   const key = adapter;
