@@ -282,14 +282,16 @@ export const commands: Record<string, Command> = {
   },
 
   export: {
-    summary: 'tmpose export --checkpoint <run/best.safetensors> [--config <name> for an official .pth] --out <model.safetensors>: the weights alone, the configuration in the metadata',
+    summary: 'tmpose export --checkpoint <run/best.safetensors> [--config <name> for an official .pth] --out <model.safetensors> [--dtype float32 | float16]: the weights alone, the configuration in the metadata; float16 halves the file',
     async run(args) {
-      const { values } = parse(args, { checkpoint: 'string', config: 'string', out: 'string' });
+      const { values } = parse(args, { checkpoint: 'string', config: 'string', out: 'string', dtype: 'string' });
       const out = need(values.out as string | undefined, '--out');
+      const dtype = (values.dtype as string | undefined) ?? 'float32';
+      if (dtype !== 'float32' && dtype !== 'float16') throw new Error(`--dtype must be float32 or float16, got '${dtype}'`);
       const { model } = await modelFromCheckpoint(need(values.checkpoint as string | undefined, '--checkpoint'), optionalConfig(values.config));
       try {
-        const count = await exportWeights(model, out);
-        console.log(`${count} tensors of ${model.config.name} to ${out}`);
+        const count = await exportWeights(model, out, { dtype });
+        console.log(`${count} tensors of ${model.config.name} to ${out} (${dtype})`);
       } finally {
         model.dispose();
       }

@@ -160,7 +160,7 @@ export class PoseTransformer extends nn.Module<[Tensor, TokenIndices | null], Te
       const kp = expand(this.keypoint_token, [B, J, D]);
       let h = concat([kp, x], 1);
       // The per-layer re-add ("sine-full") is padded with zeros over the keypoint tokens.
-      const posFull = concat([zeros([pos.shape[0]!, J, D]), pos], 1);
+      const posFull = concat([zeros([pos.shape[0]!, J, D], { dtype: pos.dtype }), pos], 1);
       const outs: Tensor[] = [];
       for (const t of this.stacks) {
         h = t.forward(h, posFull);
@@ -269,9 +269,12 @@ export class TMPose extends nn.Module<[Tensor, ForwardOptions?], Tensor> {
     return this.transformer.forward(feature, indices);
   }
 
-  /** images [B, 3, H, W] → heatmaps [B, J, H/4, W/4]. */
+  /**
+   * images [B, 3, H, W] → heatmaps [B, J, H/4, W/4], in the weights' dtype: after `model.to('float16')`
+   * the images are cast to float16 here, at the entry, and every layer runs in float16.
+   */
   forward(images: Tensor, options: ForwardOptions = {}): Tensor {
-    return tidy(() => this.forwardFeatures(this.features(images), options));
+    return tidy(() => this.forwardFeatures(this.features(images.to(this.transformer.keypoint_token.dtype)), options));
   }
 }
 

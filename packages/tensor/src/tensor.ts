@@ -133,6 +133,22 @@ export class Tensor<D extends DType = DType> {
     return new Tensor(this.storage, shape, strides, offset, (dtype ?? this.dtype) as E, tracked);
   }
 
+  /**
+   * @internal Makes this handle hold `src`'s elements, shape and dtype instead of its own, and disposes
+   * src (PyTorch's `param.data = param.data.half()`): `Module.to` converts parameters that layers hold
+   * by reference. The gradient is dropped.
+   */
+  replaceData(src: Tensor): void {
+    this.assertAlive('replaceData');
+    src.assertAlive('replaceData');
+    src.storage.refs++;
+    release(this.storage, flushNumber());
+    Object.assign(this, { storage: src.storage, shape: src.shape, strides: src.strides, offset: src.offset, dtype: src.dtype });
+    this.grad?.dispose();
+    this.grad = null;
+    src.dispose();
+  }
+
   /** A handle on the same elements that autograd does not follow. */
   detach(): Tensor<D> {
     return this.view(this.shape, this.strides, this.offset);

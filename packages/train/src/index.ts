@@ -41,7 +41,7 @@ export {
   type PredictImagesOptions,
   type PredictImagesResult,
 } from './predict-images.js';
-export { exportWeights, exportedConfig } from './weights.js';
+export { exportWeights, exportedConfig, type ExportOptions } from './weights.js';
 export { Progress } from './report/progress.js';
 export { resolveCocoLayout, resolveDataLayout, type CocoLayout, type DataLayout, type MpiiDataLayout } from './layout.js';
 export { loadTrainingData, type TrainingData, type Validation } from './validation.js';

@@ -8,6 +8,9 @@
 //
 // Parameters and buffers are owned by the module: `keep` takes them out of any enclosing `tidy`, and
 // `dispose()` frees them.
+import { noGrad } from '../autograd.js';
+import { type DType, checkDType } from '../dtype.js';
+import { to } from '../ops/cast.js';
 import { copyInto } from '../ops/copy.js';
 import { keep } from '../scope.js';
 import { fmt, sameShape } from '../shape.js';
@@ -120,7 +123,8 @@ export abstract class Module<In extends unknown[] = [Tensor], Out = Tensor> {
   }
 
   /**
-   * Copies values from `dict` into this module's parameters and buffers. Everything is checked first:
+   * Copies values from `dict` into this module's parameters and buffers, float16 and float32 converted to
+   * the module's dtype (as PyTorch's `copy_`: f16 weights load into an f32 model). Everything is checked first:
    * missing keys, unexpected keys (both allowed with strict: false) and shape / dtype mismatches are
    * reported together in one error, and then nothing has been changed.
    */
@@ -137,7 +141,7 @@ export abstract class Module<In extends unknown[] = [Tensor], Out = Tensor> {
       const v = dict[k]!;
       if (typeof v?.assertAlive !== 'function') mismatched.push(`${k}: not a Tensor`);
       else if (v.isDisposed) mismatched.push(`${k}: the tensor in the dict was disposed`);
-      else if (!sameShape(v.shape, t.shape) || v.dtype !== t.dtype) {
+      else if (!sameShape(v.shape, t.shape) || (v.dtype !== t.dtype && (v.dtype === 'int32' || t.dtype === 'int32'))) {
         mismatched.push(`${k}: ${v.dtype} ${fmt(v.shape)} in the dict, ${t.dtype} ${fmt(t.shape)} in the module`);
       }
     }
@@ -151,6 +155,23 @@ export abstract class Module<In extends unknown[] = [Tensor], Out = Tensor> {
     }
     for (const [k, t] of own) if (has(k)) copyValues(t, dict[k]!);
     return { missingKeys, unexpectedKeys };
+  }
+
+  /**
+   * Converts every float parameter and buffer, here and in submodules, to `dtype` in place
+   * (`model.to(torch.float16)`): the layers keep their tensors, which now hold converted elements;
+   * gradients are dropped; int32 buffers stay. Batch norm's weight, bias and running statistics convert
+   * too (its kernel computes the statistics in f32 from float16 ones, as PyTorch's `model.half()`). For
+   * inference: optimizers take float32 parameters (mixed-precision training keeps them float32 under
+   * `autocast` instead).
+   */
+  to(dtype: Extract<DType, 'float16' | 'float32'>): this {
+    checkDType(`${this.constructor.name}.to`, dtype);
+    if (dtype !== 'float16' && dtype !== 'float32') throw new Error(`${this.constructor.name}.to: converts to float16 or float32, not ${dtype}`);
+    noGrad(() => {
+      for (const [, t] of this.#namedState()) if (t.dtype !== 'int32' && t.dtype !== dtype) t.replaceData(to(t, dtype));
+    });
+    return this;
   }
 
   /** Sets training mode here and in every submodule. */
@@ -183,6 +204,12 @@ const join = (prefix: string, name: string) => (prefix ? `${prefix}.${name}` : n
 
 /** dst <- src on the GPU. A dict may hold handles on dst's own memory (from stateDict()): a copy then reads what it writes. */
 function copyValues(dst: Tensor, src: Tensor): void {
+  if (src.dtype !== dst.dtype) {
+    const converted = noGrad(() => to(src, dst.dtype));
+    copyInto(dst, converted);
+    converted.dispose();
+    return;
+  }
   if (src.storage !== dst.storage) {
     copyInto(dst, src);
     return;
