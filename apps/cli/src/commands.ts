@@ -1,6 +1,6 @@
 // The subcommands: their flags, checks and what they print.
 import { CONFIG_NAMES, type ConfigName, countFlops, countParams, createModel, flopTable, getConfig, resultTokenRects, tokenGraphics } from '@tmpose/model';
-import { init, io } from '@tmpose/tensor';
+import { type Precision, init, io } from '@tmpose/tensor';
 import {
   COCO_KEYPOINT_NAMES,
   MPII_JOINT_NAMES,
@@ -74,6 +74,15 @@ async function readSettings(path: string, spec: Record<string, 'string' | 'boole
   return out;
 }
 
+/** --precision: f32 (the default), f16 (mixed precision) or auto (f16 where the adapter has shader-f16). */
+function precisionFlag(value: string | undefined): Precision {
+  const names: Record<string, Precision> = { f32: 'float32', float32: 'float32', f16: 'float16', float16: 'float16', auto: 'auto' };
+  if (value === undefined) return 'float32';
+  const p = names[value];
+  if (!p) throw new Error(`--precision must be f32, f16 or auto, got '${value}'`);
+  return p;
+}
+
 /** --config for bare weights (an official .pth); our checkpoints name their own. */
 const optionalConfig = (value: string | boolean | undefined) => (typeof value === 'string' ? configName(value) : undefined);
 
@@ -97,7 +106,7 @@ async function readJsonFile(path: string, what: string): Promise<unknown> {
 
 export const commands: Record<string, Command> = {
   train: {
-    summary: 'tmpose train --config tmpose-b --data <COCO | MPII root> --out <run dir> [--pretrained hrnet_w32-36af842e.pth] [--epochs --batch-size --lr --milestones --resume | --overwrite --divergence ...] [--settings <file.json>]',
+    summary: 'tmpose train --config tmpose-b --data <COCO | MPII root> --out <run dir> [--pretrained hrnet_w32-36af842e.pth] [--epochs --batch-size --lr --milestones --resume | --overwrite --divergence --precision f32 | f16 | auto ...] [--settings <file.json>]',
     async run(args) {
       const spec = {
         settings: 'string',
@@ -119,6 +128,7 @@ export const commands: Record<string, Command> = {
         divergence: 'string',
         'cache-images': 'boolean',
         pretrained: 'string',
+        precision: 'string',
       } as const;
       const { values: flags } = parse(args, spec);
       // A settings file holds the same options as the flags ({"epochs": 300, "batch-size": 32, ...});
@@ -153,6 +163,7 @@ export const commands: Record<string, Command> = {
         divergence: number(values.divergence as string | undefined, '--divergence'),
         cacheImages: Boolean(values['cache-images']),
         pretrained: values.pretrained as string | undefined,
+        precision: precisionFlag(values.precision as string | undefined),
         signal: controller.signal,
       })
         .catch((err: unknown) => {
@@ -171,7 +182,8 @@ export const commands: Record<string, Command> = {
         return;
       }
       const best = result.best >= 0 ? `best ${result.metric} ${result.best.toFixed(4)}` : 'not validated';
-      console.log(`done: ${result.epochs} epochs, last loss ${result.lastLoss.toExponential(3)}, ${best}; checkpoint ${result.checkpoint}`);
+      const amp = result.precision === 'float16' ? ` (mixed precision, ${result.skippedSteps} steps skipped on overflow)` : '';
+      console.log(`done: ${result.epochs} epochs${amp}, last loss ${result.lastLoss.toExponential(3)}, ${best}; checkpoint ${result.checkpoint}`);
     },
   },
 

@@ -1,16 +1,19 @@
 // Training checkpoints: one safetensors file holding the model's state dict (`model.<key>`), the
 // optimizer's state tensors (`optim.<param index>.<name>`), and in its metadata everything else needed
 // to resume exactly: epoch, step, optimizer hyper-parameters and step counts, scheduler, random state,
-// best score. Written atomically (temporary file, then rename): a crash mid-write leaves the last good
+// best score, and a mixed-precision run's loss scale (its GradScaler state). Written atomically (temporary file, then rename): a crash mid-write leaves the last good
 // checkpoint in place. Non-finite values are refused both ways: a diverged model is never saved, and a
 // file holding NaN or Infinity (from an older version, or tampered with) is never loaded.
-import { type Tensor, io, keep, mul, type nn, type optim, stack, sum, tensor, tidy } from '@tmpose/tensor';
+import { type GradScaler, type GradScalerState, type Tensor, io, keep, mul, type nn, type optim, stack, sum, tensor, tidy } from '@tmpose/tensor';
 import { CHECKPOINT_FORMAT, CHECKPOINT_KEY, type CheckpointMeta, type TrainingState, assertFinite, parseCheckpointMeta } from '@tmpose/model';
 import { open } from './node.js';
 
 export { NotACheckpointError, type TrainingState } from '@tmpose/model';
 
 type Optimizer = optim.Optimizer<optim.Hyper>;
+
+/** The metadata this package writes: @tmpose/model's, plus the GradScaler of a mixed-precision run. */
+type TrainMeta = CheckpointMeta & { gradScaler?: GradScalerState };
 
 /** Thrown by saveCheckpoint when a tensor holds NaN or Infinity: nothing is written. */
 export class NonFiniteError extends Error {
@@ -39,7 +42,7 @@ async function firstNonFinite(tensors: Record<string, Tensor>): Promise<string |
 
 export async function saveCheckpoint(
   path: string,
-  parts: { model: nn.AnyModule; optimizer?: Optimizer; scheduler?: optim.LRScheduler; state: TrainingState },
+  parts: { model: nn.AnyModule; optimizer?: Optimizer; scheduler?: optim.LRScheduler; scaler?: GradScaler; state: TrainingState },
 ): Promise<void> {
   const handles: Tensor[] = [];
   const tensors: Record<string, Tensor> = {};
@@ -47,7 +50,7 @@ export async function saveCheckpoint(
     tensors[`model.${k}`] = t;
     handles.push(t);
   }
-  const meta: CheckpointMeta = { format: CHECKPOINT_FORMAT, state: parts.state };
+  const meta: TrainMeta = { format: CHECKPOINT_FORMAT, state: parts.state };
   if (parts.optimizer) {
     const sd = parts.optimizer.stateDict();
     const steps: Record<number, number> = {};
@@ -61,6 +64,7 @@ export async function saveCheckpoint(
     meta.optimizer = { paramGroups: sd.paramGroups, steps };
   }
   if (parts.scheduler) meta.scheduler = parts.scheduler.stateDict();
+  if (parts.scaler?.enabled) meta.gradScaler = parts.scaler.stateDict();
   try {
     const bad = await firstNonFinite(tensors);
     if (bad) throw new NonFiniteError(`${path} not written: '${bad}' holds NaN or Infinity`);
@@ -76,6 +80,8 @@ export interface Checkpoint {
   model: Record<string, Tensor>;
   restoreOptimizer(optimizer: Optimizer): void;
   restoreScheduler(scheduler: optim.LRScheduler): void;
+  /** Restores the loss scale of a mixed-precision checkpoint; false (nothing changed) when it has none. */
+  restoreScaler(scaler: GradScaler): boolean;
   dispose(): void;
 }
 
@@ -108,7 +114,7 @@ export async function readCheckpointState(path: string): Promise<TrainingState> 
 /** Reads a checkpoint written by saveCheckpoint; errors name the file. */
 export async function loadCheckpoint(path: string): Promise<Checkpoint> {
   const parsed = await io.readSafetensors(path);
-  const found = parseCheckpointMeta(parsed.metadata, path);
+  const found: TrainMeta = parseCheckpointMeta(parsed.metadata, path);
   assertFinite(parsed.tensors, path);
   const tensors = Object.fromEntries(
     Object.entries(parsed.tensors).map(([k, h]) => [k, tensor(h.data, h.shape, { dtype: h.dtype })] as const),
@@ -137,6 +143,15 @@ export async function loadCheckpoint(path: string): Promise<Checkpoint> {
     restoreScheduler(scheduler) {
       if (!found.scheduler) throw new Error(`${path}: the checkpoint has no scheduler state`);
       scheduler.loadStateDict(found.scheduler);
+    },
+    restoreScaler(scaler) {
+      if (!found.gradScaler) return false;
+      try {
+        scaler.loadStateDict(found.gradScaler);
+      } catch (err) {
+        throw new Error(`${path}: the checkpoint's loss scale is corrupt (${(err as Error).message})`);
+      }
+      return true;
     },
     dispose() {
       for (const t of Object.values(tensors)) t.dispose();

@@ -7,8 +7,13 @@
 // holding an earlier run is refused unless resumed or overwritten; a non-finite or exploding loss stops
 // the run, and weights holding NaN are never saved, so "the last good checkpoint" is good; an abort
 // (Ctrl-C) finishes the step, saves and says so.
+//
+// Mixed precision (precision float16): the forward and the loss run under autocast (convs, matmuls and
+// attention in float16; norms' statistics, the loss and reductions in float32) on float32 master weights,
+// with dynamic loss scaling (GradScaler): a step whose gradients overflow is skipped and the scale halved;
+// the scale and the skipped steps are logged and checkpointed.
 import { type ConfigName, type FileWeights, type ModelConfig, type TMPose, createModel, getConfig, modelWithWeights, readWeights } from '@tmpose/model';
-import { init, io, keep, optim, tensor, tidy } from '@tmpose/tensor';
+import { GradScaler, type GradScalerOptions, type Precision, autocast, init, io, keep, optim, resolvePrecision, tensor, tidy } from '@tmpose/tensor';
 import {
   type Checkpoint,
   NonFiniteError,
@@ -69,6 +74,10 @@ export interface TrainOptions {
   quiet?: boolean;
   /** Augmentation overrides (defaults: the official COCO values). */
   augment?: Partial<AugmentConfig>;
+  /** float32 (default), float16 (mixed precision: autocast + loss scaling), or auto (float16 where the adapter has shader-f16). */
+  precision?: Precision;
+  /** The loss scaler's settings in mixed precision (default: PyTorch's, initScale 2^16, growthInterval 2000). */
+  gradScaler?: Omit<GradScalerOptions, 'enabled'>;
 }
 
 export interface TrainResult {
@@ -81,6 +90,10 @@ export interface TrainResult {
   epochs: number;
   /** Steps trained by this call (0 when a resumed run had already finished). */
   steps: number;
+  /** The precision the run trained in ('auto' resolved). */
+  precision: 'float16' | 'float32';
+  /** Optimizer steps skipped because the scaled gradients overflowed (mixed precision; since the run began). */
+  skippedSteps: number;
 }
 
 /** A run stopped by its abort signal, after saving every step so far to `checkpoint`. */
@@ -126,6 +139,9 @@ interface LogRecord {
 
 export async function train(options: TrainOptions): Promise<TrainResult> {
   await init();
+  // Before any work: float16 on an adapter without shader-f16 is one error ('auto' trains in float32 there).
+  const precision = resolvePrecision(options.precision ?? 'float32');
+  if (options.precision === 'auto' && precision === 'float32') console.error('precision auto: this adapter has no shader-f16; training in float32');
   const epochs = options.epochs ?? 300;
   const batchSize = options.batchSize ?? 32;
   const logEvery = options.logEvery ?? 10;
@@ -182,6 +198,9 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   const optimizer = new optim.Adam(model.parameters().filter((p) => p.requiresGrad), { lr: options.lr ?? 1e-3 });
   const scheduler = new optim.MultiStepLR(optimizer, { milestones: options.milestones ?? [200, 260], gamma: options.gamma ?? 0.1 });
   const state: TrainingState = { epoch: 0, batch: 0, step: 0, best: -1, rng: seed, config: trainedAs };
+  // Disabled in float32: scale() and step() pass through, one code path for both precisions.
+  const mixed = precision === 'float16';
+  const scaler = new GradScaler({ ...options.gradScaler, enabled: mixed });
 
   if (options.resume) {
     const ckpt: Checkpoint = await loadCheckpoint(last);
@@ -189,6 +208,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       model.loadStateDict(ckpt.model);
       ckpt.restoreOptimizer(optimizer as unknown as optim.Optimizer<optim.Hyper>);
       ckpt.restoreScheduler(scheduler);
+      if (mixed) ckpt.restoreScaler(scaler);
       Object.assign(state, ckpt.state);
       // best.safetensors is written after last.safetensors, so its own record, not last's, says which AP
       // the kept best model has (none when it is missing: the next validation writes it).
@@ -214,7 +234,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   const divergence = options.divergence ?? 1000;
   const signal = options.signal;
   const lastGood = () => `The last good checkpoint is ${existsSync(last) ? last : '(none yet)'}`;
-  const parts = () => ({ model, optimizer: optimizer as unknown as optim.Optimizer<optim.Hyper>, scheduler, state });
+  const parts = () => ({ model, optimizer: optimizer as unknown as optim.Optimizer<optim.Hyper>, scheduler, scaler, state });
   const save = async (path: string, what: Parameters<typeof saveCheckpoint>[1], when: string) => {
     try {
       await saveCheckpoint(path, what);
@@ -247,13 +267,15 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
             const x = tensor(batch.images, batch.imageShape);
             const target = tensor(batch.targets, batch.targetShape);
             const weight = tensor(batch.targetWeights, batch.weightShape);
-            const heatmaps = model.forward(x);
-            const l = jointsMseLoss(heatmaps, target, weight);
-            l.backward();
-            optimizer.step();
-            optimizer.zeroGrad();
+            const lossOf = () => jointsMseLoss(model.forward(x), target, weight);
+            const l = mixed ? autocast('float16', lossOf) : lossOf();
+            scaler.scale(l).backward();
             return keep(l.detach());
           });
+          // Mixed precision reads the overflow flag back here and skips the update on Infinity/NaN.
+          await scaler.step(optimizer as unknown as optim.Optimizer<optim.Hyper>);
+          scaler.update();
+          optimizer.zeroGrad();
           state.step++;
           index++;
           steps++;
@@ -276,8 +298,10 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
             }
             lowest = Math.min(lowest, lastLoss);
             const rate = images / ((performance.now() - started) / 1000);
-            await log({ type: 'step', epoch: epoch + 1, step: state.step, loss: lastLoss, lr: optimizer.paramGroups[0]!.lr, imagesPerSec: rate });
-            progress?.update(index, { loss: lastLoss.toExponential(3), lr: optimizer.paramGroups[0]!.lr.toExponential(1) }, images);
+            const amp = mixed ? { scale: scaler.getScale(), skipped: scaler.skippedSteps } : {};
+            await log({ type: 'step', epoch: epoch + 1, step: state.step, loss: lastLoss, lr: optimizer.paramGroups[0]!.lr, imagesPerSec: rate, ...amp });
+            const shown: Record<string, string> = mixed ? { scale: String(scaler.getScale()), skipped: String(scaler.skippedSteps) } : {};
+            progress?.update(index, { loss: lastLoss.toExponential(3), lr: optimizer.paramGroups[0]!.lr.toExponential(1), ...shown }, images);
           } else {
             loss.dispose();
           }
@@ -322,7 +346,10 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     optimizer.dispose();
     model.dispose();
   }
-  return { best: state.best, metric: data.metric, lastLoss, checkpoint: last, bestCheckpoint: bestPath, epochs: state.epoch, steps };
+  return {
+    best: state.best, metric: data.metric, lastLoss, checkpoint: last, bestCheckpoint: bestPath, epochs: state.epoch, steps,
+    precision, skippedSteps: scaler.skippedSteps,
+  };
 }
 
 /** loss.svg and loss.png from the JSONL log. */
