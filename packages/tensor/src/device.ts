@@ -63,8 +63,10 @@ const uncaptured: string[] = [];
 const DAWN_BACKENDS: Record<string, string> = { linux: 'vulkan', darwin: 'metal', win32: 'd3d12' };
 
 async function findGpu(): Promise<{ gpu: GPU; backend: string }> {
+  // In Node, navigator.gpu (where a program installs one, as the benchmarks do) is Dawn too.
+  const backend = typeof process !== 'undefined' && process.versions?.node ? `dawn/${DAWN_BACKENDS[process.platform] ?? process.platform}` : 'browser';
   const nav = (globalThis as { navigator?: { gpu?: GPU } }).navigator;
-  if (nav?.gpu) return { gpu: nav.gpu, backend: 'browser' };
+  if (nav?.gpu) return { gpu: nav.gpu, backend };
   // The specifier is a variable so that browser bundles don't try to resolve the Node package.
   const specifier = 'webgpu';
   let mod: { create(options: string[]): GPU; globals: Record<string, unknown> };
@@ -75,7 +77,7 @@ async function findGpu(): Promise<{ gpu: GPU; backend: string }> {
   }
   Object.assign(globalThis, mod.globals);
   nodeGpu ??= mod.create([]);
-  return { gpu: nodeGpu, backend: `dawn/${DAWN_BACKENDS[process.platform] ?? process.platform}` };
+  return { gpu: nodeGpu, backend };
 }
 
 function identify(adapter: GPUAdapter): AdapterIdentity {

@@ -10,7 +10,7 @@ export { resolvePrecision, type Precision } from './amp/precision.js';
 export { tidy, keep, memory, type MemoryInfo } from './scope.js';
 export { sync, emptyCache, runtimeStats, kernelsOf, timeCompile } from './runtime/queue.js';
 export type { Kernel } from './runtime/pipelines.js';
-export { setTuning } from './runtime/tune.js';
+export { setTuning, forgetTuning, takeTuneRecords, type TuneRecord, type Measurement } from './runtime/tune.js';
 export { setMemoryBudget, resetPeakMemory } from './runtime/pool.js';
 export { tensor, zeros, ones, full, zerosLike, onesLike, arange, rand, randn, manualSeed } from './ops/create.js';
 // The ops autocast casts come from amp/ops.ts (each the op of ops/ with its autocast policy).

@@ -134,12 +134,14 @@ export function choose<V>(t: Tunable<V>): V {
   return t.fallback;
 }
 
-/** How one candidate measured: per-run milliseconds (median and the quartiles of the samples). */
+/**
+ * How one candidate measured, per run in milliseconds: the fastest sample (its time: other work on the
+ * machine only ever adds time) and the median sample (how far the median is above shows the noise).
+ */
 export interface Measurement {
   label: string;
   ms: number;
-  lo: number;
-  hi: number;
+  median: number;
   /** Runs per sample, and samples. */
   reps: number;
   samples: number;
@@ -170,9 +172,10 @@ export interface Clock {
 const TARGET_MS = { timestamp: 2, wall: 10 } as const;
 const MAX_REPS = 1000;
 const SLOW_MS = 20;
-// A candidate replaces the fallback only when it is faster than the fallback, and than every other
-// candidate, by more than MARGIN plus the samples' spread (interquartile, relative to the median): a
-// choice that noise could flip is not made, so repeated runs choose alike.
+const SAMPLES = 5;
+// A candidate replaces the fallback only when it is faster by more than MARGIN plus the noise of both
+// (median over fastest sample, minus 1), and among candidates that close to the fastest the first in
+// candidate order wins: a choice that noise could flip is not made, so repeated runs choose alike.
 const MARGIN = 0.05;
 
 let records: TuneRecord[] = [];
@@ -187,10 +190,8 @@ export function forgetTuning(): void {
   known = {};
 }
 
-const median = (xs: number[]) => xs[Math.floor(xs.length / 2)]!;
-
-async function measure(job: Tunable<unknown>, run: (v: unknown) => void, c: unknown, clock: Clock, timestamps: boolean): Promise<Measurement> {
-  const sample = async (reps: number): Promise<number> => {
+async function measure(job: Tunable<unknown>, run: (v: unknown) => void, clock: Clock, timestamps: boolean): Promise<Measurement[]> {
+  const sample = async (c: unknown, reps: number): Promise<number> => {
     const encode = () => {
       for (let r = 0; r < reps; r++) run(c);
     };
@@ -200,28 +201,37 @@ async function measure(job: Tunable<unknown>, run: (v: unknown) => void, c: unkn
     await clock.flushAndWait();
     return performance.now() - t0;
   };
-  // The first run compiles and warms up; the second calibrates. A time of 0 (a quantised timestamp) takes MAX_REPS.
-  await sample(1);
-  const once = await sample(1);
+  // Per candidate, the first run compiles and warms up; the second sets the reps (a time of 0, a
+  // quantised timestamp, takes MAX_REPS).
   const target = TARGET_MS[timestamps ? 'timestamp' : 'wall'];
-  const reps = Math.min(MAX_REPS, Math.max(1, Math.ceil(target / Math.max(once, target / MAX_REPS))));
-  const samples = once > SLOW_MS ? 3 : 5;
-  const times: number[] = [];
-  for (let i = 0; i < samples; i++) times.push((await sample(reps)) / reps);
-  times.sort((a, b) => a - b);
-  return { label: job.label(c), ms: median(times), lo: times[Math.floor(samples / 4)]!, hi: times[Math.ceil((3 * samples) / 4) - 1]!, reps, samples };
+  const plans: { c: unknown; reps: number; samples: number; times: number[] }[] = [];
+  for (const c of job.candidates) {
+    await sample(c, 1);
+    const once = await sample(c, 1);
+    const reps = Math.min(MAX_REPS, Math.max(1, Math.ceil(target / Math.max(once, target / MAX_REPS))));
+    plans.push({ c, reps, samples: once > SLOW_MS ? 3 : SAMPLES, times: [] });
+  }
+  // The samples take turns between candidates, so that a slow spell (other processes on the machine,
+  // a GPU changing clocks) falls on all of them alike.
+  for (let round = 0; round < SAMPLES; round++) {
+    for (const p of plans) if (round < p.samples) p.times.push((await sample(p.c, p.reps)) / p.reps);
+  }
+  return plans.map(({ c, reps, samples, times }) => {
+    times.sort((x, y) => x - y);
+    return { label: job.label(c), ms: times[0]!, median: times[Math.floor(samples / 2)]!, reps, samples };
+  });
 }
 
 /**
- * The label to keep: the fastest candidate if it beats every other by the margin, else the fallback
- * when it is among the near-fastest, else the first near-fastest in candidate order.
+ * The label to keep: the fallback, unless the fastest candidate beats it by the margin plus the noise of
+ * both; then the first candidate (in candidate order) within the margin plus its noise of the fastest.
  */
 export function decide(fallback: string, measured: readonly Measurement[]): string {
   const best = measured.reduce((a, b) => (b.ms < a.ms ? b : a));
-  const spread = (m: Measurement) => (m.hi - m.lo) / m.ms;
-  const near = measured.filter((m) => m.ms <= best.ms * (1 + MARGIN + spread(best) + spread(m)));
-  if (near.length === 1) return best.label;
-  return near.find((m) => m.label === fallback)?.label ?? near[0]!.label;
+  const noise = (m: Measurement) => m.median / m.ms - 1;
+  const kept = measured.find((m) => m.label === fallback);
+  if (kept && kept.ms <= best.ms * (1 + MARGIN + noise(best) + noise(kept))) return fallback;
+  return measured.find((m) => m.ms <= best.ms * (1 + MARGIN + noise(best)))!.label;
 }
 
 /**
@@ -237,9 +247,9 @@ export async function runPendingTuning(clock: Clock): Promise<void> {
   const found: Choices = {};
   for (const job of jobs) {
     const scratch = job.prepare();
-    const measured: Measurement[] = [];
+    let measured: Measurement[];
     try {
-      for (const c of job.candidates) measured.push(await measure(job, scratch.run, c, clock, timestamps));
+      measured = await measure(job, scratch.run, clock, timestamps);
     } finally {
       scratch.dispose();
     }
