@@ -1,13 +1,15 @@
 // Images/s of a full training step — data (the real loader on data/coco-mini, augmentation included),
 // forward, backward, Adam — for `tiny` at batch 8 and 32 and TMPose-B at batch 8 (and 32 with --full),
-// plus the loader alone. `pnpm bench train [--quick] [--full]`. On lavapipe TMPose-B takes minutes.
+// plus the loader alone. `pnpm bench train [--quick] [--full] [--precision f16]`: with --precision f16
+// each configuration runs in float32 and then in mixed precision (autocast + GradScaler). On lavapipe
+// TMPose-B takes minutes.
 // `pnpm bench train --soak [--steps N] [--run]`: memory over a long run instead (see lib/soak.ts).
 import { type ConfigName, createModel, getConfig } from '@tmpose/model';
-import { init, optim, runtimeStats, sync, tensor, tidy } from '@tmpose/tensor';
+import { GradScaler, init, optim, runtimeStats, sync, tensor, tidy } from '@tmpose/tensor';
 import { DataLoader, loadCoco } from '@tmpose/train';
 import { fileURLToPath } from 'node:url';
 import { soak } from './lib/soak.js';
-import { trainingStep } from './lib/step.js';
+import { mixedBackward, trainingStep } from './lib/step.js';
 import { median } from './lib/timing.js';
 
 const data = fileURLToPath(new URL('../data/coco-mini/', import.meta.url));
@@ -16,6 +18,10 @@ export async function main(args: string[]): Promise<void> {
   if (args.includes('--soak')) return soak(args);
   const quick = args.includes('--quick');
   const full = args.includes('--full');
+  const precisionAt = args.indexOf('--precision');
+  const precision = precisionAt >= 0 ? args[precisionAt + 1] : 'f32';
+  if (precision !== 'f32' && precision !== 'f16') throw new Error(`bench train: --precision must be f32 or f16, got '${precision}'`);
+  const precisions = precision === 'f16' ? (['f32', 'f16'] as const) : (['f32'] as const);
   const info = await init();
   console.log(`adapter: ${info.description}`);
   const runs: [ConfigName, number, number][] = [
@@ -25,10 +31,10 @@ export async function main(args: string[]): Promise<void> {
     ...(full ? ([['tmpose-b', 32, 2]] as [ConfigName, number, number][]) : []),
   ];
   const rows: string[][] = [[
-    'config', 'batch', 'step ms (median)', 'images/s', 'loader alone samples/s',
+    'config', 'batch', 'precision', 'step ms (median)', 'images/s', 'loader alone samples/s',
     'dispatches/step', 'new bind groups/step', 'new uniform buffers/step', 'CPU encode ms/step (median)',
   ]];
-  for (const [name, batch, steps] of runs) {
+  for (const [name, batch, steps] of runs) for (const prec of precisions) {
     const config = getConfig(name);
     const [H, W] = config.imageSize;
     const dataset = await loadCoco({ annotationFile: `${data}test_coco.json`, imageRoot: data, aspectRatio: W / H });
@@ -49,14 +55,24 @@ export async function main(args: string[]): Promise<void> {
     const model = createModel(config, { seed: 1 });
     model.train();
     const opt = new optim.Adam(model.parameters().filter((p) => p.requiresGrad), { lr: 1e-3 });
+    const scaler = prec === 'f16' ? new GradScaler() : null;
     const times: number[] = [];
     const perStep: { dispatches: number; bindGroups: number; uniforms: number; encodeMs: number }[] = [];
     t0 = performance.now();
     for await (const b of loader.epoch(1)) {
       const before = runtimeStats();
       const e0 = performance.now();
-      const loss = tidy(() => trainingStep(model, opt, tensor(b.images, b.imageShape), tensor(b.targets, b.targetShape), tensor(b.targetWeights, b.weightShape)));
+      const loss = tidy(() => {
+        const inputs = [tensor(b.images, b.imageShape), tensor(b.targets, b.targetShape), tensor(b.targetWeights, b.weightShape)] as const;
+        return scaler ? mixedBackward(model, scaler, ...inputs) : trainingStep(model, opt, ...inputs);
+      });
       const encodeMs = performance.now() - e0;
+      if (scaler) {
+        // The overflow flag's readback (one per step), then Adam unless a gradient overflowed.
+        await scaler.step(opt);
+        scaler.update();
+        opt.zeroGrad();
+      }
       const after = runtimeStats();
       perStep.push({
         dispatches: after.dispatches - before.dispatches,
@@ -76,7 +92,7 @@ export async function main(args: string[]): Promise<void> {
     const steady = perStep.slice(1);
     const last = steady.at(-1) ?? perStep[0]!;
     rows.push([
-      name, `${batch}`, ms.toFixed(0), ((batch * 1000) / ms).toFixed(1), loaderRate.toFixed(0),
+      name, `${batch}`, prec, ms.toFixed(0), ((batch * 1000) / ms).toFixed(1), loaderRate.toFixed(0),
       `${last.dispatches}`, `${last.bindGroups}`, `${last.uniforms}`, median(steady.map((p) => p.encodeMs)).toFixed(1),
     ]);
     console.log(rows.at(-1)!.join('  '));
@@ -84,5 +100,6 @@ export async function main(args: string[]): Promise<void> {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   console.log(`\n${rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ')).join('\n')}`);
   console.log('\nA step = data (waited for, prefetched) + forward + backward + Adam; the first step (pipeline compilation) is excluded.');
+  console.log('f16: autocast (matmul, conv, attention in float16 with f32 accumulation) + GradScaler on float32 master weights; its CPU encode excludes the overflow readback.');
   console.log('Dispatches, bind groups and uniform buffers created are those of the last step; CPU encode is the time to encode a step before waiting for the GPU.');
 }

@@ -1,7 +1,9 @@
 // One training step as the benchmarks time it: forward, JointsMSE loss, backward, Adam, encoded in a
-// tidy; returns the loss (kept: the caller reads and disposes it).
+// tidy; returns the loss (kept: the caller reads and disposes it). In mixed precision the forward and
+// loss run under autocast and backward from the scaled loss; the caller then awaits `scaler.step(opt)`
+// (the overflow flag's readback) and calls `scaler.update()` and `opt.zeroGrad()`.
 import type { TMPose } from '@tmpose/model';
-import { type Tensor, keep, optim, tidy } from '@tmpose/tensor';
+import { type GradScaler, type Tensor, autocast, keep, optim, tidy } from '@tmpose/tensor';
 import { jointsMseLoss } from '@tmpose/train';
 
 export function trainingStep(model: TMPose, opt: optim.Adam, images: Tensor, targets: Tensor, weights: Tensor): Tensor {
@@ -10,6 +12,15 @@ export function trainingStep(model: TMPose, opt: optim.Adam, images: Tensor, tar
     l.backward();
     opt.step();
     opt.zeroGrad();
+    return keep(l.detach());
+  });
+}
+
+/** The mixed-precision step's forward and scaled backward (its optimizer step is the scaler's, awaited after). */
+export function mixedBackward(model: TMPose, scaler: GradScaler, images: Tensor, targets: Tensor, weights: Tensor): Tensor {
+  return tidy(() => {
+    const l = autocast('float16', () => jointsMseLoss(model.forward(images), targets, weights));
+    scaler.scale(l).backward();
     return keep(l.detach());
   });
 }

@@ -273,7 +273,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
             return keep(l.detach());
           });
           // Mixed precision reads the overflow flag back here and skips the update on Infinity/NaN.
-          await scaler.step(optimizer as unknown as optim.Optimizer<optim.Hyper>);
+          await scaler.step(optimizer);
           scaler.update();
           optimizer.zeroGrad();
           state.step++;

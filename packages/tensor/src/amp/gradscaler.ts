@@ -67,13 +67,11 @@ export interface GradScalerState {
   skippedSteps: number;
 }
 
-type AnyOptimizer = Optimizer<Hyper>;
-
 export class GradScaler {
   readonly enabled: boolean;
   #state: GradScalerState;
   /** The flag of the optimizer unscaled in this step (cleared by update). */
-  #flags = new Map<AnyOptimizer, Tensor>();
+  #flags = new Map<object, Tensor>();
   /** Whether the last `step` found an overflow (read back), until `update` uses it. */
   #foundInf: boolean | null = null;
 
@@ -110,7 +108,7 @@ export class GradScaler {
    * Divides the optimizer's gradients by the scale, in place (torch's `unscale_`), and notes on the GPU
    * whether any holds Infinity or NaN. Called by `step` when not called before (e.g. to clip gradients).
    */
-  unscale(optimizer: AnyOptimizer): void {
+  unscale<H extends Hyper>(optimizer: Optimizer<H>): void {
     if (!this.enabled) return;
     if (this.#flags.has(optimizer)) throw new Error('GradScaler.unscale: already called for this optimizer since the last update()');
     const flag = keep(zeros([1], { dtype: 'int32' }));
@@ -142,7 +140,7 @@ export class GradScaler {
    * Unscales (unless done already) and runs `optimizer.step()` unless a gradient overflowed; resolves
    * to whether it stepped. The one readback of the step happens here.
    */
-  async step(optimizer: AnyOptimizer): Promise<boolean> {
+  async step<H extends Hyper>(optimizer: Optimizer<H>): Promise<boolean> {
     if (!this.enabled) {
       optimizer.step();
       return true;
