@@ -1,5 +1,6 @@
 // The public ops that autocast casts (see autocast.ts), each the op of ops/ wrapped with its policy.
-// Backward rules call ops/ directly, so a backward() run inside an autocast scope casts nothing.
+// Backward rules call ops/ directly, so a backward() run inside an autocast scope casts nothing. The
+// wrappers are marked pure so that an app's bundler drops the ones (and the kernels) it never calls.
 import * as A from '../ops/attention.js';
 import * as BN from '../ops/batchnorm.js';
 import * as CB from '../ops/combine.js';
@@ -15,37 +16,37 @@ import type { Tensor } from '../tensor.js';
 import { autocastList, autocastOp, autocastOperands } from './autocast.js';
 
 // float16: the products, where float16 pays (operands cast; bias too).
-export const matmul = autocastOp('float16', M.matmul);
-export const linear = autocastOp('float16', M.linear);
-export const conv2d = autocastOp('float16', CV.conv2d);
-export const scaledDotProductAttention = autocastOp('float16', A.scaledDotProductAttention);
+export const matmul = /* @__PURE__ */ autocastOp('float16', M.matmul);
+export const linear = /* @__PURE__ */ autocastOp('float16', M.linear);
+export const conv2d = /* @__PURE__ */ autocastOp('float16', CV.conv2d);
+export const scaledDotProductAttention = /* @__PURE__ */ autocastOp('float16', A.scaledDotProductAttention);
 
 // float32: statistics, losses and reductions, and the functions that overflow or lose most in float16.
-export const softmax = autocastOp('float32', S.softmax, [0]);
-export const logSoftmax = autocastOp('float32', S.logSoftmax, [0]);
-export const layerNorm = autocastOp('float32', LN.layerNorm, [0, 2, 3]);
-export const mseLoss = autocastOp('float32', L.mseLoss, [0, 1]);
-export const sum = autocastOp('float32', R.sum, [0]);
-export const mean = autocastOp('float32', R.mean, [0]);
-export const exp = autocastOp('float32', E.exp, [0]);
-export const log = autocastOp('float32', E.log, [0]);
-export const pow = autocastOp('float32', E.pow, [0, 1]);
+export const softmax = /* @__PURE__ */ autocastOp('float32', S.softmax, [0]);
+export const logSoftmax = /* @__PURE__ */ autocastOp('float32', S.logSoftmax, [0]);
+export const layerNorm = /* @__PURE__ */ autocastOp('float32', LN.layerNorm, [0, 2, 3]);
+export const mseLoss = /* @__PURE__ */ autocastOp('float32', L.mseLoss, [0, 1]);
+export const sum = /* @__PURE__ */ autocastOp('float32', R.sum, [0]);
+export const mean = /* @__PURE__ */ autocastOp('float32', R.mean, [0]);
+export const exp = /* @__PURE__ */ autocastOp('float32', E.exp, [0]);
+export const log = /* @__PURE__ */ autocastOp('float32', E.log, [0]);
+export const pow = /* @__PURE__ */ autocastOp('float32', E.pow, [0, 1]);
 
 // Promote: the widest dtype of the operands (PyTorch's type promotion, which autocast relies on).
-export const add = autocastOp('promote', E.add, [0, 1]);
-export const sub = autocastOp('promote', E.sub, [0, 1]);
-export const mul = autocastOp('promote', E.mul, [0, 1]);
-export const div = autocastOp('promote', E.div, [0, 1]);
-export const maximum = autocastOp('promote', E.maximum, [0, 1]);
-export const minimum = autocastOp('promote', E.minimum, [0, 1]);
-export const eq = autocastOp('promote', E.eq, [0, 1]);
-export const ne = autocastOp('promote', E.ne, [0, 1]);
-export const lt = autocastOp('promote', E.lt, [0, 1]);
-export const le = autocastOp('promote', E.le, [0, 1]);
-export const gt = autocastOp('promote', E.gt, [0, 1]);
-export const ge = autocastOp('promote', E.ge, [0, 1]);
-export const concat = autocastList(CP.concat);
-export const stack = autocastList(CB.stack);
+export const add = /* @__PURE__ */ autocastOp('promote', E.add, [0, 1]);
+export const sub = /* @__PURE__ */ autocastOp('promote', E.sub, [0, 1]);
+export const mul = /* @__PURE__ */ autocastOp('promote', E.mul, [0, 1]);
+export const div = /* @__PURE__ */ autocastOp('promote', E.div, [0, 1]);
+export const maximum = /* @__PURE__ */ autocastOp('promote', E.maximum, [0, 1]);
+export const minimum = /* @__PURE__ */ autocastOp('promote', E.minimum, [0, 1]);
+export const eq = /* @__PURE__ */ autocastOp('promote', E.eq, [0, 1]);
+export const ne = /* @__PURE__ */ autocastOp('promote', E.ne, [0, 1]);
+export const lt = /* @__PURE__ */ autocastOp('promote', E.lt, [0, 1]);
+export const le = /* @__PURE__ */ autocastOp('promote', E.le, [0, 1]);
+export const gt = /* @__PURE__ */ autocastOp('promote', E.gt, [0, 1]);
+export const ge = /* @__PURE__ */ autocastOp('promote', E.ge, [0, 1]);
+export const concat = /* @__PURE__ */ autocastList(CP.concat);
+export const stack = /* @__PURE__ */ autocastList(CB.stack);
 
 /**
  * Batch norm takes a float16 input with its float32 (master) weight, bias and statistics as they are
