@@ -36,13 +36,15 @@ fn groupIndex(wg: vec3<u32>, nwg: vec3<u32>) -> u32 { return wg.x + wg.y * nwg.x
 
 /**
  * The opening of `main` for a kernel with one thread per item, dispatched over `grid(...)` workgroups:
- * it declares the thread's linear index `index` (through groupIndex, so grids folded into y work).
+ * it declares the thread's linear index `index` (through groupIndex, so grids folded into y work), and
+ * with `count` (a WGSL expression such as `u.n`) returns at once from threads past the last item.
  * The body that follows closes the function.
  */
-export function linearEntry(workgroupSize: number, index = 'i'): string {
+export function linearEntry(workgroupSize: number, index = 'i', count?: string): string {
   return `@compute @workgroup_size(${workgroupSize})
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-  let ${index} = groupIndex(wg, nwg) * ${workgroupSize}u + li;`;
+  let ${index} = groupIndex(wg, nwg) * ${workgroupSize}u + li;${count === undefined ? '' : `
+  if (${index} >= ${count}) { return; }`}`;
 }
 
 export interface CompiledKernel {
