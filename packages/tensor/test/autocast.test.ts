@@ -4,7 +4,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
   type DeviceInfo, type Tensor, add, autocast, conv2d, init, isAutocastEnabled, layerNorm, linear, matmul, memory, mseLoss,
-  nn, randn, scaledDotProductAttention, softmax, sum, tidy,
+  nn, optim, randn, scaledDotProductAttention, softmax, sum, tidy,
 } from '@tmpose/tensor';
 import { autocastOperands } from '../src/amp/autocast.js';
 import { expectClose } from './helpers.js';
@@ -87,6 +87,24 @@ describe('autocast', () => {
     expect(memory().liveTensors).toBe(before);
     for (const m of [fc1, norm, fc2, conv]) m.dispose();
     for (const t of [x, img, target]) t.dispose();
+  });
+
+  it('Adam, AdamW and SGD step float32 master weights unchanged from autocast gradients', async () => {
+    for (const make of [(p: Tensor[]) => new optim.Adam(p, { lr: 0.01 }), (p: Tensor[]) => new optim.AdamW(p, { lr: 0.01 }), (p: Tensor[]) => new optim.SGD(p, { lr: 0.1, momentum: 0.9 })]) {
+      const fc = new nn.Linear(8, 4, { seed: 50 });
+      const x = randn([3, 8], { seed: 51 });
+      const opt = make(fc.parameters());
+      const before = await fc.weight.data();
+      tidy(() => autocast('float16', () => fc.forward(x).pow(2).mean()).backward());
+      expect(fc.weight.grad!.dtype).toBe('float32');
+      opt.step();
+      const after = await fc.weight.data();
+      expect(fc.weight.dtype).toBe('float32');
+      expect(after.every(Number.isFinite) && after.some((v, i) => v !== before[i])).toBe(true);
+      opt.dispose();
+      fc.dispose();
+      x.dispose();
+    }
   });
 
   it('casts a parameter once per scope and frees the copy when the scope ends', () => {

@@ -3,7 +3,9 @@
 // configuration comes from the file's metadata (formats.ts) unless one is given. `loadModel` takes the
 // file as bytes, a Blob/File, a URL, or (in Node) a path; train's `modelFromCheckpoint` shares
 // `readWeights` and `modelWithWeights` for the CLI. Errors are one message naming the file, and a
-// failed load leaves no GPU memory behind.
+// failed load leaves no GPU memory behind. F16 tensors (`tmpose export --dtype float16`) are widened to
+// float32 on the host by the safetensors reader, so half-size weights load into the float32 model, on
+// adapters without shader-f16 too.
 import { type Tensor, init, io, tensor } from '@tmpose/tensor';
 import type { ConfigName, ModelConfig } from '../configs.js';
 import { type TMPose, createModel } from '../tmpose.js';
