@@ -4,26 +4,29 @@
 import { record } from '../autograd.js';
 import { type DTypeInfo, commonDType, dtypes } from '../dtype.js';
 import { linearEntry } from '../runtime/pipelines.js';
-import { dispatch, f32bits, grid } from '../runtime/queue.js';
+import { dispatch, grid } from '../runtime/queue.js';
 import { RANDOM_WGSL } from '../runtime/random.js';
+import { uniforms } from '../runtime/uniforms.js';
 import { type Tensor, empty } from '../tensor.js';
 import { nextSeed } from './create.js';
 import { asContiguous } from './rows.js';
 
 const WG = 256;
+// `scale` is 1 / (1 - p); `offset` the input's element offset.
+const U = uniforms({ n: 'u32', seed: 'u32', p: 'f32', scale: 'f32', offset: 'u32' });
 
 const kernel = (E: DTypeInfo['wgsl']) => ({
   name: 'dropout',
   key: E,
+  uniforms: U,
   bindings: [
     { name: 'X', type: E, access: 'read' as const },
     { name: 'O', type: E, access: 'read_write' as const },
   ],
   body: () => `${RANDOM_WGSL}
-${linearEntry(WG)}
-  if (i >= pu(0u)) { return; }
-  let keep = rand01(i, pu(1u), 0u) >= pf(2u);
-  O[i] = ${E}(select(0.0, f32(X[pu(4u) + i]) * pf(3u), keep));
+${linearEntry(WG, 'i', 'u.n')}
+  let keep = rand01(i, u.seed, 0u) >= u.p;
+  O[i] = ${E}(select(0.0, f32(X[u.offset + i]) * u.scale, keep));
 }`,
 });
 
@@ -31,7 +34,7 @@ function apply(x: Tensor, p: number, seed: number): Tensor {
   const h = asContiguous(x);
   const out = empty(x.shape, x.dtype);
   const n = out.size;
-  dispatch(kernel(dtypes[x.dtype].wgsl), [h.t.storage, out.storage], [n, seed, f32bits(p), f32bits(1 / (1 - p)), h.t.offset], grid(Math.ceil(n / WG)));
+  dispatch(kernel(dtypes[x.dtype].wgsl), [h.t.storage, out.storage], U.pack({ n, seed, p, scale: 1 / (1 - p), offset: h.t.offset }), grid(Math.ceil(n / WG)));
   h.done();
   return out;
 }
