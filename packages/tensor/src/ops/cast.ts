@@ -6,10 +6,13 @@ import { record } from '../autograd.js';
 import { type DType, checkDType } from '../dtype.js';
 import { type Kernel, linearEntry } from '../runtime/pipelines.js';
 import { dispatch, grid } from '../runtime/queue.js';
+import { uniforms } from '../runtime/uniforms.js';
 import { type Tensor, empty } from '../tensor.js';
 import { copyInto } from './copy.js';
 
 const WG = 256;
+// Every cast kernel: n elements, read from the input's element offset.
+const U = uniforms({ n: 'u32', offset: 'u32' });
 
 const TO_HALF = `
 fn toHalf(x: f32) -> u32 {
@@ -45,17 +48,18 @@ fn fromHalf(h: u32) -> f32 {
 const toHalfKernel = {
   name: 'cast',
   key: 'f32f16',
+  uniforms: U,
   bindings: [
     { name: 'A', type: 'f32', access: 'read' as const },
     { name: 'O', type: 'u32', access: 'read_write' as const },
   ],
   body: () => `${TO_HALF}
 ${linearEntry(WG)}
-  let n = pu(0u);
+  let n = u.n;
   let j = 2u * i;
   if (j >= n) { return; }
-  let hi = select(0u, toHalf(A[pu(1u) + j + 1u]), j + 1u < n);
-  O[i] = toHalf(A[pu(1u) + j]) | (hi << 16u);
+  let hi = select(0u, toHalf(A[u.offset + j + 1u]), j + 1u < n);
+  O[i] = toHalf(A[u.offset + j]) | (hi << 16u);
 }`,
 };
 
@@ -63,14 +67,14 @@ ${linearEntry(WG)}
 const fromHalfKernel = {
   name: 'cast',
   key: 'f16f32',
+  uniforms: U,
   bindings: [
     { name: 'A', type: 'u32', access: 'read' as const },
     { name: 'O', type: 'f32', access: 'read_write' as const },
   ],
   body: () => `${FROM_HALF}
-${linearEntry(WG)}
-  if (i >= pu(0u)) { return; }
-  let k = pu(1u) + i;
+${linearEntry(WG, 'i', 'u.n')}
+  let k = u.offset + i;
   O[i] = fromHalf((A[k >> 1u] >> ((k & 1u) * 16u)) & 0xffffu);
 }`,
 };
@@ -80,14 +84,14 @@ ${linearEntry(WG)}
 const intFloatKernel = (from: 'i32' | 'f32', into: 'i32' | 'f32') => ({
   name: 'cast',
   key: `${from}${into}`,
+  uniforms: U,
   bindings: [
     { name: 'A', type: from, access: 'read' as const },
     { name: 'O', type: into, access: 'read_write' as const },
   ],
   body: () => `
-${linearEntry(WG)}
-  if (i >= pu(0u)) { return; }
-  O[i] = ${into}(A[pu(1u) + i]);
+${linearEntry(WG, 'i', 'u.n')}
+  O[i] = ${into}(A[u.offset + i]);
 }`,
 });
 
@@ -118,7 +122,7 @@ export function to<D extends DType>(x: Tensor, dtype: D): Tensor<D> {
   }
   const out = empty(x.shape, dtype);
   const n = out.size;
-  if (n > 0) dispatch(cast.kernel, [src.storage, out.storage], [n, src.offset], grid(Math.ceil(Math.ceil(n / cast.perWord) / WG)));
+  if (n > 0) dispatch(cast.kernel, [src.storage, out.storage], U.pack({ n, offset: src.offset }), grid(Math.ceil(Math.ceil(n / cast.perWord) / WG)));
   if (src !== x) src.dispose();
   const from = x.dtype;
   if (dtype === 'int32' || from === 'int32') return out as Tensor<D>;
