@@ -1,10 +1,11 @@
 // Creating tensors: from host values, constants, ranges, and seeded random numbers (made on the host,
 // the same bits on every adapter: see runtime/random.ts).
-import { type DType, checkDType, dtypes } from '../dtype.js';
+import { type DType, type DTypeInfo, checkDType, dtypes } from '../dtype.js';
 import { numberToHalf, toHalves } from '../io/half.js';
 import { linearEntry } from '../runtime/pipelines.js';
 import { fillNormal, fillUniform } from '../runtime/random.js';
-import { dispatch, f32bits, grid, upload } from '../runtime/queue.js';
+import { dispatch, grid, upload } from '../runtime/queue.js';
+import { uniforms } from '../runtime/uniforms.js';
 import { type Shape, fmt, sizeOf } from '../shape.js';
 import { type Tensor, empty } from '../tensor.js';
 
@@ -79,18 +80,24 @@ export function tensor<D extends DType = 'float32'>(
   return t;
 }
 
-function fillKernel(T: string) {
-  // float16 constants arrive as their bits, rounded on the host (WGSL leaves f32 -> f16 rounding and
-  // overflow to the implementation), and are read back out of the word as a vec2<f16>.
-  const P = T === 'f32' ? 'pf' : 'pi';
-  const value = T === 'f16' ? 'bitcast<vec2<f16>>(pu(1u)).x' : `${T}(${P}(1u)) + ${T}(i) * ${P}(2u)`;
+// O[i] = start + i * step, in the tensor's type. float16 constants arrive as their bits, rounded on the
+// host (WGSL leaves f32 -> f16 rounding and overflow to the implementation), and are read back out of
+// the word as a vec2<f16> (a float16 fill has step 0: ranges are rounded on the host).
+const FILL = {
+  f32: uniforms({ n: 'u32', start: 'f32', step: 'f32' }),
+  i32: uniforms({ n: 'u32', start: 'i32', step: 'i32' }),
+  f16: uniforms({ n: 'u32', start: 'u32', step: 'u32' }),
+};
+
+function fillKernel(T: DTypeInfo['wgsl']) {
+  const value = T === 'f16' ? 'bitcast<vec2<f16>>(u.start).x' : `u.start + ${T}(i) * u.step`;
   return {
     name: 'fill',
     key: T,
+    uniforms: FILL[T],
     bindings: [{ name: 'O', type: T, access: 'read_write' as const }],
     body: () => `
-${linearEntry(WG)}
-  if (i >= pu(0u)) { return; }
+${linearEntry(WG, 'i', 'u.n')}
   O[i] = ${value};
 }`,
   };
@@ -105,8 +112,8 @@ function filled<D extends DType>(op: string, shape: Shape, start: number, step: 
   const t = empty(shape, dtype);
   const n = t.size;
   const T = dtypes[dtype].wgsl;
-  const word = (v: number) => (T === 'f32' ? f32bits(v) : T === 'f16' ? numberToHalf(v) : v | 0);
-  dispatch(fillKernel(T), [t.storage], [n, word(start), word(step)], grid(Math.ceil(n / WG)));
+  const value = (v: number) => (T === 'f16' ? numberToHalf(v) : T === 'i32' ? v | 0 : v);
+  dispatch(fillKernel(T), [t.storage], FILL[T].pack({ n, start: value(start), step: value(step) }), grid(Math.ceil(n / WG)));
   t.requiresGrad = options.requiresGrad ?? false;
   return t;
 }
