@@ -32,7 +32,7 @@ describe('float16 matmul and linear against PyTorch (the variant small problems 
   for (const c of cases) it(c.name, () => runner.run(c));
 });
 
-describe('float16 matmul and linear with every tuned variant (rows per thread x column lanes)', () => {
+describe('float16 matmul and linear with every tuned variant (register rows x column lanes; GEMM-core tiles, split-K)', () => {
   // As ops.fixtures.test.ts: a label runs on the cases where every product, forward and backward, has it.
   const widths = (c: Case) => {
     const named = Object.fromEntries(c.inputs.map((inp, i) => [inp.name ?? i, viewShape(inp.shape, inp.view)]));
@@ -43,7 +43,7 @@ describe('float16 matmul and linear with every tuned variant (rows per thread x 
   const labels = [...new Set(cases.flatMap((c) => widths(c).flatMap(matmulVariantLabels)))].sort();
   runner.everyVariant('matmul', labels.map((label) => [label, cases.filter((c) => widths(c).every((w) => matmulVariantLabels(w).includes(label)))]));
   it('every variant label is exercised, and no case leaves live tensor handles behind', () => {
-    expect(labels).toEqual(['4x16', '4x4', '4x8', '8x16', '8x4', '8x8']);
+    expect(labels).toEqual(['4x16', '4x4', '4x8', '8x16', '8x4', '8x8', 'g128x64', 'g128x64s', 'g32x64', 'g64x64', 'g64x64s']);
     for (const label of labels) expect(cases.some((c) => widths(c).every((w) => matmulVariantLabels(w).includes(label))), label).toBe(true);
     runner.expectNoLeaks();
   });

@@ -130,7 +130,7 @@ for (const family of ['elementwise', 'reduce', 'views', 'nn']) {
   });
 }
 
-describe('fixtures: every tuned matmul variant (rows per thread x column lanes)', () => {
+describe('fixtures: every tuned matmul variant (register rows x column lanes; GEMM-core tiles, split-K)', () => {
   // A label runs on the cases where every product of the case, forward and backward, has it: the
   // variants depend on the output width, N forward and K (matmul) or in (linear) for the gradients.
   const gemmCases = loadCases('nn').filter((k) => k.op === 'matmul' || k.op === 'linear');
@@ -142,7 +142,7 @@ describe('fixtures: every tuned matmul variant (rows per thread x column lanes)'
   const labels = [...new Set(gemmCases.flatMap((c) => widths(c).flatMap(matmulVariantLabels)))].sort();
   runner.everyVariant('matmul', labels.map((label) => [label, gemmCases.filter((c) => widths(c).every((w) => matmulVariantLabels(w).includes(label)))]));
   it('every variant label of a wide product is exercised', () => {
-    expect(labels).toEqual(['4x16', '4x4', '4x8', '8x16', '8x4', '8x8']);
+    expect(labels).toEqual(['4x16', '4x4', '4x8', '8x16', '8x4', '8x8', 'g128x64', 'g128x64s', 'g32x64', 'g64x64', 'g64x64s']);
     for (const label of labels) expect(gemmCases.some((c) => widths(c).every((w) => matmulVariantLabels(w).includes(label))), label).toBe(true);
   });
 });

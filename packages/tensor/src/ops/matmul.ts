@@ -5,12 +5,17 @@
 // along whichever of its dims is contiguous, and scalar loads cover any other layout and odd sizes.
 // float16 operands are widened to f32 as they are loaded: the products and sums are f32, and only the
 // stored result is rounded to f16. Each dtype is tuned on its own.
+//
+// Those kernels are shaped for lavapipe (a CPU), and a CPU adapter keeps them. GPUs also get the tiled
+// core of gemm.ts (workgroup-memory tiles, split-K for small outputs with long K), read through the
+// same strides and read modes; the tuner picks among both there.
 import { record } from '../autograd.js';
 import { getDevice } from '../device.js';
 import { commonDType, dtypes } from '../dtype.js';
 import { type Storage, allocate, release } from '../runtime/pool.js';
 import { dispatch, flushNumber } from '../runtime/queue.js';
 import { choose, sizeClass } from '../runtime/tune.js';
+import { type GemmOps, type GemmTile, gemm, gemmChoices, gemmLabel, gemmMaxBatches, gemmUnderfilled, GEMM_TILES } from './gemm.js';
 import { broadcastShapes, fmt, sizeOf } from '../shape.js';
 import { type Tensor, empty } from '../tensor.js';
 import { sumTo } from './reduce.js';
@@ -128,6 +133,52 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
   };
 }
 
+/**
+ * The tiled core's reads and store for matmul: the same strides, batch broadcast and read modes as the
+ * register kernels, vec4 loads along the contiguous dim, a vec4 store when N % 4 == 0.
+ */
+function gemmOps(T: string, am: AMode, bm: BMode, bias: boolean, oVec: boolean, values: number[]): GemmOps {
+  const scalar = (name: 'A' | 'B', mode: string, i: string) => (mode === 's' ? `f32(${name}[${i}])` : `f32(${name}[(${i}) >> 2u][(${i}) & 3u])`);
+  const aAt = (k: string, m: string) => `aBase + ${m} * sAm + ${k} * sAk`;
+  const bAt = (k: string, n: string) => `bBase + ${k} * sBk + ${n} * sBn`;
+  const oAt = (m: string, n: string) => `(zOut * M + ${m}) * N + ${n}`;
+  const biasOf = (n: string) => (bias ? ` + f32(Bias[${n}])` : '');
+  return {
+    name: 'matmulTiled',
+    key: `${T}${am}${bm}${bias ? 'b' : ''}${oVec ? 'v' : ''}`,
+    bindings: [
+      { name: 'A', type: am === 's' ? T : `vec4<${T}>`, access: 'read' },
+      { name: 'B', type: bm === 's' ? T : `vec4<${T}>`, access: 'read' },
+      ...(bias ? [{ name: 'Bias', type: T, access: 'read' as const }] : []),
+      { name: 'O', type: oVec ? `vec4<${T}>` : T, access: 'read_write' },
+    ],
+    uniforms: [
+      ['offA', 'u32'], ['offB', 'u32'], ['sAm', 'u32'], ['sAk', 'u32'], ['sBk', 'u32'], ['sBn', 'u32'], ['batchStart', 'u32'],
+      ['shape0', 'u32'], ['shape1', 'u32'], ['shape2', 'u32'], ['bsA0', 'u32'], ['bsA1', 'u32'], ['bsA2', 'u32'], ['bsB0', 'u32'], ['bsB1', 'u32'], ['bsB2', 'u32'],
+    ],
+    values,
+    // Batch index -> offsets of A, B (broadcast dims have stride 0) and O (contiguous).
+    prologue: `let zOut = batch + batchStart;
+  let c2 = zOut % shape2; let c1 = (zOut / shape2) % shape1; let c0 = zOut / (shape2 * shape1);
+  let aBase = offA + c0 * bsA0 + c1 * bsA1 + c2 * bsA2;
+  let bBase = offB + c0 * bsB0 + c1 * bsB1 + c2 * bsB2;`,
+    a: {
+      axis: am === 'm' ? 'x' : 'k',
+      load: (k, m) => scalar('A', am, aAt(k, m)),
+      load4: am === 'k' ? (k, m) => `vec4<f32>(A[(aBase + ${m} * sAm + ${k}) >> 2u])` : am === 'm' ? (k, m) => `vec4<f32>(A[(aBase + ${k} * sAk + ${m}) >> 2u])` : undefined,
+    },
+    b: {
+      axis: bm === 'k' ? 'k' : 'x',
+      load: (k, n) => scalar('B', bm, bAt(k, n)),
+      load4: bm === 'n' ? (k, n) => `vec4<f32>(B[(bBase + ${k} * sBk + ${n}) >> 2u])` : bm === 'k' ? (k, n) => `vec4<f32>(B[(bBase + ${n} * sBn + ${k}) >> 2u])` : undefined,
+    },
+    store: (m, n, v) => (oVec ? `O[(${oAt(m, n)}) >> 2u][(${oAt(m, n)}) & 3u] = ${T}(${v}${biasOf(n)});` : `O[${oAt(m, n)}] = ${T}(${v}${biasOf(n)});`),
+    store4: oVec
+      ? (m, n, v) => `O[(${oAt(m, n)}) >> 2u] = vec4<${T}>(${v}${bias ? ` + vec4<f32>(f32(Bias[${n}]), f32(Bias[${n} + 1u]), f32(Bias[${n} + 2u]), f32(Bias[${n} + 3u]))` : ''});`
+      : undefined,
+  };
+}
+
 /** C = A @ B for a [.., M, K] and b [.., K, N] (batch dims broadcast), plus an optional bias [N]. */
 function matmulRaw(a: Tensor, b: Tensor, bias?: Tensor): Tensor {
   const M = a.shape[a.rank - 2]!;
@@ -166,6 +217,15 @@ function matmulRaw(a: Tensor, b: Tensor, bias?: Tensor): Tensor {
   const am = aMode(a, M, K, sAm, sAk, bsA);
   const bm = bMode(b, N, K, sBk, sBn, bsB);
   const encode = (v: Variant, buffers: Storage[]) => {
+    if (!('wx' in v)) {
+      const oVec = N % 4 === 0;
+      const chunk = gemmMaxBatches(v);
+      for (let start = 0; start < batches; start += chunk) {
+        const values = [a.offset, b.offset, sAm, sAk, sBk, sBn, start, ...bShape, ...bsA, ...bsB];
+        gemm(gemmOps(T, am, bm, !!bias, oVec, values), v, { M, N, K, batches: Math.min(chunk, batches - start) }, buffers);
+      }
+      return;
+    }
     const wy = 64 / v.wx;
     const kernel = kernelFor(T, am, bm, v.wx, wy, v.tm, !!bias);
     const maxZ = 65535;
@@ -177,9 +237,8 @@ function matmulRaw(a: Tensor, b: Tensor, bias?: Tensor): Tensor {
   const sizes = [a.storage.byteSize, b.storage.byteSize, ...(bias ? [bias.storage.byteSize] : []), out.storage.byteSize];
   const variant = choose<Variant>({
     problem: `matmul|${T}|${am}${bm}${bias ? 'b' : ''}|M${sizeClass(M)}|N${sizeClass(N)}|K${sizeClass(K)}|B${sizeClass(batches)}`,
-    candidates: variants(N),
+    ...matmulChoices(M, N, K, batches),
     label: variantLabel,
-    fallback: defaultVariant(N),
     worthTuning: 2 * M * N * K * batches > 5e7,
     prepare: () => {
       const scratch = sizes.map((bytes) => allocate(bytes));
@@ -190,31 +249,44 @@ function matmulRaw(a: Tensor, b: Tensor, bias?: Tensor): Tensor {
   return out;
 }
 
-/** Rows per thread (tm) and column lanes per workgroup (wx; 64 / wx row lanes). */
-interface Variant {
+/** The register kernels' variants: rows per thread (tm) and column lanes per workgroup (wx; 64 / wx row lanes). */
+interface Registers {
   tm: 4 | 8;
   wx: number;
 }
+/** A register variant (lavapipe's) or a tile of the GEMM core (GPUs'). */
+type Variant = Registers | GemmTile;
 
 // Narrow outputs (attention's head dim) get fewer column lanes and more row lanes.
 const lanesFor = (N: number) => Math.min(16, sizeClass(Math.ceil(N / 4)));
 
-function variants(N: number): Variant[] {
+function registerVariants(N: number): Registers[] {
   const widest = lanesFor(N);
-  const out: Variant[] = [];
+  const out: Registers[] = [];
   for (const tm of [4, 8] as const) for (const wx of [16, 8, 4]) if (wx <= widest) out.push({ tm, wx });
   return out;
 }
-const variantLabel = (v: Variant) => `${v.tm}x${v.wx}`;
+const variantLabel = (v: Variant) => ('wx' in v ? `${v.tm}x${v.wx}` : gemmLabel(v));
 
-/** Labels of the matmul variants tuned for an output N wide (what `forceVariant('matmul', label)` takes). */
+/** Labels of the matmul variants for an output N wide (what `forceVariant('matmul', label)` takes). */
 export function matmulVariantLabels(N: number): string[] {
-  return variants(N).map(variantLabel);
+  return [...registerVariants(N), ...GEMM_TILES].map(variantLabel);
 }
 
-function defaultVariant(N: number): Variant {
-  // Measured on lavapipe: 8 rows per thread amortise each loaded B block better; GPUs prefer fewer registers.
-  return { tm: getDevice().info.isCpu ? 8 : 4, wx: lanesFor(N) };
+/**
+ * What the tuner times, what it may only be forced to, and the untuned pick. A CPU adapter times the
+ * register kernels alone and starts from 8 rows per thread (measured on lavapipe: they amortise each
+ * loaded B block better); a GPU times both kinds and starts from the tiled core.
+ */
+function matmulChoices(M: number, N: number, K: number, batches: number): { candidates: Variant[]; forceOnly: Variant[]; fallback: Variant } {
+  const { isCpu } = getDevice().info;
+  const tiles = gemmChoices(isCpu, gemmUnderfilled(M, N, K, batches));
+  const registers = registerVariants(N);
+  return {
+    candidates: [...registers, ...tiles.timed],
+    forceOnly: tiles.forceOnly,
+    fallback: isCpu ? { tm: 8, wx: lanesFor(N) } : tiles.fallback,
+  };
 }
 
 function check(op: string, a: Tensor, b: Tensor, bias?: Tensor): void {
