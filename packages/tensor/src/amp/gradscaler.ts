@@ -14,8 +14,9 @@ import { requireDType } from '../dtype.js';
 import { copyInto } from '../ops/copy.js';
 import { zeros } from '../ops/create.js';
 import { mul } from '../ops/elementwise.js';
-import { linearEntry } from '../runtime/pipelines.js';
-import { dispatch, f32bits, grid } from '../runtime/queue.js';
+import { type Kernel, linearEntry } from '../runtime/pipelines.js';
+import { dispatch, grid } from '../runtime/queue.js';
+import { uniforms } from '../runtime/uniforms.js';
 import { keep } from '../scope.js';
 import { fmt } from '../shape.js';
 import { type Tensor, empty } from '../tensor.js';
@@ -23,20 +24,21 @@ import type { Hyper, Optimizer } from '../optim/optimizer.js';
 
 const WG = 256;
 
-// Params: n, gradient offset, 1/scale. The flag is raised by exponent bits (all ones: Infinity or NaN),
-// not by a float comparison that a compiler could fold away.
-const unscaleKernel = {
+// The flag is raised by exponent bits (all ones: Infinity or NaN), not by a float comparison that a
+// compiler could fold away.
+const U = uniforms({ n: 'u32', offset: 'u32', invScale: 'f32' });
+const unscaleKernel: Kernel = {
   name: 'grad_unscale',
   key: 'f32',
+  uniforms: U,
   bindings: [
     { name: 'G', type: 'f32', access: 'read_write' as const },
     { name: 'F', type: 'atomic<u32>', access: 'read_write' as const },
   ],
   body: () => `
-${linearEntry(WG)}
-  if (i >= pu(0u)) { return; }
-  let k = pu(1u) + i;
-  let g = G[k] * pf(2u);
+${linearEntry(WG, 'i', 'u.n')}
+  let k = u.offset + i;
+  let g = G[k] * u.invScale;
   if ((bitcast<u32>(g) & 0x7f800000u) == 0x7f800000u) { atomicOr(&F[0], 1u); }
   G[k] = g;
 }`,
@@ -112,7 +114,7 @@ export class GradScaler {
     if (!this.enabled) return;
     if (this.#flags.has(optimizer)) throw new Error('GradScaler.unscale: already called for this optimizer since the last update()');
     const flag = keep(zeros([1], { dtype: 'int32' }));
-    const inv = f32bits(1 / this.#state.scale);
+    const invScale = 1 / this.#state.scale;
     const done = new Set<unknown>();
     optimizer.paramGroups.forEach((group, gi) =>
       group.params.forEach((p, i) => {
@@ -130,7 +132,7 @@ export class GradScaler {
           p.grad = g = keep(own);
         }
         done.add(g.storage);
-        if (g.size > 0) dispatch(unscaleKernel, [g.storage, flag.storage], [g.size, g.offset, inv], grid(Math.ceil(g.size / WG)));
+        if (g.size > 0) dispatch(unscaleKernel, [g.storage, flag.storage], U.pack({ n: g.size, offset: g.offset, invScale }), grid(Math.ceil(g.size / WG)));
       }),
     );
     this.#flags.set(optimizer, flag);
