@@ -5,7 +5,7 @@ import { linearEntry } from '../runtime/pipelines.js';
 import { dispatch, grid } from '../runtime/queue.js';
 import { contiguousStrides, fmt, normalizeAxis, sameShape } from '../shape.js';
 import { type Tensor, empty } from '../tensor.js';
-import { collapse, offsetParams, offsetsWgsl } from './strided.js';
+import { collapse, offsetsWgsl, stridedUniforms, stridedValues } from './strided.js';
 import { slice } from './view.js';
 
 const WG = 256;
@@ -20,21 +20,23 @@ export function copyInto(dst: Tensor, src: Tensor): void {
   const contiguous = c.strides.map((s) => sameShape(s, contiguousStrides(c.shape)));
   const rank = c.shape.length;
   const T = dtypes[src.dtype].wgsl;
+  // Operand 0 is the source, 1 the destination.
+  const U = stridedUniforms({ n: 'u32' }, rank, 2);
   const kernel = {
     name: 'copy',
     key: `${T}r${rank}${contiguous.map((x) => (x ? 'c' : 'x')).join('')}`,
+    uniforms: U,
     bindings: [
       { name: 'A', type: T, access: 'read' as const },
       { name: 'O', type: T, access: 'read_write' as const },
     ],
     body: () => `
-${linearEntry(WG)}
-  if (i >= pu(0u)) { return; }
-  ${offsetsWgsl(rank, contiguous, 1, 1 + rank, 3 + rank)}
+${linearEntry(WG, 'i', 'u.n')}
+  ${offsetsWgsl(rank, contiguous)}
   O[o1] = A[o0];
 }`,
   };
-  const params = [n, ...offsetParams(c.shape, [src.offset, dst.offset], c.strides)];
+  const params = U.pack({ n, ...stridedValues(c.shape, [src.offset, dst.offset], c.strides) });
   dispatch(kernel, [src.storage, dst.storage], params, grid(Math.ceil(n / WG)));
 }
 

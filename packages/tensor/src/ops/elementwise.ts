@@ -4,11 +4,12 @@
 import { record } from '../autograd.js';
 import { type DType, FLOAT_DTYPES, commonDType, dtypes } from '../dtype.js';
 import { linearEntry } from '../runtime/pipelines.js';
-import { dispatch, f32bits, grid } from '../runtime/queue.js';
+import { dispatch, grid } from '../runtime/queue.js';
+import type { UniformDecl } from '../runtime/uniforms.js';
 import { broadcastShapes, contiguousStrides, fmt, sameShape } from '../shape.js';
 import { type Tensor, empty } from '../tensor.js';
 import { sumTo } from './reduce.js';
-import { collapse, offsetParams, offsetsWgsl } from './strided.js';
+import { collapse, offsetsWgsl, stridedUniforms, stridedValues } from './strided.js';
 
 const WG = 256;
 
@@ -113,12 +114,13 @@ function launch(
   const names = ['A', 'B'];
   let k = 0;
   const reads: string[] = [];
-  const scalars: number[] = [];
+  // A number operand (at most one: the other is a tensor) is the uniform `scalar`, in the compute type.
+  let scalar: number | undefined;
   operands.forEach((o, j) => {
     const v = j === 0 ? 'a' : 'b';
     if (typeof o === 'number') {
-      reads.push(`let ${v} = ${T === 'f32' ? 'pf' : 'pi'}(1u);`);
-      scalars.push(T === 'f32' ? f32bits(o) : o | 0);
+      reads.push(`let ${v} = u.scalar;`);
+      scalar = T === 'f32' ? o : o | 0;
     } else {
       reads.push(`let ${v} = T(${names[k]}[o${k}]);`);
       k++;
@@ -126,7 +128,9 @@ function launch(
   });
   const OT = dtypes[outDtype].wgsl;
   const prelude = `alias T = ${T};\n${expr.includes('erf_') ? ERF : ''}${expr.includes('powf_') ? POW : ''}`;
-  const entry = linearEntry(WG);
+  const head: UniformDecl = scalar === undefined ? { n: 'u32' } : { n: 'u32', scalar: T };
+  const sizes = (count: number): Record<string, number> => (scalar === undefined ? { n: count } : { n: count, scalar });
+  const entry = linearEntry(WG, 'i', 'u.n');
   // Dense operands (the common case): four elements per thread through vec4 loads and stores.
   const dense = rank <= 1 && contiguous.every(Boolean) && n % 4 === 0 && tensors.every((t) => t.offset % 4 === 0);
   if (dense) {
@@ -134,7 +138,7 @@ function launch(
     const vectorForm = !/erf_|powf_|\d\.\d/.test(expr) || /^1\.0 \/ \(1\.0 \+ exp\(-a\)\)$/.test(expr);
     let next = 0;
     const slots = operands.map((o) => (typeof o === 'number' ? -1 : next++));
-    const scalarRead = `${T === 'f32' ? 'pf' : 'pi'}(1u)`;
+    const scalarRead = 'u.scalar';
     const operandVec = (j: number) => {
       const slot = slots[j];
       return slot === undefined ? 'T(0)' : slot < 0 ? `vec4<${T}>(${scalarRead})` : `v${slot}`;
@@ -143,32 +147,32 @@ function launch(
       const slot = slots[j];
       return slot === undefined ? `${T}(0)` : slot < 0 ? scalarRead : `v${slot}.${c}`;
     };
+    // Offsets in vec4s.
+    const U = stridedUniforms(head, 0, tensors.length);
     const kernel = {
       name: `elementwise_${op}`,
       key: `${S}${OT}v4${operands.map((o) => (typeof o === 'number' ? 's' : 'c')).join('')}`,
+      uniforms: U,
       bindings: [
         ...tensors.map((_, i) => ({ name: names[i]!, type: `vec4<${S}>`, access: 'read' as const })),
         { name: 'O', type: `vec4<${OT}>`, access: 'read_write' as const },
       ],
       body: () => `${vectorForm ? `alias T = vec4<${T}>;` : prelude}
 ${entry}
-  if (i >= pu(0u)) { return; }
-  ${tensors.map((_, k) => `let v${k} = vec4<${T}>(${names[k]}[pu(${1 + scalars.length + k}u) + i]);`).join('\n  ')}
+  ${tensors.map((_, k) => `let v${k} = vec4<${T}>(${names[k]}[u.offset${k} + i]);`).join('\n  ')}
   ${vectorForm ? `let a = ${operandVec(0)}; let b = ${operandVec(1)};\n  O[i] = vec4<${OT}>(${expr});` : `var r: vec4<${OT}>;
   ${['x', 'y', 'z', 'w'].map((c) => `{ let a = ${operandLane(0, c)}; let b = ${operandLane(1, c)}; r.${c} = ${OT}(${expr}); }`).join('\n  ')}
   O[i] = r;`}
 }`,
     };
-    const params = [n / 4, ...scalars, ...tensors.map((t) => t.offset / 4)];
+    const params = U.pack({ ...sizes(n / 4), ...stridedValues([], tensors.map((t) => t.offset / 4), []) });
     dispatch(kernel, [...tensors.map((t) => t.storage), out.storage], params, grid(Math.ceil(n / 4 / WG)));
     return out;
   }
-  const paramsStart = 1 + scalars.length;
-  const shapeAt = paramsStart;
-  const offsetAt = shapeAt + rank;
-  const stridesAt = offsetAt + tensors.length;
+  const U = stridedUniforms(head, rank, tensors.length);
   const kernel = {
     name: `elementwise_${op}`,
+    uniforms: U,
     key: `${S}${OT}r${rank}${operands.map((o, j) => (typeof o === 'number' ? 's' : contiguous[operands.slice(0, j).filter((p) => typeof p !== 'number').length] ? 'c' : 'x')).join('')}`,
     bindings: [
       ...tensors.map((_, i) => ({ name: names[i]!, type: S, access: 'read' as const })),
@@ -176,13 +180,12 @@ ${entry}
     ],
     body: () => `${prelude}
 ${entry}
-  if (i >= pu(0u)) { return; }
-  ${offsetsWgsl(rank, contiguous, shapeAt, offsetAt, stridesAt)}
+  ${offsetsWgsl(rank, contiguous)}
   ${reads.join('\n  ')}
   O[i] = ${OT}(${expr});
 }`,
   };
-  const params = [n, ...scalars, ...offsetParams(c.shape, tensors.map((t) => t.offset), c.strides)];
+  const params = U.pack({ ...sizes(n), ...stridedValues(c.shape, tensors.map((t) => t.offset), c.strides) });
   dispatch(kernel, [...tensors.map((t) => t.storage), out.storage], params, grid(Math.ceil(n / WG)));
   return out;
 }
