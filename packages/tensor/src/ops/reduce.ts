@@ -5,20 +5,25 @@
 import { record } from '../autograd.js';
 import { type DType, FLOAT_DTYPES, commonDType, dtypes } from '../dtype.js';
 import { linearEntry } from '../runtime/pipelines.js';
-import { dispatch, f32bits, grid } from '../runtime/queue.js';
+import { dispatch, grid } from '../runtime/queue.js';
+import { uniforms } from '../runtime/uniforms.js';
 import { type Shape, contiguousStrides, fmt, normalizeAxes, sameShape, sizeOf } from '../shape.js';
 import { type Tensor, empty } from '../tensor.js';
 import { contiguous } from './copy.js';
 import { full } from './create.js';
 import { div, eq, mul } from './elementwise.js';
 import { expand, permute, reshape } from './view.js';
+import { LIMITS } from './wgsl.js';
 
 const WG = 64;
 type ReduceOp = 'sum' | 'max' | 'min';
 const INIT = {
-  f32: { sum: '0', max: '-3.4028234663852886e38', min: '3.4028234663852886e38' },
-  i32: { sum: '0', max: '-2147483647 - 1', min: '2147483647' },
+  f32: { sum: '0', max: LIMITS.f32.lowest, min: LIMITS.f32.highest },
+  i32: { sum: '0', max: LIMITS.i32.lowest, min: LIMITS.i32.highest },
 } as const;
+// Rows m < M of R elements at X[offset + m * sM + r * sR], each split into `chunks` runs of `chunk`; a
+// sum is multiplied by `scale` (mean's 1 / R).
+const U = uniforms({ M: 'u32', R: 'u32', sM: 'u32', sR: 'u32', offset: 'u32', scale: 'f32', chunks: 'u32', chunk: 'u32' });
 const COMBINE = { sum: 'acc + v', max: 'max(acc, v)', min: 'min(acc, v)' } as const;
 
 /** Collapses a group of dims to one (size, stride) if the strides allow it. */
@@ -47,33 +52,34 @@ function launchRows(op: ReduceOp, x: Tensor, outDtype: DType, M: number, R: numb
   const kernel = {
     name: `reduce_${op}`,
     key: `${S}${OS}`,
+    uniforms: U,
     bindings: [
       { name: 'X', type: S, access: 'read' as const },
       { name: 'O', type: OS, access: 'read_write' as const },
     ],
     body: () => `
 ${linearEntry(WG, 'o')}
-  let chunks = pu(6u);
-  if (o >= pu(0u) * chunks) { return; }
+  let chunks = u.chunks;
+  if (o >= u.M * chunks) { return; }
   let m = o / chunks;
   let c = o % chunks;
-  let R = pu(1u);
-  let sR = pu(3u);
-  let start = c * pu(7u);
-  let end = min(R, start + pu(7u));
-  var p = pu(4u) + m * pu(2u) + start * sR;
+  let R = u.R;
+  let sR = u.sR;
+  let start = c * u.chunk;
+  let end = min(R, start + u.chunk);
+  var p = u.offset + m * u.sM + start * sR;
   var acc = ${A}(${INIT[A][op]});
   for (var r = start; r < end; r++) {
     let v = ${A}(X[p]);
     acc = ${COMBINE[op]};
     p += sR;
   }
-  ${op === 'sum' && A === 'f32' ? 'acc = acc * pf(5u);' : ''}
+  ${op === 'sum' && A === 'f32' ? 'acc = acc * u.scale;' : ''}
   O[o] = ${OS}(acc);
 }`,
   };
   const s = chunks > 1 ? 1 : scale;
-  dispatch(kernel, [x.storage, out.storage], [M, R, sM, sR, offset, f32bits(s), chunks, chunk], grid(Math.ceil((M * chunks) / WG)));
+  dispatch(kernel, [x.storage, out.storage], U.pack({ M, R, sM, sR, offset, scale: s, chunks, chunk }), grid(Math.ceil((M * chunks) / WG)));
   if (chunks === 1) return out;
   const final = launchRows(op, out, outDtype, M, chunks, chunks, 1, 0, scale);
   out.dispose();
