@@ -3,7 +3,7 @@
 // for the tolerances); which dtype each result and gradient has; and the errors for mixed dtypes.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Tensor, batchNorm2d, conv2d, dropout, init, kernelsOf, randn, scaledDotProductAttention, tensor, tidy, upsampleNearest } from '@tmpose/tensor';
-import { CONV_COLUMNS } from '../src/ops/conv2d.js';
+import { CONV_VARIANTS } from '../src/ops/conv2d.js';
 import { hashFill } from './fixtures.js';
 import { cases, describeCases, runner } from './half.fixtures.js';
 import { throwsEarly } from './helpers.js';
@@ -17,7 +17,7 @@ describeCases('conv2d');
 describeCases('upsampleNearest');
 
 describe('float16 conv2d: every tuned variant', () => {
-  runner.everyVariant('conv2d', CONV_COLUMNS.map((cols) => [`${cols}`, cases('conv2d')]));
+  runner.everyVariant('conv2d', CONV_VARIANTS.map((label) => [label, cases('conv2d')]));
 });
 
 const half = (shape: number[], seed: number, requiresGrad = false) => {

@@ -11,7 +11,7 @@ import { type Tensor, init, tensor } from '@tmpose/tensor';
 import { type OpCall, type Tol, type ViewStep, applyView, fixtureRunner, hashFill, loadCases, tol } from './fixtures.js';
 import { fn, throwsEarly } from './helpers.js';
 import { ATTENTION_ROWS } from '../src/ops/attention.js';
-import { CONV_COLUMNS } from '../src/ops/conv2d.js';
+import { CONV_VARIANTS } from '../src/ops/conv2d.js';
 
 // ---------------------------------------------------------------------------------------------------
 // Tolerances: |got - want| <= atol + atolPerK * k + rtol * |want|, as in ops.fixtures.test.ts; k is the
@@ -80,7 +80,7 @@ for (const op of Object.keys(TOLERANCES)) {
 
 describe('kernel fixtures: every tuned conv and attention variant', () => {
   const of = (op: string) => cases.filter((k) => k.op === op);
-  runner.everyVariant('conv2d', CONV_COLUMNS.map((cols) => [`${cols}`, of('conv2d')]));
+  runner.everyVariant('conv2d', CONV_VARIANTS.map((label) => [label, of('conv2d')]));
   runner.everyVariant('attention', ATTENTION_ROWS.map((rows) => [`${rows}`, of('scaledDotProductAttention')]));
 });
 

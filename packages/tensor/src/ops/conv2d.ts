@@ -7,12 +7,19 @@
 //
 // float16 tensors run the same kernels with half storage: every load widens to f32, every sum runs in
 // f32 (the weight gradient's partials are f32 too), and each result is rounded to half once, on store.
+//
+// Those kernels are shaped for lavapipe (a CPU), and a CPU adapter keeps them. GPUs also get the three
+// passes as implicit GEMMs of the tiled core (convgemm.ts, gemm.ts: workgroup-memory tiles, split-K for
+// the weight gradient's small output and long reduction); the tuner picks per pass.
 import { isGradEnabled, record } from '../autograd.js';
 import { type DType, type DTypeInfo, commonDType, dtypes } from '../dtype.js';
 import { linearEntry } from '../runtime/pipelines.js';
 import { type Storage, allocate, release } from '../runtime/pool.js';
 import { dispatch, flushNumber, grid } from '../runtime/queue.js';
 import { choose, sizeClass } from '../runtime/tune.js';
+import { getDevice } from '../device.js';
+import { type GemmTile, GEMM_TILES, gemm, gemmChoices, gemmLabel, gemmUnderfilled } from './gemm.js';
+import { backwardDataOps, backwardWeightOps, forwardOps } from './convgemm.js';
 import { fmt } from '../shape.js';
 import { type Tensor, empty } from '../tensor.js';
 import { sum } from './reduce.js';
@@ -290,17 +297,35 @@ function geometry(x: Tensor, w: Tensor, bias: Tensor | undefined, options: Conv2
 /** The columns-per-thread variants of the forward and input-gradient kernels. */
 export const CONV_COLUMNS = [4, 8];
 
-/** Columns per thread, chosen per adapter and problem by measurement. */
-function columnsPerThread(pass: string, g: Geometry, columns: number, buffers: number[], encode: (tw: number, scratch: Storage[]) => void): number {
-  return choose<number>({
+/**
+ * A pass's variant: columns per thread of the register kernel (the weight gradient's register kernel
+ * has no such variants: both labels run it), or a tile of the GEMM core.
+ */
+type Variant = number | GemmTile;
+const isTile = (v: Variant): v is GemmTile => typeof v !== 'number';
+const label = (v: Variant) => (isTile(v) ? gemmLabel(v) : `${v}`);
+
+/** Every label `forceVariant('conv2d', label)` takes (each pass of every conv has them all). */
+export const CONV_VARIANTS = [...CONV_COLUMNS, ...GEMM_TILES].map(label);
+
+/**
+ * The variant of one pass, chosen per adapter and problem by measurement: a CPU adapter times its
+ * register kernels only, a GPU the GEMM tiles too. `gemmDims`: the pass as a GEMM (M, N, K, batches).
+ */
+function passVariant(pass: string, g: Geometry, columns: number, gemmDims: [number, number, number, number], buffers: number[], encode: (v: Variant, scratch: Storage[]) => void): Variant {
+  const { isCpu } = getDevice().info;
+  const tiles = gemmChoices(isCpu, gemmUnderfilled(...gemmDims));
+  const registers = pass === 'wgrad' ? [4] : CONV_COLUMNS;
+  return choose<Variant>({
     problem: `conv2d|${dtypes[g.dtype].wgsl}|${pass}|${g.KH}x${g.KW}s${g.stride}|C${sizeClass(g.C)}|F${sizeClass(g.F)}|W${sizeClass(columns)}|N${sizeClass(g.N)}`,
-    candidates: CONV_COLUMNS,
-    label: (tw) => `${tw}`,
-    fallback: 4,
+    candidates: [...registers, ...tiles.timed],
+    forceOnly: [...CONV_COLUMNS.filter((c) => !registers.includes(c)), ...tiles.forceOnly],
+    label,
+    fallback: isCpu ? 4 : tiles.fallback,
     worthTuning: 2 * g.N * g.F * g.C * g.KH * g.KW * g.OH * g.OW > 5e7,
     prepare: () => {
       const scratch = buffers.map((bytes) => allocate(bytes));
-      return { run: (tw) => encode(tw, scratch), dispose: () => scratch.forEach((st) => release(st, flushNumber())) };
+      return { run: (v) => encode(v, scratch), dispose: () => scratch.forEach((st) => release(st, flushNumber())) };
     },
   });
 }
@@ -308,14 +333,26 @@ function columnsPerThread(pass: string, g: Geometry, columns: number, buffers: n
 /** The output, and with `keepDataLayout` the weights re-laid for the input gradient (made in the same dispatch). */
 function forwardRaw(x: Tensor, w: Tensor, bias: Tensor | undefined, g: Geometry, keepDataLayout = false): [Tensor, Tensor | null] {
   const out = empty([g.N, g.F, g.OH, g.OW], g.dtype);
-  const [wt, wd] = keepDataLayout ? bothLayouts(w, g) : [relayout(w, 1, g.F, g.C * g.KH * g.KW), null];
   const params = [...geomParams(g), x.offset, bias ? 1 : 0, bias?.offset ?? 0];
-  const encode = (tw: number, [xs, ws, bs, os]: Storage[]) => {
-    const tiles = g.N * g.OH * Math.ceil(g.OW / tw);
-    dispatch(forwardKernel(elem(g.dtype), g.KH, g.KW, g.stride, tw), [xs!, ws!, bs!, os!], params, [Math.ceil(tiles / WG), Math.ceil(g.F / CT)]);
+  // The register kernel reads re-laid weights (ws), the GEMM core the weights as they are.
+  const encode = (v: Variant, [xs, ws, bs, os]: Storage[]) => {
+    if (isTile(v)) {
+      const ops = forwardOps(elem(g.dtype), g, !!bias, { x: x.offset, w: w.offset, bias: bias?.offset ?? 0 });
+      gemm(ops, v, { M: g.F, N: g.OH * g.OW, K: g.C * g.KH * g.KW, batches: g.N }, bias ? [xs!, ws!, bs!, os!] : [xs!, ws!, os!]);
+      return;
+    }
+    const tiles = g.N * g.OH * Math.ceil(g.OW / v);
+    dispatch(forwardKernel(elem(g.dtype), g.KH, g.KW, g.stride, v), [xs!, ws!, bs!, os!], params, [Math.ceil(tiles / WG), Math.ceil(g.F / CT)]);
   };
-  const buffers = [x.storage, wt.storage, (bias ?? wt).storage, out.storage];
-  encode(columnsPerThread('fwd', g, g.OW, buffers.map((b) => b.byteSize), encode), buffers);
+  const laidBytes = g.C * g.KH * g.KW * pad8(g.F) * dtypes[g.dtype].bytes;
+  const sizes = [x.storage.byteSize, Math.max(laidBytes, w.storage.byteSize), (bias ?? w).storage.byteSize, out.storage.byteSize];
+  const v = passVariant('fwd', g, g.OW, [g.F, g.OH * g.OW, g.C * g.KH * g.KW, g.N], sizes, encode);
+  if (isTile(v)) {
+    encode(v, [x.storage, w.storage, (bias ?? w).storage, out.storage]);
+    return [out, null];
+  }
+  const [wt, wd] = keepDataLayout ? bothLayouts(w, g) : [relayout(w, 1, g.F, g.C * g.KH * g.KW), null];
+  encode(v, [x.storage, wt.storage, (bias ?? wt).storage, out.storage]);
   wt.dispose();
   return [out, wd];
 }
@@ -323,27 +360,53 @@ function forwardRaw(x: Tensor, w: Tensor, bias: Tensor | undefined, g: Geometry,
 /** `laid`: the weights already re-laid by the forward pass (kept by the caller), or null to re-lay them. */
 function backwardDataRaw(dy: Tensor, w: Tensor, g: Geometry, laid: Tensor | null = null): Tensor {
   const dx = empty([g.N, g.C, g.H, g.W], g.dtype);
-  const wd = laid ?? relayout(w, g.F, g.C, g.KH * g.KW);
-  const encode = (tw: number, [ds, ws, xs]: Storage[]) => {
-    const tiles = g.N * g.H * Math.ceil(g.W / tw);
-    dispatch(backwardDataKernel(elem(g.dtype), g.KH, g.KW, g.stride, tw), [ds!, ws!, xs!], [...geomParams(g), dy.offset], [Math.ceil(tiles / WG), Math.ceil(g.C / CT)]);
+  const encode = (v: Variant, [ds, ws, xs]: Storage[]) => {
+    if (isTile(v)) {
+      gemm(backwardDataOps(elem(g.dtype), g, { dy: dy.offset, w: w.offset }), v, { M: g.C, N: g.H * g.W, K: g.F * g.KH * g.KW, batches: g.N }, [ds!, ws!, xs!]);
+      return;
+    }
+    const tiles = g.N * g.H * Math.ceil(g.W / v);
+    dispatch(backwardDataKernel(elem(g.dtype), g.KH, g.KW, g.stride, v), [ds!, ws!, xs!], [...geomParams(g), dy.offset], [Math.ceil(tiles / WG), Math.ceil(g.C / CT)]);
   };
-  const buffers = [dy.storage, wd.storage, dx.storage];
-  encode(columnsPerThread('dgrad', g, g.W, buffers.map((b) => b.byteSize), encode), buffers);
-  if (!laid) wd.dispose();
+  const laidBytes = g.F * g.KH * g.KW * pad8(g.C) * dtypes[g.dtype].bytes;
+  const sizes = [dy.storage.byteSize, Math.max(laidBytes, w.storage.byteSize), dx.storage.byteSize];
+  const v = passVariant('dgrad', g, g.W, [g.C, g.H * g.W, g.F * g.KH * g.KW, g.N], sizes, encode);
+  if (isTile(v)) {
+    encode(v, [dy.storage, w.storage, dx.storage]);
+  } else {
+    const wd = laid ?? relayout(w, g.F, g.C, g.KH * g.KW);
+    encode(v, [dy.storage, wd.storage, dx.storage]);
+    if (!laid) wd.dispose();
+  }
   return dx;
 }
 
 function backwardWeightRaw(x: Tensor, dy: Tensor, g: Geometry): Tensor {
-  // Enough independent partial sums to fill the device, each over a band of output rows.
+  const [M, N, K] = [g.F, g.C * g.KH * g.KW, g.N * g.OH * g.OW];
+  // The register kernel: enough independent partial sums to fill the device, each over a band of output rows.
   const base = g.C * g.KH * g.N * Math.ceil(g.F / CT);
   const splitsPerImage = Math.max(1, Math.min(g.OH, Math.ceil(8192 / base)));
   const rows = Math.ceil(g.OH / splitsPerImage);
   const splits = Math.ceil(g.OH / rows);
-  // The partials are float32 whatever the dtype: the sum over them is the end of the f32 accumulation.
-  const part = empty([g.N * splits, g.F, g.C, g.KH, g.KW]);
-  dispatch(backwardWeightKernel(elem(g.dtype), g.KH, g.KW, g.stride, g.OW % 4 === 0 && dy.offset % 4 === 0), [x.storage, dy.storage, part.storage],
-    [...geomParams(g), x.offset, dy.offset, rows, splits], [Math.ceil((g.C * g.KH * g.N * splits) / WG), Math.ceil(g.F / CT)]);
+  // Its partials are float32 whatever the dtype: the sum over them is the end of the f32 accumulation.
+  const partShape = [g.N * splits, g.F, g.C, g.KH, g.KW];
+  const encode = (v: Variant, [xs, ds, os]: Storage[]) => {
+    if (isTile(v)) {
+      gemm(backwardWeightOps(elem(g.dtype), g, { x: x.offset, dy: dy.offset }), v, { M, N, K, batches: 1 }, [xs!, ds!, os!]);
+      return;
+    }
+    dispatch(backwardWeightKernel(elem(g.dtype), g.KH, g.KW, g.stride, g.OW % 4 === 0 && dy.offset % 4 === 0), [xs!, ds!, os!],
+      [...geomParams(g), x.offset, dy.offset, rows, splits], [Math.ceil((g.C * g.KH * g.N * splits) / WG), Math.ceil(g.F / CT)]);
+  };
+  const outBytes = Math.max(4 * partShape.reduce((a, b) => a * b), M * N * dtypes[g.dtype].bytes);
+  const v = passVariant('wgrad', g, g.OW, [M, N, K, 1], [x.storage.byteSize, dy.storage.byteSize, outBytes], encode);
+  if (isTile(v)) {
+    const dw = empty([g.F, g.C, g.KH, g.KW], g.dtype);
+    encode(v, [x.storage, dy.storage, dw.storage]);
+    return dw;
+  }
+  const part = empty(partShape);
+  encode(v, [x.storage, dy.storage, part.storage]);
   const dw = sum(part, 0);
   part.dispose();
   return toDType(dw, g.dtype);

@@ -15,6 +15,7 @@
 import { type Binding, type Kernel, linearEntry } from '../runtime/pipelines.js';
 import { type Storage, allocate, release } from '../runtime/pool.js';
 import { dispatch, flushNumber, grid } from '../runtime/queue.js';
+import { type Uniforms, uniforms } from '../runtime/uniforms.js';
 
 /** A workgroup tile of C: BM rows x 64 columns, TM rows per thread, split-K or not. */
 export interface GemmTile {
@@ -77,9 +78,11 @@ export interface GemmOps {
   name: string;
   key: string;
   bindings: Binding[];
-  /** Extra uniforms, declared once: names and WGSL types, in the order of `values`. */
-  uniforms: [name: string, type: 'u32' | 'i32'][];
-  values: number[];
+  /** The op's own uniforms (names and WGSL types) and their values; the core's (M, N, K, ...) come first. */
+  uniforms: Record<string, 'u32' | 'i32'>;
+  values: Record<string, number>;
+  /** WGSL functions the reads and the store call (module scope: they may read `u.*` and the bindings). */
+  fns?: string;
   /** Statements run first, with `batch` (the batch index) known: per-batch bases of the reads and store. */
   prologue: string;
   a: GemmOperand;
@@ -90,13 +93,18 @@ export interface GemmOps {
   store4?: (m: string, n: string, v: string) => string;
 }
 
-// Uniform words of the core; the op's own follow.
-const CORE = ['M', 'N', 'K', 'batches', 'splits', 'kChunk'] as const;
+// The core's uniforms; the op's own follow. Every uniform is also a `let` of the same name in main.
+const CORE = { M: 'u32', N: 'u32', K: 'u32', batches: 'u32', splits: 'u32', kChunk: 'u32' } as const;
+const blocks = new Map<string, Uniforms<Record<string, 'u32' | 'i32'>>>();
 
-function uniformLets(ops: GemmOps): string {
-  const names: [string, 'u32' | 'i32'][] = [...CORE.map((n): [string, 'u32'] => [n, 'u32']), ...ops.uniforms];
-  return names.map(([n, t], i) => `let ${n} = ${t === 'u32' ? 'pu' : 'pi'}(${i}u);`).join(' ');
+function uniformsOf(ops: GemmOps): Uniforms<Record<string, 'u32' | 'i32'>> {
+  const key = `${ops.name}|${ops.key}`;
+  let block = blocks.get(key);
+  if (!block) blocks.set(key, (block = uniforms({ ...CORE, ...ops.uniforms })));
+  return block;
 }
+
+const uniformLets = (ops: GemmOps) => Object.keys(uniformsOf(ops).decl).map((n) => `let ${n} = u.${n};`).join(' ');
 
 /**
  * Stages one operand's BK x W tile (W = BM for A, 64 for B) into `S` (vec4s along x, rows of k):
@@ -142,8 +150,9 @@ function gemmKernel(ops: GemmOps, t: GemmTile, vecPart = false): Kernel {
   return {
     name: ops.name,
     key: `${ops.key}|${gemmLabel(t)}${vecPart ? 'v' : ''}`,
+    uniforms: uniformsOf(ops),
     bindings: [...ops.bindings, ...(t.split ? [{ name: 'PART', type: vecPart ? 'vec4<f32>' : 'f32', access: 'read_write' as const }] : [])],
-    body: () => `
+    body: () => `${ops.fns ?? ''}
 var<workgroup> As: array<vec4<f32>, ${(BK * t.bm) / 4}>;
 var<workgroup> Bs: array<vec4<f32>, ${(BK * BN) / 4}>;
 @compute @workgroup_size(${BN / TN}, ${t.bm / t.tm})
@@ -184,8 +193,9 @@ function sumKernel(ops: GemmOps): Kernel {
   return {
     name: `${ops.name}SplitSum`,
     key: ops.key,
+    uniforms: uniformsOf(ops),
     bindings: [...ops.bindings, { name: 'PART', type: 'f32', access: 'read' }],
-    body: () => `
+    body: () => `${ops.fns ?? ''}
 ${linearEntry(64, 'e')}
   ${uniformLets(ops)}
   if (e >= batches * M * N) { return; }
@@ -217,7 +227,7 @@ export function gemmPlan(t: GemmTile, M: number, N: number, K: number, batches: 
 export function gemm(ops: GemmOps, t: GemmTile, dims: { M: number; N: number; K: number; batches: number }, buffers: Storage[]): void {
   const { M, N, K, batches } = dims;
   const plan = gemmPlan(t, M, N, K, batches);
-  const params = [M, N, K, batches, plan.splits, plan.kChunk, ...ops.values];
+  const params = uniformsOf(ops).pack({ M, N, K, batches, splits: plan.splits, kChunk: plan.kChunk, ...ops.values });
   if (!t.split) {
     dispatch(gemmKernel(ops, t), buffers, params, plan.workgroups);
     return;

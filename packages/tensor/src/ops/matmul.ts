@@ -137,7 +137,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
  * The tiled core's reads and store for matmul: the same strides, batch broadcast and read modes as the
  * register kernels, vec4 loads along the contiguous dim, a vec4 store when N % 4 == 0.
  */
-function gemmOps(T: string, am: AMode, bm: BMode, bias: boolean, oVec: boolean, values: number[]): GemmOps {
+function gemmOps(T: string, am: AMode, bm: BMode, bias: boolean, oVec: boolean, values: Record<string, number>): GemmOps {
   const scalar = (name: 'A' | 'B', mode: string, i: string) => (mode === 's' ? `f32(${name}[${i}])` : `f32(${name}[(${i}) >> 2u][(${i}) & 3u])`);
   const aAt = (k: string, m: string) => `aBase + ${m} * sAm + ${k} * sAk`;
   const bAt = (k: string, n: string) => `bBase + ${k} * sBk + ${n} * sBn`;
@@ -152,10 +152,10 @@ function gemmOps(T: string, am: AMode, bm: BMode, bias: boolean, oVec: boolean, 
       ...(bias ? [{ name: 'Bias', type: T, access: 'read' as const }] : []),
       { name: 'O', type: oVec ? `vec4<${T}>` : T, access: 'read_write' },
     ],
-    uniforms: [
-      ['offA', 'u32'], ['offB', 'u32'], ['sAm', 'u32'], ['sAk', 'u32'], ['sBk', 'u32'], ['sBn', 'u32'], ['batchStart', 'u32'],
-      ['shape0', 'u32'], ['shape1', 'u32'], ['shape2', 'u32'], ['bsA0', 'u32'], ['bsA1', 'u32'], ['bsA2', 'u32'], ['bsB0', 'u32'], ['bsB1', 'u32'], ['bsB2', 'u32'],
-    ],
+    uniforms: {
+      offA: 'u32', offB: 'u32', sAm: 'u32', sAk: 'u32', sBk: 'u32', sBn: 'u32', batchStart: 'u32',
+      shape0: 'u32', shape1: 'u32', shape2: 'u32', bsA0: 'u32', bsA1: 'u32', bsA2: 'u32', bsB0: 'u32', bsB1: 'u32', bsB2: 'u32',
+    },
     values,
     // Batch index -> offsets of A, B (broadcast dims have stride 0) and O (contiguous).
     prologue: `let zOut = batch + batchStart;
@@ -221,7 +221,10 @@ function matmulRaw(a: Tensor, b: Tensor, bias?: Tensor): Tensor {
       const oVec = N % 4 === 0;
       const chunk = gemmMaxBatches(v);
       for (let start = 0; start < batches; start += chunk) {
-        const values = [a.offset, b.offset, sAm, sAk, sBk, sBn, start, ...bShape, ...bsA, ...bsB];
+        const [shape0, shape1, shape2] = bShape as [number, number, number];
+        const [bsA0, bsA1, bsA2] = bsA as [number, number, number];
+        const [bsB0, bsB1, bsB2] = bsB as [number, number, number];
+        const values = { offA: a.offset, offB: b.offset, sAm, sAk, sBk, sBn, batchStart: start, shape0, shape1, shape2, bsA0, bsA1, bsA2, bsB0, bsB1, bsB2 };
         gemm(gemmOps(T, am, bm, !!bias, oVec, values), v, { M, N, K, batches: Math.min(chunk, batches - start) }, buffers);
       }
       return;
