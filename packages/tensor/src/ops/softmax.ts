@@ -5,45 +5,58 @@ import { record } from '../autograd.js';
 import { type DType, commonDType, dtypes } from '../dtype.js';
 import { type Kernel, linearEntry } from '../runtime/pipelines.js';
 import { dispatch, grid } from '../runtime/queue.js';
+import { type UniformDecl, type Uniforms, uniforms } from '../runtime/uniforms.js';
 import { normalizeAxis } from '../shape.js';
 import { type Tensor, empty } from '../tensor.js';
 import { asContiguous } from './rows.js';
 import { reshape, transpose } from './view.js';
+import { LIMITS } from './wgsl.js';
 
 const WG = 64;
 type Kind = 'softmax' | 'logSoftmax';
 
-/** A row kernel for its inputs' dtypes; the output (type T) takes the first input's. */
-const rowKernel = (name: string, inputs: string[], body: string) => (dtypesIn: DType[]): Kernel => {
-  const types = dtypesIn.map((d) => dtypes[d].wgsl);
-  return {
-    name,
-    key: types.join(''),
-    bindings: [
-      ...inputs.map((n, i) => ({ name: n, type: types[i]!, access: 'read' as const })),
-      { name: 'O', type: types[0]!, access: 'read_write' as const },
-    ],
-    body: () => `alias T = ${types[0]};
-${linearEntry(WG, 'row')}
-  if (row >= pu(0u)) { return; }
-  let R = pu(1u);
+interface RowKernel {
+  inputs: string[];
+  U: Uniforms<UniformDecl>;
+  /** The kernel for its inputs' dtypes; the output (type T) takes the first input's. */
+  of: (dtypesIn: DType[]) => Kernel;
+}
+
+/** A kernel of one thread per row of R; its uniforms: rows, R, and each input's element offset. */
+function rowKernel(name: string, inputs: string[], body: string): RowKernel {
+  const U = uniforms({ rows: 'u32', R: 'u32', ...Object.fromEntries(inputs.map((n) => [`${n}offset`, 'u32' as const])) });
+  const of = (dtypesIn: DType[]): Kernel => {
+    const types = dtypesIn.map((d) => dtypes[d].wgsl);
+    return {
+      name,
+      key: types.join(''),
+      uniforms: U,
+      bindings: [
+        ...inputs.map((n, i) => ({ name: n, type: types[i]!, access: 'read' as const })),
+        { name: 'O', type: types[0]!, access: 'read_write' as const },
+      ],
+      body: () => `alias T = ${types[0]};
+${linearEntry(WG, 'row', 'u.rows')}
+  let R = u.R;
   let base = row * R;
-  ${inputs.map((n, i) => `let ${n}b = base + pu(${2 + i}u);`).join('\n  ')}
+  ${inputs.map((n) => `let ${n}b = base + u.${n}offset;`).join('\n  ')}
   ${body}
 }`,
+    };
   };
-};
+  return { inputs, U, of };
+}
 
 const FORWARD = {
   softmax: rowKernel('softmax', ['X'], `
-  var mx = -3.4028234663852886e38;
+  var mx = ${LIMITS.f32.lowest};
   for (var r = 0u; r < R; r++) { mx = max(mx, f32(X[Xb + r])); }
   var s = 0.0;
   for (var r = 0u; r < R; r++) { s += exp(f32(X[Xb + r]) - mx); }
   let inv = 1.0 / s;
   for (var r = 0u; r < R; r++) { O[base + r] = T(exp(f32(X[Xb + r]) - mx) * inv); }`),
   logSoftmax: rowKernel('logSoftmax', ['X'], `
-  var mx = -3.4028234663852886e38;
+  var mx = ${LIMITS.f32.lowest};
   for (var r = 0u; r < R; r++) { mx = max(mx, f32(X[Xb + r])); }
   var s = 0.0;
   for (var r = 0u; r < R; r++) { s += exp(f32(X[Xb + r]) - mx); }
@@ -64,12 +77,13 @@ const BACKWARD = {
   for (var r = 0u; r < R; r++) { O[base + r] = T(f32(G[Gb + r]) - exp(f32(Y[Yb + r])) * s); }`),
 };
 
-function launch(kernel: ReturnType<typeof rowKernel>, inputs: Tensor[], shape: readonly number[]): Tensor {
+function launch(kernel: RowKernel, inputs: Tensor[], shape: readonly number[]): Tensor {
   const out = empty(shape, inputs[0]!.dtype);
   const R = shape[shape.length - 1] ?? 1;
   const rows = R === 0 ? 0 : out.size / R;
   const held = inputs.map(asContiguous);
-  dispatch(kernel(inputs.map((t) => t.dtype)), [...held.map((h) => h.t.storage), out.storage], [rows, R, ...held.map((h) => h.t.offset)], grid(Math.ceil(rows / WG)));
+  const offsets = Object.fromEntries(held.map((h, i) => [`${kernel.inputs[i]}offset`, h.t.offset]));
+  dispatch(kernel.of(inputs.map((t) => t.dtype)), [...held.map((h) => h.t.storage), out.storage], kernel.U.pack({ rows, R, ...offsets }), grid(Math.ceil(rows / WG)));
   held.forEach((h) => h.done());
   return out;
 }
