@@ -7,7 +7,8 @@
 import { record } from '../autograd.js';
 import { type DType, commonDType, dtypes } from '../dtype.js';
 import { type Kernel, linearEntry } from '../runtime/pipelines.js';
-import { dispatch, f32bits, grid } from '../runtime/queue.js';
+import { dispatch, grid } from '../runtime/queue.js';
+import { type UniformBlock, uniforms } from '../runtime/uniforms.js';
 import { fmt, sameShape, sizeOf } from '../shape.js';
 import { type Tensor, empty } from '../tensor.js';
 import { to } from './cast.js';
@@ -19,14 +20,15 @@ import { reshape } from './view.js';
 const WG = 64;
 
 /**
- * A kernel over bindings [name, written]; `dtypesIn` gives each binding's dtype, in order. The body reads
- * every binding through f32(...) and writes through its storage type, `<name>T`.
+ * A kernel over bindings [name, written] with uniforms U; `dtypesIn` gives each binding's dtype, in order.
+ * The body reads every binding through f32(...) and writes through its storage type, `<name>T`.
  */
-const kernel = (name: string, bindings: [string, boolean][], body: string) => (...dtypesIn: DType[]): Kernel => {
+const kernel = (name: string, U: UniformBlock, bindings: [string, boolean][], body: string) => (...dtypesIn: DType[]): Kernel => {
   const types = dtypesIn.map((d) => dtypes[d].wgsl);
   return {
     name,
     key: types.join(''),
+    uniforms: U,
     bindings: bindings.map(([n, write], i) => ({ name: n, type: types[i]!, access: write ? ('read_write' as const) : ('read' as const) })),
     body: () => `${bindings.map(([n], i) => `alias ${n}T = ${types[i]};`).join('\n')}
 ${linearEntry(WG)}
@@ -35,27 +37,29 @@ ${linearEntry(WG)}
   };
 };
 
-// Params: rows, D, eps, offset of X, offset of G.
-const FORWARD = kernel('layerNorm', [['X', false], ['W', false], ['Bias', false], ['Y', true], ['Stats', true]], `
-  if (i >= pu(0u)) { return; }
-  let D = pu(1u);
-  let xb = pu(3u) + i * D;
+// Rows of D elements; xOffset and gOffset are the element offsets of X and G.
+const FORWARD_U = uniforms({ rows: 'u32', D: 'u32', eps: 'f32', xOffset: 'u32' });
+const FORWARD = kernel('layerNorm', FORWARD_U, [['X', false], ['W', false], ['Bias', false], ['Y', true], ['Stats', true]], `
+  if (i >= u.rows) { return; }
+  let D = u.D;
+  let xb = u.xOffset + i * D;
   var m = 0.0;
   for (var d = 0u; d < D; d++) { m += f32(X[xb + d]); }
   m = m / f32(D);
   var v = 0.0;
   for (var d = 0u; d < D; d++) { let c = f32(X[xb + d]) - m; v += c * c; }
-  let rstd = inverseSqrt(v / f32(D) + pf(2u));
+  let rstd = inverseSqrt(v / f32(D) + u.eps);
   for (var d = 0u; d < D; d++) { Y[i * D + d] = YT((f32(X[xb + d]) - m) * rstd * f32(W[d]) + f32(Bias[d])); }
   Stats[2u * i] = m;
   Stats[2u * i + 1u] = rstd;`);
 
 // dx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)), dxhat = g * w.
-const BACKWARD_X = kernel('layerNormBackwardX', [['X', false], ['G', false], ['W', false], ['Stats', false], ['DX', true]], `
-  if (i >= pu(0u)) { return; }
-  let D = pu(1u);
-  let xb = pu(3u) + i * D;
-  let gb = pu(4u) + i * D;
+const BACKWARD_X_U = uniforms({ rows: 'u32', D: 'u32', xOffset: 'u32', gOffset: 'u32' });
+const BACKWARD_X = kernel('layerNormBackwardX', BACKWARD_X_U, [['X', false], ['G', false], ['W', false], ['Stats', false], ['DX', true]], `
+  if (i >= u.rows) { return; }
+  let D = u.D;
+  let xb = u.xOffset + i * D;
+  let gb = u.gOffset + i * D;
   let m = Stats[2u * i];
   let rstd = Stats[2u * i + 1u];
   var a = 0.0;
@@ -72,20 +76,21 @@ const BACKWARD_X = kernel('layerNormBackwardX', [['X', false], ['G', false], ['W
     DX[i * D + d] = DXT(rstd * (f32(G[gb + d]) * f32(W[d]) - a - xh * b));
   }`);
 
-// Partial sums of g * xhat and g over chunks of rows: thread (chunk, column). Params add chunk size.
-const BACKWARD_W = kernel('layerNormBackwardW', [['X', false], ['G', false], ['Stats', false], ['PW', true], ['PB', true]], `
-  let D = pu(1u);
-  let chunks = pu(5u);
+// Partial sums of g * xhat and g over chunks of rows: thread (chunk, column).
+const BACKWARD_W_U = uniforms({ rows: 'u32', D: 'u32', xOffset: 'u32', gOffset: 'u32', chunks: 'u32', chunk: 'u32' });
+const BACKWARD_W = kernel('layerNormBackwardW', BACKWARD_W_U, [['X', false], ['G', false], ['Stats', false], ['PW', true], ['PB', true]], `
+  let D = u.D;
+  let chunks = u.chunks;
   if (i >= chunks * D) { return; }
   let c = i / D;
   let d = i % D;
-  let start = c * pu(6u);
-  let end = min(pu(0u), start + pu(6u));
+  let start = c * u.chunk;
+  let end = min(u.rows, start + u.chunk);
   var sw = 0.0;
   var sb = 0.0;
   for (var r = start; r < end; r++) {
-    let g = f32(G[pu(4u) + r * D + d]);
-    sw += g * (f32(X[pu(3u) + r * D + d]) - Stats[2u * r]) * Stats[2u * r + 1u];
+    let g = f32(G[u.gOffset + r * D + d]);
+    sw += g * (f32(X[u.xOffset + r * D + d]) - Stats[2u * r]) * Stats[2u * r + 1u];
     sb += g;
   }
   PW[i] = sw;
@@ -119,7 +124,7 @@ export function layerNorm(x: Tensor, normalizedShape: readonly number[], weight?
   const y = empty(x.shape, dtype);
   const stats = empty([rows, 2]);
   const forward = FORWARD(dtype, ones.dtype, zeros.dtype, dtype, 'float32');
-  dispatch(forward, [hx.t.storage, ones.storage, zeros.storage, y.storage, stats.storage], [rows, D, f32bits(eps), hx.t.offset], grid(Math.ceil(rows / WG)));
+  dispatch(forward, [hx.t.storage, ones.storage, zeros.storage, y.storage, stats.storage], FORWARD_U.pack({ rows, D, eps, xOffset: hx.t.offset }), grid(Math.ceil(rows / WG)));
   hx.done();
   const inputs = [x, ...(weight ? [weight] : []), ...(bias ? [bias] : [])];
   const out = record(y, 'layerNorm', inputs, [x, ones, stats], (g, [sx, sw, st]) => {
@@ -128,7 +133,7 @@ export function layerNorm(x: Tensor, normalizedShape: readonly number[], weight?
     const grads: (Tensor | null)[] = [];
     if (x.requiresGrad) {
       const dx = empty(x.shape, dtype);
-      dispatch(BACKWARD_X(dtype, g.dtype, sw!.dtype, 'float32', dtype), [cx.t.storage, cg.t.storage, sw!.storage, st!.storage, dx.storage], [rows, D, 0, cx.t.offset, cg.t.offset], grid(Math.ceil(rows / WG)));
+      dispatch(BACKWARD_X(dtype, g.dtype, sw!.dtype, 'float32', dtype), [cx.t.storage, cg.t.storage, sw!.storage, st!.storage, dx.storage], BACKWARD_X_U.pack({ rows, D, xOffset: cx.t.offset, gOffset: cg.t.offset }), grid(Math.ceil(rows / WG)));
       grads.push(dx);
     } else {
       grads.push(null);
@@ -138,7 +143,7 @@ export function layerNorm(x: Tensor, normalizedShape: readonly number[], weight?
       const chunks = Math.ceil(rows / chunk);
       const pw = empty([chunks, D]);
       const pb = empty([chunks, D]);
-      dispatch(BACKWARD_W(dtype, g.dtype, 'float32', 'float32', 'float32'), [cx.t.storage, cg.t.storage, st!.storage, pw.storage, pb.storage], [rows, D, 0, cx.t.offset, cg.t.offset, chunks, chunk], grid(Math.ceil((chunks * D) / WG)));
+      dispatch(BACKWARD_W(dtype, g.dtype, 'float32', 'float32', 'float32'), [cx.t.storage, cg.t.storage, st!.storage, pw.storage, pb.storage], BACKWARD_W_U.pack({ rows, D, xOffset: cx.t.offset, gOffset: cg.t.offset, chunks, chunk }), grid(Math.ceil((chunks * D) / WG)));
       // Summed in f32, rounded once to the parameter's dtype.
       const gradOf = (p: Tensor, partial: Tensor) => {
         const g32 = reshape(sum(partial, 0), normalizedShape);
