@@ -9,6 +9,7 @@ import { record } from '../autograd.js';
 import { commonDType, dtypes } from '../dtype.js';
 import { linearEntry } from '../runtime/pipelines.js';
 import { dispatch, grid } from '../runtime/queue.js';
+import { uniforms } from '../runtime/uniforms.js';
 import { fmt } from '../shape.js';
 import { type Tensor, empty } from '../tensor.js';
 import { tensor, zeros } from './create.js';
@@ -16,53 +17,57 @@ import { sum } from './reduce.js';
 import { asContiguous } from './rows.js';
 
 const WG = 256;
-// Params: total, K, D, N, batch of x (1 = broadcast), index per sample (0/1), offset and strides of x (b, n, d), offset of index.
+// O[b, k, d] = X[b, I[k] (or I[b, k] when perSample), d]; sharedX (0/1): x is [1, N, D], read by every b.
+const GATHER = uniforms({ total: 'u32', K: 'u32', D: 'u32', sharedX: 'u32', perSample: 'u32', xOffset: 'u32', sB: 'u32', sN: 'u32', sD: 'u32', indexOffset: 'u32' });
 const gatherKernel = (T: string) => ({
   name: 'gatherTokens',
   key: T,
+  uniforms: GATHER,
   bindings: [
     { name: 'X', type: T, access: 'read' as const },
     { name: 'I', type: 'i32', access: 'read' as const },
     { name: 'O', type: T, access: 'read_write' as const },
   ],
   body: () => `
-${linearEntry(WG)}
-  if (i >= pu(0u)) { return; }
-  let K = pu(1u); let D = pu(2u);
+${linearEntry(WG, 'i', 'u.total')}
+  let K = u.K; let D = u.D;
   let d = i % D;
   let k = (i / D) % K;
   let b = i / (D * K);
-  let n = u32(I[pu(9u) + select(k, b * K + k, pu(5u) == 1u)]);
-  let xb = select(b, 0u, pu(4u) == 1u);
-  O[i] = X[pu(6u) + xb * pu(7u) + n * pu(8u) + d * pu(10u)];
+  let n = u32(I[u.indexOffset + select(k, b * K + k, u.perSample == 1u)]);
+  let xb = select(b, 0u, u.sharedX == 1u);
+  O[i] = X[u.xOffset + xb * u.sB + n * u.sN + d * u.sD];
 }`,
 });
 
-// Params: K, N, rows of indices, index offset. Inv[2 * (r * N + n)] counts the picks of token n in index
-// row r (an integer atomic: exact), Inv[... + 1] holds where one of them is.
+// Inv[2 * (r * N + n)] counts the picks of token n in index row r < rows (an integer atomic: exact),
+// Inv[... + 1] holds where one of them is.
+const INVERSE_U = uniforms({ K: 'u32', N: 'u32', rows: 'u32', indexOffset: 'u32' });
 const INVERSE = {
   name: 'gatherTokensInverse',
   key: '',
+  uniforms: INVERSE_U,
   bindings: [
     { name: 'I', type: 'i32', access: 'read' as const },
     { name: 'Inv', type: 'atomic<i32>', access: 'read_write' as const },
   ],
   body: () => `
 ${linearEntry(WG)}
-  let K = pu(0u); let N = pu(1u);
-  if (i >= pu(2u) * K) { return; }
+  let K = u.K; let N = u.N;
+  if (i >= u.rows * K) { return; }
   let r = i / K;
-  let slot = 2u * (r * N + u32(I[pu(3u) + i]));
+  let slot = 2u * (r * N + u32(I[u.indexOffset + i]));
   atomicAdd(&Inv[slot], 1);
   atomicStore(&Inv[slot + 1u], i32(i % K));
 }`,
 };
 
-// dx[b, n, d] for every sample b of the gradient. Params: total (B * N * D), K, D, N, index per sample
-// (0/1), g offset, index offset.
+// dx[b, n, d] for every sample b of the gradient (total = B * N * D).
+const SCATTER = uniforms({ total: 'u32', K: 'u32', D: 'u32', N: 'u32', perSample: 'u32', gOffset: 'u32', indexOffset: 'u32' });
 const scatterKernel = (T: string) => ({
   name: 'gatherTokensBackward',
   key: T,
+  uniforms: SCATTER,
   bindings: [
     { name: 'G', type: T, access: 'read' as const },
     { name: 'I', type: 'i32', access: 'read' as const },
@@ -70,22 +75,21 @@ const scatterKernel = (T: string) => ({
     { name: 'DX', type: T, access: 'read_write' as const },
   ],
   body: () => `
-${linearEntry(WG)}
-  if (i >= pu(0u)) { return; }
-  let K = pu(1u); let D = pu(2u); let N = pu(3u);
+${linearEntry(WG, 'i', 'u.total')}
+  let K = u.K; let D = u.D; let N = u.N;
   let d = i % D;
   let n = (i / D) % N;
   let b = i / (D * N);
-  let r = select(0u, b, pu(4u) == 1u);
+  let r = select(0u, b, u.perSample == 1u);
   let slot = 2u * (r * N + n);
   let picks = Inv[slot];
-  let g = pu(5u) + b * K * D + d;
+  let g = u.gOffset + b * K * D + d;
   var sum = 0.0;
   if (picks == 1) {
     sum = f32(G[g + u32(Inv[slot + 1u]) * D]);
   } else if (picks > 1) {
     for (var k = 0u; k < K; k++) {
-      if (u32(I[pu(6u) + r * K + k]) == n) { sum += f32(G[g + k * D]); }
+      if (u32(I[u.indexOffset + r * K + k]) == n) { sum += f32(G[g + k * D]); }
     }
   }
   DX[i] = ${T}(sum);
@@ -135,15 +139,18 @@ export function gatherTokens(x: Tensor, index: Tensor | ArrayLike<number> | Arra
   }
   const T = dtypes[dtype].wgsl;
   const out = empty([B, K, D], dtype);
-  const params = [B * K * D, K, D, N, Bx === 1 ? 1 : 0, perSample ? 1 : 0, x.offset, x.strides[0]!, x.strides[1]!, idx.offset, x.strides[2]!];
+  const params = GATHER.pack({
+    total: B * K * D, K, D, sharedX: Bx === 1 ? 1 : 0, perSample: perSample ? 1 : 0,
+    xOffset: x.offset, sB: x.strides[0]!, sN: x.strides[1]!, sD: x.strides[2]!, indexOffset: idx.offset,
+  });
   dispatch(gatherKernel(T), [x.storage, idx.storage, out.storage], params, grid(Math.ceil(out.size / WG)));
   const result = record(out, 'gatherTokens', [x], [idx], (g, [si]) => {
     const rows = perSample ? B : 1;
     const inverse = zeros([rows * N * 2], { dtype: 'int32' });
-    dispatch(INVERSE, [si!.storage, inverse.storage], [K, N, rows, si!.offset], grid(Math.ceil((rows * K) / WG)));
+    dispatch(INVERSE, [si!.storage, inverse.storage], INVERSE_U.pack({ K, N, rows, indexOffset: si!.offset }), grid(Math.ceil((rows * K) / WG)));
     const cg = asContiguous(g);
     const perSampleDx = empty([B, N, D], cg.t.dtype);
-    dispatch(scatterKernel(dtypes[cg.t.dtype].wgsl), [cg.t.storage, si!.storage, inverse.storage, perSampleDx.storage], [B * N * D, K, D, N, perSample ? 1 : 0, cg.t.offset, si!.offset], grid(Math.ceil((B * N * D) / WG)));
+    dispatch(scatterKernel(dtypes[cg.t.dtype].wgsl), [cg.t.storage, si!.storage, inverse.storage, perSampleDx.storage], SCATTER.pack({ total: B * N * D, K, D, N, perSample: perSample ? 1 : 0, gOffset: cg.t.offset, indexOffset: si!.offset }), grid(Math.ceil((B * N * D) / WG)));
     cg.done();
     inverse.dispose();
     if (Bx === B) return [perSampleDx];
