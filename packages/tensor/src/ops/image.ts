@@ -16,6 +16,7 @@
 // The pixels travel as they are, four bytes to a u32 word (RGB or RGBA, the alpha ignored).
 import { linearEntry } from '../runtime/pipelines.js';
 import { dispatch, grid, upload } from '../runtime/queue.js';
+import { uniforms } from '../runtime/uniforms.js';
 import { type Tensor, empty } from '../tensor.js';
 import { tensor } from './create.js';
 
@@ -133,11 +134,13 @@ export interface WarpAffineCropsOptions {
 }
 
 const WG = 64;
-// Params: total (B·H·W), W, H, source width, source height, channels, flip (0/1).
+// total = B·H·W crop pixels of W × H; the source is srcW × srcH with cn channels; flip is 0 or 1.
 // Off holds per crop [adelta (W), bdelta (W), x0 (H), y0 (H)]; T the 3×256 normalisation table.
+const U = uniforms({ total: 'u32', W: 'u32', H: 'u32', srcW: 'i32', srcH: 'i32', cn: 'u32', flip: 'u32' });
 const WARP = {
   name: 'warpAffineCrops',
   key: '',
+  uniforms: U,
   bindings: [
     { name: 'Img', type: 'u32', access: 'read' as const },
     { name: 'Off', type: 'i32', access: 'read' as const },
@@ -147,10 +150,9 @@ const WARP = {
   body: () => `
 fn byteAt(k: u32) -> i32 { return i32((Img[k >> 2u] >> ((k & 3u) * 8u)) & 255u); }
 
-${linearEntry(WG)}
-  if (i >= pu(0u)) { return; }
-  let W = pu(1u); let H = pu(2u);
-  let srcW = i32(pu(3u)); let srcH = i32(pu(4u)); let cn = pu(5u); let flip = pu(6u) == 1u;
+${linearEntry(WG, 'i', 'u.total')}
+  let W = u.W; let H = u.H;
+  let srcW = u.srcW; let srcH = u.srcH; let cn = u.cn; let flip = u.flip == 1u;
   let x = i % W;
   let y = (i / W) % H;
   let b = i / (W * H);
@@ -232,7 +234,7 @@ export function warpAffineCrops(
   const table = tensor(normalizeTable(options.mean, options.std), [768]);
   const out = empty([matrices.length, 3, H, W]);
   const total = matrices.length * H * W;
-  dispatch(WARP, [pixels.storage, off.storage, table.storage, out.storage], [total, W, H, image.width, image.height, cn, options.flip ? 1 : 0], grid(Math.ceil(total / WG)));
+  dispatch(WARP, [pixels.storage, off.storage, table.storage, out.storage], U.pack({ total, W, H, srcW: image.width, srcH: image.height, cn, flip: options.flip ? 1 : 0 }), grid(Math.ceil(total / WG)));
   pixels.dispose();
   off.dispose();
   table.dispose();
