@@ -11,7 +11,8 @@
 import { record } from '../autograd.js';
 import { type DType, type DTypeInfo, commonDType, dtypes } from '../dtype.js';
 import { getDevice } from '../device.js';
-import { dispatch, f32bits } from '../runtime/queue.js';
+import { dispatch } from '../runtime/queue.js';
+import { uniforms } from '../runtime/uniforms.js';
 import { fmt } from '../shape.js';
 import { type Tensor, empty } from '../tensor.js';
 import { to } from './cast.js';
@@ -42,13 +43,17 @@ const TREE_SUM = (names: string[]) => `
     workgroupBarrier();
   }`;
 
-// Params: N, C, HW, eps, momentum, training, x offset, has running stats, then the offsets of
-// weight, bias, running mean, running var (parameters may be views into larger buffers), then the
-// offset of the batch counter (nn.BatchNorm2d's num_batches_tracked: counted here rather than in two
-// more dispatches) when there is one.
+// training and hasRunning are 0 or 1; HW and xOffset count units of `width` elements; the parameters'
+// offsets (they may be views into larger buffers) count elements, and so does that of the batch counter
+// (nn.BatchNorm2d's num_batches_tracked: counted here rather than in two more dispatches) when counting.
+const STATS = uniforms({
+  N: 'u32', C: 'u32', HW: 'u32', eps: 'f32', momentum: 'f32', training: 'u32', xOffset: 'u32',
+  hasRunning: 'u32', wOffset: 'u32', bOffset: 'u32', rmOffset: 'u32', rvOffset: 'u32', countOffset: 'u32',
+});
 const stats = (E: Elem, P: Elem, width: 1 | 4, counting: boolean) => ({
   name: 'batchNormStats',
   key: `${E}${P}${width}${counting ? 'c' : ''}`,
+  uniforms: STATS,
   bindings: [
     { name: 'X', type: unit(width, E), access: 'read' as const },
     { name: 'Wt', type: P, access: 'read' as const },
@@ -60,11 +65,11 @@ const stats = (E: Elem, P: Elem, width: 1 | 4, counting: boolean) => ({
   ],
   body: () => `${CHANNEL_ENTRY}
   // HW and xo count in units of ${width} elements.
-  ${counting ? 'if (wg.x == 0u && li == 0u) { Count[pu(12u)] += 1; }' : ''}
-  let N = pu(0u); let C = pu(1u); let HW = pu(2u); let xo = pu(6u);
+  ${counting ? 'if (wg.x == 0u && li == 0u) { Count[u.countOffset] += 1; }' : ''}
+  let N = u.N; let C = u.C; let HW = u.HW; let xo = u.xOffset;
   let c = wg.x;
   var mean: f32; var varB: f32;
-  if (pu(5u) == 1u) {
+  if (u.training == 1u) {
     let shift = f32(X[xo + c * HW]${width === 4 ? '.x' : ''});
     var a1 = ${width === 4 ? 'vec4<f32>()' : '0.0'}; var a2 = a1;
     for (var n = 0u; n < N; n++) {
@@ -81,37 +86,38 @@ const stats = (E: Elem, P: Elem, width: 1 | 4, counting: boolean) => ({
     let m1 = shared0[0] / M;
     mean = shift + m1;
     varB = max(shared1[0] / M - m1 * m1, 0.0);
-    if (li == 0u && pu(7u) == 1u) {
-      let mom = pf(4u);
-      let rm = pu(10u) + c;
-      let rv = pu(11u) + c;
+    if (li == 0u && u.hasRunning == 1u) {
+      let mom = u.momentum;
+      let rm = u.rmOffset + c;
+      let rv = u.rvOffset + c;
       RM[rm] = ${P}((1.0 - mom) * f32(RM[rm]) + mom * mean);
       RV[rv] = ${P}((1.0 - mom) * f32(RV[rv]) + mom * varB * M / max(M - 1.0, 1.0));
     }
   } else {
-    mean = f32(RM[pu(10u) + c]);
-    varB = f32(RV[pu(11u) + c]);
+    mean = f32(RM[u.rmOffset + c]);
+    varB = f32(RV[u.rvOffset + c]);
   }
   if (li == 0u) {
-    let invstd = inverseSqrt(varB + pf(3u));
-    let scale = f32(Wt[pu(8u) + c]) * invstd;
+    let invstd = inverseSqrt(varB + u.eps);
+    let scale = f32(Wt[u.wOffset + c]) * invstd;
     Stats[4u * c] = mean;
     Stats[4u * c + 1u] = invstd;
     Stats[4u * c + 2u] = scale;
-    Stats[4u * c + 3u] = f32(Bs[pu(9u) + c]) - mean * scale;
+    Stats[4u * c + 3u] = f32(Bs[u.bOffset + c]) - mean * scale;
   }
 }`,
 });
 
 // The per-unit kernels: workgroups run along one (n, c) plane (y = plane), so the channel c is
-// uniform per workgroup and no thread divides; i is the unit's index. Params: plane units (HW), C, ...
+// uniform per workgroup and no thread divides; i is the unit's index. Their uniforms start with the
+// plane's units (HW) and C.
 const PLANE_ENTRY = `
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
   let e = wg.x * ${WG}u + li;
-  let HW = pu(0u);
+  let HW = u.HW;
   if (e >= HW) { return; }
-  let c = wg.y % pu(1u);
+  let c = wg.y % u.C;
   let i = wg.y * HW + e;`;
 
 /**
@@ -121,11 +127,12 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
  */
 export type BatchNormEpilogue = 'none' | 'relu' | 'addRelu';
 
-// y = x * scale[c] + shift[c] (+ r, then max(0, .)), in units of `width` elements. Params: plane units
-// (HW), C, unused, x offset, r offset, in units.
+// y = x * scale[c] + shift[c] (+ r, then max(0, .)), in units of `width` elements (offsets too).
+const APPLY = uniforms({ HW: 'u32', C: 'u32', xOffset: 'u32', rOffset: 'u32' });
 const apply = (E: Elem, width: 1 | 4, epilogue: BatchNormEpilogue) => ({
   name: 'batchNormApply',
   key: `${E}${width}${epilogue}`,
+  uniforms: APPLY,
   bindings: [
     { name: 'X', type: unit(width, E), access: 'read' as const },
     { name: 'Stats', type: 'f32', access: 'read' as const },
@@ -133,8 +140,8 @@ const apply = (E: Elem, width: 1 | 4, epilogue: BatchNormEpilogue) => ({
     { name: 'Y', type: unit(width, E), access: 'read_write' as const },
   ],
   body: () => `${PLANE_ENTRY}
-  var y = ${load(width, 'X[pu(3u) + i]')} * Stats[4u * c + 2u] + Stats[4u * c + 3u];
-  ${epilogue === 'addRelu' ? `y += ${load(width, 'R[pu(4u) + i]')};` : ''}
+  var y = ${load(width, 'X[u.xOffset + i]')} * Stats[4u * c + 2u] + Stats[4u * c + 3u];
+  ${epilogue === 'addRelu' ? `y += ${load(width, 'R[u.rOffset + i]')};` : ''}
   ${epilogue === 'none' ? '' : `y = max(y, ${unit(width)}());`}
   Y[i] = ${unit(width, E)}(y);
 }`,
@@ -144,10 +151,13 @@ const apply = (E: Elem, width: 1 | 4, epilogue: BatchNormEpilogue) => ({
 const maskedDy = (width: 1 | 4, epilogue: BatchNormEpilogue, dy: string, y: string) =>
   epilogue === 'none' ? load(width, dy) : `select(${unit(width)}(), ${load(width, dy)}, ${load(width, y)} > ${unit(width)}())`;
 
-// Per channel: dw = sum(dy * xhat), db = sum(dy), and dx = k1*dy + k2*x + k3. Params: N, C, HW, training, x offset, dy offset, weight offset.
+// Per channel: dw = sum(dy * xhat), db = sum(dy), and dx = k1*dy + k2*x + k3. HW and the x and dy
+// offsets count units; the weight's offset counts elements.
+const BACKWARD_REDUCE = uniforms({ N: 'u32', C: 'u32', HW: 'u32', training: 'u32', xOffset: 'u32', dyOffset: 'u32', wOffset: 'u32' });
 const backwardReduce = (E: Elem, P: Elem, width: 1 | 4, epilogue: BatchNormEpilogue) => ({
   name: 'batchNormBackwardReduce',
   key: `${E}${P}${width}${epilogue === 'none' ? '' : 'relu'}`,
+  uniforms: BACKWARD_REDUCE,
   bindings: [
     { name: 'X', type: unit(width, E), access: 'read' as const },
     { name: 'DY', type: unit(width, E), access: 'read' as const },
@@ -157,7 +167,7 @@ const backwardReduce = (E: Elem, P: Elem, width: 1 | 4, epilogue: BatchNormEpilo
     { name: 'Coef', type: 'f32', access: 'read_write' as const },
   ],
   body: () => `${CHANNEL_ENTRY}
-  let N = pu(0u); let C = pu(1u); let HW = pu(2u); let xo = pu(4u); let go = pu(5u);
+  let N = u.N; let C = u.C; let HW = u.HW; let xo = u.xOffset; let go = u.dyOffset;
   let c = wg.x;
   let mean = Stats[4u * c];
   let invstd = Stats[4u * c + 1u];
@@ -177,9 +187,9 @@ const backwardReduce = (E: Elem, P: Elem, width: 1 | 4, epilogue: BatchNormEpilo
     let M = f32(N * HW * ${width}u);
     let db = shared0[0];
     let dw = shared1[0] * invstd;
-    let k1 = f32(Wt[pu(6u) + c]) * invstd;
+    let k1 = f32(Wt[u.wOffset + c]) * invstd;
     var k2 = 0.0; var k3 = 0.0;
-    if (pu(3u) == 1u) {
+    if (u.training == 1u) {
       // dx = k1 * (dy - db/M - xhat * dw/M), xhat = (x - mean) * invstd
       k2 = -k1 * invstd * dw / M;
       k3 = -k1 * db / M - k2 * mean;
@@ -192,11 +202,12 @@ const backwardReduce = (E: Elem, P: Elem, width: 1 | 4, epilogue: BatchNormEpilo
 });
 
 // dx = k1*dy + k2*x + k3 (and, after a fused residual, its gradient: the masked dy), in units of
-// `width` elements, one (n, c) plane per workgroup row as in apply. Params: plane units (HW), C,
-// unused, x and dy offsets in units.
+// `width` elements (offsets too), one (n, c) plane per workgroup row as in apply.
+const BACKWARD_APPLY = uniforms({ HW: 'u32', C: 'u32', xOffset: 'u32', dyOffset: 'u32' });
 const backwardApply = (E: Elem, width: 1 | 4, epilogue: BatchNormEpilogue) => ({
   name: 'batchNormBackwardApply',
   key: `${E}${width}${epilogue}`,
+  uniforms: BACKWARD_APPLY,
   bindings: [
     { name: 'X', type: unit(width, E), access: 'read' as const },
     { name: 'DY', type: unit(width, E), access: 'read' as const },
@@ -206,9 +217,9 @@ const backwardApply = (E: Elem, width: 1 | 4, epilogue: BatchNormEpilogue) => ({
     ...(epilogue === 'addRelu' ? [{ name: 'DR', type: unit(width, E), access: 'read_write' as const }] : []),
   ],
   body: () => `${PLANE_ENTRY}
-  let C = pu(1u);
-  let dy = ${maskedDy(width, epilogue, 'DY[pu(4u) + i]', 'Y[i]')};
-  DX[i] = ${unit(width, E)}(Coef[c] * dy + Coef[C + c] * ${load(width, 'X[pu(3u) + i]')} + Coef[2u * C + c]);
+  let C = u.C;
+  let dy = ${maskedDy(width, epilogue, 'DY[u.dyOffset + i]', 'Y[i]')};
+  DX[i] = ${unit(width, E)}(Coef[c] * dy + Coef[C + c] * ${load(width, 'X[u.xOffset + i]')} + Coef[2u * C + c]);
   ${epilogue === 'addRelu' ? `DR[i] = ${unit(width, E)}(dy);` : ''}
 }`,
 });
@@ -295,15 +306,15 @@ export function batchNorm2d(
   const statsOut = empty([C, 4]);
   // Planes a multiple of 4 long (HRNet's always are) go through vec4 loads.
   const width = HW % 4 === 0 && hx.t.offset % 4 === 0 && (hr?.t.offset ?? 0) % 4 === 0 ? 4 : 1;
-  const words = [
-    N, C, HW / width, f32bits(options.eps ?? 1e-5), f32bits(options.momentum ?? 0.1), training ? 1 : 0, hx.t.offset / width,
-    runningMean ? 1 : 0, w.offset, b.offset, rm.offset, rv.offset, counter?.offset ?? 0,
-  ];
+  const words = STATS.pack({
+    N, C, HW: HW / width, eps: options.eps ?? 1e-5, momentum: options.momentum ?? 0.1, training: training ? 1 : 0, xOffset: hx.t.offset / width,
+    hasRunning: runningMean ? 1 : 0, wOffset: w.offset, bOffset: b.offset, rmOffset: rm.offset, rvOffset: rv.offset, countOffset: counter?.offset ?? 0,
+  });
   const statsBuffers = [hx.t.storage, w.storage, b.storage, rm.storage, rv.storage, statsOut.storage, ...(counter ? [counter.storage] : [])];
   dispatch(stats(E, P, width, !!counter), statsBuffers, words, [C]);
   const y = empty(x.shape, x.dtype);
   const applyBuffers = [hx.t.storage, statsOut.storage, ...(hr ? [hr.t.storage] : []), y.storage];
-  dispatch(apply(E, width, epilogue), applyBuffers, [HW / width, C, 0, hx.t.offset / width, (hr?.t.offset ?? 0) / width], planeGrid(HW / width, N * C));
+  dispatch(apply(E, width, epilogue), applyBuffers, APPLY.pack({ HW: HW / width, C, xOffset: hx.t.offset / width, rOffset: (hr?.t.offset ?? 0) / width }), planeGrid(HW / width, N * C));
   hx.done();
   hr?.done();
   const inputs = [x, ...(weight ? [weight] : []), ...(bias ? [bias] : []), ...(residual ? [residual] : [])];
@@ -315,12 +326,12 @@ export function batchNorm2d(
     const coef = empty([5, C]);
     const w4 = HW % 4 === 0 && cx.t.offset % 4 === 0 && cdy.t.offset % 4 === 0 ? 4 : 1;
     const masked = sy ? [sy.storage] : [];
-    dispatch(backwardReduce(E, P, w4, epilogue), [cx.t.storage, cdy.t.storage, sw!.storage, st!.storage, ...masked, coef.storage], [N, C, HW / w4, training ? 1 : 0, cx.t.offset / w4, cdy.t.offset / w4, sw!.offset], [C]);
+    dispatch(backwardReduce(E, P, w4, epilogue), [cx.t.storage, cdy.t.storage, sw!.storage, st!.storage, ...masked, coef.storage], BACKWARD_REDUCE.pack({ N, C, HW: HW / w4, training: training ? 1 : 0, xOffset: cx.t.offset / w4, dyOffset: cdy.t.offset / w4, wOffset: sw!.offset }), [C]);
     const dx = empty(x.shape, x.dtype);
     const dr = residual ? empty(x.shape, x.dtype) : null;
     if (x.requiresGrad || dr) {
       const outs = [dx.storage, ...(dr ? [dr.storage] : [])];
-      dispatch(backwardApply(E, w4, epilogue), [cx.t.storage, cdy.t.storage, coef.storage, ...masked, ...outs], [HW / w4, C, 0, cx.t.offset / w4, cdy.t.offset / w4], planeGrid(HW / w4, N * C));
+      dispatch(backwardApply(E, w4, epilogue), [cx.t.storage, cdy.t.storage, coef.storage, ...masked, ...outs], BACKWARD_APPLY.pack({ HW: HW / w4, C, xOffset: cx.t.offset / w4, dyOffset: cdy.t.offset / w4 }), planeGrid(HW / w4, N * C));
     }
     cx.done();
     cdy.done();
