@@ -3,8 +3,11 @@ import { getDevice } from '../device.js';
 
 const USAGE = 0x80 /* STORAGE */ | 0x04 /* COPY_SRC */ | 0x08; /* COPY_DST */
 
-/** Rounds up to one of 8 classes per power of two (at most 12.5 % waste), at least 256 bytes. */
-export function sizeClass(bytes: number): number {
+/**
+ * The bucket of a buffer: rounds up to one of 8 sizes per power of two (at most 12.5 % waste), at least
+ * 256 bytes. (Not tune.ts' sizeClass, which rounds a problem size to a power of two: buffers need finer steps.)
+ */
+function bucketBytes(bytes: number): number {
   if (bytes <= 256) return 256;
   const top = 2 ** Math.floor(Math.log2(bytes));
   const step = Math.max(256, top / 8);
@@ -83,7 +86,7 @@ export function allocate(bytes: number, what: () => string = () => `${bytes} byt
   if (bytes > maxBinding) {
     throw new Error(`allocate: ${bytes} bytes exceed this adapter's maxStorageBufferBindingSize (${maxBinding})`);
   }
-  const size = Math.min(sizeClass(bytes), maxBinding);
+  const size = Math.min(bucketBytes(bytes), maxBinding);
   const bucket = free.get(size);
   // The oldest free buffer of the class, not the last one released: which buffers are free at a given
   // point repeats from one training step to the next even where the order they were released in does
