@@ -74,6 +74,28 @@ describe('a kernel cache key stands for one WGSL source', () => {
     expect(n).toBeGreaterThan(20);
   });
 
+  it('every kernel declares named uniforms, except those still on numbered slots (matmul, conv2d, attention, optimizers)', () => {
+    const numbered = /^(matmul|conv2d|attention|adam_step|sgd_step)/;
+    const leafOf = (shape: number[], seed: number) => leaf(shape, seed);
+    const kernels = kernelsOf(() => tidy(() => {
+      const x = leafOf([2, 8, 12, 8], 1);
+      const i = tensor(new Int32Array([1, -2, 3]), [3], { dtype: 'int32' });
+      const parts = [
+        new nn.BatchNorm2d(8).forwardReLU(x, x).sum(), T.layerNorm(x, [8]).sum(), T.softmax(x, 1).sum(), T.logSoftmax(x, -1).sum(),
+        T.gatherTokens(leafOf([2, 6, 4], 2), [[0, 1], [2, 3]]).sum(), T.upsampleNearest(x, 2).sum(), T.dropout(x, 0.2).sum(),
+        T.mean(T.permute(x, [3, 1, 0, 2]), [1, 2]).sum(), T.max(x, 0).sum(), T.mul(T.add(x, 1), T.transpose(x, 2, 3).reshape(x.shape)).sum(),
+        T.sum(T.full([5], 2)), T.sum(T.arange(0, 4).to('float32')), T.sum(x.to('float16').to('float32')), T.sum(T.add(i, 1).to('float32')),
+        T.concat([x, x], 1).sum(),
+      ];
+      sum(parts.reduce((a, b) => T.add(a, b))).backward();
+    }), { everyVariant: true });
+    const img = { width: 5, height: 4, data: new Uint8Array(60) };
+    kernels.push(...kernelsOf(() => void T.warpAffineCrops(img, [[1, 0, 0, 0, 1, 0]], [3, 3])));
+    const slots = [...new Set(kernels.filter((k) => !k.uniforms && !numbered.test(k.name)).map((k) => k.name))];
+    expect(kernels.length).toBeGreaterThan(25);
+    expect(slots, 'kernels reading numbered slots pu(i)').toEqual([]);
+  });
+
   it('is checked: two sources under one key throw', () => {
     const kernel = (body: string) => ({
       name: 'keyCheck',
