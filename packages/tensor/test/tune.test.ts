@@ -5,7 +5,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, expect, it } from 'vitest';
-import { type DeviceInfo, init, matmul, randn } from '@tmpose/tensor';
+import { type DeviceInfo, add, init, matmul, randn } from '@tmpose/tensor';
 import { getDevice } from '../src/device.js';
 import { gpuTime, sync } from '../src/runtime/queue.js';
 import { type Measurement, adapterKey, decide, forgetTuning, loadTuning, takeTuneRecords } from '../src/runtime/tune.js';
@@ -95,16 +95,21 @@ it('replaces the fallback only by a variant faster by 5 % plus the noise (median
 
 it('gpuTime reads the GPU time of many dispatches from timestamps, in one submit', async () => {
   expect(getDevice().info.features.timestampQuery, 'lavapipe has timestamp-query').toBe(true);
-  const a = randn([128, 128], { seed: 5 });
-  const time = (reps: number) => gpuTime(() => {
-    for (let r = 0; r < reps; r++) matmul(a, a).dispose();
-  });
+  const a = randn([512, 512], { seed: 5 });
+  const time = async (reps: number) => {
+    const { ms, passes } = await gpuTime(() => {
+      for (let r = 0; r < reps; r++) add(a, r).dispose();
+    });
+    // One dispatch per add; a pass ends every 64 dispatches (a submit), and each pass is timed.
+    expect(passes).toBe(Math.ceil(reps / 64));
+    return ms;
+  };
   await time(1);
-  const few = await time(4);
-  const many = await time(40);
+  const few = await time(10);
+  const many = await time(100);
   expect(few).toBeGreaterThan(0);
   // Ten times the work takes longer (not exactly ten times: on a busy 2-core machine lavapipe shares the CPU).
-  expect(many / few, `4 runs: ${few} ms, 40 runs: ${many} ms`).toBeGreaterThan(2);
+  expect(many / few, `10 runs: ${few} ms, 100 runs: ${many} ms`).toBeGreaterThan(2);
   a.dispose();
 });
 
@@ -116,7 +121,8 @@ async function tuneOnce(seed: number) {
   await c.data();
   c.dispose();
   const records = takeTuneRecords();
-  expect(records.map((r) => r.problem)).toEqual(['matmul|f32|kn|M256|N256|K512|B1']);
+  expect(records.length, JSON.stringify(records.map((r) => r.problem))).toBe(1);
+  expect(records[0]!.problem).toMatch(/^matmul\|f32\|/);
   return records[0]!;
 }
 

@@ -82,16 +82,17 @@ function currentPass(): GPUComputePassEncoder {
 
 // While set (gpuTime), every compute pass begun writes a timestamp at its start and one at its end.
 let stamping: { querySet: GPUQuerySet; passes: number } | null = null;
-// Passes end every DISPATCHES_PER_SUBMIT dispatches and at each copy: 256 passes hold 16k dispatches.
-const MAX_TIMED_PASSES = 256;
+// Passes end every DISPATCHES_PER_SUBMIT dispatches and at each copy. A query set holds at most 4096
+// timestamps: 2048 passes.
+export const MAX_TIMED_PASSES = 2048;
 
 /**
  * Milliseconds the GPU spent in the compute passes that `encode` dispatches into, from the timestamps
- * each pass writes at its start and end (needs `timestamp-query`). All of it is submitted and read
- * back once, so the time is the GPU's alone, without a round trip per dispatch. Copies between passes
- * are not counted.
+ * each pass writes at its start and end (needs `timestamp-query`), and how many passes that was. All
+ * of it is submitted and read back once, so the time is the GPU's alone, without a round trip per
+ * dispatch. Copies between passes are not counted.
  */
-export async function gpuTime(encode: () => void): Promise<number> {
+export async function gpuTime(encode: () => void): Promise<{ ms: number; passes: number }> {
   if (stamping) throw new Error('gpuTime: already timing');
   const { gpu } = getDevice();
   flush();
@@ -104,7 +105,7 @@ export async function gpuTime(encode: () => void): Promise<number> {
     encode();
     const passes = stamping.passes;
     stamping = null;
-    if (passes === 0) return 0;
+    if (passes === 0) return { ms: 0, passes };
     const b = currentBatch();
     b.pass?.end();
     b.pass = null;
@@ -116,7 +117,7 @@ export async function gpuTime(encode: () => void): Promise<number> {
     const stamps = new BigUint64Array(staging.getMappedRange(0, 16 * passes));
     let ns = 0;
     for (let k = 0; k < passes; k++) ns += Number(stamps[2 * k + 1]! - stamps[2 * k]!);
-    return ns / 1e6;
+    return { ms: ns / 1e6, passes };
   } finally {
     stamping = null;
     querySet.destroy();
@@ -290,7 +291,7 @@ export async function readback(storage: Storage, byteOffset: number, bytes: numb
     await staging.mapAsync(1 /* READ */);
     await raiseErrors();
     const data = staging.getMappedRange(0, bytes).slice(0);
-    await runPendingTuning({ flushAndWait: waitIdle, gpuTime });
+    await runPendingTuning({ flushAndWait: waitIdle, gpuTime, maxTimedPasses: MAX_TIMED_PASSES });
     return data;
   } finally {
     staging.destroy();
@@ -301,7 +302,7 @@ export async function readback(storage: Storage, byteOffset: number, bytes: numb
 export async function sync(): Promise<void> {
   await waitIdle();
   await raiseErrors();
-  await runPendingTuning({ flushAndWait: waitIdle, gpuTime });
+  await runPendingTuning({ flushAndWait: waitIdle, gpuTime, maxTimedPasses: MAX_TIMED_PASSES });
 }
 
 async function waitIdle(): Promise<void> {

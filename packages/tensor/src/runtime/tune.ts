@@ -160,8 +160,10 @@ export interface TuneRecord {
 export interface Clock {
   /** Submits the encoded work and waits for the GPU. */
   flushAndWait: () => Promise<void>;
-  /** The GPU's milliseconds in the passes `encode` dispatches into, from timestamp queries. */
-  gpuTime: (encode: () => void) => Promise<number>;
+  /** The GPU's milliseconds in the passes `encode` dispatches into, from timestamp queries, and the passes. */
+  gpuTime: (encode: () => void) => Promise<{ ms: number; passes: number }>;
+  /** The most passes one gpuTime call can time. */
+  maxTimedPasses: number;
 }
 
 // Timing rule. Each sample runs a candidate `reps` times in one submit; reps are chosen from one
@@ -191,7 +193,7 @@ export function forgetTuning(): void {
 }
 
 async function measure(job: Tunable<unknown>, run: (v: unknown) => void, clock: Clock, timestamps: boolean): Promise<Measurement[]> {
-  const sample = async (c: unknown, reps: number): Promise<number> => {
+  const sample = async (c: unknown, reps: number): Promise<{ ms: number; passes: number }> => {
     const encode = () => {
       for (let r = 0; r < reps; r++) run(c);
     };
@@ -199,22 +201,23 @@ async function measure(job: Tunable<unknown>, run: (v: unknown) => void, clock: 
     const t0 = performance.now();
     encode();
     await clock.flushAndWait();
-    return performance.now() - t0;
+    return { ms: performance.now() - t0, passes: 0 };
   };
   // Per candidate, the first run compiles and warms up; the second sets the reps (a time of 0, a
-  // quantised timestamp, takes MAX_REPS).
+  // quantised timestamp, takes MAX_REPS), as many as the timestamps of one sample can cover.
   const target = TARGET_MS[timestamps ? 'timestamp' : 'wall'];
   const plans: { c: unknown; reps: number; samples: number; times: number[] }[] = [];
   for (const c of job.candidates) {
     await sample(c, 1);
-    const once = await sample(c, 1);
-    const reps = Math.min(MAX_REPS, Math.max(1, Math.ceil(target / Math.max(once, target / MAX_REPS))));
+    const { ms: once, passes } = await sample(c, 1);
+    const most = Math.min(MAX_REPS, passes > 0 ? Math.floor(clock.maxTimedPasses / passes) : MAX_REPS);
+    const reps = Math.min(most, Math.max(1, Math.ceil(target / Math.max(once, target / MAX_REPS))));
     plans.push({ c, reps, samples: once > SLOW_MS ? 3 : SAMPLES, times: [] });
   }
   // The samples take turns between candidates, so that a slow spell (other processes on the machine,
   // a GPU changing clocks) falls on all of them alike.
   for (let round = 0; round < SAMPLES; round++) {
-    for (const p of plans) if (round < p.samples) p.times.push((await sample(p.c, p.reps)) / p.reps);
+    for (const p of plans) if (round < p.samples) p.times.push((await sample(p.c, p.reps)).ms / p.reps);
   }
   return plans.map(({ c, reps, samples, times }) => {
     times.sort((x, y) => x - y);
