@@ -14,6 +14,8 @@
 //
 // float16 q, k, v, dO (and O, dq, dk, dv) are widened to f32 on load and rounded once on store: the
 // scores, the online-softmax statistics m and l, the log-sum-exp, delta and every accumulator are f32.
+// Their vec4s of halves are read and written as pairs of words (unpack2x16float / pack2x16float, core
+// WGSL): the kernels then compute in f32 only, and compile about as fast as the float32 ones on lavapipe.
 import { record } from '../autograd.js';
 import { type DTypeInfo, commonDType, dtypes } from '../dtype.js';
 import { type Access, type Binding, linearEntry } from '../runtime/pipelines.js';
@@ -24,11 +26,12 @@ import { choose, sizeClass } from '../runtime/tune.js';
 import { fmt, sameShape } from '../shape.js';
 import { type Tensor, empty } from '../tensor.js';
 import { contiguous } from './copy.js';
+import { LIMITS } from './wgsl.js';
 
 const WG = 64;
 /** The rows-per-thread variants of every attention kernel. */
 export const ATTENTION_ROWS = [1, 2, 4];
-const NEG = '-3.4028234663852886e38';
+const NEG = LIMITS.f32.lowest;
 
 /**
  * Rows per thread: enough to reuse each loaded key/value row several times, few enough for registers.
@@ -59,11 +62,15 @@ const rowAddr = (name: 'q' | 'k' | 'v', row: string) =>
   `(pu(${P[name]}u) + b * pu(${P[name] + 1}u) + h * pu(${P[name] + 2}u) + ${row} * pu(${P[name] + 3}u))`;
 
 type Elem = DTypeInfo['wgsl'];
-/** A storage array of vec4s of the tensors' element type E; read through `ld`, written through `st`. */
-const vec4 = (E: Elem, name: string, access: Access = 'read'): Binding => ({ name, type: `vec4<${E}>`, access });
+/** A storage array of vec4s of the tensors' element type E (halves: two words each); read through `ld`, written through `st`. */
+const vec4 = (E: Elem, name: string, access: Access = 'read'): Binding => ({ name, type: E === 'f16' ? 'vec2<u32>' : `vec4<${E}>`, access });
 const f32 = (name: string, access: Access = 'read'): Binding => ({ name, type: 'f32', access });
-const ld = (v: string) => `vec4<f32>(${v})`;
-const st = (E: Elem, v: string) => `vec4<${E}>(${v})`;
+const ld = (E: Elem, v: string) => (E === 'f16' ? `h4(${v})` : v);
+const st = (E: Elem, v: string) => (E === 'f16' ? `p4(${v})` : v);
+/** The (un)packing of four halves, for kernels of float16 tensors. */
+const halves = (E: Elem) => (E === 'f16' ? `
+fn h4(w: vec2<u32>) -> vec4<f32> { return vec4<f32>(unpack2x16float(w.x), unpack2x16float(w.y)); }
+fn p4(v: vec4<f32>) -> vec2<u32> { return vec2<u32>(pack2x16float(v.xy), pack2x16float(v.zw)); }` : '');
 const QKV = (E: Elem) => [vec4(E, 'Q'), vec4(E, 'K'), vec4(E, 'V')];
 /** What both backward kernels read: q, k, v, dO and the (lse, delta) pairs. */
 const backwardInputs = (E: Elem) => [...QKV(E), vec4(E, 'DO'), f32('Stats')];
@@ -89,10 +96,10 @@ function forwardKernel(E: Elem, D: number, RQ: number) {
     name: 'attentionForward',
     key: `${E}d${4 * D4}r${RQ}`,
     bindings: [...QKV(E), vec4(E, 'O', 'read_write'), f32('LSE', 'read_write')],
-    body: () => `${ENTRY(RQ)}
+    body: () => `${halves(E)}${ENTRY(RQ)}
   ${each((r) => `var q${r}: array<vec4<f32>, ${D4}>; var a${r}: array<vec4<f32>, ${D4}>; var m${r} = ${NEG}; var l${r} = 0.0;
   let qa${r} = ${rowAddr('q', `min(r0 + ${r}u, L - 1u)`)};`, '\n  ')}
-  for (var d = 0u; d < D4; d++) { ${each((r) => `q${r}[d] = ${ld(`Q[qa${r} + d]`)} * scale; a${r}[d] = vec4<f32>();`)} }
+  for (var d = 0u; d < D4; d++) { ${each((r) => `q${r}[d] = ${ld(E, `Q[qa${r} + d]`)} * scale; a${r}[d] = vec4<f32>();`)} }
   let one = vec4<f32>(1.0);
   // Four keys at a time: their scores form one vec4, and the running max is corrected once per block.
   for (var j = 0u; j < L; j += 4u) {
@@ -100,7 +107,7 @@ function forwardKernel(E: Elem, D: number, RQ: number) {
     let valid = vec4<bool>(j < L, j + 1u < L, j + 2u < L, j + 3u < L);
     ${each((r) => cs.map((c) => `var s${r}_${c} = vec4<f32>();`).join(' '))}
     for (var d = 0u; d < D4; d++) {
-      ${cs.map((c) => `let k${c} = ${ld(`K[ka${c} + d]`)};`).join(' ')}
+      ${cs.map((c) => `let k${c} = ${ld(E, `K[ka${c} + d]`)};`).join(' ')}
       ${each((r) => `let q${r}d = q${r}[d]; ${cs.map((c) => `s${r}_${c} += q${r}d * k${c};`).join(' ')}`, '\n      ')}
     }
     ${each((r) => `let sc${r} = select(vec4<f32>(${NEG}), vec4<f32>(${cs.map((c) => `dot(s${r}_${c}, one)`).join(', ')}), valid);
@@ -110,7 +117,7 @@ function forwardKernel(E: Elem, D: number, RQ: number) {
     l${r} = l${r} * corr${r} + p${r}.x + p${r}.y + p${r}.z + p${r}.w;
     m${r} = mNew${r};`, '\n    ')}
     for (var d = 0u; d < D4; d++) {
-      ${cs.map((c) => `let v${c} = ${ld(`V[va${c} + d]`)};`).join(' ')}
+      ${cs.map((c) => `let v${c} = ${ld(E, `V[va${c} + d]`)};`).join(' ')}
       ${each((r) => `a${r}[d] = a${r}[d] * corr${r} + p${r}.x * v0 + p${r}.y * v1 + p${r}.z * v2 + p${r}.w * v3;`, '\n      ')}
     }
   }
@@ -130,11 +137,11 @@ const delta = (E: Elem) => ({
   name: 'attentionDelta',
   key: E,
   bindings: [vec4(E, 'DO'), vec4(E, 'O'), f32('LSE'), f32('Stats', 'read_write')],
-  body: () => `${linearEntry(WG, 'row')}
+  body: () => `${halves(E)}${linearEntry(WG, 'row')}
   if (row >= pu(0u)) { return; }
   let D4 = pu(1u);
   var s = vec4<f32>();
-  for (var d = 0u; d < D4; d++) { s += ${ld('DO[row * D4 + d]')} * ${ld('O[row * D4 + d]')}; }
+  for (var d = 0u; d < D4; d++) { s += ${ld(E, 'DO[row * D4 + d]')} * ${ld(E, 'O[row * D4 + d]')}; }
   Stats[2u * row] = LSE[row];
   Stats[2u * row + 1u] = s.x + s.y + s.z + s.w;
 }`,
@@ -149,12 +156,12 @@ function backwardKVKernel(E: Elem, D: number, RK: number) {
     name: 'attentionBackwardKV',
     key: `${E}d${4 * D4}r${RK}`,
     bindings: [...backwardInputs(E), vec4(E, 'DK', 'read_write'), vec4(E, 'DV', 'read_write')],
-    body: () => `${ENTRY(RK)}
+    body: () => `${halves(E)}${ENTRY(RK)}
   ${each((c) => `var k${c}: array<vec4<f32>, ${D4}>; var v${c}: array<vec4<f32>, ${D4}>;
   var dk${c}: array<vec4<f32>, ${D4}>; var dv${c}: array<vec4<f32>, ${D4}>;
   let ka${c} = ${rowAddr('k', `min(r0 + ${c}u, L - 1u)`)}; let va${c} = ${rowAddr('v', `min(r0 + ${c}u, L - 1u)`)};`, '\n  ')}
   for (var d = 0u; d < D4; d++) {
-    ${each((c) => `k${c}[d] = ${ld(`K[ka${c} + d]`)} * scale; v${c}[d] = ${ld(`V[va${c} + d]`)}; dk${c}[d] = vec4<f32>(); dv${c}[d] = vec4<f32>();`, '\n    ')}
+    ${each((c) => `k${c}[d] = ${ld(E, `K[ka${c} + d]`)} * scale; v${c}[d] = ${ld(E, `V[va${c} + d]`)}; dk${c}[d] = vec4<f32>(); dv${c}[d] = vec4<f32>();`, '\n    ')}
   }
   let one = vec4<f32>(1.0);
   // The block's query and dO rows, loaded once and read again by the second pass.
@@ -166,7 +173,7 @@ function backwardKVKernel(E: Elem, D: number, RK: number) {
     let delta = vec4<f32>(${four((n) => `Stats[2u * row${n} + 1u]`, ', ')});
     ${each((c) => `${four((n) => `var s${c}_${n} = vec4<f32>(); var t${c}_${n} = vec4<f32>();`)}`, '\n    ')}
     for (var d = 0u; d < D4; d++) {
-      ${four((n) => `let q${n} = ${ld(`Q[qa${n} + d]`)}; let g${n} = ${ld(`DO[row${n} * D4 + d]`)}; qb${n}[d] = q${n}; gb${n}[d] = g${n};`)}
+      ${four((n) => `let q${n} = ${ld(E, `Q[qa${n} + d]`)}; let g${n} = ${ld(E, `DO[row${n} * D4 + d]`)}; qb${n}[d] = q${n}; gb${n}[d] = g${n};`)}
       ${each((c) => `let kc${c} = k${c}[d]; let vc${c} = v${c}[d]; ${four((n) => `s${c}_${n} += q${n} * kc${c}; t${c}_${n} += g${n} * vc${c};`)}`, '\n      ')}
     }
     ${each((c) => `let p${c} = select(vec4<f32>(), exp(vec4<f32>(${four((n) => `dot(s${c}_${n}, one)`, ', ')}) - lse), valid);
@@ -194,13 +201,13 @@ function backwardQKernel(E: Elem, D: number, RQ: number) {
     name: 'attentionBackwardQ',
     key: `${E}d${4 * D4}r${RQ}`,
     bindings: [...backwardInputs(E), vec4(E, 'DQ', 'read_write')],
-    body: () => `${ENTRY(RQ)}
+    body: () => `${halves(E)}${ENTRY(RQ)}
   ${each((r) => `var q${r}: array<vec4<f32>, ${D4}>; var g${r}: array<vec4<f32>, ${D4}>; var dq${r}: array<vec4<f32>, ${D4}>;
   let row${r} = rowOut + min(r0 + ${r}u, L - 1u);
   let qa${r} = ${rowAddr('q', `min(r0 + ${r}u, L - 1u)`)};
   let lse${r} = Stats[2u * row${r}]; let delta${r} = Stats[2u * row${r} + 1u];`, '\n  ')}
   for (var d = 0u; d < D4; d++) {
-    ${each((r) => `q${r}[d] = ${ld(`Q[qa${r} + d]`)} * scale; g${r}[d] = ${ld(`DO[row${r} * D4 + d]`)}; dq${r}[d] = vec4<f32>();`, '\n    ')}
+    ${each((r) => `q${r}[d] = ${ld(E, `Q[qa${r} + d]`)} * scale; g${r}[d] = ${ld(E, `DO[row${r} * D4 + d]`)}; dq${r}[d] = vec4<f32>();`, '\n    ')}
   }
   let one = vec4<f32>(1.0);
   // The block's key rows, loaded once and read again by the second pass.
@@ -210,7 +217,7 @@ function backwardQKernel(E: Elem, D: number, RQ: number) {
     let valid = vec4<bool>(j < L, j + 1u < L, j + 2u < L, j + 3u < L);
     ${each((r) => `${four((c) => `var s${r}_${c} = vec4<f32>(); var t${r}_${c} = vec4<f32>();`)}`, '\n    ')}
     for (var d = 0u; d < D4; d++) {
-      ${four((c) => `let k${c} = ${ld(`K[ka${c} + d]`)}; let v${c} = ${ld(`V[va${c} + d]`)}; kb${c}[d] = k${c};`)}
+      ${four((c) => `let k${c} = ${ld(E, `K[ka${c} + d]`)}; let v${c} = ${ld(E, `V[va${c} + d]`)}; kb${c}[d] = k${c};`)}
       ${each((r) => `let qr${r} = q${r}[d]; let gr${r} = g${r}[d]; ${four((c) => `s${r}_${c} += qr${r} * k${c}; t${r}_${c} += gr${r} * v${c};`)}`, '\n      ')}
     }
     ${each((r) => `let ds${r} = select(vec4<f32>(), exp(vec4<f32>(${four((c) => `dot(s${r}_${c}, one)`, ', ')}) - vec4<f32>(lse${r}))
@@ -235,16 +242,16 @@ function backwardKVUnrolled(E: Elem, D: number, RK: number) {
     name: 'attentionBackwardKV',
     key: `${E}d${D}r${RK}u`,
     bindings: [...backwardInputs(E), vec4(E, 'DK', 'read_write'), vec4(E, 'DV', 'read_write')],
-    body: () => `${ENTRY(RK)}
+    body: () => `${halves(E)}${ENTRY(RK)}
   ${range(RK).map((c) => `
   let ka${c} = ${rowAddr('k', `min(r0 + ${c}u, L - 1u)`)};
   let va${c} = ${rowAddr('v', `min(r0 + ${c}u, L - 1u)`)};
-  ${ds.map((d) => `let k${c}_${d} = ${ld(`K[ka${c} + ${d}u]`)}; let v${c}_${d} = ${ld(`V[va${c} + ${d}u]`)};`).join(' ')}
+  ${ds.map((d) => `let k${c}_${d} = ${ld(E, `K[ka${c} + ${d}u]`)}; let v${c}_${d} = ${ld(E, `V[va${c} + ${d}u]`)};`).join(' ')}
   ${ds.map((d) => `var dk${c}_${d} = vec4<f32>(); var dv${c}_${d} = vec4<f32>();`).join(' ')}`).join('')}
   for (var i = 0u; i < L; i++) {
     let qa = ${rowAddr('q', 'i')};
     let oa = (rowOut + i) * ${D4}u;
-    ${ds.map((d) => `let q_${d} = ${ld(`Q[qa + ${d}u]`)} * scale; let g_${d} = ${ld(`DO[oa + ${d}u]`)};`).join('\n    ')}
+    ${ds.map((d) => `let q_${d} = ${ld(E, `Q[qa + ${d}u]`)} * scale; let g_${d} = ${ld(E, `DO[oa + ${d}u]`)};`).join('\n    ')}
     let lse = Stats[2u * (rowOut + i)];
     let delta = Stats[2u * (rowOut + i) + 1u];
     ${range(RK).map((c) => `{
@@ -270,17 +277,17 @@ function backwardQUnrolled(E: Elem, D: number, RQ: number) {
     name: 'attentionBackwardQ',
     key: `${E}d${D}r${RQ}u`,
     bindings: [...backwardInputs(E), vec4(E, 'DQ', 'read_write')],
-    body: () => `${ENTRY(RQ)}
+    body: () => `${halves(E)}${ENTRY(RQ)}
   ${range(RQ).map((r) => `
   let row${r} = rowOut + min(r0 + ${r}u, L - 1u);
   let qa${r} = ${rowAddr('q', `min(r0 + ${r}u, L - 1u)`)};
-  ${ds.map((d) => `let q${r}_${d} = ${ld(`Q[qa${r} + ${d}u]`)} * scale; let g${r}_${d} = ${ld(`DO[row${r} * ${D4}u + ${d}u]`)}; var dq${r}_${d} = vec4<f32>();`).join('\n  ')}
+  ${ds.map((d) => `let q${r}_${d} = ${ld(E, `Q[qa${r} + ${d}u]`)} * scale; let g${r}_${d} = ${ld(E, `DO[row${r} * ${D4}u + ${d}u]`)}; var dq${r}_${d} = vec4<f32>();`).join('\n  ')}
   let lse${r} = Stats[2u * row${r}];
   let delta${r} = Stats[2u * row${r} + 1u];`).join('')}
   for (var j = 0u; j < L; j++) {
     let ka = ${rowAddr('k', 'j')};
     let va = ${rowAddr('v', 'j')};
-    ${ds.map((d) => `let k_${d} = ${ld(`K[ka + ${d}u]`)}; let v_${d} = ${ld(`V[va + ${d}u]`)};`).join('\n    ')}
+    ${ds.map((d) => `let k_${d} = ${ld(E, `K[ka + ${d}u]`)}; let v_${d} = ${ld(E, `V[va + ${d}u]`)};`).join('\n    ')}
     ${range(RQ).map((r) => `{
       let p = exp(dot(${sumOf(ds.map((d) => `q${r}_${d} * k_${d}`))}, vec4<f32>(1.0)) - lse${r});
       let dp = dot(${sumOf(ds.map((d) => `g${r}_${d} * v_${d}`))}, vec4<f32>(1.0));
