@@ -1,6 +1,7 @@
 // Attention at TokenPose-B shapes: B=32, H=8, D=24, L=273 (keep 1.0: 256 + 17 tokens) and L=170 (keep
-// 0.6: 153 + 17), forward and forward + backward: our fused kernel, our composed version (matmul +
-// softmax + matmul), tfjs-webgpu and jax-js (both composed), one process, one adapter.
+// 0.6: 153 + 17), forward and forward + backward: our fused kernel (float32, and float16 with f32
+// statistics), our composed version (matmul + softmax + matmul), tfjs-webgpu and jax-js (both composed),
+// one process, one adapter.
 // `pnpm bench attention [--quick]`.
 import * as ours from './lib/kernels.js';
 import { type Case, type Row, type TimingOptions, measure, printTable } from './lib/timing.js';
@@ -20,6 +21,8 @@ export async function main(args: string[]): Promise<void> {
       const shape = `B${B} H${H} L${L} D${D}`;
       const engines: [string, () => Case | Promise<Case>][] = [
         ['ours', () => ours.attention(B, H, L, D, backward, 'fused')],
+        // float16 q, k, v, O and gradients; f32 softmax statistics and accumulators.
+        ['ours f16', () => ours.attention(B, H, L, D, backward, 'fused', 'float16')],
         ['ours composed', () => ours.attention(B, H, L, D, backward, 'composed')],
         ['tfjs', () => tfjs.attention({ B, H, L, D }, backward)],
         ['jax-js', () => jax.attention({ B, H, L, D }, backward)],

@@ -6,8 +6,11 @@
 //    of its first (empty) dispatch, since lavapipe compiles at the first dispatch, not at creation;
 //  - first step: the time from init() to the loss of the first tmpose-b training step read back (what a
 //    user waits for), with tuning as it runs by default and with tuning off, then a warm step.
-// `--quick` uses the `tiny` configuration.
+// `--quick` uses the `tiny` configuration. `--half` instead times the float16 kernels of conv2d (HRNet's
+// 1x1, 3x3 and strided 3x3), batch norm (plain, ReLU, residual + ReLU), attention (head dims 24 to 128),
+// upsample and dropout, forward and backward, with every tuned variant, and the kernels they call.
 import { type ConfigName, createModel, getConfig } from '@tmpose/model';
+import * as T from '@tmpose/tensor';
 import { type Kernel, init, kernelsOf, ones, optim, setTuning, timeCompile, zeros } from '@tmpose/tensor';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -32,17 +35,43 @@ function trainingStep(name: ConfigName) {
   return () => stepOf(model, opt, images, targets, weights);
 }
 
-async function kernels(name: ConfigName): Promise<void> {
+/** The float16 feature-map and attention ops, forward and backward (see the top of the file). */
+function halfOps(): void {
+  const leaf = (shape: number[], seed: number) => {
+    const t = T.randn(shape, { seed }).to('float16');
+    t.requiresGrad = true;
+    return t;
+  };
+  T.tidy(() => {
+    const x = leaf([1, 32, 64, 48], 1);
+    const outs = [1, 3].map((k) => T.conv2d(x, leaf([32, 32, k, k], k), leaf([32], 2), { padding: (k - 1) / 2 }));
+    outs.push(T.upsampleNearest(T.conv2d(x, leaf([64, 32, 3, 3], 4), undefined, { stride: 2, padding: 1 }), 2).slice(1, 0, 32));
+    outs.push(T.batchNorm2d(x, null, null, null, null), T.batchNorm2d(x, null, null, null, null, { relu: true }));
+    outs.push(T.dropout(T.batchNorm2d(x, null, null, null, null, { relu: true, residual: x }), 0.1));
+    const loss = outs.reduce((a, b) => a.add(b)).sum();
+    const tokens = [24, 32, 64, 128].map((D) => {
+      const q = leaf([1, 8, 17, D], D);
+      return T.scaledDotProductAttention(q, q, q).sum();
+    });
+    tokens.reduce((a, b) => a.add(b), loss).backward();
+  });
+}
+
+async function kernels(name: ConfigName | 'half'): Promise<void> {
   const info = await init();
-  const step = trainingStep(name);
-  const all = kernelsOf(() => void step(), { everyVariant: true });
+  let run = halfOps;
+  if (name !== 'half') {
+    const step = trainingStep(name);
+    run = () => void step();
+  }
+  const all = kernelsOf(run, { everyVariant: true });
   const rows: [string, number][] = [];
   for (const k of all) rows.push([`${k.name}|${k.key}`, await timeCompile(k as Kernel)]);
   rows.sort((a, b) => b[1] - a[1]);
   const total = rows.reduce((s, r) => s + r[1], 0);
   const width = Math.max(...rows.map((r) => r[0].length));
   console.log(`adapter: ${info.description}`);
-  console.log(`${rows.length} kernels of a ${name} training step and every tuned variant, cold compile ms:`);
+  console.log(`${rows.length} kernels of ${name === 'half' ? 'the float16 ops' : `a ${name} training step`} and every tuned variant, cold compile ms:`);
   for (const [k, ms] of rows) console.log(`  ${k.padEnd(width)}  ${ms.toFixed(0).padStart(6)}${ms > SLOW_MS ? '  (slow)' : ''}`);
   const byFamily = new Map<string, number[]>();
   for (const [k, ms] of rows) byFamily.set(k.split('|')[0]!, [...(byFamily.get(k.split('|')[0]!) ?? []), ms]);
@@ -87,9 +116,10 @@ export async function main(args: string[]): Promise<void> {
   const child = args.indexOf('--child');
   if (child >= 0) {
     const what = args[child + 1];
-    if (what === 'kernels') return kernels(name);
+    if (what === 'kernels') return kernels(args.includes('--half') ? 'half' : name);
     return firstStep(name, what === 'step');
   }
+  if (args.includes('--half')) return cold(['--child', 'kernels', '--half']);
   const quick = args.includes('--quick') ? ['--quick'] : [];
   cold(['--child', 'kernels', ...quick]);
   cold(['--child', 'step', ...quick]);

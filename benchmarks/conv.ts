@@ -1,6 +1,7 @@
 // 3×3 convolution, stride 1, padding 1, batch 32, at TokenPose-B's HRNet shapes: 32→32 at 64×48 and
-// 64→64 at 32×24, forward and forward + backward (dx and dw), ours (NCHW) vs tfjs-webgpu (NHWC, its
-// native layout) and jax-js, one process, one adapter. `pnpm bench conv [--quick]`.
+// 64→64 at 32×24, forward and forward + backward (dx and dw), ours (NCHW; float32, and float16 with f32
+// accumulation) vs tfjs-webgpu (NHWC, its native layout) and jax-js, one process, one adapter.
+// `pnpm bench conv [--quick]`.
 import * as ours from './lib/kernels.js';
 import { type Case, type Row, type TimingOptions, measure, printTable } from './lib/timing.js';
 import * as jax from './peers/jax.js';
@@ -18,6 +19,8 @@ export async function main(args: string[]): Promise<void> {
       const s = { N: 32, Cin: C, Cout: C, H, W };
       const engines: [string, () => Case | Promise<Case>][] = [
         ['ours', () => ours.conv2d(32, C, C, H, W, backward)],
+        // float16 storage, f32 accumulation: half the bytes; on lavapipe (a CPU) not faster.
+        ['ours f16', () => ours.conv2d(32, C, C, H, W, backward, 'float16')],
         ['tfjs', () => tfjs.conv2d(s, backward)],
         ['jax-js', () => jax.conv2d(s, backward)],
       ];

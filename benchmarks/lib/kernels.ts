@@ -6,8 +6,8 @@ import type { Case } from './timing.js';
 
 type Tensor = T.Tensor;
 
-function leaf(values: Float32Array, shape: number[], requiresGrad: boolean): Tensor {
-  return T.tensor(values, shape, { requiresGrad });
+function leaf(values: Float32Array, shape: number[], requiresGrad: boolean, dtype: T.DType = 'float32'): Tensor {
+  return T.tensor(values, shape, { requiresGrad, dtype });
 }
 
 /** Runs forward (and backward with `dy`), waits, frees outputs and gradients. */
@@ -37,11 +37,14 @@ function gradCase(inputs: Tensor[], dy: Tensor, forward: () => Tensor, backward:
 
 export type AttentionImpl = 'fused' | 'composed';
 
-/** softmax(q kᵀ/√D) v on [B,H,L,D]: the fused kernel, or matmul + softmax + matmul. */
-export function attention(B: number, H: number, L: number, D: number, backward: boolean, impl: AttentionImpl): Case {
+/**
+ * softmax(q kᵀ/√D) v on [B,H,L,D]: the fused kernel, or matmul + softmax + matmul; float32, or float16
+ * (the same inputs rounded; f32 statistics and accumulation).
+ */
+export function attention(B: number, H: number, L: number, D: number, backward: boolean, impl: AttentionImpl, dtype: T.DType = 'float32'): Case {
   const shape = [B, H, L, D];
-  const [q, k, v] = [1, 2, 3].map((seed) => leaf(hostRandn(sizeOf(shape), seed), shape, backward));
-  const dy = T.tensor(hostRandn(sizeOf(shape), 4), shape);
+  const [q, k, v] = [1, 2, 3].map((seed) => leaf(hostRandn(sizeOf(shape), seed), shape, backward, dtype));
+  const dy = T.tensor(hostRandn(sizeOf(shape), 4), shape, { dtype });
   const scale = 1 / Math.sqrt(D);
   const forward =
     impl === 'fused'
@@ -50,11 +53,11 @@ export function attention(B: number, H: number, L: number, D: number, backward: 
   return gradCase([q!, k!, v!], dy, forward, backward, { flops: (backward ? 12 : 4) * B * H * L * L * D, note: impl });
 }
 
-/** 3×3 conv, stride 1, padding 1, no bias, NCHW; backward gives dx and dw. */
-export function conv2d(N: number, Cin: number, Cout: number, H: number, W: number, backward: boolean): Case {
-  const x = leaf(hostRandn(N * Cin * H * W, 1), [N, Cin, H, W], backward);
-  const w = leaf(hostRandn(Cout * Cin * 9, 2, Math.sqrt(2 / (9 * Cin))), [Cout, Cin, 3, 3], backward);
-  const dy = T.tensor(hostRandn(N * Cout * H * W, 3), [N, Cout, H, W]);
+/** 3×3 conv, stride 1, padding 1, no bias, NCHW, float32 or float16 (f32 accumulation); backward gives dx and dw. */
+export function conv2d(N: number, Cin: number, Cout: number, H: number, W: number, backward: boolean, dtype: T.DType = 'float32'): Case {
+  const x = leaf(hostRandn(N * Cin * H * W, 1), [N, Cin, H, W], backward, dtype);
+  const w = leaf(hostRandn(Cout * Cin * 9, 2, Math.sqrt(2 / (9 * Cin))), [Cout, Cin, 3, 3], backward, dtype);
+  const dy = T.tensor(hostRandn(N * Cout * H * W, 3), [N, Cout, H, W], { dtype });
   return gradCase([x, w], dy, () => T.conv2d(x, w, undefined, { padding: 1 }), backward, {
     flops: (backward ? 3 : 1) * 2 * N * Cout * H * W * Cin * 9,
     note: 'NCHW',
