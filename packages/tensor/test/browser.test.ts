@@ -1,7 +1,8 @@
 // Browser tests: the library, bundled from src by esbuild, runs in headless Chromium (WebGPU on
 // SwiftShader) and gives the same matmul and gradients as in Node (Dawn), and the same seeded random
 // bits; in a dedicated Web Worker it tunes a kernel and saves the choice in IndexedDB, where the next
-// page load finds it under the same adapter key. Never skips: a missing Chromium or a missing WebGPU
+// page load finds it under the same adapter key; every matmul and conv2d variant (the GEMM core's tiles and
+// split-K, the register kernels), forced in turn, gives Node's results. Never skips: a missing Chromium or a missing WebGPU
 // adapter fails the test with a message that says what to install.
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -17,6 +18,8 @@ import { expectClose } from './helpers.js';
 const SRC = fileURLToPath(new URL('../src/index.ts', import.meta.url));
 const TUNE_SRC = fileURLToPath(new URL('../src/runtime/tune.ts', import.meta.url));
 const TUNE_STORE_SRC = fileURLToPath(new URL('../src/runtime/tunestore.ts', import.meta.url));
+const MATMUL_SRC = fileURLToPath(new URL('../src/ops/matmul.ts', import.meta.url));
+const CONV_SRC = fileURLToPath(new URL('../src/ops/conv2d.ts', import.meta.url));
 const TIMEOUT_MS = 240_000;
 
 const A = [
@@ -131,6 +134,52 @@ window.storedTuning = async () => {
 window.pageReady = true;
 `;
 
+/**
+ * Small odd shapes (SwiftShader is slow) through every read the variants have: linear with a bias and its
+ * gradients (vec4 along k, a transposed operand for dW), a 3x3 stride-2 conv with a bias and a 1x1 conv,
+ * forward and backward. Source text: Node runs it with its own choices, the page once per forced label.
+ */
+const VARIANT_CASE = `
+  const leaf = (shape, seed) => { const t = T.randn(shape, { seed }); t.requiresGrad = true; return t; };
+  const out = {};
+  const run = async (name, forward, leaves) => {
+    const y = forward();
+    y.backward(T.randn(y.shape, { seed: 9 }));
+    out[name] = Array.from(await y.data());
+    for (const [i, t] of leaves.entries()) out[name + ' grad ' + i] = Array.from(await t.grad.data());
+  };
+  const [x, w, b] = [leaf([2, 19, 45], 1), leaf([70, 45], 2), leaf([70], 3)];
+  await run('linear', () => T.linear(x, w, b), [x, w, b]);
+  const [cx, cw, cb] = [leaf([2, 5, 9, 11], 4), leaf([7, 5, 3, 3], 5), leaf([7], 6)];
+  await run('conv 3x3 s2', () => T.conv2d(cx, cw, cb, { stride: 2, padding: 1 }), [cx, cw, cb]);
+  const [px, pw] = [leaf([2, 6, 5, 7], 7), leaf([4, 6, 1, 1], 8)];
+  await run('conv 1x1', () => T.conv2d(px, pw), [px, pw]);
+  return out;
+`;
+const VARIANT_PAGE = `
+import * as T from '@tmpose/tensor';
+import { forceVariant } from ${JSON.stringify(TUNE_SRC)};
+import { matmulVariantLabels } from ${JSON.stringify(MATMUL_SRC)};
+import { CONV_VARIANTS } from ${JSON.stringify(CONV_SRC)};
+const runCase = async () => { ${VARIANT_CASE} };
+window.runVariants = async () => {
+  await T.init();
+  const results = {};
+  for (const [family, labels] of [['matmul', matmulVariantLabels(45)], ['conv2d', CONV_VARIANTS]]) {
+    for (const label of labels) {
+      forceVariant(family, label);
+      try {
+        results[family + ' ' + label] = await runCase();
+      } finally {
+        forceVariant(family, null);
+      }
+    }
+  }
+  return results;
+};
+window.pageReady = true;
+`;
+
 const html = (script: string) =>
   `<!doctype html><meta charset="utf-8"><title>tmpose browser test</title><script type="module" src="/${script}.js"></script>`;
 
@@ -160,10 +209,11 @@ beforeAll(async () => {
     '/case.js': await bundle(CASE_PAGE),
     '/tune.js': await bundle(TUNE_PAGE),
     '/tune-worker.js': await bundle(TUNE_WORKER),
+    '/variants.js': await bundle(VARIANT_PAGE),
   };
   server = createServer((req, res) => {
     const script = scripts[req.url ?? ''];
-    const page = /^\/(case|tune)\.html$/.exec(req.url ?? '');
+    const page = /^\/(case|tune|variants)\.html$/.exec(req.url ?? '');
     if (page) res.writeHead(200, { 'content-type': 'text/html' }).end(html(page[1]!));
     else if (script) res.writeHead(200, { 'content-type': 'text/javascript' }).end(script);
     else if (req.url === '/favicon.ico') res.writeHead(204).end();
@@ -277,6 +327,23 @@ it(
     expect(Object.keys(stored.table)).toEqual([worker.key]);
     const problems = Object.keys(stored.table[worker.key]!);
     expect(problems.filter((p) => p.startsWith('matmul|')).length, JSON.stringify(stored.table)).toBeGreaterThan(0);
+  },
+  TIMEOUT_MS + 60_000,
+);
+
+it(
+  'every matmul and conv2d variant, forced in Chromium (SwiftShader), gives what Node gives, forward and backward',
+  async () => {
+    await T.init();
+    const inNode = (await new AsyncFunction('T', VARIANT_CASE)(T)) as unknown as Record<string, number[]>;
+    const inPage = await runInPage('variants', () => (window as unknown as { runVariants(): Promise<Record<string, Record<string, number[]>>> }).runVariants());
+    const labels = Object.keys(inPage);
+    console.log(`browser test: variants run in Chromium: ${labels.join(', ')}`);
+    expect(labels.filter((l) => / g\d+x64s?$/.test(l)).length).toBe(10);
+    for (const [variant, results] of Object.entries(inPage)) {
+      expect(Object.keys(results)).toEqual(Object.keys(inNode));
+      for (const [name, values] of Object.entries(results)) expectClose(values, inNode[name]!, 1e-4, 1e-4, `Chromium ${variant}: ${name} vs Node`);
+    }
   },
   TIMEOUT_MS + 60_000,
 );
