@@ -1,6 +1,8 @@
 // matmul throughput and per-op dispatch overhead: @tmpose/tensor vs tfjs-webgpu vs jax-js, one process,
 // one Dawn adapter. `pnpm bench matmul [--quick]`.
+import * as T from '@tmpose/tensor';
 import { adapterDescription } from './lib/gpu.js';
+import { printOccupancy } from './lib/occupancy.js';
 import * as ours from './lib/ours.js';
 import * as tfjs from './peers/tfjs.js';
 import * as jax from './peers/jax.js';
@@ -50,6 +52,17 @@ export async function main(args: string[]): Promise<void> {
   for (const [engine, setup] of chain) rows.push(await measure('1000 × add', '[64]', engine, setup, chainOptions));
 
   printTable(rows);
+  // The products of TokenPose-B's linears at batch 32: forward, and the weight gradient (gᵀ x, K = rows).
+  for (const [M, K, N] of SHAPES) {
+    printOccupancy(`matmul ${M}×${K}×${N}`, 'matmul', T.matmulVariantLabels(N), () => {
+      const [a, b] = [T.zeros([M, K]), T.zeros([K, N])];
+      return () => void T.matmul(a, b);
+    });
+    printOccupancy(`weight gradient ${N}×${K}, K = ${M}`, 'matmul', T.matmulVariantLabels(K), () => {
+      const [g, x] = [T.zeros([M, N]), T.zeros([M, K])];
+      return () => void T.matmul(T.transpose(g), x);
+    });
+  }
   console.log(`\nours, CPU cost alone (encoding 1000 dependent adds, before the one submit): ${(await ours.addChainEncodeMicros(1000, 64)).toFixed(1)} µs/op`);
   const leaks = [ours.liveTensors(), tfjs.liveTensors()];
   if (leaks.some((n) => n !== 0)) console.log(`\nwarning: live tensors after the run: ours ${leaks[0]}, tfjs ${leaks[1]}`);

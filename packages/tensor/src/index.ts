@@ -8,9 +8,9 @@ export { autocast, isAutocastEnabled, clearAutocastCache, type AutocastDType, ty
 export { GradScaler, type GradScalerOptions, type GradScalerState } from './amp/gradscaler.js';
 export { resolvePrecision, type Precision } from './amp/precision.js';
 export { tidy, keep, memory, type MemoryInfo } from './scope.js';
-export { sync, emptyCache, runtimeStats, kernelsOf, timeCompile } from './runtime/queue.js';
+export { sync, emptyCache, runtimeStats, kernelsOf, launchesOf, type Launch, timeCompile } from './runtime/queue.js';
 export type { Kernel } from './runtime/pipelines.js';
-export { setTuning, forgetTuning, takeTuneRecords, type TuneRecord, type Measurement } from './runtime/tune.js';
+export { setTuning, forceVariant, forgetTuning, takeTuneRecords, type TuneRecord, type Measurement } from './runtime/tune.js';
 export { setMemoryBudget, resetPeakMemory } from './runtime/pool.js';
 export { tensor, zeros, ones, full, zerosLike, onesLike, arange, rand, randn, manualSeed } from './ops/create.js';
 // The ops autocast casts come from amp/ops.ts (each the op of ops/ with its autocast policy).
@@ -31,7 +31,8 @@ export {
   type Affine2x3, type ImagePixels, type WarpAffineCropsOptions,
 } from './ops/image.js';
 export * as io from './io/index.js';
-export type { Conv2dOptions } from './ops/conv2d.js';
+export { type Conv2dOptions, CONV_VARIANTS } from './ops/conv2d.js';
+export { matmulVariantLabels } from './ops/matmul.js';
 export * as optim from './optim/index.js';
 export type { BatchNormOptions } from './ops/batchnorm.js';
 export { upsampleNearest } from './ops/upsample.js';

@@ -36,6 +36,8 @@ let bindGroupsCreated = 0;
 let uniformsCreated = 0;
 // While set (`kernelsOf`), dispatches are collected here instead of being compiled and encoded.
 let recorder: Map<string, { kernel: Kernel; source: string }> | null = null;
+// While set (`launchesOf`), every recorded dispatch is also listed here with its workgroup counts.
+let launches: Launch[] | null = null;
 
 function paramBuffer(gpu: GPUDevice, deviceId: number, params: Params): { buffer: GPUBuffer; id: number } {
   if (paramsDevice !== deviceId) {
@@ -159,6 +161,7 @@ export function dispatch(
     const seen = recorder.get(cacheKey);
     if (seen && seen.source !== source) throw new Error(`kernel '${cacheKey}': one cache key, two different WGSL sources`);
     recorder.set(cacheKey, { kernel, source });
+    launches?.push({ kernel, workgroups: [x, y, z] });
     return;
   }
   if (x === 0 || y === 0 || z === 0) return;
@@ -217,6 +220,26 @@ export function kernelsOf(fn: () => void, { everyVariant = false } = {}): Kernel
     return [...recorder.values()].map((r) => r.kernel);
   } finally {
     recorder = null;
+  }
+}
+
+/** One dispatch: its kernel and its grid of workgroups. */
+export interface Launch {
+  kernel: Kernel;
+  workgroups: [number, number, number];
+}
+
+/**
+ * Every dispatch `fn` would make, in order, found as kernelsOf finds kernels (nothing compiles or runs):
+ * what the benchmarks read threads launched and workgroup memory from.
+ */
+export function launchesOf(fn: () => void): Launch[] {
+  launches = [];
+  try {
+    kernelsOf(fn);
+    return launches;
+  } finally {
+    launches = null;
   }
 }
 
