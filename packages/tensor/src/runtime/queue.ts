@@ -252,7 +252,7 @@ export async function timeCompile(kernel: Kernel): Promise<number> {
   await waitIdle();
   const t0 = performance.now();
   const scratch = kernel.bindings.map(() => allocate(16));
-  dispatch(kernel, scratch, [], [1]);
+  dispatch(kernel, scratch, new Array<number>(kernel.uniforms?.words ?? 0).fill(0), [1]);
   await waitIdle();
   const ms = performance.now() - t0;
   for (const s of scratch) release(s, flushes);
