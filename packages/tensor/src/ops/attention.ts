@@ -21,8 +21,9 @@ import { type DTypeInfo, commonDType, dtypes } from '../dtype.js';
 import { type Access, type Binding, linearEntry } from '../runtime/pipelines.js';
 import type { Kernel } from '../runtime/pipelines.js';
 import { type Storage, allocate, release } from '../runtime/pool.js';
-import { dispatch, f32bits, flushNumber, grid } from '../runtime/queue.js';
-import { choose, sizeClass } from '../runtime/tune.js';
+import { dispatch, flushNumber, grid } from '../runtime/queue.js';
+import { choose, sizeClass, worthTuning } from '../runtime/tune.js';
+import { uniforms } from '../runtime/uniforms.js';
 import { fmt, sameShape } from '../shape.js';
 import { type Tensor, empty } from '../tensor.js';
 import { contiguous } from './copy.js';
@@ -43,7 +44,8 @@ function rowsPerThread(E: Elem, pass: string, B: number, H: number, L: number, D
     candidates: ATTENTION_ROWS,
     label: (r) => `${r}`,
     fallback: 2,
-    worthTuning: B * H * L * L * D > 2e7,
+    // q kᵀ and p v: 2 · L · L · D flops each, per head.
+    worthTuning: worthTuning(4 * B * H * L * L * D),
     prepare: () => {
       const scratch = buffers.map((b) => allocate(b.byteSize));
       return { run: (r) => encode(r, scratch), dispose: () => scratch.forEach((st) => release(st, flushNumber())) };
@@ -56,10 +58,16 @@ const sumOf = (terms: string[]) => terms.join(' + ');
 /** Private rows hold the head dim rounded up to a power of two (in vec4s): one compile serves several D. */
 const headDimClass = (D: number) => sizeClass(D / 4);
 
-// Params shared by the kernels: B, H, L, scale, then (offset, sB, sH, sL) for q, k, v, in vec4 units, then D / 4.
-const P = { B: 0, H: 1, L: 2, scale: 3, q: 4, k: 8, v: 12 };
-const rowAddr = (name: 'q' | 'k' | 'v', row: string) =>
-  `(pu(${P[name]}u) + b * pu(${P[name] + 1}u) + h * pu(${P[name] + 2}u) + ${row} * pu(${P[name] + 3}u))`;
+// The uniforms of the row kernels: B, H, L, scale, then the offset and the b, h and row strides of q,
+// k and v (in vec4s), then the head dim in vec4s.
+const ROWS = uniforms({
+  B: 'u32', H: 'u32', L: 'u32', scale: 'f32',
+  qOffset: 'u32', qB: 'u32', qH: 'u32', qL: 'u32',
+  kOffset: 'u32', kB: 'u32', kH: 'u32', kL: 'u32',
+  vOffset: 'u32', vB: 'u32', vH: 'u32', vL: 'u32',
+  D4: 'u32',
+});
+const rowAddr = (name: 'q' | 'k' | 'v', row: string) => `(u.${name}Offset + b * u.${name}B + h * u.${name}H + ${row} * u.${name}L)`;
 
 type Elem = DTypeInfo['wgsl'];
 /** A storage array of vec4s of the tensors' element type E (halves: two words each); read through `ld`, written through `st`. */
@@ -77,7 +85,7 @@ const backwardInputs = (E: Elem) => [...QKV(E), vec4(E, 'DO'), f32('Stats')];
 
 /** The entry of the kernels in which thread t owns `perThread` consecutive rows of one (b, h). */
 const ENTRY = (perThread: number) => `${linearEntry(WG, 't')}
-  let B = pu(0u); let H = pu(1u); let L = pu(2u); let scale = pf(3u);
+  let B = u.B; let H = u.H; let L = u.L; let scale = u.scale;
   let tilesPerHead = (L + ${perThread - 1}u) / ${perThread}u;
   let bh = t / tilesPerHead;
   if (bh >= B * H) { return; }
@@ -85,7 +93,7 @@ const ENTRY = (perThread: number) => `${linearEntry(WG, 't')}
   let r0 = (t % tilesPerHead) * ${perThread}u;
   let rowOut = bh * L;
   // The head dim in vec4s, from a uniform so that the compiler keeps the loops over it rolled.
-  let D4 = pu(16u);`;
+  let D4 = u.D4;`;
 
 function forwardKernel(E: Elem, D: number, RQ: number) {
   const D4 = headDimClass(D);
@@ -95,6 +103,7 @@ function forwardKernel(E: Elem, D: number, RQ: number) {
   return {
     name: 'attentionForward',
     key: `${E}d${4 * D4}r${RQ}`,
+    uniforms: ROWS,
     bindings: [...QKV(E), vec4(E, 'O', 'read_write'), f32('LSE', 'read_write')],
     body: () => `${halves(E)}${ENTRY(RQ)}
   ${each((r) => `var q${r}: array<vec4<f32>, ${D4}>; var a${r}: array<vec4<f32>, ${D4}>; var m${r} = ${NEG}; var l${r} = 0.0;
@@ -132,14 +141,15 @@ function forwardKernel(E: Elem, D: number, RQ: number) {
 }
 
 // Stats[row] = (lse[row], delta[row] = sum(dO[row] * O[row])) over a contiguous [rows, D]: the
-// backward kernels then read both with one binding. Params: rows, D4.
+// backward kernels then read both with one binding.
+const DELTA = uniforms({ rows: 'u32', D4: 'u32' });
 const delta = (E: Elem) => ({
   name: 'attentionDelta',
   key: E,
+  uniforms: DELTA,
   bindings: [vec4(E, 'DO'), vec4(E, 'O'), f32('LSE'), f32('Stats', 'read_write')],
-  body: () => `${halves(E)}${linearEntry(WG, 'row')}
-  if (row >= pu(0u)) { return; }
-  let D4 = pu(1u);
+  body: () => `${halves(E)}${linearEntry(WG, 'row', 'u.rows')}
+  let D4 = u.D4;
   var s = vec4<f32>();
   for (var d = 0u; d < D4; d++) { s += ${ld(E, 'DO[row * D4 + d]')} * ${ld(E, 'O[row * D4 + d]')}; }
   Stats[2u * row] = LSE[row];
@@ -155,6 +165,7 @@ function backwardKVKernel(E: Elem, D: number, RK: number) {
   return {
     name: 'attentionBackwardKV',
     key: `${E}d${4 * D4}r${RK}`,
+    uniforms: ROWS,
     bindings: [...backwardInputs(E), vec4(E, 'DK', 'read_write'), vec4(E, 'DV', 'read_write')],
     body: () => `${halves(E)}${ENTRY(RK)}
   ${each((c) => `var k${c}: array<vec4<f32>, ${D4}>; var v${c}: array<vec4<f32>, ${D4}>;
@@ -200,6 +211,7 @@ function backwardQKernel(E: Elem, D: number, RQ: number) {
   return {
     name: 'attentionBackwardQ',
     key: `${E}d${4 * D4}r${RQ}`,
+    uniforms: ROWS,
     bindings: [...backwardInputs(E), vec4(E, 'DQ', 'read_write')],
     body: () => `${halves(E)}${ENTRY(RQ)}
   ${each((r) => `var q${r}: array<vec4<f32>, ${D4}>; var g${r}: array<vec4<f32>, ${D4}>; var dq${r}: array<vec4<f32>, ${D4}>;
@@ -241,6 +253,7 @@ function backwardKVUnrolled(E: Elem, D: number, RK: number) {
   return {
     name: 'attentionBackwardKV',
     key: `${E}d${D}r${RK}u`,
+    uniforms: ROWS,
     bindings: [...backwardInputs(E), vec4(E, 'DK', 'read_write'), vec4(E, 'DV', 'read_write')],
     body: () => `${halves(E)}${ENTRY(RK)}
   ${range(RK).map((c) => `
@@ -276,6 +289,7 @@ function backwardQUnrolled(E: Elem, D: number, RQ: number) {
   return {
     name: 'attentionBackwardQ',
     key: `${E}d${D}r${RQ}u`,
+    uniforms: ROWS,
     bindings: [...backwardInputs(E), vec4(E, 'DQ', 'read_write')],
     body: () => `${halves(E)}${ENTRY(RQ)}
   ${range(RQ).map((r) => `
@@ -313,7 +327,13 @@ function readable(t: Tensor): Tensor {
   const ok = t.strides[3] === 1 && [t.offset, t.strides[0]!, t.strides[1]!, t.strides[2]!].every((s) => s % 4 === 0);
   return ok ? t.view(t.shape, t.strides, t.offset) : contiguous(t);
 }
-const strideParams = (t: Tensor) => [t.offset / 4, t.strides[0]! / 4, t.strides[1]! / 4, t.strides[2]! / 4];
+/** The row kernels' uniforms for q, k, v (each readable: vec4-aligned) of head dim D. */
+function rowUniforms(B: number, H: number, L: number, D: number, scale: number, q: Tensor, k: Tensor, v: Tensor): number[] {
+  const [qOffset, qB, qH, qL] = [q.offset, ...q.strides.slice(0, 3)].map((x) => x! / 4) as [number, number, number, number];
+  const [kOffset, kB, kH, kL] = [k.offset, ...k.strides.slice(0, 3)].map((x) => x! / 4) as [number, number, number, number];
+  const [vOffset, vB, vH, vL] = [v.offset, ...v.strides.slice(0, 3)].map((x) => x! / 4) as [number, number, number, number];
+  return ROWS.pack({ B, H, L, scale, qOffset, qB, qH, qL, kOffset, kB, kH, kL, vOffset, vB, vH, vL, D4: D / 4 });
+}
 
 export interface AttentionOptions {
   /** Multiplies q·k; default 1/sqrt(D). */
@@ -331,13 +351,13 @@ export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, optio
   if (D % 4 !== 0 || D > 128) throw new Error(`scaledDotProductAttention: q, k, v ${fmt(q.shape)}: head dim ${D} must be a multiple of 4, at most 128`);
   const scale = options.scale ?? 1 / Math.sqrt(D);
   const [rq, rk, rv] = [q, k, v].map(readable) as [Tensor, Tensor, Tensor];
-  const params = [B, H, L, f32bits(scale), ...strideParams(rq), ...strideParams(rk), ...strideParams(rv)];
+  const params = rowUniforms(B, H, L, D, scale, rq, rk, rv);
   const out = empty([B, H, L, D], q.dtype);
   const lse = empty([B, H, L]);
   const groups = (rows: number) => grid(Math.ceil((B * H * Math.ceil(L / rows)) / WG));
   // Each pass picks its rows per thread; `tuned` encodes it with the chosen (or a candidate) value.
   const tuned = (pass: string, kernel: (rows: number) => Kernel, p: number[], buffers: Storage[]) => {
-    const encode = (rows: number, bufs: Storage[]) => dispatch(kernel(rows), bufs, [...p, D / 4], groups(rows));
+    const encode = (rows: number, bufs: Storage[]) => dispatch(kernel(rows), bufs, p, groups(rows));
     encode(rowsPerThread(E, pass, B, H, L, D, buffers, encode), buffers);
   };
   tuned('fwd', (r) => forwardKernel(E, D, r), params, [rq.storage, rk.storage, rv.storage, out.storage, lse.storage]);
@@ -345,8 +365,8 @@ export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, optio
     const dO = g.isContiguous && g.offset % 4 === 0 ? g : contiguous(g);
     const rows = B * H * L;
     const stats = empty([rows, 2]);
-    dispatch(delta(E), [dO.storage, so!.storage, sl!.storage, stats.storage], [rows, D / 4], grid(Math.ceil(rows / WG)));
-    const p = [B, H, L, f32bits(scale), ...strideParams(sq!), ...strideParams(sk!), ...strideParams(sv!)];
+    dispatch(delta(E), [dO.storage, so!.storage, sl!.storage, stats.storage], DELTA.pack({ rows, D4: D / 4 }), grid(Math.ceil(rows / WG)));
+    const p = rowUniforms(B, H, L, D, scale, sq!, sk!, sv!);
     const dq = empty([B, H, L, D], q.dtype);
     const dk = empty([B, H, L, D], q.dtype);
     const dv = empty([B, H, L, D], q.dtype);
