@@ -93,15 +93,15 @@ it('replaces the fallback only by a variant faster by 5 % plus the noise (median
   expect(decide('a', [m('a', 2), m('b', 1.3, 1.5), m('c', 1)])).toBe('c');
 });
 
-it('gpuTime reads the GPU time of many dispatches from timestamps, in one submit', async () => {
+it('gpuTime reads the GPU time of many dispatches from the timestamps around one pass, in one submit', async () => {
   expect(getDevice().info.features.timestampQuery, 'lavapipe has timestamp-query').toBe(true);
   const a = randn([512, 512], { seed: 5 });
   const time = async (reps: number) => {
     const { ms, passes } = await gpuTime(() => {
       for (let r = 0; r < reps; r++) add(a, r).dispose();
     });
-    // One dispatch per add; a pass ends every 64 dispatches (a submit), and each pass is timed.
-    expect(passes).toBe(Math.ceil(reps / 64));
+    // One dispatch per add, all in one pass (not a submit per 64 dispatches, as untimed work).
+    expect(passes).toBe(1);
     return ms;
   };
   await time(1);

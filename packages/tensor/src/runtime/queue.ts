@@ -84,15 +84,15 @@ function currentPass(): GPUComputePassEncoder {
 
 // While set (gpuTime), every compute pass begun writes a timestamp at its start and one at its end.
 let stamping: { querySet: GPUQuerySet; passes: number } | null = null;
-// Passes end every DISPATCHES_PER_SUBMIT dispatches and at each copy. A query set holds at most 4096
+// Timed work is one pass unless it copies (a copy ends a pass). A query set holds at most 4096
 // timestamps: 2048 passes.
 export const MAX_TIMED_PASSES = 2048;
 
 /**
  * Milliseconds the GPU spent in the compute passes that `encode` dispatches into, from the timestamps
- * each pass writes at its start and end (needs `timestamp-query`), and how many passes that was. All
- * of it is submitted and read back once, so the time is the GPU's alone, without a round trip per
- * dispatch. Copies between passes are not counted.
+ * each pass writes at its start and end (needs `timestamp-query`), and how many passes that was. The
+ * work is one submit (one pass, unless it copies) and is read back once, so the time is the GPU's
+ * alone, without a round trip per dispatch. Copies between passes are not counted.
  */
 export async function gpuTime(encode: () => void): Promise<{ ms: number; passes: number }> {
   if (stamping) throw new Error('gpuTime: already timing');
@@ -196,7 +196,8 @@ export function dispatch(
   pass.dispatchWorkgroups(x, y, z);
   batch!.dispatches++;
   dispatchCount++;
-  if (batch!.dispatches >= DISPATCHES_PER_SUBMIT) flush();
+  // Timed work (gpuTime) stays in one pass and one submit, however long.
+  if (batch!.dispatches >= DISPATCHES_PER_SUBMIT && !stamping) flush();
 }
 
 /**
