@@ -8,7 +8,7 @@ import { beforeAll, expect, it } from 'vitest';
 import { type DeviceInfo, add, init, matmul, randn } from '@tmpose/tensor';
 import { getDevice } from '../src/device.js';
 import { gpuTime, sync } from '../src/runtime/queue.js';
-import { type Measurement, adapterKey, decide, forgetTuning, loadTuning, takeTuneRecords } from '../src/runtime/tune.js';
+import { type Measurement, adapterKey, choose, decide, forgetTuning, loadTuning, takeTuneRecords } from '../src/runtime/tune.js';
 import { ENGINE_VERSION } from '../src/version.js';
 
 // A table of this file's own, set before init reads it (vitest runs each file in a fresh module graph).
@@ -150,4 +150,41 @@ it('times candidates with timestamp queries where the device has them, with the 
   expect(total(stamped) / total(walled)).toBeGreaterThan(0.2);
   expect(total(stamped) / total(walled)).toBeLessThan(5);
   await sync();
+});
+
+/** A tunable whose candidates encode `work[label]` small adds each: a fast kernel, repeated. */
+function addsProblem(problem: string, work: Record<string, number>, fallback: string) {
+  const x = randn([256], { seed: 11 });
+  const labels = Object.keys(work);
+  choose<string>({
+    problem,
+    candidates: labels,
+    label: (v) => v,
+    fallback,
+    worthTuning: true,
+    prepare: () => ({
+      run: (v) => {
+        for (let i = 0; i < work[v]!; i++) add(x, i).dispose();
+      },
+      dispose: () => {},
+    }),
+  });
+  return x;
+}
+
+it('runs a fast kernel many times per sample; picks a clearly faster variant, keeps the fallback among equals', async () => {
+  takeTuneRecords();
+  const xs = [addsProblem('test|faster', { ten: 10, one: 1 }, 'ten'), addsProblem('test|equal', { a: 2, b: 2 }, 'b')];
+  await sync();
+  const records = takeTuneRecords();
+  const faster = records.find((r) => r.problem === 'test|faster')!;
+  const equal = records.find((r) => r.problem === 'test|equal')!;
+  console.log(records.map((r) => `${r.problem}: ${r.candidates.map((c) => `${c.label} ${(1000 * c.ms).toFixed(1)} µs (median ${(1000 * c.median).toFixed(1)}) x ${c.reps} reps`).join(', ')} -> ${r.choice}`).join('; '));
+  expect(faster.clock).toBe('timestamp');
+  // A sample lasts about TARGET_MS (2 ms) of GPU time: a kernel of microseconds runs many times.
+  const one = faster.candidates.find((c) => c.label === 'one')!;
+  expect(one.reps).toBeGreaterThan(5);
+  expect(faster.choice).toBe('one');
+  expect(equal.choice).toBe('b');
+  for (const x of xs) x.dispose();
 });

@@ -166,11 +166,11 @@ export interface Clock {
   maxTimedPasses: number;
 }
 
-// Timing rule. Each sample runs a candidate `reps` times in one submit; reps are chosen from one
-// calibration run so that a sample lasts at least TARGET_MS: with timestamps, well above a browser's
-// 0.1 ms timestamp quantum (a 20 µs kernel runs 100 times per sample); with the wall clock, well above
-// one submit-and-wait round trip (about 0.1-1 ms), which each sample pays once. Kernels slower than
-// SLOW_MS per run (CPU adapters) take 3 samples instead of 5.
+// Timing rule. Each sample runs a candidate `reps` times in one submit; reps grow from 1 until a
+// sample lasts about TARGET_MS: with timestamps, well above a browser's 0.1 ms timestamp quantum (a
+// 20 µs kernel runs 100 times per sample); with the wall clock, well above one submit-and-wait round
+// trip (about 0.1-1 ms), which each sample pays once. Kernels slower than SLOW_MS per run (CPU
+// adapters) take 3 samples instead of 5.
 const TARGET_MS = { timestamp: 2, wall: 10 } as const;
 const MAX_REPS = 1000;
 const SLOW_MS = 20;
@@ -203,15 +203,21 @@ async function measure(job: Tunable<unknown>, run: (v: unknown) => void, clock: 
     await clock.flushAndWait();
     return { ms: performance.now() - t0, passes: 0 };
   };
-  // Per candidate, the first run compiles and warms up; the second sets the reps (a time of 0, a
-  // quantised timestamp, takes MAX_REPS), as many as the timestamps of one sample can cover.
+  // Per candidate, the first run compiles and warms up; then the reps grow (at most tenfold a step: a
+  // run of a few µs may read as 0 or one timestamp tick) until a sample lasts half the target or more,
+  // so that every candidate's samples last about as long (a long sample meets more interference on a
+  // busy machine), and no more than the timestamps of one sample can cover.
   const target = TARGET_MS[timestamps ? 'timestamp' : 'wall'];
   const plans: { c: unknown; reps: number; samples: number; times: number[] }[] = [];
   for (const c of job.candidates) {
     await sample(c, 1);
     const { ms: once, passes } = await sample(c, 1);
     const most = Math.min(MAX_REPS, passes > 0 ? Math.floor(clock.maxTimedPasses / passes) : MAX_REPS);
-    const reps = Math.min(most, Math.max(1, Math.ceil(target / Math.max(once, target / MAX_REPS))));
+    let reps = 1;
+    for (let ms = once; ms < target / 2 && reps < most; ) {
+      reps = Math.min(most, Math.ceil(reps * Math.min(10, target / Math.max(ms, 1e-9))));
+      ms = (await sample(c, reps)).ms;
+    }
     plans.push({ c, reps, samples: once > SLOW_MS ? 3 : SAMPLES, times: [] });
   }
   // The samples take turns between candidates, so that a slow spell (other processes on the machine,
