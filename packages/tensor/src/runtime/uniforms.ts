@@ -14,6 +14,7 @@ export interface UniformBlock {
 }
 
 export interface Uniforms<D extends UniformDecl> extends UniformBlock {
+  /** The declaration: field names and types, in layout order. */
   readonly decl: D;
   /** The 32-bit words of one dispatch, in declaration order (floats as their bits, i32 in two's complement). */
   pack(values: { readonly [K in keyof D]: number }): number[];
@@ -31,6 +32,8 @@ const f32scratch = new Float32Array(1);
 const u32scratch = new Uint32Array(f32scratch.buffer);
 
 const IDENT = /^[A-Za-z][A-Za-z0-9_]*$/;
+/** The values an integer field holds: [lowest, past the highest]. */
+const INTEGER_RANGE = { u32: [0, 2 ** 32], i32: [-(2 ** 31), 2 ** 31] } as const;
 
 /** Declares a kernel's uniforms; the order of the keys is the layout. */
 export function uniforms<const D extends UniformDecl>(decl: D): Uniforms<D> {
@@ -53,9 +56,13 @@ export function uniforms<const D extends UniformDecl>(decl: D): Uniforms<D> {
         const v = (values as Record<string, number>)[name];
         const type = decl[name]!;
         if (typeof v !== 'number') throw new Error(`uniforms: no number for '${name}' (${type})`);
-        if (type === 'f32') words[k] = f32bits(v);
-        else if (type === 'u32' ? Number.isInteger(v) && v >= 0 && v < 2 ** 32 : Number.isInteger(v) && v >= -(2 ** 31) && v < 2 ** 31) words[k] = v;
-        else throw new Error(`uniforms: '${name}' = ${v} is not a ${type}`);
+        if (type === 'f32') {
+          words[k] = f32bits(v);
+          continue;
+        }
+        const [lo, hi] = INTEGER_RANGE[type];
+        if (!Number.isInteger(v) || v < lo || v >= hi) throw new Error(`uniforms: '${name}' = ${v} is not a ${type}`);
+        words[k] = v;
       }
       return words;
     },
