@@ -5,7 +5,7 @@ import { linearEntry } from '../runtime/pipelines.js';
 import { dispatch, grid } from '../runtime/queue.js';
 import { contiguousStrides, fmt, normalizeAxis, sameShape } from '../shape.js';
 import { type Tensor, empty } from '../tensor.js';
-import { collapse, offsetsWgsl, stridedUniforms, stridedValues } from './strided.js';
+import { collapse, offsetsWgsl, stridedUniforms } from './strided.js';
 import { slice } from './view.js';
 
 const WG = 256;
@@ -25,7 +25,7 @@ export function copyInto(dst: Tensor, src: Tensor): void {
   const kernel = {
     name: 'copy',
     key: `${T}r${rank}${contiguous.map((x) => (x ? 'c' : 'x')).join('')}`,
-    uniforms: U,
+    uniforms: U.uniforms,
     bindings: [
       { name: 'A', type: T, access: 'read' as const },
       { name: 'O', type: T, access: 'read_write' as const },
@@ -36,7 +36,7 @@ ${linearEntry(WG, 'i', 'u.n')}
   O[o1] = A[o0];
 }`,
   };
-  const params = U.pack({ n, ...stridedValues(c.shape, [src.offset, dst.offset], c.strides) });
+  const params = U.pack({ n }, c.shape, [src.offset, dst.offset], c.strides);
   dispatch(kernel, [src.storage, dst.storage], params, grid(Math.ceil(n / WG)));
 }
 

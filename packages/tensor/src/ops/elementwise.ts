@@ -9,7 +9,7 @@ import type { UniformDecl } from '../runtime/uniforms.js';
 import { broadcastShapes, contiguousStrides, fmt, sameShape } from '../shape.js';
 import { type Tensor, empty } from '../tensor.js';
 import { sumTo } from './reduce.js';
-import { collapse, offsetsWgsl, stridedUniforms, stridedValues } from './strided.js';
+import { collapse, offsetsWgsl, stridedUniforms } from './strided.js';
 
 const WG = 256;
 
@@ -152,7 +152,7 @@ function launch(
     const kernel = {
       name: `elementwise_${op}`,
       key: `${S}${OT}v4${operands.map((o) => (typeof o === 'number' ? 's' : 'c')).join('')}`,
-      uniforms: U,
+      uniforms: U.uniforms,
       bindings: [
         ...tensors.map((_, i) => ({ name: names[i]!, type: `vec4<${S}>`, access: 'read' as const })),
         { name: 'O', type: `vec4<${OT}>`, access: 'read_write' as const },
@@ -165,14 +165,14 @@ ${entry}
   O[i] = r;`}
 }`,
     };
-    const params = U.pack({ ...sizes(n / 4), ...stridedValues([], tensors.map((t) => t.offset / 4), []) });
+    const params = U.pack(sizes(n / 4), [], tensors.map((t) => t.offset / 4), []);
     dispatch(kernel, [...tensors.map((t) => t.storage), out.storage], params, grid(Math.ceil(n / 4 / WG)));
     return out;
   }
   const U = stridedUniforms(head, rank, tensors.length);
   const kernel = {
     name: `elementwise_${op}`,
-    uniforms: U,
+    uniforms: U.uniforms,
     key: `${S}${OT}r${rank}${operands.map((o, j) => (typeof o === 'number' ? 's' : contiguous[operands.slice(0, j).filter((p) => typeof p !== 'number').length] ? 'c' : 'x')).join('')}`,
     bindings: [
       ...tensors.map((_, i) => ({ name: names[i]!, type: S, access: 'read' as const })),
@@ -185,7 +185,7 @@ ${entry}
   O[i] = ${OT}(${expr});
 }`,
   };
-  const params = U.pack({ ...sizes(n), ...stridedValues(c.shape, tensors.map((t) => t.offset), c.strides) });
+  const params = U.pack(sizes(n), c.shape, tensors.map((t) => t.offset), c.strides);
   dispatch(kernel, [...tensors.map((t) => t.storage), out.storage], params, grid(Math.ceil(n / WG)));
   return out;
 }

@@ -1,5 +1,5 @@
 // Addressing strided views inside kernels: one linear output index -> an element offset per operand.
-import { type UniformDecl, type Uniforms, uniforms } from '../runtime/uniforms.js';
+import { type UniformBlock, type UniformDecl, uniforms } from '../runtime/uniforms.js';
 import type { Shape } from '../shape.js';
 
 /**
@@ -26,33 +26,43 @@ export function collapse(shape: Shape, strides: Shape[]): { shape: number[]; str
   return { shape: outShape, strides: outStrides };
 }
 
-const layouts = new Map<string, Uniforms<UniformDecl>>();
+/** The uniforms of a kernel over strided operands, and their packing. */
+export interface StridedLayout {
+  /** The kernel's own `head` fields, then `shape<d>`, `offset<k>`, `stride<k>_<d>` (what offsetsWgsl reads). */
+  uniforms: UniformBlock;
+  /** The head's values (checked as uniforms() checks them), then the shape, each operand's offset and strides. */
+  pack(head: Readonly<Record<string, number>>, shape: Shape, offsets: readonly number[], strides: readonly Shape[]): number[];
+}
+
+const layouts = new Map<string, StridedLayout>();
 
 /**
- * The uniforms of a kernel over strided operands: its own `head` fields, then what offsetsWgsl reads
- * for `operands` operands of `rank` dims: `shape<d>`, `offset<k>`, `stride<k>_<d>`. One object per layout.
+ * The layout for `operands` operands of `rank` dims after `head`, one object per layout. Its packing
+ * appends the shape, offsets and strides in the declared order without looking their names up: it runs
+ * at every elementwise dispatch.
  */
-export function stridedUniforms(head: UniformDecl, rank: number, operands: number): Uniforms<UniformDecl> {
-  const key = `${JSON.stringify(head)}|${rank}|${operands}`;
+export function stridedUniforms(head: UniformDecl, rank: number, operands: number): StridedLayout {
+  let key = `${rank}|${operands}`;
+  for (const name in head) key += `|${name}:${head[name]}`;
   let layout = layouts.get(key);
   if (!layout) {
     const decl: Record<string, 'u32' | 'i32' | 'f32'> = { ...head };
     for (let d = 0; d < rank; d++) decl[`shape${d}`] = 'u32';
     for (let k = 0; k < operands; k++) decl[`offset${k}`] = 'u32';
     for (let k = 0; k < operands; k++) for (let d = 0; d < rank; d++) decl[`stride${k}_${d}`] = 'u32';
-    layout = uniforms(decl);
+    const headOnly = uniforms(head);
+    layout = {
+      uniforms: uniforms(decl),
+      pack: (values, shape, offsets, strides) => {
+        const words = headOnly.pack(values);
+        words.push(...shape, ...offsets);
+        for (const s of strides) words.push(...s);
+        return words;
+      },
+    };
     layouts.set(key, layout);
   }
   return layout;
-}
-
-/** The values of stridedUniforms' own fields: the (collapsed) shape, each operand's offset and strides. */
-export function stridedValues(shape: Shape, offsets: number[], strides: Shape[]): Record<string, number> {
-  const values: Record<string, number> = {};
-  shape.forEach((s, d) => (values[`shape${d}`] = s));
-  offsets.forEach((o, k) => (values[`offset${k}`] = o));
-  strides.forEach((st, k) => st.forEach((s, d) => (values[`stride${k}_${d}`] = s)));
-  return values;
 }
 
 /**
