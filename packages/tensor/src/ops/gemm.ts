@@ -107,8 +107,8 @@ function uniformsOf(ops: GemmOps): Uniforms<Record<string, 'u32' | 'i32'>> {
 const uniformLets = (ops: GemmOps) => Object.keys(uniformsOf(ops).decl).map((n) => `let ${n} = u.${n};`).join(' ');
 
 /**
- * Stages one operand's BK x W tile (W = BM for A, 64 for B) into `S` (vec4s along x, rows of k):
- * `units` vec4 groups, `perThread` per thread.
+ * The WGSL that stages one operand's BK x W tile (W = BM for A, 64 for B) into `S` (rows of k, vec4s
+ * along x): BK * W / 4 units of four elements, spread over the workgroup's threads.
  */
 function stage(S: string, op: GemmOperand, W: number, limit: string, x0: string, threads: number): string {
   const units = (BK * W) / 4;
