@@ -44,6 +44,40 @@ describe('GradScaler', () => {
     ob.dispose();
   });
 
+  it('unscales many gradients (several per dispatch, in more than one dispatch) and finds an Infinity in any of them', async () => {
+    const params = Array.from({ length: 11 }, (_, i) => {
+      const p = randn([i + 1, 3], { seed: 20 + i });
+      p.requiresGrad = true;
+      return p;
+    });
+    const opt = new optim.SGD(params, { lr: 0.1 });
+    const scaler = new GradScaler({ initScale: 2 ** 4 });
+    const grads = async (bad: number | null) => {
+      const xs = params.map((p, i) => {
+        const values = Array.from({ length: p.size }, (_, j) => i + j / 8);
+        if (i === bad) values[p.size - 1] = Infinity;
+        return tensor(values, [...p.shape]);
+      });
+      tidy(() => scaler.scale(params.map((p, i) => sum(mul(p, xs[i]!))).reduce((a, b) => a.add(b))).backward());
+      scaler.unscale(opt);
+      const got = await Promise.all(params.map((p) => p.grad!.data()));
+      const stepped = await scaler.step(opt);
+      scaler.update();
+      opt.zeroGrad();
+      const want = await Promise.all(xs.map((x) => x.data()));
+      xs.forEach((x) => x.dispose());
+      return { got, want, stepped };
+    };
+    const good = await grads(null);
+    expect(good.stepped).toBe(true);
+    good.got.forEach((g, i) => expect(g).toEqual(good.want[i]));
+    expect((await grads(9)).stepped).toBe(false);
+    expect((await grads(0)).stepped).toBe(false);
+    expect(scaler.skippedSteps).toBe(2);
+    params.forEach((p) => p.dispose());
+    opt.dispose();
+  });
+
   it('an overflow skips the step (weights and Adam state unchanged), halves the scale and counts it', async () => {
     const p = param(3);
     const good = randn([5, 3], { seed: 4 });

@@ -1,7 +1,7 @@
 // GradScaler (torch.amp.GradScaler): dynamic loss scaling for mixed-precision training. The loss is
 // multiplied by `scale` before backward() so that small float16 gradients do not flush to zero; before
-// the optimizer step the gradients are divided by it again on the GPU, in place, by one kernel per
-// gradient that also raises a shared flag on any Infinity or NaN. `step` reads that flag back (one
+// the optimizer step the gradients are divided by it again on the GPU, in place, by one kernel over
+// all of them (several gradients per dispatch) that also raises a shared flag on any Infinity or NaN. `step` reads that flag back (one
 // 4-byte readback per step) and skips the optimizer's step when it is set; `update` then halves the
 // scale (backoff), or doubles it after `growthInterval` steps in a row without overflow.
 //
@@ -10,6 +10,7 @@
 //   await scaler.step(optimizer);   // unscales, and steps unless a gradient overflowed
 //   scaler.update();
 //   optimizer.zeroGrad();
+import { getDevice } from '../device.js';
 import { requireDType } from '../dtype.js';
 import { copyInto } from '../ops/copy.js';
 import { zeros } from '../ops/create.js';
@@ -24,25 +25,49 @@ import type { Hyper, Optimizer } from '../optim/optimizer.js';
 
 const WG = 256;
 
-// The flag is raised by exponent bits (all ones: Infinity or NaN), not by a float comparison that a
-// compiler could fold away.
-const U = uniforms({ n: 'u32', offset: 'u32', invScale: 'f32' });
-const unscaleKernel: Kernel = {
-  name: 'grad_unscale',
-  key: 'f32',
-  uniforms: U,
-  bindings: [
-    { name: 'G', type: 'f32', access: 'read_write' as const },
-    { name: 'F', type: 'atomic<u32>', access: 'read_write' as const },
-  ],
-  body: () => `
-${linearEntry(WG, 'i', 'u.n')}
-  let k = u.offset + i;
-  let g = G[k] * u.invScale;
+/** Gradients per dispatch: each binds its own buffer, beside the flag. */
+function slotsPerDispatch(): number {
+  return Math.max(1, Math.min(8, getDevice().info.limits.maxStorageBuffersPerShaderStage - 1));
+}
+
+// K gradients in one dispatch: slot k covers the dispatch's elements from start{k} to the next slot's
+// start, at offset{k} of its buffer G{k}. The flag is raised by exponent bits (all ones: Infinity or
+// NaN), not by a float comparison that a compiler could fold away.
+function unscaleUniforms(K: number) {
+  const slots = [...Array(K).keys()].flatMap((k) => [[`start${k}`, 'u32'], [`offset${k}`, 'u32']] as const);
+  return uniforms(Object.fromEntries([['total', 'u32'], ['invScale', 'f32'], ...slots] as const));
+}
+
+const kernels = new Map<number, { kernel: Kernel; U: ReturnType<typeof unscaleUniforms> }>();
+function unscaleKernel(K: number) {
+  let made = kernels.get(K);
+  if (made) return made;
+  const slots = [...Array(K).keys()];
+  const U = unscaleUniforms(K);
+  const kernel: Kernel = {
+    name: 'grad_unscale',
+    key: `k${K}`,
+    uniforms: U,
+    bindings: [
+      ...slots.map((k) => ({ name: `G${k}`, type: 'f32', access: 'read_write' as const })),
+      { name: 'F', type: 'atomic<u32>', access: 'read_write' },
+    ],
+    body: () => `
+${linearEntry(WG, 'i', 'u.total')}
+  var k = 0u;
+  ${slots.slice(1).map((k) => `if (i >= u.start${k}) { k = ${k}u; }`).join(' ')}
+  var g: f32;
+  switch k {
+    ${slots.map((k) => `case ${k}u: { let j = u.offset${k} + i - u.start${k}; g = G${k}[j] * u.invScale; G${k}[j] = g; }`).join('\n    ')}
+    default: {}
+  }
   if ((bitcast<u32>(g) & 0x7f800000u) == 0x7f800000u) { atomicOr(&F[0], 1u); }
-  G[k] = g;
 }`,
-};
+  };
+  made = { kernel, U };
+  kernels.set(K, made);
+  return made;
+}
 
 export interface GradScalerOptions {
   /** The first scale (default 2^16, as PyTorch). */
@@ -116,6 +141,7 @@ export class GradScaler {
     const flag = keep(zeros([1], { dtype: 'int32' }));
     const invScale = 1 / this.#state.scale;
     const done = new Set<unknown>();
+    const grads: Tensor[] = [];
     optimizer.paramGroups.forEach((group, gi) =>
       group.params.forEach((p, i) => {
         let g = p.grad;
@@ -132,9 +158,21 @@ export class GradScaler {
           p.grad = g = keep(own);
         }
         done.add(g.storage);
-        if (g.size > 0) dispatch(unscaleKernel, [g.storage, flag.storage], U.pack({ n: g.size, offset: g.offset, invScale }), grid(Math.ceil(g.size / WG)));
+        if (g.size > 0) grads.push(g);
       }),
     );
+    const K = slotsPerDispatch();
+    for (let at = 0; at < grads.length; at += K) {
+      const batch = grads.slice(at, at + K);
+      const { kernel, U } = unscaleKernel(batch.length);
+      const words: Record<string, number> = { total: 0, invScale };
+      batch.forEach((g, k) => {
+        words[`start${k}`] = words.total!;
+        words[`offset${k}`] = g.offset;
+        words.total! += g.size;
+      });
+      dispatch(kernel, [...batch.map((g) => g.storage), flag.storage], U.pack(words), grid(Math.ceil(words.total! / WG)));
+    }
     this.#flags.set(optimizer, flag);
   }
 
