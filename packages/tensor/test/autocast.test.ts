@@ -4,7 +4,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
   type DeviceInfo, type Tensor, add, autocast, conv2d, init, isAutocastEnabled, layerNorm, linear, matmul, memory, mseLoss,
-  nn, optim, randn, scaledDotProductAttention, softmax, sum, tidy,
+  nn, noGrad, optim, randn, scaledDotProductAttention, softmax, sum, tidy,
 } from '@tmpose/tensor';
 import { autocastOperands } from '../src/amp/autocast.js';
 import { expectClose } from './helpers.js';
@@ -123,6 +123,10 @@ describe('autocast', () => {
       const cached = first.args[0] as Tensor;
       autocast('float16', () => expect(autocastOperands('float16', [w]).args[0]).toBe(cached));
       expect(cached.isDisposed).toBe(false);
+      // Under noGrad a weight is cast per use (a copy without a graph must not serve a later use).
+      const plain = noGrad(() => autocastOperands('float16', [w]));
+      expect(plain.args[0]).not.toBe(cached);
+      plain.done();
     });
     expect(memory().liveTensors).toBe(before);
     w.dispose();

@@ -6,7 +6,9 @@
 // The casts are ordinary `to` ops, so gradients flow back through them: a float32 master weight used
 // in float16 gets a float32 gradient. A parameter (a leaf with requiresGrad) is cast once per outermost
 // scope and the copy reused (PyTorch's cast cache); the copies are freed when that scope ends, so an
-// optimizer step inside the scope would leave them stale — step after it, as with torch.autocast.
+// optimizer step inside the scope would leave them stale — step after it, as with torch.autocast. Under
+// noGrad nothing is cached: a copy made without a graph would give a later use no gradient.
+import { isGradEnabled } from '../autograd.js';
 import { checkDType } from '../dtype.js';
 import { to } from '../ops/cast.js';
 import { keep } from '../scope.js';
@@ -71,14 +73,17 @@ export function autocastOperands(policy: CastPolicy, operands: readonly unknown[
   const isFloat = (t: unknown): t is Tensor => t instanceof Tensor && t.dtype !== 'int32';
   if (!isAutocastEnabled() || !operands.some(isFloat)) return { args: [...operands], done: () => {} };
   const target = policy !== 'promote' ? policy : operands.some((t) => isFloat(t) && t.dtype === 'float32') ? 'float32' : 'float16';
+  const cache = regions[regions.length - 1]!.cache && target === 'float16' && isGradEnabled();
   const made: Tensor[] = [];
   const args = operands.map((t) => {
     if (!isFloat(t) || t.dtype === target) return t;
-    const cached = castCache.get(t);
-    if (cached && !cached.isDisposed) return cached;
+    if (cache && t.requiresGrad && !t.gradFn) {
+      let c = castCache.get(t);
+      if (!c || c.isDisposed) castCache.set(t, (c = keep(to(t, target))));
+      return c;
+    }
     const c = to(t, target);
-    if (regions[regions.length - 1]!.cache && target === 'float16' && t.requiresGrad && !t.gradFn) castCache.set(t, keep(c));
-    else made.push(c);
+    made.push(c);
     return c;
   });
   return { args, done: () => made.forEach((c) => c.dispose()) };
