@@ -5,8 +5,9 @@
 // input; and the errors for mixed dtypes.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { batchNorm2d, init, nn, tensor } from '@tmpose/tensor';
+import { BATCH_NORM_VARIANTS } from '../src/ops/batchnorm.js';
 import { hashFill } from './fixtures.js';
-import { describeCases, runner } from './half.fixtures.js';
+import { cases, describeCases, runner } from './half.fixtures.js';
 import { expectClose, throwsEarly } from './helpers.js';
 
 beforeAll(async () => {
@@ -15,6 +16,11 @@ beforeAll(async () => {
 afterAll(() => runner.expectNoLeaks());
 
 describeCases('batchNorm2d');
+
+describe('float16 batch norm: every tuned reduction variant (training cases: eval reduces nothing)', () => {
+  const training = cases('batchNorm2d').filter((c) => c.name.startsWith('batchNorm2d/training'));
+  runner.everyVariant('batchNorm', BATCH_NORM_VARIANTS.map((v) => [v, training]));
+});
 
 const values = (n: number, seed: number) => Float32Array.from(hashFill(n, { seed, levels: 401, denominator: 128 }));
 

@@ -11,6 +11,7 @@ import { type Tensor, init, tensor } from '@tmpose/tensor';
 import { type OpCall, type Tol, type ViewStep, applyView, fixtureRunner, hashFill, loadCases, tol } from './fixtures.js';
 import { fn, throwsEarly } from './helpers.js';
 import { ATTENTION_ROWS } from '../src/ops/attention.js';
+import { BATCH_NORM_VARIANTS } from '../src/ops/batchnorm.js';
 import { CONV_VARIANTS } from '../src/ops/conv2d.js';
 
 // ---------------------------------------------------------------------------------------------------
@@ -77,6 +78,12 @@ for (const op of Object.keys(TOLERANCES)) {
     for (const c of cases.filter((k) => k.op === op)) it(c.name, () => runner.run(c));
   });
 }
+
+// Eval mode reduces nothing: only training cases meet the tuned reductions.
+describe('kernel fixtures: batchNorm2d, every tuned reduction variant', () => {
+  const training = cases.filter((k) => k.op === 'batchNorm2d' && k.name.startsWith('batchNorm2d/training'));
+  runner.everyVariant('batchNorm', BATCH_NORM_VARIANTS.map((v) => [v, training]));
+});
 
 describe('kernel fixtures: every tuned conv and attention variant', () => {
   const of = (op: string) => cases.filter((k) => k.op === op);

@@ -4,6 +4,14 @@
 // kernel applies them. Backward: one workgroup per channel reduces dy and dy*xhat into three
 // coefficients and the weight and bias gradients; a second kernel writes dx = k1*dy + k2*x + k3.
 //
+// Few channels over many values (HRNet's 32-channel branch: 32 workgroups) leave a GPU mostly idle, so
+// either reduction can also run split: workgroups over (chunk of N*H*W, channel) write two f32 partial
+// sums each, and one workgroup per channel adds its partials in a fixed tree order (no atomics: the same
+// bits every run) and finishes as before. The partial sums are the same shifted sums in f32 (the shift is
+// the channel's first element for every chunk), each over fewer terms than one workgroup's loop, so the
+// split is no less accurate. The tuner picks per problem; a CPU keeps one pass, a GPU starts split when
+// the channels alone would not fill it.
+//
 // float16 input (and residual, output, dx) is widened on load: the statistics, the per-channel
 // coefficients and every sum are f32, and each result is rounded to half once, on store. The weight,
 // bias and running statistics have a dtype of their own (float32 for mixed precision, where master
@@ -11,7 +19,9 @@
 import { record } from '../autograd.js';
 import { type DType, type DTypeInfo, commonDType, dtypes } from '../dtype.js';
 import { getDevice } from '../device.js';
-import { dispatch } from '../runtime/queue.js';
+import { type Storage, allocate, release } from '../runtime/pool.js';
+import { dispatch, flushNumber } from '../runtime/queue.js';
+import { choose, sizeClass, worthTuning } from '../runtime/tune.js';
 import { uniforms } from '../runtime/uniforms.js';
 import { fmt } from '../shape.js';
 import { type Tensor, empty } from '../tensor.js';
@@ -27,8 +37,16 @@ const unit = (width: 1 | 4, E: Elem = 'f32') => (width === 4 ? `vec4<${E}>` : E)
 /** A stored unit widened to f32. */
 const load = (width: 1 | 4, v: string) => `${unit(width)}(${v})`;
 const laneSum = (v: string, width: 1 | 4) => (width === 4 ? `${v}.x + ${v}.y + ${v}.z + ${v}.w` : v);
+const zero = (width: 1 | 4) => (width === 4 ? 'vec4<f32>()' : '0.0');
 
-// The per-channel kernels: one workgroup per channel (c = wg.x), reducing two sums with TREE_SUM.
+/** How a per-channel reduction runs: one workgroup per channel, or split into partials and combined. */
+export type BatchNormVariant = 'channel' | 'split';
+export const BATCH_NORM_VARIANTS: readonly BatchNormVariant[] = ['channel', 'split'];
+/** A term of the reduction: adds to a1 and a2 for the unit at index `i` of the channel's plane. */
+type Term = (i: string) => string;
+
+// The per-channel kernels (one workgroup per channel, c = wg.x) and the split pass's (c = wg.y) reduce
+// two sums with TREE_SUM.
 const CHANNEL_ENTRY = `
 var<workgroup> shared0: array<f32, ${WG}>;
 var<workgroup> shared1: array<f32, ${WG}>;
@@ -43,18 +61,89 @@ const TREE_SUM = (names: string[]) => `
     workgroupBarrier();
   }`;
 
+/** The channel's two sums into shared0[0] and shared1[0]: its own loop over N planes, or its partials. */
+const channelSums = (width: 1 | 4, variant: BatchNormVariant, term: Term) =>
+  variant === 'channel'
+    ? `
+  var a1 = ${zero(width)}; var a2 = a1;
+  for (var n = 0u; n < N; n++) {
+    let base = (n * C + c) * HW;
+    for (var e = li; e < HW; e += ${WG}u) { ${term('base + e')} }
+  }
+  let s1 = ${laneSum('a1', width)};
+  let s2 = ${laneSum('a2', width)};
+  ${TREE_SUM(['s1', 's2'])}`
+    : `
+  var s1 = 0.0; var s2 = 0.0;
+  for (var k = li; k < u.chunks; k += ${WG}u) {
+    let p = 2u * (c * u.chunks + k);
+    s1 += Part[p]; s2 += Part[p + 1u];
+  }
+  ${TREE_SUM(['s1', 's2'])}`;
+
+const PART = { name: 'Part', type: 'f32', access: 'read' as const };
+
+// The split pass: workgroup (k, c) sums the units j in [k * chunk, (k + 1) * chunk) of channel c's
+// N * HW (j = n * HW + e, in units of width elements; offsets too) into Part[2 * (c * chunks + k)] and
+// the next word. dyOffset is unused by the statistics.
+const PARTIALS = uniforms({ N: 'u32', C: 'u32', HW: 'u32', xOffset: 'u32', dyOffset: 'u32', chunk: 'u32', chunks: 'u32' });
+const partials = (E: Elem, width: 1 | 4, pass: 'stats' | BatchNormEpilogue) => ({
+  name: 'batchNormPartials',
+  key: `${E}${width}${pass}`,
+  uniforms: PARTIALS,
+  bindings: [
+    { name: 'X', type: unit(width, E), access: 'read' as const },
+    ...(pass === 'stats'
+      ? []
+      : [
+          { name: 'DY', type: unit(width, E), access: 'read' as const },
+          { name: 'Stats', type: 'f32', access: 'read' as const },
+          ...(pass === 'none' ? [] : [{ name: 'Y', type: unit(width, E), access: 'read' as const }]),
+        ]),
+    { name: 'Out', type: 'f32', access: 'read_write' as const },
+  ],
+  body: () => `${CHANNEL_ENTRY}
+  let N = u.N; let C = u.C; let HW = u.HW; let xo = u.xOffset; let go = u.dyOffset;
+  let c = wg.y;
+  ${pass === 'stats' ? `let shift = f32(X[xo + c * HW]${width === 4 ? '.x' : ''});` : 'let mean = Stats[4u * c];'}
+  let end = min((wg.x + 1u) * u.chunk, N * HW);
+  var j = wg.x * u.chunk + li;
+  // (n, e) of unit j, stepped without dividing in the loop.
+  var n = j / HW; var e = j % HW;
+  let dn = ${WG}u / HW; let de = ${WG}u % HW;
+  var a1 = ${zero(width)}; var a2 = a1;
+  for (; j < end; j += ${WG}u) {
+    let i = (n * C + c) * HW + e;
+    ${pass === 'stats' ? STATS_TERM(width)('i') : BACKWARD_TERM(width, pass)('i')}
+    n += dn; e += de;
+    if (e >= HW) { e -= HW; n += 1u; }
+  }
+  let s1 = ${laneSum('a1', width)};
+  let s2 = ${laneSum('a2', width)};
+  ${TREE_SUM(['s1', 's2'])}
+  if (li == 0u) {
+    let p = 2u * (c * u.chunks + wg.x);
+    Out[p] = shared0[0]; Out[p + 1u] = shared1[0];
+  }
+}`,
+});
+
+const STATS_TERM = (width: 1 | 4): Term => (i) => `let v = ${load(width, `X[xo + ${i}]`)} - shift; a1 += v; a2 += v * v;`;
+
 // training and hasRunning are 0 or 1; HW and xOffset count units of `width` elements; the parameters'
 // offsets (they may be views into larger buffers) count elements, and so does that of the batch counter
 // (nn.BatchNorm2d's num_batches_tracked: counted here rather than in two more dispatches) when counting.
+// chunks is the split pass's partials per channel (unused by the channel variant).
 const STATS = uniforms({
   N: 'u32', C: 'u32', HW: 'u32', eps: 'f32', momentum: 'f32', training: 'u32', xOffset: 'u32',
-  hasRunning: 'u32', wOffset: 'u32', bOffset: 'u32', rmOffset: 'u32', rvOffset: 'u32', countOffset: 'u32',
+  hasRunning: 'u32', wOffset: 'u32', bOffset: 'u32', rmOffset: 'u32', rvOffset: 'u32', countOffset: 'u32', chunks: 'u32',
 });
-const stats = (E: Elem, P: Elem, width: 1 | 4, counting: boolean) => ({
+const stats = (E: Elem, P: Elem, width: 1 | 4, counting: boolean, variant: BatchNormVariant) => ({
   name: 'batchNormStats',
-  key: `${E}${P}${width}${counting ? 'c' : ''}`,
+  key: `${E}${P}${width}${counting ? 'c' : ''}${variant === 'split' ? 's' : ''}`,
   uniforms: STATS,
   bindings: [
+    ...(variant === 'split' ? [PART] : []),
     { name: 'X', type: unit(width, E), access: 'read' as const },
     { name: 'Wt', type: P, access: 'read' as const },
     { name: 'Bs', type: P, access: 'read' as const },
@@ -71,17 +160,7 @@ const stats = (E: Elem, P: Elem, width: 1 | 4, counting: boolean) => ({
   var mean: f32; var varB: f32;
   if (u.training == 1u) {
     let shift = f32(X[xo + c * HW]${width === 4 ? '.x' : ''});
-    var a1 = ${width === 4 ? 'vec4<f32>()' : '0.0'}; var a2 = a1;
-    for (var n = 0u; n < N; n++) {
-      let base = xo + (n * C + c) * HW;
-      for (var e = li; e < HW; e += ${WG}u) {
-        let v = ${load(width, 'X[base + e]')} - shift;
-        a1 += v; a2 += v * v;
-      }
-    }
-    let s1 = ${laneSum('a1', width)};
-    let s2 = ${laneSum('a2', width)};
-    ${TREE_SUM(['s1', 's2'])}
+    ${channelSums(width, variant, STATS_TERM(width))}
     let M = f32(N * HW * ${width}u);
     let m1 = shared0[0] / M;
     mean = shift + m1;
@@ -153,36 +232,34 @@ const maskedDy = (width: 1 | 4, epilogue: BatchNormEpilogue, dy: string, y: stri
 
 // Per channel: dw = sum(dy * xhat), db = sum(dy), and dx = k1*dy + k2*x + k3. HW and the x and dy
 // offsets count units; the weight's offset counts elements.
-const BACKWARD_REDUCE = uniforms({ N: 'u32', C: 'u32', HW: 'u32', training: 'u32', xOffset: 'u32', dyOffset: 'u32', wOffset: 'u32' });
-const backwardReduce = (E: Elem, P: Elem, width: 1 | 4, epilogue: BatchNormEpilogue) => ({
+const BACKWARD_TERM = (width: 1 | 4, epilogue: BatchNormEpilogue): Term => (i) =>
+  `let dy = ${maskedDy(width, epilogue, `DY[go + ${i}]`, `Y[${i}]`)}; a1 += dy; a2 += dy * (${load(width, `X[xo + ${i}]`)} - mean);`;
+
+// The split variant reads its sums from the partials (chunks per channel) instead of X, DY and Y.
+const BACKWARD_REDUCE = uniforms({ N: 'u32', C: 'u32', HW: 'u32', training: 'u32', xOffset: 'u32', dyOffset: 'u32', wOffset: 'u32', chunks: 'u32' });
+const backwardReduce = (E: Elem, P: Elem, width: 1 | 4, epilogue: BatchNormEpilogue, variant: BatchNormVariant) => ({
   name: 'batchNormBackwardReduce',
-  key: `${E}${P}${width}${epilogue === 'none' ? '' : 'relu'}`,
+  // The split variant reads no X, DY or Y: one kernel serves every epilogue.
+  key: `${E}${P}${width}${variant === 'split' ? 's' : epilogue === 'none' ? '' : 'relu'}`,
   uniforms: BACKWARD_REDUCE,
   bindings: [
-    { name: 'X', type: unit(width, E), access: 'read' as const },
-    { name: 'DY', type: unit(width, E), access: 'read' as const },
+    ...(variant === 'split'
+      ? [PART]
+      : [
+          { name: 'X', type: unit(width, E), access: 'read' as const },
+          { name: 'DY', type: unit(width, E), access: 'read' as const },
+        ]),
     { name: 'Wt', type: P, access: 'read' as const },
     { name: 'Stats', type: 'f32', access: 'read' as const },
-    ...(epilogue === 'none' ? [] : [{ name: 'Y', type: unit(width, E), access: 'read' as const }]),
+    ...(epilogue === 'none' || variant === 'split' ? [] : [{ name: 'Y', type: unit(width, E), access: 'read' as const }]),
     { name: 'Coef', type: 'f32', access: 'read_write' as const },
   ],
   body: () => `${CHANNEL_ENTRY}
-  let N = u.N; let C = u.C; let HW = u.HW; let xo = u.xOffset; let go = u.dyOffset;
+  let N = u.N; let C = u.C; let HW = u.HW; ${variant === 'channel' ? 'let xo = u.xOffset; let go = u.dyOffset;' : ''}
   let c = wg.x;
   let mean = Stats[4u * c];
   let invstd = Stats[4u * c + 1u];
-  var a1 = ${width === 4 ? 'vec4<f32>()' : '0.0'}; var a2 = a1;
-  for (var n = 0u; n < N; n++) {
-    let base = (n * C + c) * HW;
-    for (var e = li; e < HW; e += ${WG}u) {
-      let dy = ${maskedDy(width, epilogue, 'DY[go + base + e]', 'Y[base + e]')};
-      a1 += dy;
-      a2 += dy * (${load(width, 'X[xo + base + e]')} - mean);
-    }
-  }
-  let sdy = ${laneSum('a1', width)};
-  let sdyx = ${laneSum('a2', width)};
-  ${TREE_SUM(['sdy', 'sdyx'])}
+  ${channelSums(width, variant, BACKWARD_TERM(width, epilogue))}
   if (li == 0u) {
     let M = f32(N * HW * ${width}u);
     let db = shared0[0];
@@ -237,6 +314,55 @@ function planeGrid(planeUnits: number, planes: number): [number, number] {
   const maxWg = getDevice().info.limits.maxComputeWorkgroupsPerDimension;
   if (planes > maxWg) throw new Error(`batchNorm2d: ${planes} (N x C) planes exceed ${maxWg} workgroups per dimension`);
   return [Math.ceil(planeUnits / WG), planes];
+}
+
+// The split pass aims at this many workgroups in all, each over at least MIN_CHUNK units.
+const TARGET_WORKGROUPS = 512;
+const MIN_CHUNK = 4 * WG;
+
+/** Partials per channel of the split pass: at least 1, at most one per unit. */
+function chunksOf(C: number, units: number): { chunk: number; chunks: number } {
+  const want = Math.max(1, Math.min(Math.ceil(units / MIN_CHUNK), Math.ceil(TARGET_WORKGROUPS / C)));
+  const chunk = Math.ceil(units / want);
+  return { chunk, chunks: Math.ceil(units / chunk) };
+}
+
+/**
+ * One per-channel reduction (the statistics, or the backward's sums), chosen per adapter and problem by
+ * measurement. `encode(variant, buffers, partials)` dispatches the reduction's final kernel on
+ * `buffers`, after the split pass has filled `partials` (split only); `pass` dispatches that pass.
+ */
+function reduceChannels(
+  problem: string,
+  C: number,
+  units: number,
+  elements: number,
+  buffers: Storage[],
+  pass: (buffers: Storage[], partials: Storage, chunk: number, chunks: number) => void,
+  encode: (variant: BatchNormVariant, buffers: Storage[], partials: Storage | null, chunks: number) => void,
+): void {
+  const { chunk, chunks } = chunksOf(C, units);
+  const run = (variant: BatchNormVariant, bufs: Storage[]) => {
+    if (variant === 'channel') return encode(variant, bufs, null, 0);
+    const part = empty([C * chunks * 2]);
+    pass(bufs, part.storage, chunk, chunks);
+    encode(variant, bufs, part.storage, chunks);
+    part.dispose();
+  };
+  const variant = choose<BatchNormVariant>({
+    problem: `batchNorm|${problem}|C${sizeClass(C)}|M${sizeClass(units)}`,
+    candidates: [...BATCH_NORM_VARIANTS],
+    label: (v) => v,
+    // A CPU's few threads are busy with the channels alone; a GPU's are not when chunks would be many.
+    fallback: !getDevice().info.isCpu && chunks >= 4 ? 'split' : 'channel',
+    // Bandwidth-bound: an element read costs about as much time as 50 flops.
+    worthTuning: worthTuning(50 * elements),
+    prepare: () => {
+      const scratch = buffers.map((b) => allocate(b.byteSize));
+      return { run: (v) => run(v, scratch), dispose: () => scratch.forEach((st) => release(st, flushNumber())) };
+    },
+  });
+  run(variant, buffers);
 }
 
 export interface BatchNormOptions {
@@ -306,12 +432,20 @@ export function batchNorm2d(
   const statsOut = empty([C, 4]);
   // Planes a multiple of 4 long (HRNet's always are) go through vec4 loads.
   const width = HW % 4 === 0 && hx.t.offset % 4 === 0 && (hr?.t.offset ?? 0) % 4 === 0 ? 4 : 1;
-  const words = STATS.pack({
+  const words = (chunks: number) => STATS.pack({
     N, C, HW: HW / width, eps: options.eps ?? 1e-5, momentum: options.momentum ?? 0.1, training: training ? 1 : 0, xOffset: hx.t.offset / width,
-    hasRunning: runningMean ? 1 : 0, wOffset: w.offset, bOffset: b.offset, rmOffset: rm.offset, rvOffset: rv.offset, countOffset: counter?.offset ?? 0,
+    hasRunning: runningMean ? 1 : 0, wOffset: w.offset, bOffset: b.offset, rmOffset: rm.offset, rvOffset: rv.offset, countOffset: counter?.offset ?? 0, chunks,
   });
   const statsBuffers = [hx.t.storage, w.storage, b.storage, rm.storage, rv.storage, statsOut.storage, ...(counter ? [counter.storage] : [])];
-  dispatch(stats(E, P, width, !!counter), statsBuffers, words, [C]);
+  const xOffset = hx.t.offset / width;
+  if (!training) dispatch(stats(E, P, width, !!counter, 'channel'), statsBuffers, words(0), [C]);
+  else {
+    reduceChannels(
+      `${E}|stats`, C, (N * HW) / width, N * C * HW, statsBuffers,
+      ([bx], part, chunk, chunks) => dispatch(partials(E, width, 'stats'), [bx!, part], PARTIALS.pack({ N, C, HW: HW / width, xOffset, dyOffset: 0, chunk, chunks }), [chunks, C]),
+      (v, bufs, part, chunks) => dispatch(stats(E, P, width, !!counter, v), [...(part ? [part] : []), ...bufs], words(chunks), [C]),
+    );
+  }
   const y = empty(x.shape, x.dtype);
   const applyBuffers = [hx.t.storage, statsOut.storage, ...(hr ? [hr.t.storage] : []), y.storage];
   dispatch(apply(E, width, epilogue), applyBuffers, APPLY.pack({ HW: HW / width, C, xOffset: hx.t.offset / width, rOffset: (hr?.t.offset ?? 0) / width }), planeGrid(HW / width, N * C));
@@ -326,7 +460,19 @@ export function batchNorm2d(
     const coef = empty([5, C]);
     const w4 = HW % 4 === 0 && cx.t.offset % 4 === 0 && cdy.t.offset % 4 === 0 ? 4 : 1;
     const masked = sy ? [sy.storage] : [];
-    dispatch(backwardReduce(E, P, w4, epilogue), [cx.t.storage, cdy.t.storage, sw!.storage, st!.storage, ...masked, coef.storage], BACKWARD_REDUCE.pack({ N, C, HW: HW / w4, training: training ? 1 : 0, xOffset: cx.t.offset / w4, dyOffset: cdy.t.offset / w4, wOffset: sw!.offset }), [C]);
+    const [xo, go] = [cx.t.offset / w4, cdy.t.offset / w4];
+    // Buffers: x, dy, the statistics, y when masked; the weight; the coefficients.
+    reduceChannels(
+      `${E}${P}|backward${epilogue === 'none' ? '' : 'relu'}`, C, (N * HW) / w4, N * C * HW, [cx.t.storage, cdy.t.storage, st!.storage, ...masked, sw!.storage, coef.storage],
+      (bufs, part, chunk, chunks) => dispatch(partials(E, w4, epilogue === 'none' ? 'none' : 'relu'), [...bufs.slice(0, -2), part], PARTIALS.pack({ N, C, HW: HW / w4, xOffset: xo, dyOffset: go, chunk, chunks }), [chunks, C]),
+      (v, bufs, part, chunks) => {
+        const [bx, bdy, bst] = bufs;
+        const [bw, bcoef] = bufs.slice(-2);
+        const inputs = part ? [part] : [bx!, bdy!];
+        const by = part ? [] : bufs.slice(3, -2);
+        dispatch(backwardReduce(E, P, w4, epilogue, v), [...inputs, bw!, bst!, ...by, bcoef!], BACKWARD_REDUCE.pack({ N, C, HW: HW / w4, training: training ? 1 : 0, xOffset: xo, dyOffset: go, wOffset: sw!.offset, chunks }), [C]);
+      },
+    );
     const dx = empty(x.shape, x.dtype);
     const dr = residual ? empty(x.shape, x.dtype) : null;
     if (x.requiresGrad || dr) {

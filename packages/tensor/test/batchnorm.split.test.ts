@@ -1,0 +1,68 @@
+// Batch norm's split reductions (partials per chunk of N*H*W, combined per channel) beside the one-pass
+// per-channel ones, on shapes the fixtures lack: many chunks, N*H*W not a multiple of the chunk, 17
+// channels, scalar and vec4 planes, f32 and f16; and the same bits run to run (no atomics).
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type DType, type Tensor, batchNorm2d, forceVariant, init, memory, tensor } from '@tmpose/tensor';
+import { type BatchNormVariant } from '../src/ops/batchnorm.js';
+import { hashFill } from './fixtures.js';
+import { expectClose } from './helpers.js';
+
+beforeAll(async () => {
+  await init();
+});
+
+let live = 0;
+beforeAll(() => {
+  live = memory().liveTensors;
+});
+afterAll(() => expect(memory().liveTensors).toBe(live));
+
+const values = (n: number, seed: number) => Float32Array.from(hashFill(n, { seed, levels: 401, denominator: 128 }));
+
+/** y, dx, dweight, dbias and the running mean and variance of one training step with `variant` forced. */
+async function step(shape: number[], dtype: DType, variant: BatchNormVariant, relu: boolean): Promise<Float32Array[]> {
+  const C = shape[1]!;
+  const n = shape.reduce((a, b) => a * b, 1);
+  forceVariant('batchNorm', variant);
+  const owned: Tensor[] = [];
+  try {
+    const x = tensor(values(n, 1), shape, { dtype, requiresGrad: true });
+    const w = tensor(values(C, 2), [C], { requiresGrad: true });
+    const b = tensor(values(C, 3), [C], { requiresGrad: true });
+    const [rm, rv] = [tensor(new Float32Array(C), [C]), tensor(new Float32Array(C).fill(1), [C])];
+    const y = batchNorm2d(x, w, b, rm, rv, { relu });
+    const dy = tensor(values(n, 4), shape, { dtype });
+    owned.push(x, w, b, rm, rv, y, dy);
+    y.backward(dy);
+    const read = async (t: Tensor) => Float32Array.from(await t.data());
+    return [await read(y), await read(x.grad!), await read(w.grad!), await read(b.grad!), await read(rm), await read(rv)];
+  } finally {
+    forceVariant('batchNorm', null);
+    for (const t of owned) t.dispose();
+  }
+}
+
+const NAMES = ['y', 'dx', 'dweight', 'dbias', 'running mean', 'running var'];
+
+describe('batch norm: split reductions', () => {
+  // [3, 17, 37, 29]: 3219 scalar units per channel, 4 chunks of 805 (the last 804); [2, 1, 64, 48]: one
+  // channel of 1536 vec4 units in 2 chunks; [1, 3, 2, 2]: one vec4 unit per channel, one chunk.
+  const shapes = [[3, 17, 37, 29], [2, 1, 64, 48], [1, 3, 2, 2]];
+  for (const dtype of ['float32', 'float16'] as const) {
+    for (const shape of shapes) {
+      it(`${dtype} ${shape.join('x')}: split matches one pass per channel, relu`, async () => {
+        const one = await step(shape, dtype, 'channel', true);
+        const split = await step(shape, dtype, 'split', true);
+        // Sums of the same terms in another order: f32 rounding, or one float16 ulp after rounding.
+        const atol = dtype === 'float16' ? 2 ** -9 : 1e-5;
+        one.forEach((want, i) => expectClose(split[i]!, want, atol, atol, `${dtype} ${shape.join('x')} ${NAMES[i]}`));
+      });
+    }
+  }
+
+  it('the same bits run to run', async () => {
+    const first = await step([3, 17, 37, 29], 'float32', 'split', false);
+    const again = await step([3, 17, 37, 29], 'float32', 'split', false);
+    first.forEach((a, i) => expect(Buffer.from(again[i]!.buffer).equals(Buffer.from(a.buffer)), NAMES[i]).toBe(true));
+  });
+});
