@@ -9,6 +9,7 @@ import * as api from '@tmpose/tensor';
 import { init, tensor } from '@tmpose/tensor';
 import { type Case, type OpCall, type Tol, fixtureRunner, loadCases, tol, viewShape } from './fixtures.js';
 import { matmulVariantLabels } from '../src/ops/matmul.js';
+import { ROW_VARIANTS } from '../src/ops/rowlanes.js';
 import { expectClose, fn, throwsEarly } from './helpers.js';
 
 // ---------------------------------------------------------------------------------------------------
@@ -129,6 +130,11 @@ for (const family of ['elementwise', 'reduce', 'views', 'nn']) {
     for (const c of loadCases(family)) it(c.name, () => runner.run(c));
   });
 }
+
+describe('fixtures: softmax, logSoftmax and layerNorm with every row variant (thread, workgroup, subgroups)', () => {
+  const rowOps = new Set(['softmax', 'logSoftmax', 'layerNorm']);
+  runner.everyVariant('rows', ROW_VARIANTS.map((v) => [v, loadCases('nn').filter((k) => rowOps.has(k.op))]));
+});
 
 describe('fixtures: every tuned matmul variant (register rows x column lanes; GEMM-core tiles, split-K)', () => {
   // A label runs on the cases where every product of the case, forward and backward, has it: the

@@ -1,5 +1,6 @@
 // layerNorm over the trailing dims: a forward kernel per row that also keeps mean and 1/std, and a
-// fused backward: one kernel for dx per row, one for the weight and bias gradients per column
+// fused backward: one kernel for dx per row (each row on a thread, a workgroup or subgroups: rowlanes.ts,
+// the tuner picks), one for the weight and bias gradients per column
 // (partial sums over chunks of rows, then one reduction). Mean, variance and every sum are f32, and so
 // are the saved statistics and the weight-gradient partials, whatever the dtypes: a float16 input may come
 // with float16 or float32 (master) weight and bias; y and dx take the input's dtype, the weight and bias
@@ -14,6 +15,7 @@ import { type Tensor, empty } from '../tensor.js';
 import { to } from './cast.js';
 import { full } from './create.js';
 import { sum } from './reduce.js';
+import { type RowLanes, type RowVariant, dispatchRows, rowLanes } from './rowlanes.js';
 import { asContiguous } from './rows.js';
 import { reshape } from './view.js';
 
@@ -37,26 +39,44 @@ ${linearEntry(WG)}
   };
 };
 
+/** A row kernel (one row per `row`, see rowlanes.ts) over bindings [name, written] with uniforms U. */
+const rowKernel = (name: string, U: UniformBlock, bindings: [string, boolean][], body: (l: RowLanes) => string) => (variant: RowVariant, ...dtypesIn: DType[]): Kernel => {
+  const types = dtypesIn.map((d) => dtypes[d].wgsl);
+  const lanes = rowLanes(variant);
+  return {
+    name,
+    key: `${types.join('')}${variant}`,
+    uniforms: U,
+    bindings: bindings.map(([n, write], i) => ({ name: n, type: types[i]!, access: write ? ('read_write' as const) : ('read' as const) })),
+    body: () => `${bindings.map(([n], i) => `alias ${n}T = ${types[i]};`).join('\n')}
+${lanes.entry}
+  ${body(lanes)}
+}`,
+  };
+};
+
 // Rows of D elements; xOffset and gOffset are the element offsets of X and G.
 const FORWARD_U = uniforms({ rows: 'u32', D: 'u32', eps: 'f32', xOffset: 'u32' });
-const FORWARD = kernel('layerNorm', FORWARD_U, [['X', false], ['W', false], ['Bias', false], ['Y', true], ['Stats', true]], `
-  if (i >= u.rows) { return; }
+const FORWARD = rowKernel('layerNorm', FORWARD_U, [['X', false], ['W', false], ['Bias', false], ['Y', true], ['Stats', true]], (l) => `
+  let i = row;
   let D = u.D;
   let xb = u.xOffset + i * D;
   var m = 0.0;
-  for (var d = 0u; d < D; d++) { m += f32(X[xb + d]); }
-  m = m / f32(D);
+  ${l.loop('d', 'D')} { m += f32(X[xb + d]); }
+  m = ${l.add('m')} / f32(D);
   var v = 0.0;
-  for (var d = 0u; d < D; d++) { let c = f32(X[xb + d]) - m; v += c * c; }
-  let rstd = inverseSqrt(v / f32(D) + u.eps);
-  for (var d = 0u; d < D; d++) { Y[i * D + d] = YT((f32(X[xb + d]) - m) * rstd * f32(W[d]) + f32(Bias[d])); }
-  Stats[2u * i] = m;
-  Stats[2u * i + 1u] = rstd;`);
+  ${l.loop('d', 'D')} { let c = f32(X[xb + d]) - m; v += c * c; }
+  let rstd = inverseSqrt(${l.add('v')} / f32(D) + u.eps);
+  ${l.loop('d', 'D')} { Y[i * D + d] = YT((f32(X[xb + d]) - m) * rstd * f32(W[d]) + f32(Bias[d])); }
+  if (${l.lead}) {
+    Stats[2u * i] = m;
+    Stats[2u * i + 1u] = rstd;
+  }`);
 
 // dx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)), dxhat = g * w.
 const BACKWARD_X_U = uniforms({ rows: 'u32', D: 'u32', xOffset: 'u32', gOffset: 'u32' });
-const BACKWARD_X = kernel('layerNormBackwardX', BACKWARD_X_U, [['X', false], ['G', false], ['W', false], ['Stats', false], ['DX', true]], `
-  if (i >= u.rows) { return; }
+const BACKWARD_X = rowKernel('layerNormBackwardX', BACKWARD_X_U, [['X', false], ['G', false], ['W', false], ['Stats', false], ['DX', true]], (l) => `
+  let i = row;
   let D = u.D;
   let xb = u.xOffset + i * D;
   let gb = u.gOffset + i * D;
@@ -64,14 +84,14 @@ const BACKWARD_X = kernel('layerNormBackwardX', BACKWARD_X_U, [['X', false], ['G
   let rstd = Stats[2u * i + 1u];
   var a = 0.0;
   var b = 0.0;
-  for (var d = 0u; d < D; d++) {
+  ${l.loop('d', 'D')} {
     let dh = f32(G[gb + d]) * f32(W[d]);
     a += dh;
     b += dh * (f32(X[xb + d]) - m) * rstd;
   }
-  a = a / f32(D);
-  b = b / f32(D);
-  for (var d = 0u; d < D; d++) {
+  a = ${l.add('a')} / f32(D);
+  b = ${l.add('b')} / f32(D);
+  ${l.loop('d', 'D')} {
     let xh = (f32(X[xb + d]) - m) * rstd;
     DX[i * D + d] = DXT(rstd * (f32(G[gb + d]) * f32(W[d]) - a - xh * b));
   }`);
@@ -123,8 +143,7 @@ export function layerNorm(x: Tensor, normalizedShape: readonly number[], weight?
   const hx = asContiguous(x);
   const y = empty(x.shape, dtype);
   const stats = empty([rows, 2]);
-  const forward = FORWARD(dtype, ones.dtype, zeros.dtype, dtype, 'float32');
-  dispatch(forward, [hx.t.storage, ones.storage, zeros.storage, y.storage, stats.storage], FORWARD_U.pack({ rows, D, eps, xOffset: hx.t.offset }), grid(Math.ceil(rows / WG)));
+  dispatchRows(`layerNorm|${dtype},${ones.dtype},${zeros.dtype}`, rows, D, [hx.t.storage, ones.storage, zeros.storage, y.storage, stats.storage], (v) => FORWARD(v, dtype, ones.dtype, zeros.dtype, dtype, 'float32'), FORWARD_U.pack({ rows, D, eps, xOffset: hx.t.offset }));
   hx.done();
   const inputs = [x, ...(weight ? [weight] : []), ...(bias ? [bias] : [])];
   const out = record(y, 'layerNorm', inputs, [x, ones, stats], (g, [sx, sw, st]) => {
@@ -133,7 +152,9 @@ export function layerNorm(x: Tensor, normalizedShape: readonly number[], weight?
     const grads: (Tensor | null)[] = [];
     if (x.requiresGrad) {
       const dx = empty(x.shape, dtype);
-      dispatch(BACKWARD_X(dtype, g.dtype, sw!.dtype, 'float32', dtype), [cx.t.storage, cg.t.storage, sw!.storage, st!.storage, dx.storage], BACKWARD_X_U.pack({ rows, D, xOffset: cx.t.offset, gOffset: cg.t.offset }), grid(Math.ceil(rows / WG)));
+      const buffers = [cx.t.storage, cg.t.storage, sw!.storage, st!.storage, dx.storage];
+      const kernelOf = (v: RowVariant) => BACKWARD_X(v, dtype, g.dtype, sw!.dtype, 'float32', dtype);
+      dispatchRows(`layerNormBackwardX|${dtype},${g.dtype},${sw!.dtype}`, rows, D, buffers, kernelOf, BACKWARD_X_U.pack({ rows, D, xOffset: cx.t.offset, gOffset: cg.t.offset }));
       grads.push(dx);
     } else {
       grads.push(null);

@@ -80,8 +80,10 @@ export function wgslSource(kernel: Kernel): string {
   const decls = kernel.bindings
     .map((b, i) => `@group(0) @binding(${i + 1}) var<storage, ${b.access}> ${b.name}: array<${b.type}>;`)
     .join('\n');
-  // A float16 storage array (array<f16> in the declarations) needs the extension as much as f16 in the body.
-  const enables = /\bf16\b/.test(`${decls}\n${kernel.body()}`) ? 'enable f16;\n' : '';
+  // A float16 storage array (array<f16> in the declarations) needs the extension as much as f16 in the body;
+  // a kernel reading its subgroup size uses subgroup operations.
+  const source = `${decls}\n${kernel.body()}`;
+  const enables = `${/\bf16\b/.test(source) ? 'enable f16;\n' : ''}${/\bsubgroup_size\b/.test(source) ? 'enable subgroups;\n' : ''}`;
   return `${enables}${kernel.uniforms?.wgsl ?? NUMBERED_SLOTS}\n${PRELUDE}\n${decls}\n${kernel.body()}`;
 }
 
