@@ -15,6 +15,7 @@ import { commonDType, dtypes } from '../dtype.js';
 import { type Storage, allocate, release } from '../runtime/pool.js';
 import { dispatch, flushNumber } from '../runtime/queue.js';
 import { choose, sizeClass } from '../runtime/tune.js';
+import { uniforms } from '../runtime/uniforms.js';
 import { type GemmOps, type GemmTile, gemm, gemmChoices, gemmLabel, gemmMaxBatches, gemmUnderfilled, GEMM_TILES } from './gemm.js';
 import { broadcastShapes, fmt, sizeOf } from '../shape.js';
 import { type Tensor, empty } from '../tensor.js';
@@ -29,8 +30,20 @@ type AMode = 'k' | 'm' | 's';
 type BMode = 'n' | 'k' | 's';
 
 const MAX_BATCH_RANK = 3;
-// Params: M N K, offsets A B, strides A (m k) B (k n), batchStart, batch shape (3), batch strides A (3) B (3).
-const P = { M: 0, N: 1, K: 2, offA: 3, offB: 4, sAm: 5, sAk: 6, sBk: 7, sBn: 8, batchStart: 9, bShape: 10, bsA: 13, bsB: 16 };
+// The strided views: offsets of A and B, their strides (m k, k n), the first batch of the dispatch, the
+// batch shape (collapsed to 3 dims) and A's and B's strides along it (0 where broadcast).
+const VIEW = {
+  offA: 'u32', offB: 'u32', sAm: 'u32', sAk: 'u32', sBk: 'u32', sBn: 'u32', batchStart: 'u32',
+  shape0: 'u32', shape1: 'u32', shape2: 'u32', bsA0: 'u32', bsA1: 'u32', bsA2: 'u32', bsB0: 'u32', bsB1: 'u32', bsB2: 'u32',
+} as const;
+const U = uniforms({ M: 'u32', N: 'u32', K: 'u32', ...VIEW });
+type View = { [K in keyof typeof VIEW]: number };
+
+/** WGSL: batch index `z` (of this dispatch) -> zOut, and the bases of A and B in it. */
+const batchBases = (z: string) => `let zOut = ${z} + u.batchStart;
+  let z2 = zOut % u.shape2; let z1 = (zOut / u.shape2) % u.shape1; let z0 = zOut / (u.shape2 * u.shape1);
+  let aBase = u.offA + z0 * u.bsA0 + z1 * u.bsA1 + z2 * u.bsA2;
+  let bBase = u.offB + z0 * u.bsB0 + z1 * u.bsB1 + z2 * u.bsB2;`;
 
 const aligned = (...xs: number[]) => xs.every((x) => x % 4 === 0);
 
@@ -86,6 +99,7 @@ function kernelFor(T: string, am: AMode, bm: BMode, wx: number, wy: number, tm: 
   return {
     name: 'matmul',
     key: `${T}${am}${bm}${wx}x${wy}x${tm}${bias ? 'b' : ''}`,
+    uniforms: U,
     bindings: [
       { name: 'A', type: am === 's' ? T : `vec4<${T}>`, access: 'read' as const },
       { name: 'B', type: bm === 's' ? T : `vec4<${T}>`, access: 'read' as const },
@@ -95,22 +109,13 @@ function kernelFor(T: string, am: AMode, bm: BMode, wx: number, wy: number, tm: 
     body: () => `
 @compute @workgroup_size(${wx}, ${wy})
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-  let M = pu(${P.M}u); let N = pu(${P.N}u); let K = pu(${P.K}u);
+  let M = u.M; let N = u.N; let K = u.K;
   let col = (wg.x * ${wx}u + lid.x) * 4u;
   let row = (wg.y * ${wy}u + lid.y) * ${tm}u;
   if (col >= N || row >= M) { return; }
   // Batch index -> offsets of A, B (broadcast dims have stride 0) and O (contiguous).
-  var z = wg.z + pu(${P.batchStart}u);
-  let zOut = z;
-  var aBase = pu(${P.offA}u);
-  var bBase = pu(${P.offB}u);
-  for (var d = 2i; d >= 0i; d--) {
-    let s = pu(${P.bShape}u + u32(d));
-    let c = z % s; z = z / s;
-    aBase += c * pu(${P.bsA}u + u32(d));
-    bBase += c * pu(${P.bsB}u + u32(d));
-  }
-  let sAm = pu(${P.sAm}u); let sAk = pu(${P.sAk}u); let sBk = pu(${P.sBk}u); let sBn = pu(${P.sBn}u);
+  ${batchBases('wg.z')}
+  let sAm = u.sAm; let sAk = u.sAk; let sBk = u.sBk; let sBn = u.sBn;
   // Rows and columns past the edge are clamped for loading and skipped when storing.
   ${[...Array(tm).keys()].map((i) => `let r${i} = min(row + ${i}u, M - 1u);`).join(' ')}
   let c0 = col; let c1 = min(col + 1u, N - 1u); let c2 = min(col + 2u, N - 1u); let c3 = min(col + 3u, N - 1u);
@@ -137,7 +142,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
  * The tiled core's reads and store for matmul: the same strides, batch broadcast and read modes as the
  * register kernels, vec4 loads along the contiguous dim, a vec4 store when N % 4 == 0.
  */
-function gemmOps(T: string, am: AMode, bm: BMode, bias: boolean, oVec: boolean, values: Record<string, number>): GemmOps {
+function gemmOps(T: string, am: AMode, bm: BMode, bias: boolean, oVec: boolean, values: View): GemmOps {
   const scalar = (name: 'A' | 'B', mode: string, i: string) => (mode === 's' ? `f32(${name}[${i}])` : `f32(${name}[(${i}) >> 2u][(${i}) & 3u])`);
   const aAt = (k: string, m: string) => `aBase + ${m} * sAm + ${k} * sAk`;
   const bAt = (k: string, n: string) => `bBase + ${k} * sBk + ${n} * sBn`;
@@ -152,16 +157,10 @@ function gemmOps(T: string, am: AMode, bm: BMode, bias: boolean, oVec: boolean, 
       ...(bias ? [{ name: 'Bias', type: T, access: 'read' as const }] : []),
       { name: 'O', type: oVec ? `vec4<${T}>` : T, access: 'read_write' },
     ],
-    uniforms: {
-      offA: 'u32', offB: 'u32', sAm: 'u32', sAk: 'u32', sBk: 'u32', sBn: 'u32', batchStart: 'u32',
-      shape0: 'u32', shape1: 'u32', shape2: 'u32', bsA0: 'u32', bsA1: 'u32', bsA2: 'u32', bsB0: 'u32', bsB1: 'u32', bsB2: 'u32',
-    },
+    uniforms: VIEW,
     values,
     // Batch index -> offsets of A, B (broadcast dims have stride 0) and O (contiguous).
-    prologue: `let zOut = batch + batchStart;
-  let c2 = zOut % shape2; let c1 = (zOut / shape2) % shape1; let c0 = zOut / (shape2 * shape1);
-  let aBase = offA + c0 * bsA0 + c1 * bsA1 + c2 * bsA2;
-  let bBase = offB + c0 * bsB0 + c1 * bsB1 + c2 * bsB2;`,
+    prologue: batchBases('batch'),
     a: {
       axis: am === 'm' ? 'x' : 'k',
       load: (k, m) => scalar('A', am, aAt(k, m)),
@@ -216,16 +215,15 @@ function matmulRaw(a: Tensor, b: Tensor, bias?: Tensor): Tensor {
   const [sBk, sBn] = [b.strides[b.rank - 2]!, b.strides[b.rank - 1]!];
   const am = aMode(a, M, K, sAm, sAk, bsA);
   const bm = bMode(b, N, K, sBk, sBn, bsB);
+  const [shape0, shape1, shape2] = bShape as [number, number, number];
+  const [bsA0, bsA1, bsA2] = bsA as [number, number, number];
+  const [bsB0, bsB1, bsB2] = bsB as [number, number, number];
+  const view = (batchStart: number): View => ({ offA: a.offset, offB: b.offset, sAm, sAk, sBk, sBn, batchStart, shape0, shape1, shape2, bsA0, bsA1, bsA2, bsB0, bsB1, bsB2 });
   const encode = (v: Variant, buffers: Storage[]) => {
     if (!('wx' in v)) {
-      const oVec = N % 4 === 0;
       const chunk = gemmMaxBatches(v);
       for (let start = 0; start < batches; start += chunk) {
-        const [shape0, shape1, shape2] = bShape as [number, number, number];
-        const [bsA0, bsA1, bsA2] = bsA as [number, number, number];
-        const [bsB0, bsB1, bsB2] = bsB as [number, number, number];
-        const values = { offA: a.offset, offB: b.offset, sAm, sAk, sBk, sBn, batchStart: start, shape0, shape1, shape2, bsA0, bsA1, bsA2, bsB0, bsB1, bsB2 };
-        gemm(gemmOps(T, am, bm, !!bias, oVec, values), v, { M, N, K, batches: Math.min(chunk, batches - start) }, buffers);
+        gemm(gemmOps(T, am, bm, !!bias, N % 4 === 0, view(start)), v, { M, N, K, batches: Math.min(chunk, batches - start) }, buffers);
       }
       return;
     }
@@ -233,8 +231,7 @@ function matmulRaw(a: Tensor, b: Tensor, bias?: Tensor): Tensor {
     const kernel = kernelFor(T, am, bm, v.wx, wy, v.tm, !!bias);
     const maxZ = 65535;
     for (let start = 0; start < batches; start += maxZ) {
-      const params = [M, N, K, a.offset, b.offset, sAm, sAk, sBk, sBn, start, ...bShape, ...bsA, ...bsB];
-      dispatch(kernel, buffers, params, [Math.ceil(N / (4 * v.wx)), Math.ceil(M / (v.tm * wy)), Math.min(maxZ, batches - start)]);
+      dispatch(kernel, buffers, U.pack({ M, N, K, ...view(start) }), [Math.ceil(N / (4 * v.wx)), Math.ceil(M / (v.tm * wy)), Math.min(maxZ, batches - start)]);
     }
   };
   const sizes = [a.storage.byteSize, b.storage.byteSize, ...(bias ? [bias.storage.byteSize] : []), out.storage.byteSize];
