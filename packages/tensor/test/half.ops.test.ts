@@ -6,6 +6,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import * as api from '@tmpose/tensor';
 import { type DType, type DeviceInfo, init, kernelsOf, randn, tensor, tidy } from '@tmpose/tensor';
 import { wgslSource } from '../src/runtime/pipelines.js';
+import { REDUCE_VARIANTS } from '../src/ops/reduce.js';
 import { ROW_VARIANTS } from '../src/ops/rowlanes.js';
 import { type OpCall, type Tol, fixtureRunner, loadCases, tol } from './fixtures.js';
 import { fn, throwsEarly } from './helpers.js';
@@ -104,6 +105,10 @@ describe('float16 kernels against PyTorch (outputs float16, gradients float16)',
     expect([...new Set(cases.map((c) => c.op))].filter((op) => !TOLERANCES[op])).toEqual([]);
     runner.expectNoLeaks();
   });
+});
+
+describe('float16 sum and mean with every reduce variant (thread, columns, workgroup, subgroups)', () => {
+  runner.everyVariant('reduce', REDUCE_VARIANTS.map((v) => [v, cases.filter((k) => k.op === 'sum' || k.op === 'mean')]));
 });
 
 describe('float16 softmax, logSoftmax and layerNorm with every row variant (thread, workgroup, subgroups)', () => {

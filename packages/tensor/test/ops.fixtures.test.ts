@@ -9,6 +9,7 @@ import * as api from '@tmpose/tensor';
 import { init, tensor } from '@tmpose/tensor';
 import { type Case, type OpCall, type Tol, fixtureRunner, loadCases, tol, viewShape } from './fixtures.js';
 import { matmulVariantLabels } from '../src/ops/matmul.js';
+import { REDUCE_VARIANTS } from '../src/ops/reduce.js';
 import { ROW_VARIANTS } from '../src/ops/rowlanes.js';
 import { expectClose, fn, throwsEarly } from './helpers.js';
 
@@ -130,6 +131,10 @@ for (const family of ['elementwise', 'reduce', 'views', 'nn']) {
     for (const c of loadCases(family)) it(c.name, () => runner.run(c));
   });
 }
+
+describe('fixtures: sum and mean with every reduce variant (thread, columns, workgroup, subgroups)', () => {
+  runner.everyVariant('reduce', REDUCE_VARIANTS.map((v) => [v, loadCases('reduce').filter((k) => k.op === 'sum' || k.op === 'mean')]));
+});
 
 describe('fixtures: softmax, logSoftmax and layerNorm with every row variant (thread, workgroup, subgroups)', () => {
   const rowOps = new Set(['softmax', 'logSoftmax', 'layerNorm']);

@@ -2,16 +2,27 @@
 // copied only when the axes can't be expressed that way. Each thread reduces a run of one row, with
 // no barriers (they are very expensive on CPU drivers); long rows over few outputs split into chunks
 // reduced by a second pass. float16 is summed in f32, and the partial sums between passes stay f32.
+//
+// Float sums (and means) have variants the tuner picks per adapter and problem ('reduce' family):
+//  - thread: as above, the threads of one row's chunks side by side;
+//  - columns: the same, the threads of one chunk's rows side by side, so that with the reduced axis
+//    not contiguous (kept rows adjacent in memory) neighbouring threads read neighbouring elements;
+//  - workgroup, subgroup: a row per workgroup, its lanes strided along it (coalesced when the reduced
+//    axis is contiguous), reduced by a tree or by subgroups as in rowlanes.ts.
 import { record } from '../autograd.js';
 import { type DType, FLOAT_DTYPES, commonDType, dtypes } from '../dtype.js';
-import { linearEntry } from '../runtime/pipelines.js';
-import { dispatch, grid } from '../runtime/queue.js';
+import { getDevice } from '../device.js';
+import { type Kernel, linearEntry } from '../runtime/pipelines.js';
+import { type Storage, allocate, release } from '../runtime/pool.js';
+import { dispatch, flushNumber, grid } from '../runtime/queue.js';
+import { choose, sizeClass, worthTuning } from '../runtime/tune.js';
 import { uniforms } from '../runtime/uniforms.js';
 import { type Shape, contiguousStrides, fmt, normalizeAxes, sameShape, sizeOf } from '../shape.js';
 import { type Tensor, empty } from '../tensor.js';
 import { contiguous } from './copy.js';
 import { full } from './create.js';
 import { div, eq, mul } from './elementwise.js';
+import { rowLanes } from './rowlanes.js';
 import { expand, permute, reshape } from './view.js';
 import { LIMITS } from './wgsl.js';
 
@@ -39,30 +50,35 @@ function group(shape: number[], strides: number[]): [number, number] | null {
   return [size, stride];
 }
 
-function launchRows(op: ReduceOp, x: Tensor, outDtype: DType, M: number, R: number, sM: number, sR: number, offset: number, scale: number): Tensor {
-  const A = dtypes[x.dtype].compute;
-  // Split long rows when there are too few rows to keep every core busy.
+/** How a float sum runs (see the top of the file). */
+export type ReduceVariant = 'thread' | 'columns' | 'workgroup' | 'subgroup';
+export const REDUCE_VARIANTS: readonly ReduceVariant[] = ['thread', 'columns', 'workgroup', 'subgroup'];
+
+/** The chunks each row splits into: many when there are too few rows to keep every core busy. */
+function chunking(M: number, R: number): { chunks: number; chunk: number } {
   let chunks = 1;
   if (M < 2048 && R > 1024) chunks = Math.min(Math.ceil(R / 256), Math.ceil(8192 / M));
   const chunk = Math.ceil(R / chunks);
-  chunks = Math.ceil(R / chunk);
-  // Partial sums keep the accumulator's type (float16 rows give f32 partials).
-  const out = empty([M * chunks], chunks > 1 ? (A === 'f32' ? 'float32' : 'int32') : outDtype);
-  const [S, OS] = [dtypes[x.dtype].wgsl, dtypes[out.dtype].wgsl];
-  const kernel = {
-    name: `reduce_${op}`,
-    key: `${S}${OS}`,
-    uniforms: U,
-    bindings: [
-      { name: 'X', type: S, access: 'read' as const },
-      { name: 'O', type: OS, access: 'read_write' as const },
-    ],
-    body: () => `
+  return { chunks: Math.ceil(R / chunk), chunk };
+}
+
+/**
+ * The thread kernel: thread o reduces chunk c of row m, o = m * chunks + c (rows) or c * M + m
+ * (columns), into O[o].
+ */
+const threadKernel = (op: ReduceOp, A: 'f32' | 'i32', S: string, OS: string, columns: boolean): Kernel => ({
+  name: `reduce_${op}`,
+  key: `${S}${OS}${columns ? 'c' : ''}`,
+  uniforms: U,
+  bindings: [
+    { name: 'X', type: S, access: 'read' as const },
+    { name: 'O', type: OS, access: 'read_write' as const },
+  ],
+  body: () => `
 ${linearEntry(WG, 'o')}
   let chunks = u.chunks;
   if (o >= u.M * chunks) { return; }
-  let m = o / chunks;
-  let c = o % chunks;
+  ${columns ? 'let m = o % u.M; let c = o / u.M;' : 'let m = o / chunks; let c = o % chunks;'}
   let R = u.R;
   let sR = u.sR;
   let start = c * u.chunk;
@@ -77,13 +93,74 @@ ${linearEntry(WG, 'o')}
   ${op === 'sum' && A === 'f32' ? 'acc = acc * u.scale;' : ''}
   O[o] = ${OS}(acc);
 }`,
+});
+
+// A row per workgroup: rows < M of R at X[offset + row * sM + r * sR], the sum times scale.
+const LANES_U = uniforms({ rows: 'u32', R: 'u32', sM: 'u32', sR: 'u32', offset: 'u32', scale: 'f32' });
+const lanesKernel = (S: string, OS: string, variant: 'workgroup' | 'subgroup'): Kernel => {
+  const l = rowLanes(variant);
+  return {
+    name: 'reduce_sum',
+    key: `${S}${OS}${variant}`,
+    uniforms: LANES_U,
+    bindings: [
+      { name: 'X', type: S, access: 'read' as const },
+      { name: 'O', type: OS, access: 'read_write' as const },
+    ],
+    body: () => `
+${l.entry}
+  let p = u.offset + row * u.sM;
+  var acc = 0.0;
+  ${l.loop('r', 'u.R')} { acc += f32(X[p + r * u.sR]); }
+  acc = ${l.add('acc')};
+  if (${l.lead}) { O[row] = ${OS}(acc * u.scale); }
+}`,
   };
-  const s = chunks > 1 ? 1 : scale;
-  dispatch(kernel, [x.storage, out.storage], U.pack({ M, R, sM, sR, offset, scale: s, chunks, chunk }), grid(Math.ceil((M * chunks) / WG)));
-  if (chunks === 1) return out;
-  const final = launchRows(op, out, outDtype, M, chunks, chunks, 1, 0, scale);
-  out.dispose();
-  return final;
+};
+
+/** Reduces the rows into `out` ([M] of outDtype) with the thread kernel, in one pass or two. */
+function threadRows(op: ReduceOp, x: Storage, xDtype: DType, out: Storage, outDtype: DType, M: number, R: number, sM: number, sR: number, offset: number, scale: number, columns: boolean): void {
+  const A = dtypes[xDtype].compute;
+  const { chunks, chunk } = chunking(M, R);
+  // Partial sums keep the accumulator's type (float16 rows give f32 partials).
+  const part = chunks > 1 ? empty([M * chunks], A === 'f32' ? 'float32' : 'int32') : null;
+  const [dst, dstDtype] = part ? [part.storage, part.dtype] : [out, outDtype];
+  const kernel = threadKernel(op, A, dtypes[xDtype].wgsl, dtypes[dstDtype].wgsl, columns);
+  dispatch(kernel, [x, dst], U.pack({ M, R, sM, sR, offset, scale: part ? 1 : scale, chunks, chunk }), grid(Math.ceil((M * chunks) / WG)));
+  if (!part) return;
+  // Row m's partials: at m * chunks + c (rows), or c * M + m (columns).
+  threadRows(op, part.storage, part.dtype, out, outDtype, M, chunks, columns ? 1 : chunks, columns ? M : 1, 0, scale, columns);
+  part.dispose();
+}
+
+function launchRows(op: ReduceOp, x: Tensor, outDtype: DType, M: number, R: number, sM: number, sR: number, offset: number, scale: number): Tensor {
+  const out = empty([M], outDtype);
+  const buffers = [x.storage, out.storage];
+  if (op !== 'sum' || dtypes[x.dtype].compute !== 'f32') {
+    threadRows(op, x.storage, x.dtype, out.storage, outDtype, M, R, sM, sR, offset, scale, false);
+    return out;
+  }
+  const { isCpu, features } = getDevice().info;
+  const encode = (v: ReduceVariant, [bx, bo]: Storage[]) => {
+    if (v === 'thread' || v === 'columns') threadRows(op, bx!, x.dtype, bo!, outDtype, M, R, sM, sR, offset, scale, v === 'columns');
+    else dispatch(lanesKernel(dtypes[x.dtype].wgsl, dtypes[outDtype].wgsl, v), [bx!, bo!], LANES_U.pack({ rows: M, R, sM, sR, offset, scale }), grid(M));
+  };
+  const contiguous = sR === 1;
+  const variant = choose<ReduceVariant>({
+    problem: `reduce|${x.dtype}|${contiguous ? 'rows' : 'strided'}|M${sizeClass(M)}|R${sizeClass(R)}`,
+    candidates: REDUCE_VARIANTS.filter((v) => v !== 'subgroup' || features.subgroups),
+    label: (v) => v,
+    // A CPU keeps its threads; a GPU reads a contiguous axis with lanes per row, a strided one across rows.
+    fallback: isCpu ? 'thread' : contiguous ? (R >= 32 ? (features.subgroups ? 'subgroup' : 'workgroup') : 'thread') : 'columns',
+    // Bandwidth-bound: an element read costs about as much time as 50 flops.
+    worthTuning: worthTuning(50 * M * R),
+    prepare: () => {
+      const scratch = buffers.map((b) => allocate(b.byteSize));
+      return { run: (v) => encode(v, scratch), dispose: () => scratch.forEach((st) => release(st, flushNumber())) };
+    },
+  });
+  encode(variant, buffers);
+  return out;
 }
 
 function reduceRaw(op: ReduceOp, x: Tensor, axes: number[], keepdim: boolean, scale = 1): Tensor {
