@@ -20,6 +20,9 @@ const TUNE_SRC = fileURLToPath(new URL('../src/runtime/tune.ts', import.meta.url
 const TUNE_STORE_SRC = fileURLToPath(new URL('../src/runtime/tunestore.ts', import.meta.url));
 const MATMUL_SRC = fileURLToPath(new URL('../src/ops/matmul.ts', import.meta.url));
 const CONV_SRC = fileURLToPath(new URL('../src/ops/conv2d.ts', import.meta.url));
+const BATCH_NORM_SRC = fileURLToPath(new URL('../src/ops/batchnorm.ts', import.meta.url));
+const REDUCE_SRC = fileURLToPath(new URL('../src/ops/reduce.ts', import.meta.url));
+const ROWS_SRC = fileURLToPath(new URL('../src/ops/rowlanes.ts', import.meta.url));
 const TIMEOUT_MS = 240_000;
 
 const A = [
@@ -180,6 +183,56 @@ window.runVariants = async () => {
 window.pageReady = true;
 `;
 
+/**
+ * The tuned reductions on small shapes: batch norm (training, relu), layerNorm, softmax and logSoftmax
+ * over rows of 33, sums over a contiguous axis of 257 and a strided one of 40, forward and backward.
+ */
+const REDUCTION_CASE = `
+  const leaf = (shape, seed) => { const t = T.randn(shape, { seed }); t.requiresGrad = true; return t; };
+  const out = {};
+  const run = async (name, forward, leaves) => {
+    const y = forward();
+    y.backward(T.randn(y.shape, { seed: 9 }));
+    out[name] = Array.from(await y.data());
+    for (const [i, t] of leaves.entries()) out[name + ' grad ' + i] = Array.from(await t.grad.data());
+  };
+  const [bx, bw, bb] = [leaf([2, 3, 5, 7], 1), leaf([3], 2), leaf([3], 3)];
+  await run('batchNorm2d relu', () => T.batchNorm2d(bx, bw, bb, null, null, { relu: true }), [bx, bw, bb]);
+  const [lx, lw] = [leaf([3, 33], 4), leaf([33], 5)];
+  await run('layerNorm', () => T.layerNorm(lx, [33], lw), [lx, lw]);
+  const sx = leaf([3, 33], 6);
+  await run('softmax', () => T.softmax(sx), [sx]);
+  await run('logSoftmax', () => T.logSoftmax(sx), [sx]);
+  const [rx, cx] = [leaf([3, 257], 7), leaf([40, 3], 8)];
+  await run('sum contiguous', () => T.sum(rx, 1), [rx]);
+  await run('mean strided', () => T.mean(cx, 0), [cx]);
+  return out;
+`;
+const REDUCTION_PAGE = `
+import * as T from '@tmpose/tensor';
+import { forceVariant } from ${JSON.stringify(TUNE_SRC)};
+import { BATCH_NORM_VARIANTS } from ${JSON.stringify(BATCH_NORM_SRC)};
+import { REDUCE_VARIANTS } from ${JSON.stringify(REDUCE_SRC)};
+import { ROW_VARIANTS } from ${JSON.stringify(ROWS_SRC)};
+const runCase = async () => { ${REDUCTION_CASE} };
+window.runVariants = async () => {
+  const info = await T.init();
+  const results = {};
+  for (const [family, labels] of [['batchNorm', BATCH_NORM_VARIANTS], ['rows', ROW_VARIANTS], ['reduce', REDUCE_VARIANTS]]) {
+    for (const label of labels) {
+      forceVariant(family, label);
+      try {
+        results[family + ' ' + label] = await runCase();
+      } finally {
+        forceVariant(family, null);
+      }
+    }
+  }
+  return { subgroups: info.features.subgroups, subgroupSizes: [info.adapter.subgroupMinSize, info.adapter.subgroupMaxSize], results };
+};
+window.pageReady = true;
+`;
+
 const html = (script: string) =>
   `<!doctype html><meta charset="utf-8"><title>tmpose browser test</title><script type="module" src="/${script}.js"></script>`;
 
@@ -210,10 +263,11 @@ beforeAll(async () => {
     '/tune.js': await bundle(TUNE_PAGE),
     '/tune-worker.js': await bundle(TUNE_WORKER),
     '/variants.js': await bundle(VARIANT_PAGE),
+    '/reductions.js': await bundle(REDUCTION_PAGE),
   };
   server = createServer((req, res) => {
     const script = scripts[req.url ?? ''];
-    const page = /^\/(case|tune|variants)\.html$/.exec(req.url ?? '');
+    const page = /^\/(case|tune|variants|reductions)\.html$/.exec(req.url ?? '');
     if (page) res.writeHead(200, { 'content-type': 'text/html' }).end(html(page[1]!));
     else if (script) res.writeHead(200, { 'content-type': 'text/javascript' }).end(script);
     else if (req.url === '/favicon.ico') res.writeHead(204).end();
@@ -341,6 +395,26 @@ it(
     console.log(`browser test: variants run in Chromium: ${labels.join(', ')}`);
     expect(labels.filter((l) => / g\d+x64s?$/.test(l)).length).toBe(10);
     for (const [variant, results] of Object.entries(inPage)) {
+      expect(Object.keys(results)).toEqual(Object.keys(inNode));
+      for (const [name, values] of Object.entries(results)) expectClose(values, inNode[name]!, 1e-4, 1e-4, `Chromium ${variant}: ${name} vs Node`);
+    }
+  },
+  TIMEOUT_MS + 60_000,
+);
+
+it(
+  'every batch norm, row (softmax, layerNorm) and sum variant, forced in Chromium (SwiftShader, subgroups of 4), gives what Node gives',
+  async () => {
+    await T.init();
+    const inNode = (await new AsyncFunction('T', REDUCTION_CASE)(T)) as unknown as Record<string, number[]>;
+    type Page = { subgroups: boolean; subgroupSizes: number[]; results: Record<string, Record<string, number[]>> };
+    const page = await runInPage('reductions', () => (window as unknown as { runVariants(): Promise<Page> }).runVariants());
+    console.log(`browser test: Chromium's subgroups: ${page.subgroups} (sizes ${page.subgroupSizes.join('-')}); variants: ${Object.keys(page.results).join(', ')}`);
+    expect(Object.keys(page.results)).toEqual([
+      'batchNorm channel', 'batchNorm split', 'rows thread', 'rows workgroup', 'rows subgroup',
+      'reduce thread', 'reduce columns', 'reduce workgroup', 'reduce subgroup',
+    ]);
+    for (const [variant, results] of Object.entries(page.results)) {
       expect(Object.keys(results)).toEqual(Object.keys(inNode));
       for (const [name, values] of Object.entries(results)) expectClose(values, inNode[name]!, 1e-4, 1e-4, `Chromium ${variant}: ${name} vs Node`);
     }
