@@ -80,6 +80,36 @@ export function batchNorm(N: number, C: number, H: number, W: number, backward: 
   return { ...c, dispose: () => (c.dispose(), runningMean.dispose(), runningVar.dispose()) };
 }
 
+/** A row-wise op of the norm bench on x [rows, R]: softmax or layerNorm over R, a sum over R, a mean over rows. */
+export type RowOp = 'softmax' | 'layerNorm' | 'sum' | 'mean';
+
+/** `op` on [rows, R] (forward); `variant` forces the op's tuner family to a label (none: as tuned). */
+export function rowOp(op: RowOp, rows: number, R: number, variant?: string): Case {
+  const x = leaf(hostRandn(rows * R, 1), [rows, R], false);
+  const [w, b] = [leaf(hostRandn(R, 2), [R], false), leaf(hostRandn(R, 3), [R], false)];
+  const family = op === 'sum' || op === 'mean' ? 'reduce' : 'rows';
+  const forward = {
+    softmax: () => T.softmax(x),
+    layerNorm: () => T.layerNorm(x, [R], w, b),
+    sum: () => T.sum(x, 1),
+    mean: () => T.mean(x, 0),
+  }[op];
+  return {
+    bytes: (op === 'sum' || op === 'mean' ? 1 : 2) * 4 * rows * R,
+    note: op === 'mean' ? 'strided axis' : 'last axis',
+    async run() {
+      if (variant) T.forceVariant(family, variant);
+      try {
+        T.tidy(forward);
+      } finally {
+        if (variant) T.forceVariant(family, null);
+      }
+      await T.sync();
+    },
+    dispose: () => [x, w, b].forEach((t) => t.dispose()),
+  };
+}
+
 /** Initialises all three engines on the one adapter and prints which adapter that is. */
 export async function initEngines(): Promise<void> {
   const { adapterDescription } = await import('./gpu.js');

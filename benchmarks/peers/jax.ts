@@ -165,6 +165,24 @@ export async function batchNorm({ N, C, H, W }: BatchNormShape, backward = false
   );
 }
 
+/** The norm bench's ops on x [rows, R], forward under `jit`: softmax and layer norm (composed) over R, sum over R, mean over rows. */
+export async function rowOp(op: 'softmax' | 'layerNorm' | 'sum' | 'mean', rows: number, R: number): Promise<Case> {
+  const x = await randn([rows, R], 1);
+  const [w, b] = [await randn([R], 2), await randn([R], 3)];
+  const fns = {
+    softmax: (x: Arr) => nn.softmax(x, -1),
+    layerNorm: (x: Arr, w: Arr, b: Arr) => {
+      const xc = np.subtract(x.ref, np.mean(x, [1], { keepdims: true }));
+      const variance = np.mean(np.square(xc.ref), [1], { keepdims: true });
+      return np.add(np.multiply(np.multiply(xc, np.reciprocal(np.sqrt(np.add(variance, 1e-5)))), w), b);
+    },
+    sum: (x: Arr) => np.sum(x, [1]),
+    mean: (x: Arr) => np.mean(x, [0]),
+  };
+  const f = jax.jit(fns[op] as (x: Arr, w: Arr, b: Arr) => Arr);
+  return caseOf([x, w, b], () => f(x.ref, w.ref, b.ref), { note: 'jit' }, f);
+}
+
 /**
  * A chain of `n` dependent eager `np.add`s on tiny arrays: per-op CPU cost. jax-js is lazy and fuses
  * elementwise chains, so this may launch far fewer than `n` kernels: that is its design, not a bug.

@@ -174,6 +174,22 @@ export function batchNorm({ N, C, H, W }: BatchNormShape, backward = false): Cas
   return caseOf([x, gamma, beta, dy], () => g([x, gamma, beta], dy), { bytes, note });
 }
 
+/** The norm bench's ops on x [rows, R], forward: softmax and layer norm (tf.moments) over R, sum over R, mean over rows. */
+export function rowOp(op: 'softmax' | 'layerNorm' | 'sum' | 'mean', rows: number, R: number): Case {
+  const x = randn([rows, R], 1);
+  const [w, b] = [randn([R], 2), randn([R], 3)];
+  const f = {
+    softmax: () => tf.softmax(x),
+    layerNorm: () => {
+      const { mean, variance } = tf.moments(x, [1], true);
+      return tf.add(tf.mul(tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, 1e-5))), w), b);
+    },
+    sum: () => tf.sum(x, 1),
+    mean: () => tf.mean(x, 0),
+  }[op];
+  return caseOf([x, w, b], f, { note: op === 'layerNorm' ? 'tf.moments composed' : '' });
+}
+
 /** A chain of `n` dependent `tf.add`s on tiny GPU-resident tensors: per-op CPU cost. */
 export function addChain(n = 1000, size = 64): Case {
   const a = randn([size], 1);
