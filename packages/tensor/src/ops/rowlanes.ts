@@ -45,7 +45,8 @@ fn ${name}(v: f32, li: u32) -> f32 {
   return red[0];
 }`;
 
-// One word per subgroup (64 of them at a subgroup size of 1), added in subgroup order by every lane.
+// One word per subgroup (64 of them at a subgroup size of 1; one where a subgroup is wider than the
+// workgroup, as Adreno's 128 can be), added in subgroup order by every lane.
 const SUBGROUPS = (name: string, sub: string, op: (a: string, b: string) => string, init: string) => `
 fn ${name}(v: f32, li: u32, sgSize: u32, sgId: u32) -> f32 {
   let s = ${sub}(v);
@@ -53,7 +54,7 @@ fn ${name}(v: f32, li: u32, sgSize: u32, sgId: u32) -> f32 {
   if (sgId == 0u) { red[li / sgSize] = s; }
   workgroupBarrier();
   var t = ${init};
-  for (var k = 0u; k < ${WG}u / sgSize; k++) { t = ${op('t', 'red[k]')}; }
+  for (var k = 0u; k < (${WG}u + sgSize - 1u) / sgSize; k++) { t = ${op('t', 'red[k]')}; }
   return t;
 }`;
 
