@@ -14,6 +14,7 @@
 import { isGradEnabled, record } from '../autograd.js';
 import { type DType, type DTypeInfo, commonDType, dtypes } from '../dtype.js';
 import { linearEntry } from '../runtime/pipelines.js';
+import { uniforms } from '../runtime/uniforms.js';
 import { type Storage, allocate, release } from '../runtime/pool.js';
 import { dispatch, flushNumber, grid } from '../runtime/queue.js';
 import { choose, sizeClass } from '../runtime/tune.js';
@@ -36,30 +37,34 @@ type Elem = DTypeInfo['wgsl'];
 const elem = (dtype: DType): Elem => dtypes[dtype].wgsl;
 
 // out[b, c, r] = in[b, r, c] for r < R, 0 for R <= r < RPad: puts channels fastest for vec4 loads.
+const LAYOUT = uniforms({ batches: 'u32', R: 'u32', C: 'u32', RPad: 'u32', offset: 'u32' });
 const transposePad = (E: Elem) => ({
   name: 'conv2dWeightLayout',
   key: E,
+  uniforms: LAYOUT,
   bindings: [
     { name: 'I', type: E, access: 'read' as const },
     { name: 'O', type: E, access: 'read_write' as const },
   ],
   body: () => `
 ${linearEntry(WG)}
-  let R = pu(1u); let C = pu(2u); let RPad = pu(3u);
-  if (i >= pu(0u) * C * RPad) { return; }
+  let R = u.R; let C = u.C; let RPad = u.RPad;
+  if (i >= u.batches * C * RPad) { return; }
   let r = i % RPad;
   let c = (i / RPad) % C;
   let b = i / (RPad * C);
-  O[i] = select(0.0, I[pu(4u) + (b * R + r) * C + c], r < R);
+  O[i] = select(0.0, I[u.offset + (b * R + r) * C + c], r < R);
 }`,
 });
 
 // Both re-laid weights at once, for a conv whose input gradient will be needed: WT as the forward reads
 // it (relayout(w, 1, F, C*KK)) and WD as the input gradient does (relayout(w, F, C, KK)), one dispatch
-// instead of one in each pass. Params: F, C, KK, FPad, CPad, w offset.
+// instead of one in each pass.
+const LAYOUTS = uniforms({ F: 'u32', C: 'u32', KK: 'u32', FPad: 'u32', CPad: 'u32', offset: 'u32' });
 const bothLayoutsKernel = (E: Elem) => ({
   name: 'conv2dWeightLayouts',
   key: E,
+  uniforms: LAYOUTS,
   bindings: [
     { name: 'I', type: E, access: 'read' as const },
     { name: 'WT', type: E, access: 'read_write' as const },
@@ -67,7 +72,7 @@ const bothLayoutsKernel = (E: Elem) => ({
   ],
   body: () => `
 ${linearEntry(WG)}
-  let F = pu(0u); let C = pu(1u); let KK = pu(2u); let FPad = pu(3u); let CPad = pu(4u); let o = pu(5u);
+  let F = u.F; let C = u.C; let KK = u.KK; let FPad = u.FPad; let CPad = u.CPad; let o = u.offset;
   if (i < C * KK * FPad) {
     let f = i % FPad;
     WT[i] = select(0.0, I[o + f * C * KK + i / FPad], f < F);
@@ -84,14 +89,14 @@ function bothLayouts(w: Tensor, g: Geometry): [Tensor, Tensor] {
   const KK = g.KH * g.KW;
   const wt = empty([g.C * KK * pad8(g.F)], w.dtype);
   const wd = empty([g.F * KK * pad8(g.C)], w.dtype);
-  dispatch(bothLayoutsKernel(elem(w.dtype)), [w.storage, wt.storage, wd.storage], [g.F, g.C, KK, pad8(g.F), pad8(g.C), w.offset], grid(Math.ceil(Math.max(wt.size, wd.size) / WG)));
+  dispatch(bothLayoutsKernel(elem(w.dtype)), [w.storage, wt.storage, wd.storage], LAYOUTS.pack({ F: g.F, C: g.C, KK, FPad: pad8(g.F), CPad: pad8(g.C), offset: w.offset }), grid(Math.ceil(Math.max(wt.size, wd.size) / WG)));
   return [wt, wd];
 }
 
 function relayout(w: Tensor, batches: number, R: number, C: number): Tensor {
   const RPad = pad8(R);
   const out = empty([batches * C * RPad], w.dtype);
-  dispatch(transposePad(elem(w.dtype)), [w.storage, out.storage], [batches, R, C, RPad, w.offset], grid(Math.ceil(out.size / WG)));
+  dispatch(transposePad(elem(w.dtype)), [w.storage, out.storage], LAYOUT.pack({ batches, R, C, RPad, offset: w.offset }), grid(Math.ceil(out.size / WG)));
   return out;
 }
 
@@ -103,22 +108,28 @@ interface Geometry {
   stride: number; padH: number; padW: number;
 }
 
-// Shared params: N C H W F OH OW padH padW, then per-kernel extras from word 9.
-const geomParams = (g: Geometry) => [g.N, g.C, g.H, g.W, g.F, g.OH, g.OW, g.padH, g.padW];
+// The geometry every conv kernel reads (sizes are u32; the kernels index rows and columns as i32).
+const GEOM = { N: 'u32', C: 'u32', H: 'u32', W: 'u32', F: 'u32', OH: 'u32', OW: 'u32', padH: 'i32', padW: 'i32' } as const;
+const geom = (g: Geometry) => ({ N: g.N, C: g.C, H: g.H, W: g.W, F: g.F, OH: g.OH, OW: g.OW, padH: g.padH, padW: g.padW });
+// Each kernel's own uniforms after the geometry: offsets of its inputs, the bias flag, the row bands.
+const FORWARD = uniforms({ ...GEOM, xOff: 'u32', hasBias: 'u32', biasOff: 'u32' });
+const DATA = uniforms({ ...GEOM, dyOff: 'u32' });
+const WEIGHT = uniforms({ ...GEOM, xOff: 'u32', dyOff: 'u32', rows: 'u32', splitsPerImage: 'u32' });
 /** The entry of the tiled kernels, with the shared params read. */
 const GEOM_ENTRY = `
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-  let N = pu(0u); let C = pu(1u); let H = i32(pu(2u)); let W = i32(pu(3u)); let F = pu(4u);
-  let OH = i32(pu(5u)); let OW = i32(pu(6u)); let padH = i32(pu(7u)); let padW = i32(pu(8u));`;
+  let N = u.N; let C = u.C; let H = i32(u.H); let W = i32(u.W); let F = u.F;
+  let OH = i32(u.OH); let OW = i32(u.OW); let padH = u.padH; let padW = u.padW;`;
 
-/** Forward: out[n, f, oh, ow] over a thread tile of 8 filters x 4 columns. Extra params: x offset, bias flag, bias offset. */
+/** Forward: out[n, f, oh, ow] over a thread tile of 8 filters x 4 columns. */
 function forwardKernel(E: Elem, KH: number, KW: number, S: number, TW: number) {
   const J = (TW - 1) * S + KW; // input columns one tile row touches
   const quads = [...Array(TW / 4).keys()];
   return {
     name: 'conv2d',
     key: `${E}${KH}x${KW}s${S}w${TW}`,
+    uniforms: FORWARD,
     bindings: [
       { name: 'X', type: E, access: 'read' as const },
       { name: 'WT', type: `vec4<${E}>`, access: 'read' as const },
@@ -139,7 +150,7 @@ function forwardKernel(E: Elem, KH: number, KW: number, S: number, TW: number) {
     for (var kh = 0; kh < ${KH}; kh++) {
       let ih = oh * ${S} - padH + kh;
       if (ih < 0 || ih >= H) { continue; }
-      let rowBase = pu(9u) + ((n * C + ci) * u32(H) + u32(ih)) * u32(W);
+      let rowBase = u.xOff + ((n * C + ci) * u32(H) + u32(ih)) * u32(W);
       let iw0 = ow0 * ${S} - padW;
       ${[...Array(J).keys()].map((j) => `let x${j} = select(0.0, f32(X[rowBase + u32(max(iw0 + ${j}, 0))]), iw0 + ${j} >= 0 && iw0 + ${j} < W);`).join('\n      ')}
       let kBase = ((ci * ${KH}u + u32(kh)) * ${KW}u) * FPad + f0;
@@ -153,7 +164,7 @@ function forwardKernel(E: Elem, KH: number, KW: number, S: number, TW: number) {
   }
   let outRow = u32(oh) * u32(OW) + u32(ow0);
   ${[...Array(CT).keys()].map((c) => `if (f0 + ${c}u < F) {
-    let b = select(0.0, f32(Bias[pu(11u) + f0 + ${c}u]), pu(10u) == 1u);
+    let b = select(0.0, f32(Bias[u.biasOff + f0 + ${c}u]), u.hasBias == 1u);
     let o = (n * F + f0 + ${c}u) * u32(OH * OW) + outRow;
     ${quads.map((q) => `for (var t = 0; t < 4; t++) { if (ow0 + ${4 * q} + t < OW) { O[o + ${4 * q}u + u32(t)] = ${E}(acc${c}_${q}[t] + b); } }`).join('\n    ')}
   }`).join('\n  ')}
@@ -161,13 +172,14 @@ function forwardKernel(E: Elem, KH: number, KW: number, S: number, TW: number) {
   };
 }
 
-/** Input gradient: dx[n, c, ih, iw] over 8 input channels x 4 columns. Extra params: dy offset. */
+/** Input gradient: dx[n, c, ih, iw] over 8 input channels x 4 columns. */
 function backwardDataKernel(E: Elem, KH: number, KW: number, S: number, TW: number) {
   const J = TW - 1 + KW; // output-column candidates one tile row touches (before the stride test)
   const quads = [...Array(TW / 4).keys()];
   return {
     name: 'conv2dBackwardData',
     key: `${E}${KH}x${KW}s${S}w${TW}`,
+    uniforms: DATA,
     bindings: [
       { name: 'DY', type: E, access: 'read' as const },
       { name: 'WD', type: `vec4<${E}>`, access: 'read' as const },
@@ -187,7 +199,7 @@ function backwardDataKernel(E: Elem, KH: number, KW: number, S: number, TW: numb
     for (var kh = 0; kh < ${KH}; kh++) {
       let ohs = ih + padH - kh;
       if (ohs < 0 || ohs % ${S} != 0 || ohs / ${S} >= OH) { continue; }
-      let rowBase = pu(9u) + ((n * F + f) * u32(OH) + u32(ohs / ${S})) * u32(OW);
+      let rowBase = u.dyOff + ((n * F + f) * u32(OH) + u32(ohs / ${S})) * u32(OW);
       let ows0 = iw0 + padW - ${KW - 1};
       ${[...Array(J).keys()].map((j) => `let d${j} = select(0.0, f32(DY[rowBase + u32(max(ows0 + ${j}, 0) / ${S})]), ows0 + ${j} >= 0 && (ows0 + ${j}) % ${S} == 0 && (ows0 + ${j}) / ${S} < OW);`).join('\n      ')}
       let kBase = ((f * ${KH}u + u32(kh)) * ${KW}u) * CPad + c0;
@@ -214,19 +226,19 @@ function backwardDataKernel(E: Elem, KH: number, KW: number, S: number, TW: numb
 
 /**
  * Weight gradient partials: part[split, f, c, kh, kw] for 8 filters x one (c, kh) x every kw, summed
- * over the output rows of one split (an image, or a band of rows of it). Extra params: x offset,
- * dy offset, rows per split, splits per image.
+ * over the output rows of one split (an image, or a band of `rows` rows of it).
  */
 function backwardWeightKernel(E: Elem, KH: number, KW: number, S: number, vecDy: boolean) {
   const J = 3 * S + KW;
   // With rows a multiple of 4 wide (and aligned), each filter's 4 gradient values are one vec4 load.
   const loadDy = (f: number) =>
     vecDy
-      ? `let dy${f} = vec4<f32>(DY[(pu(10u) + ((n * F + min(f0 + ${f}u, F - 1u)) * u32(OH) + u32(oh)) * u32(OW) + u32(ow0)) >> 2u]);`
-      : `let dy${f} = select(vec4<f32>(), vec4<f32>(${[0, 1, 2, 3].map((q) => `select(0.0, f32(DY[pu(10u) + ((n * F + min(f0 + ${f}u, F - 1u)) * u32(OH) + u32(oh)) * u32(OW) + u32(min(ow0 + ${q}, OW - 1))]), ow0 + ${q} < OW)`).join(', ')}), f0 + ${f}u < F);`;
+      ? `let dy${f} = vec4<f32>(DY[(u.dyOff + ((n * F + min(f0 + ${f}u, F - 1u)) * u32(OH) + u32(oh)) * u32(OW) + u32(ow0)) >> 2u]);`
+      : `let dy${f} = select(vec4<f32>(), vec4<f32>(${[0, 1, 2, 3].map((q) => `select(0.0, f32(DY[u.dyOff + ((n * F + min(f0 + ${f}u, F - 1u)) * u32(OH) + u32(oh)) * u32(OW) + u32(min(ow0 + ${q}, OW - 1))]), ow0 + ${q} < OW)`).join(', ')}), f0 + ${f}u < F);`;
   return {
     name: 'conv2dBackwardWeight',
     key: `${E}${KH}x${KW}s${S}${vecDy ? 'v' : ''}`,
+    uniforms: WEIGHT,
     bindings: [
       { name: 'X', type: E, access: 'read' as const },
       { name: 'DY', type: vecDy ? `vec4<${E}>` : E, access: 'read' as const },
@@ -234,21 +246,21 @@ function backwardWeightKernel(E: Elem, KH: number, KW: number, S: number, vecDy:
     ],
     body: () => `${GEOM_ENTRY}
   let t = wg.x * ${WG}u + li;
-  let splitsPerImage = pu(12u);
+  let splitsPerImage = u.splitsPerImage;
   if (t >= C * ${KH}u * N * splitsPerImage) { return; }
   let ckh = t % (C * ${KH}u);
   let split = t / (C * ${KH}u);
   let c = ckh / ${KH}u;
   let kh = i32(ckh % ${KH}u);
   let n = split / splitsPerImage;
-  let ohStart = i32((split % splitsPerImage) * pu(11u));
-  let ohEnd = min(OH, ohStart + i32(pu(11u)));
+  let ohStart = i32((split % splitsPerImage) * u.rows);
+  let ohEnd = min(OH, ohStart + i32(u.rows));
   let f0 = wg.y * ${CT}u;
   ${[...Array(CT).keys()].map((f) => `var acc${f}: array<f32, ${KW}>;`).join(' ')}
   for (var oh = ohStart; oh < ohEnd; oh++) {
     let ih = oh * ${S} - padH + kh;
     if (ih < 0 || ih >= H) { continue; }
-    let xRow = pu(9u) + ((n * C + c) * u32(H) + u32(ih)) * u32(W);
+    let xRow = u.xOff + ((n * C + c) * u32(H) + u32(ih)) * u32(W);
     for (var ow0 = 0; ow0 < OW; ow0 += 4) {
       let iw0 = ow0 * ${S} - padW;
       ${[...Array(J).keys()].map((j) => `let x${j} = select(0.0, f32(X[xRow + u32(max(iw0 + ${j}, 0))]), iw0 + ${j} >= 0 && iw0 + ${j} < W);`).join('\n      ')}
@@ -333,7 +345,7 @@ function passVariant(pass: string, g: Geometry, columns: number, gemmDims: [numb
 /** The output, and with `keepDataLayout` the weights re-laid for the input gradient (made in the same dispatch). */
 function forwardRaw(x: Tensor, w: Tensor, bias: Tensor | undefined, g: Geometry, keepDataLayout = false): [Tensor, Tensor | null] {
   const out = empty([g.N, g.F, g.OH, g.OW], g.dtype);
-  const params = [...geomParams(g), x.offset, bias ? 1 : 0, bias?.offset ?? 0];
+  const params = FORWARD.pack({ ...geom(g), xOff: x.offset, hasBias: bias ? 1 : 0, biasOff: bias?.offset ?? 0 });
   // The register kernel reads re-laid weights (ws), the GEMM core the weights as they are.
   const encode = (v: Variant, [xs, ws, bs, os]: Storage[]) => {
     if (isTile(v)) {
@@ -366,7 +378,7 @@ function backwardDataRaw(dy: Tensor, w: Tensor, g: Geometry, laid: Tensor | null
       return;
     }
     const tiles = g.N * g.H * Math.ceil(g.W / v);
-    dispatch(backwardDataKernel(elem(g.dtype), g.KH, g.KW, g.stride, v), [ds!, ws!, xs!], [...geomParams(g), dy.offset], [Math.ceil(tiles / WG), Math.ceil(g.C / CT)]);
+    dispatch(backwardDataKernel(elem(g.dtype), g.KH, g.KW, g.stride, v), [ds!, ws!, xs!], DATA.pack({ ...geom(g), dyOff: dy.offset }), [Math.ceil(tiles / WG), Math.ceil(g.C / CT)]);
   };
   const laidBytes = g.F * g.KH * g.KW * pad8(g.C) * dtypes[g.dtype].bytes;
   const sizes = [dy.storage.byteSize, Math.max(laidBytes, w.storage.byteSize), dx.storage.byteSize];
@@ -396,7 +408,7 @@ function backwardWeightRaw(x: Tensor, dy: Tensor, g: Geometry): Tensor {
       return;
     }
     dispatch(backwardWeightKernel(elem(g.dtype), g.KH, g.KW, g.stride, g.OW % 4 === 0 && dy.offset % 4 === 0), [xs!, ds!, os!],
-      [...geomParams(g), x.offset, dy.offset, rows, splits], [Math.ceil((g.C * g.KH * g.N * splits) / WG), Math.ceil(g.F / CT)]);
+      WEIGHT.pack({ ...geom(g), xOff: x.offset, dyOff: dy.offset, rows, splitsPerImage: splits }), [Math.ceil((g.C * g.KH * g.N * splits) / WG), Math.ceil(g.F / CT)]);
   };
   const outBytes = Math.max(4 * partShape.reduce((a, b) => a * b), M * N * dtypes[g.dtype].bytes);
   const v = passVariant('wgrad', g, g.OW, [M, N, K, 1], [x.storage.byteSize, dy.storage.byteSize, outBytes], encode);
