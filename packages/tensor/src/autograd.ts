@@ -123,6 +123,10 @@ export function backward(root: Tensor, grad: Tensor | undefined, retainGraph: bo
   if (grad && !sameShape(grad.shape, root.shape)) {
     throw new Error(`backward: gradient shape ${fmt(grad.shape)} does not match tensor shape ${fmt(root.shape)}`);
   }
+  // As PyTorch: a gradient of another dtype would be read as the wrong element type by the rules' kernels.
+  if (grad && grad.dtype !== root.dtype) {
+    throw new Error(`backward: gradient dtype ${grad.dtype} does not match tensor dtype ${root.dtype} (${fmt(root.shape)}); convert it with .to('${root.dtype}')`);
+  }
   noGrad(() =>
     tidy(() => {
       const seed = grad ?? onesLike(root);

@@ -169,6 +169,14 @@ describe('float16 tensors', () => {
     for (const u of [x, same, w, loss, h, hLoss]) u.dispose();
   });
 
+  it('backward() refuses a gradient of another dtype than the tensor (its kernels would misread it)', () => {
+    const h = tensor([1, 2, 3], [3], { dtype: 'float16', requiresGrad: true });
+    const y = h.mul(2);
+    const g = ones([3]);
+    expect(() => y.backward(g)).toThrow("backward: gradient dtype float32 does not match tensor dtype float16 ([3]); convert it with .to('float16')");
+    for (const u of [h, y, g]) u.dispose();
+  });
+
   it('on an adapter without shader-f16, asking for float16 is one clear error', () => {
     const x = tensor([1, 2]);
     const file = bytesOf('half.safetensors');
