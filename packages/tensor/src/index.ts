@@ -36,5 +36,5 @@ export { matmulVariantLabels } from './ops/matmul.js';
 export * as optim from './optim/index.js';
 export type { BatchNormOptions } from './ops/batchnorm.js';
 export { upsampleNearest } from './ops/upsample.js';
-export type { AttentionOptions } from './ops/attention.js';
+export { type AttentionOptions, ATTENTION_VARIANTS } from './ops/attention.js';
 export * as nn from './nn/index.js';

@@ -23,6 +23,7 @@ const CONV_SRC = fileURLToPath(new URL('../src/ops/conv2d.ts', import.meta.url))
 const BATCH_NORM_SRC = fileURLToPath(new URL('../src/ops/batchnorm.ts', import.meta.url));
 const REDUCE_SRC = fileURLToPath(new URL('../src/ops/reduce.ts', import.meta.url));
 const ROWS_SRC = fileURLToPath(new URL('../src/ops/rowlanes.ts', import.meta.url));
+const ATTENTION_SRC = fileURLToPath(new URL('../src/ops/attention.ts', import.meta.url));
 const TIMEOUT_MS = 240_000;
 
 const A = [
@@ -206,6 +207,8 @@ const REDUCTION_CASE = `
   const [rx, cx] = [leaf([3, 257], 7), leaf([40, 3], 8)];
   await run('sum contiguous', () => T.sum(rx, 1), [rx]);
   await run('mean strided', () => T.mean(cx, 0), [cx]);
+  const [aq, ak, av] = [leaf([1, 2, 33, 16], 10), leaf([1, 2, 33, 16], 11), leaf([1, 2, 33, 16], 12)];
+  await run('attention L33', () => T.scaledDotProductAttention(aq, ak, av), [aq, ak, av]);
   return out;
 `;
 const REDUCTION_PAGE = `
@@ -214,11 +217,12 @@ import { forceVariant } from ${JSON.stringify(TUNE_SRC)};
 import { BATCH_NORM_VARIANTS } from ${JSON.stringify(BATCH_NORM_SRC)};
 import { REDUCE_VARIANTS } from ${JSON.stringify(REDUCE_SRC)};
 import { ROW_VARIANTS } from ${JSON.stringify(ROWS_SRC)};
+import { ATTENTION_VARIANTS } from ${JSON.stringify(ATTENTION_SRC)};
 const runCase = async () => { ${REDUCTION_CASE} };
 window.runVariants = async () => {
   const info = await T.init();
   const results = {};
-  for (const [family, labels] of [['batchNorm', BATCH_NORM_VARIANTS], ['rows', ROW_VARIANTS], ['reduce', REDUCE_VARIANTS]]) {
+  for (const [family, labels] of [['batchNorm', BATCH_NORM_VARIANTS], ['rows', ROW_VARIANTS], ['reduce', REDUCE_VARIANTS], ['attention', ATTENTION_VARIANTS]]) {
     for (const label of labels) {
       forceVariant(family, label);
       try {
@@ -403,7 +407,7 @@ it(
 );
 
 it(
-  'every batch norm, row (softmax, layerNorm) and sum variant, forced in Chromium (SwiftShader, subgroups of 4), gives what Node gives',
+  'every batch norm, row (softmax, layerNorm), sum and attention forward variant, forced in Chromium (SwiftShader, subgroups of 4), gives what Node gives',
   async () => {
     await T.init();
     const inNode = (await new AsyncFunction('T', REDUCTION_CASE)(T)) as unknown as Record<string, number[]>;
@@ -413,6 +417,7 @@ it(
     expect(Object.keys(page.results)).toEqual([
       'batchNorm channel', 'batchNorm split', 'rows thread', 'rows workgroup', 'rows subgroup',
       'reduce thread', 'reduce columns', 'reduce workgroup', 'reduce subgroup',
+      'attention 1', 'attention 2', 'attention 4', 'attention tile32', 'attention tile64',
     ]);
     for (const [variant, results] of Object.entries(page.results)) {
       expect(Object.keys(results)).toEqual(Object.keys(inNode));

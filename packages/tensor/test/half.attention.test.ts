@@ -1,11 +1,11 @@
 // float16 fused attention against PyTorch (see half.fixtures.ts for the tolerances, and the generator for
 // the per-case bound on dq and dk): head dims 16 to 128 (the unrolled and the rolled backward kernels,
 // every head-dim class), odd token counts, L = 1, q/k/v as strided views of one qkv tensor and at an
-// offset, TMPose's 170 tokens, with every rows-per-thread variant; which dtype the output and the
+// offset, TMPose's 170 tokens, with every forward variant (rows per thread, tiles) and every backward one; which dtype the output and the
 // gradients have; and the errors for mixed dtypes.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { init, scaledDotProductAttention, tensor } from '@tmpose/tensor';
-import { ATTENTION_ROWS } from '../src/ops/attention.js';
+import { ATTENTION_ROWS, ATTENTION_VARIANTS } from '../src/ops/attention.js';
 import { hashFill } from './fixtures.js';
 import { cases, describeCases, runner } from './half.fixtures.js';
 import { throwsEarly } from './helpers.js';
@@ -18,7 +18,8 @@ afterAll(() => runner.expectNoLeaks());
 describeCases('scaledDotProductAttention');
 
 describe('float16 attention: every tuned variant', () => {
-  runner.everyVariant('attention', ATTENTION_ROWS.map((rows) => [`${rows}`, cases('scaledDotProductAttention')]));
+  runner.everyVariant('attention', ATTENTION_VARIANTS.map((label) => [label, cases('scaledDotProductAttention')]));
+  runner.everyVariant('attentionBackward', ATTENTION_ROWS.map((rows) => [`${rows}`, cases('scaledDotProductAttention')]));
 });
 
 const half = (shape: number[], seed: number, requiresGrad = false) => {

@@ -4,7 +4,8 @@
 // FlashAttention-2's: a prepass for delta = rowsum(dO * O), then one kernel in which each thread owns
 // a few keys and accumulates their dK and dV over all queries, and one in which each thread owns a
 // few queries and accumulates dQ over all keys. Probabilities are recomputed from the saved
-// log-sum-exp. No kernel uses shared memory or barriers.
+// log-sum-exp. These row kernels use no shared memory or barriers; for GPUs, attentiontiles.ts has a
+// forward with a workgroup per block of queries and keys staged in workgroup memory (same outputs).
 //
 // Compile time shapes the code: a thread's rows are unrolled, but every loop over the head dim runs a
 // trip count read from a uniform, over rows kept in private arrays, so the compiler keeps it rolled.
@@ -22,28 +23,45 @@ import { type Access, type Binding, linearEntry } from '../runtime/pipelines.js'
 import type { Kernel } from '../runtime/pipelines.js';
 import { type Storage, allocate, release } from '../runtime/pool.js';
 import { dispatch, flushNumber, grid } from '../runtime/queue.js';
+import { getDevice } from '../device.js';
 import { choose, sizeClass, worthTuning } from '../runtime/tune.js';
 import { uniforms } from '../runtime/uniforms.js';
 import { fmt, sameShape } from '../shape.js';
 import { type Tensor, empty } from '../tensor.js';
+import { ATTENTION_TILES, forwardTiled } from './attentiontiles.js';
 import { contiguous } from './copy.js';
 import { LIMITS } from './wgsl.js';
 
 const WG = 64;
 /** The rows-per-thread variants of every attention kernel. */
 export const ATTENTION_ROWS = [1, 2, 4];
-const NEG = LIMITS.f32.lowest;
+export const NEG = LIMITS.f32.lowest;
+
+/** A kernel variant: the row kernels' rows per thread, or the tiled forward's queries per workgroup. */
+type Variant = { rows: number } | { tile: number };
+const variantLabel = (v: Variant) => ('rows' in v ? `${v.rows}` : `tile${v.tile}`);
+const ROW_VARIANTS: Variant[] = ATTENTION_ROWS.map((rows) => ({ rows }));
+const TILE_VARIANTS: Variant[] = ATTENTION_TILES.map((tile) => ({ tile }));
+/** The labels forceVariant('attention', label) takes: the forward's row kernels and tiles. */
+export const ATTENTION_VARIANTS = [...ROW_VARIANTS, ...TILE_VARIANTS].map(variantLabel);
 
 /**
- * Rows per thread: enough to reuse each loaded key/value row several times, few enough for registers.
- * Chosen per adapter and problem by measurement.
+ * The forward's variant (family 'attention') or a backward pass's rows per thread (family
+ * 'attentionBackward'), chosen per adapter and problem by measurement. Rows per thread: enough to reuse
+ * each loaded key/value row several times, few enough for registers. A CPU adapter times the row
+ * kernels only (the tiles are forced only); a GPU starts from the 32-query tile, whose threads keep
+ * few enough floats not to spill.
  */
-function rowsPerThread(E: Elem, pass: string, B: number, H: number, L: number, D: number, buffers: Storage[], encode: (rows: number, scratch: Storage[]) => void): number {
-  return choose<number>({
-    problem: `attention|${E}|${pass}|d${D}|L${sizeClass(L)}|BH${sizeClass(B * H)}`,
-    candidates: ATTENTION_ROWS,
-    label: (r) => `${r}`,
-    fallback: 2,
+function variantFor(E: Elem, pass: string, B: number, H: number, L: number, D: number, buffers: Storage[], encode: (v: Variant, scratch: Storage[]) => void): Variant {
+  const forward = pass === 'fwd';
+  const { isCpu } = getDevice().info;
+  const tiled = forward && !isCpu;
+  return choose<Variant>({
+    problem: `${forward ? 'attention' : 'attentionBackward'}|${E}|${pass}|d${D}|L${sizeClass(L)}|BH${sizeClass(B * H)}`,
+    candidates: tiled ? [...ROW_VARIANTS, ...TILE_VARIANTS] : ROW_VARIANTS,
+    forceOnly: forward && isCpu ? TILE_VARIANTS : [],
+    label: variantLabel,
+    fallback: tiled ? TILE_VARIANTS[0]! : ROW_VARIANTS[1]!,
     // q kᵀ and p v: 2 · L · L · D flops each, per head.
     worthTuning: worthTuning(4 * B * H * L * L * D),
     prepare: () => {
@@ -56,30 +74,30 @@ function rowsPerThread(E: Elem, pass: string, B: number, H: number, L: number, D
 const range = (n: number) => [...Array(n).keys()];
 const sumOf = (terms: string[]) => terms.join(' + ');
 /** Private rows hold the head dim rounded up to a power of two (in vec4s): one compile serves several D. */
-const headDimClass = (D: number) => sizeClass(D / 4);
+export const headDimClass = (D: number) => sizeClass(D / 4);
 
 // The uniforms of the row kernels: B, H, L, scale, then the offset and the b, h and row strides of q,
 // k and v (in vec4s), then the head dim in vec4s.
-const ROWS = uniforms({
+export const ROWS = uniforms({
   B: 'u32', H: 'u32', L: 'u32', scale: 'f32',
   qOffset: 'u32', qB: 'u32', qH: 'u32', qL: 'u32',
   kOffset: 'u32', kB: 'u32', kH: 'u32', kL: 'u32',
   vOffset: 'u32', vB: 'u32', vH: 'u32', vL: 'u32',
   D4: 'u32',
 });
-const rowAddr = (name: 'q' | 'k' | 'v', row: string) => `(u.${name}Offset + b * u.${name}B + h * u.${name}H + ${row} * u.${name}L)`;
+export const rowAddr = (name: 'q' | 'k' | 'v', row: string) => `(u.${name}Offset + b * u.${name}B + h * u.${name}H + ${row} * u.${name}L)`;
 
-type Elem = DTypeInfo['wgsl'];
+export type Elem = DTypeInfo['wgsl'];
 /** A storage array of vec4s of the tensors' element type E (halves: two words each); read through `ld`, written through `st`. */
-const vec4 = (E: Elem, name: string, access: Access = 'read'): Binding => ({ name, type: E === 'f16' ? 'vec2<u32>' : `vec4<${E}>`, access });
-const f32 = (name: string, access: Access = 'read'): Binding => ({ name, type: 'f32', access });
-const ld = (E: Elem, v: string) => (E === 'f16' ? `h4(${v})` : v);
-const st = (E: Elem, v: string) => (E === 'f16' ? `p4(${v})` : v);
+export const vec4 = (E: Elem, name: string, access: Access = 'read'): Binding => ({ name, type: E === 'f16' ? 'vec2<u32>' : `vec4<${E}>`, access });
+export const f32 = (name: string, access: Access = 'read'): Binding => ({ name, type: 'f32', access });
+export const ld = (E: Elem, v: string) => (E === 'f16' ? `h4(${v})` : v);
+export const st = (E: Elem, v: string) => (E === 'f16' ? `p4(${v})` : v);
 /** The (un)packing of four halves, for kernels of float16 tensors. */
-const halves = (E: Elem) => (E === 'f16' ? `
+export const halves = (E: Elem) => (E === 'f16' ? `
 fn h4(w: vec2<u32>) -> vec4<f32> { return vec4<f32>(unpack2x16float(w.x), unpack2x16float(w.y)); }
 fn p4(v: vec4<f32>) -> vec2<u32> { return vec2<u32>(pack2x16float(v.xy), pack2x16float(v.zw)); }` : '');
-const QKV = (E: Elem) => [vec4(E, 'Q'), vec4(E, 'K'), vec4(E, 'V')];
+export const QKV = (E: Elem) => [vec4(E, 'Q'), vec4(E, 'K'), vec4(E, 'V')];
 /** What both backward kernels read: q, k, v, dO and the (lse, delta) pairs. */
 const backwardInputs = (E: Elem) => [...QKV(E), vec4(E, 'DO'), f32('Stats')];
 
@@ -354,13 +372,19 @@ export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, optio
   const params = rowUniforms(B, H, L, D, scale, rq, rk, rv);
   const out = empty([B, H, L, D], q.dtype);
   const lse = empty([B, H, L]);
-  const groups = (rows: number) => grid(Math.ceil((B * H * Math.ceil(L / rows)) / WG));
-  // Each pass picks its rows per thread; `tuned` encodes it with the chosen (or a candidate) value.
-  const tuned = (pass: string, kernel: (rows: number) => Kernel, p: number[], buffers: Storage[]) => {
-    const encode = (rows: number, bufs: Storage[]) => dispatch(kernel(rows), bufs, p, groups(rows));
-    encode(rowsPerThread(E, pass, B, H, L, D, buffers, encode), buffers);
+  // A row kernel runs a thread per `rows` rows in workgroups of WG; a tile, a workgroup per tile of rows.
+  const groups = (v: Variant) => grid('rows' in v ? Math.ceil((B * H * Math.ceil(L / v.rows)) / WG) : B * H * Math.ceil(L / v.tile));
+  // Each pass picks its variant; `tuned` encodes it with the chosen (or a candidate) one.
+  const tuned = (pass: string, kernel: (v: Variant) => Kernel, p: number[], buffers: Storage[]) => {
+    const encode = (v: Variant, bufs: Storage[]) => dispatch(kernel(v), bufs, p, groups(v));
+    encode(variantFor(E, pass, B, H, L, D, buffers, encode), buffers);
   };
-  tuned('fwd', (r) => forwardKernel(E, D, r), params, [rq.storage, rk.storage, rv.storage, out.storage, lse.storage]);
+  // The backward passes' candidates are row kernels only.
+  const rowsOf = (v: Variant) => {
+    if (!('rows' in v)) throw new Error(`scaledDotProductAttention: no tiled backward for ${fmt(q.shape)}`);
+    return v.rows;
+  };
+  tuned('fwd', (v) => ('rows' in v ? forwardKernel(E, D, v.rows) : forwardTiled(E, D, v.tile)), params, [rq.storage, rk.storage, rv.storage, out.storage, lse.storage]);
   const result = record(out, 'scaledDotProductAttention', [q, k, v], [rq, rk, rv, out, lse], (g, [sq, sk, sv, so, sl]) => {
     const dO = g.isContiguous && g.offset % 4 === 0 ? g : contiguous(g);
     const rows = B * H * L;
@@ -370,8 +394,8 @@ export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, optio
     const dq = empty([B, H, L, D], q.dtype);
     const dk = empty([B, H, L, D], q.dtype);
     const dv = empty([B, H, L, D], q.dtype);
-    tuned('dkdv', (r) => backwardKV(E, D, r), p, [sq!.storage, sk!.storage, sv!.storage, dO.storage, stats.storage, dk.storage, dv.storage]);
-    tuned('dq', (r) => backwardQ(E, D, r), p, [sq!.storage, sk!.storage, sv!.storage, dO.storage, stats.storage, dq.storage]);
+    tuned('dkdv', (v) => backwardKV(E, D, rowsOf(v)), p, [sq!.storage, sk!.storage, sv!.storage, dO.storage, stats.storage, dk.storage, dv.storage]);
+    tuned('dq', (v) => backwardQ(E, D, rowsOf(v)), p, [sq!.storage, sk!.storage, sv!.storage, dO.storage, stats.storage, dq.storage]);
     stats.dispose();
     if (dO !== g) dO.dispose();
     return [q.requiresGrad ? dq : (dq.dispose(), null), k.requiresGrad ? dk : (dk.dispose(), null), v.requiresGrad ? dv : (dv.dispose(), null)];
