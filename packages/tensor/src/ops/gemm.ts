@@ -113,28 +113,28 @@ const uniformLets = (ops: GemmOps) => Object.keys(uniformsOf(ops).decl).map((n) 
 function stage(S: string, op: GemmOperand, W: number, limit: string, x0: string, threads: number): string {
   const units = (BK * W) / 4;
   const perRow = op.axis === 'k' ? BK / 4 : W / 4;
-  const body = (u: number) => {
-    const idx = `li + ${u * threads}u`;
-    // k-axis: unit = (x, k..k+3), stored as one component of four vec4s; x-axis: unit = (k, x..x+3), one vec4.
-    const [xo, ko] = op.axis === 'k' ? [`(${idx}) / ${perRow}u`, `(${idx}) % ${perRow}u * 4u`] : [`(${idx}) % ${perRow}u * 4u`, `(${idx}) / ${perRow}u`];
-    const kLimit = op.axis === 'k' ? 'k + 3u < kEnd' : 'k < kEnd';
-    const xLimit = op.axis === 'k' ? `x < ${limit}` : `x + 3u < ${limit}`;
-    const one = (i: string) => (op.axis === 'k' ? op.load(`(k + ${i})`, 'x') : op.load('k', `(x + ${i})`));
-    const inRange = (i: string) => (op.axis === 'k' ? `x < ${limit} && k + ${i} < kEnd` : `k < kEnd && x + ${i} < ${limit}`);
-    const vec = op.load4 ? `if (${kLimit} && ${xLimit}) { v = ${op.load4('k', 'x')}; } else ` : '';
-    const write =
-      op.axis === 'k'
-        ? `for (var i = 0u; i < 4u; i++) { ${S}[(ko + i) * ${W / 4}u + xo / 4u][xo % 4u] = v[i]; }`
-        : `${S}[ko * ${W / 4}u + xo / 4u] = v;`;
-    return `{
+  // A loop over each thread's units, not copies of its body: smaller WGSL, faster cold compiles.
+  const perThread = Math.ceil(units / threads);
+  // k-axis: unit = (x, k..k+3), stored as one component of four vec4s; x-axis: unit = (k, x..x+3), one vec4.
+  const [xo, ko] = op.axis === 'k' ? [`idx / ${perRow}u`, `idx % ${perRow}u * 4u`] : [`idx % ${perRow}u * 4u`, `idx / ${perRow}u`];
+  const kLimit = op.axis === 'k' ? 'k + 3u < kEnd' : 'k < kEnd';
+  const xLimit = op.axis === 'k' ? `x < ${limit}` : `x + 3u < ${limit}`;
+  const one = (i: string) => (op.axis === 'k' ? op.load(`(k + ${i})`, 'x') : op.load('k', `(x + ${i})`));
+  const inRange = (i: string) => (op.axis === 'k' ? `x < ${limit} && k + ${i} < kEnd` : `k < kEnd && x + ${i} < ${limit}`);
+  const vec = op.load4 ? `if (${kLimit} && ${xLimit}) { v = ${op.load4('k', 'x')}; } else ` : '';
+  const write =
+    op.axis === 'k'
+      ? `for (var i = 0u; i < 4u; i++) { ${S}[(ko + i) * ${W / 4}u + xo / 4u][xo % 4u] = v[i]; }`
+      : `${S}[ko * ${W / 4}u + xo / 4u] = v;`;
+  return `for (var u = 0u; u < ${perThread}u; u++) {
+      let idx = li + u * ${threads}u;${units % threads ? `
+      if (idx >= ${units}u) { break; }` : ''}
       let xo = ${xo}; let ko = ${ko};
       let x = ${x0} + xo; let k = k0 + ko;
       var v = vec4<f32>();
       ${vec}{ for (var i = 0u; i < 4u; i++) { if (${inRange('i')}) { v[i] = ${one('i')}; } } }
       ${write}
     }`;
-  };
-  return [...Array(Math.ceil(units / threads)).keys()].map((u) => (units % threads && u === Math.floor(units / threads) ? `if (li + ${u * threads}u < ${units}u) ${body(u)}` : body(u))).join('\n    ');
 }
 
 /**
