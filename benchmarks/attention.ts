@@ -44,8 +44,13 @@ export async function main(args: string[]): Promise<void> {
   }
   printTable(rows);
   for (const L of [273, 170]) {
-    printOccupancy(`attention B${B} H${H} L${L} D${D}, forward + backward`, 'attention', [...T.ATTENTION_VARIANTS], () => {
-      const [q, k, v] = [0, 1, 2].map(() => T.zeros([B, H, L, D], { requiresGrad: true })) as [T.Tensor, T.Tensor, T.Tensor];
+    const inputs = () => [0, 1, 2].map(() => T.zeros([B, H, L, D], { requiresGrad: true })) as [T.Tensor, T.Tensor, T.Tensor];
+    printOccupancy(`attention B${B} H${H} L${L} D${D}, forward`, 'attention', [...T.ATTENTION_VARIANTS], () => {
+      const [q, k, v] = inputs();
+      return () => T.scaledDotProductAttention(q, k, v);
+    });
+    printOccupancy(`attention B${B} H${H} L${L} D${D}, forward + backward`, 'attentionBackward', [...T.ATTENTION_VARIANTS], () => {
+      const [q, k, v] = inputs();
       const dy = T.zeros([B, H, L, D]);
       return () => T.scaledDotProductAttention(q, k, v).backward(dy);
     });

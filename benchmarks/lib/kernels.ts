@@ -38,7 +38,7 @@ function gradCase(inputs: Tensor[], dy: Tensor, forward: () => Tensor, backward:
 export type AttentionImpl = 'fused' | 'composed';
 
 /**
- * softmax(q kᵀ/√D) v on [B,H,L,D]: the fused kernel (as tuned, or its forward `variant` forced), or
+ * softmax(q kᵀ/√D) v on [B,H,L,D]: the fused kernel (as tuned, or `variant` forced forward and backward), or
  * matmul + softmax + matmul; float32, or float16 (the same inputs rounded; f32 statistics and accumulation).
  */
 export function attention(B: number, H: number, L: number, D: number, backward: boolean, impl: AttentionImpl, dtype: T.DType = 'float32', variant?: string): Case {
@@ -46,20 +46,25 @@ export function attention(B: number, H: number, L: number, D: number, backward: 
   const [q, k, v] = [1, 2, 3].map((seed) => leaf(hostRandn(sizeOf(shape), seed), shape, backward, dtype));
   const dy = T.tensor(hostRandn(sizeOf(shape), 4), shape, { dtype });
   const scale = 1 / Math.sqrt(D);
-  // `variant` forces the forward's kernel (an 'attention' label); the backward stays as tuned.
-  const fused = () => {
-    if (variant) T.forceVariant('attention', variant);
-    try {
-      return T.scaledDotProductAttention(q!, k!, v!);
-    } finally {
-      if (variant) T.forceVariant('attention', null);
-    }
-  };
   const forward =
     impl === 'fused'
-      ? fused
+      ? () => T.scaledDotProductAttention(q!, k!, v!)
       : () => T.matmul(T.softmax(T.mul(T.matmul(q!, T.transpose(k!)), scale)), v!);
-  return gradCase([q!, k!, v!], dy, forward, backward, { flops: (backward ? 12 : 4) * B * H * L * L * D, note: impl });
+  const c = gradCase([q!, k!, v!], dy, forward, backward, { flops: (backward ? 12 : 4) * B * H * L * L * D, note: impl });
+  if (!variant) return c;
+  // `variant` is forced on the forward and the backward for the run only.
+  const families = ['attention', 'attentionBackward'];
+  return {
+    ...c,
+    async run() {
+      families.forEach((f) => T.forceVariant(f, variant));
+      try {
+        await c.run();
+      } finally {
+        families.forEach((f) => T.forceVariant(f, null));
+      }
+    },
+  };
 }
 
 /** 3×3 conv, stride 1, padding 1, no bias, NCHW, float32 or float16 (f32 accumulation); backward gives dx and dw. */

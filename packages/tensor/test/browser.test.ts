@@ -222,7 +222,7 @@ const runCase = async () => { ${REDUCTION_CASE} };
 window.runVariants = async () => {
   const info = await T.init();
   const results = {};
-  for (const [family, labels] of [['batchNorm', BATCH_NORM_VARIANTS], ['rows', ROW_VARIANTS], ['reduce', REDUCE_VARIANTS], ['attention', ATTENTION_VARIANTS]]) {
+  for (const [family, labels] of [['batchNorm', BATCH_NORM_VARIANTS], ['rows', ROW_VARIANTS], ['reduce', REDUCE_VARIANTS], ['attention', ATTENTION_VARIANTS], ['attentionBackward', ATTENTION_VARIANTS]]) {
     for (const label of labels) {
       forceVariant(family, label);
       try {
@@ -407,7 +407,7 @@ it(
 );
 
 it(
-  'every batch norm, row (softmax, layerNorm), sum and attention forward variant, forced in Chromium (SwiftShader, subgroups of 4), gives what Node gives',
+  'every batch norm, row (softmax, layerNorm), sum and attention variant (forward, backward), forced in Chromium (SwiftShader, subgroups of 4), gives what Node gives',
   async () => {
     await T.init();
     const inNode = (await new AsyncFunction('T', REDUCTION_CASE)(T)) as unknown as Record<string, number[]>;
@@ -418,6 +418,7 @@ it(
       'batchNorm channel', 'batchNorm split', 'rows thread', 'rows workgroup', 'rows subgroup',
       'reduce thread', 'reduce columns', 'reduce workgroup', 'reduce subgroup',
       'attention 1', 'attention 2', 'attention 4', 'attention tile32', 'attention tile64',
+      'attentionBackward 1', 'attentionBackward 2', 'attentionBackward 4', 'attentionBackward tile32', 'attentionBackward tile64',
     ]);
     for (const [variant, results] of Object.entries(page.results)) {
       expect(Object.keys(results)).toEqual(Object.keys(inNode));

@@ -5,7 +5,8 @@
 // a few keys and accumulates their dK and dV over all queries, and one in which each thread owns a
 // few queries and accumulates dQ over all keys. Probabilities are recomputed from the saved
 // log-sum-exp. These row kernels use no shared memory or barriers; for GPUs, attentiontiles.ts has a
-// forward with a workgroup per block of queries and keys staged in workgroup memory (same outputs).
+// forward with a workgroup per block of queries and keys staged in workgroup memory (same outputs), and
+// attentiontilesbackward.ts a backward with a workgroup per block of keys (dK, dV) or queries (dQ).
 //
 // Compile time shapes the code: a thread's rows are unrolled, but every loop over the head dim runs a
 // trip count read from a uniform, over rows kept in private arrays, so the compiler keeps it rolled.
@@ -29,6 +30,7 @@ import { uniforms } from '../runtime/uniforms.js';
 import { fmt, sameShape } from '../shape.js';
 import { type Tensor, empty } from '../tensor.js';
 import { ATTENTION_TILES, forwardTiled } from './attentiontiles.js';
+import { backwardKVTiled, backwardQTiled } from './attentiontilesbackward.js';
 import { contiguous } from './copy.js';
 import { LIMITS } from './wgsl.js';
 
@@ -42,26 +44,23 @@ type Variant = { rows: number } | { tile: number };
 const variantLabel = (v: Variant) => ('rows' in v ? `${v.rows}` : `tile${v.tile}`);
 const ROW_VARIANTS: Variant[] = ATTENTION_ROWS.map((rows) => ({ rows }));
 const TILE_VARIANTS: Variant[] = ATTENTION_TILES.map((tile) => ({ tile }));
-/** The labels forceVariant('attention', label) takes: the forward's row kernels and tiles. */
+/** The labels forceVariant takes, for the forward ('attention') and the backward ('attentionBackward'). */
 export const ATTENTION_VARIANTS = [...ROW_VARIANTS, ...TILE_VARIANTS].map(variantLabel);
 
 /**
- * The forward's variant (family 'attention') or a backward pass's rows per thread (family
- * 'attentionBackward'), chosen per adapter and problem by measurement. Rows per thread: enough to reuse
- * each loaded key/value row several times, few enough for registers. A CPU adapter times the row
- * kernels only (the tiles are forced only); a GPU starts from the 32-query tile, whose threads keep
- * few enough floats not to spill.
+ * The forward's variant (family 'attention') or a backward pass's (family 'attentionBackward'), chosen
+ * per adapter and problem by measurement. Rows per thread: enough to reuse each loaded key/value row
+ * several times, few enough for registers. A CPU adapter times the row kernels only (the tiles are
+ * forced only); a GPU starts from the 32-row tiles, whose threads keep far fewer floats.
  */
 function variantFor(E: Elem, pass: string, B: number, H: number, L: number, D: number, buffers: Storage[], encode: (v: Variant, scratch: Storage[]) => void): Variant {
-  const forward = pass === 'fwd';
   const { isCpu } = getDevice().info;
-  const tiled = forward && !isCpu;
   return choose<Variant>({
-    problem: `${forward ? 'attention' : 'attentionBackward'}|${E}|${pass}|d${D}|L${sizeClass(L)}|BH${sizeClass(B * H)}`,
-    candidates: tiled ? [...ROW_VARIANTS, ...TILE_VARIANTS] : ROW_VARIANTS,
-    forceOnly: forward && isCpu ? TILE_VARIANTS : [],
+    problem: `${pass === 'fwd' ? 'attention' : 'attentionBackward'}|${E}|${pass}|d${D}|L${sizeClass(L)}|BH${sizeClass(B * H)}`,
+    candidates: isCpu ? ROW_VARIANTS : [...ROW_VARIANTS, ...TILE_VARIANTS],
+    forceOnly: isCpu ? TILE_VARIANTS : [],
     label: variantLabel,
-    fallback: tiled ? TILE_VARIANTS[0]! : ROW_VARIANTS[1]!,
+    fallback: isCpu ? ROW_VARIANTS[1]! : TILE_VARIANTS[0]!,
     // q kᵀ and p v: 2 · L · L · D flops each, per head.
     worthTuning: worthTuning(4 * B * H * L * L * D),
     prepare: () => {
@@ -379,11 +378,6 @@ export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, optio
     const encode = (v: Variant, bufs: Storage[]) => dispatch(kernel(v), bufs, p, groups(v));
     encode(variantFor(E, pass, B, H, L, D, buffers, encode), buffers);
   };
-  // The backward passes' candidates are row kernels only.
-  const rowsOf = (v: Variant) => {
-    if (!('rows' in v)) throw new Error(`scaledDotProductAttention: no tiled backward for ${fmt(q.shape)}`);
-    return v.rows;
-  };
   tuned('fwd', (v) => ('rows' in v ? forwardKernel(E, D, v.rows) : forwardTiled(E, D, v.tile)), params, [rq.storage, rk.storage, rv.storage, out.storage, lse.storage]);
   const result = record(out, 'scaledDotProductAttention', [q, k, v], [rq, rk, rv, out, lse], (g, [sq, sk, sv, so, sl]) => {
     const dO = g.isContiguous && g.offset % 4 === 0 ? g : contiguous(g);
@@ -394,8 +388,8 @@ export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, optio
     const dq = empty([B, H, L, D], q.dtype);
     const dk = empty([B, H, L, D], q.dtype);
     const dv = empty([B, H, L, D], q.dtype);
-    tuned('dkdv', (v) => backwardKV(E, D, rowsOf(v)), p, [sq!.storage, sk!.storage, sv!.storage, dO.storage, stats.storage, dk.storage, dv.storage]);
-    tuned('dq', (v) => backwardQ(E, D, rowsOf(v)), p, [sq!.storage, sk!.storage, sv!.storage, dO.storage, stats.storage, dq.storage]);
+    tuned('dkdv', (v) => ('rows' in v ? backwardKV(E, D, v.rows) : backwardKVTiled(E, D, v.tile)), p, [sq!.storage, sk!.storage, sv!.storage, dO.storage, stats.storage, dk.storage, dv.storage]);
+    tuned('dq', (v) => ('rows' in v ? backwardQ(E, D, v.rows) : backwardQTiled(E, D, v.tile)), p, [sq!.storage, sk!.storage, sv!.storage, dO.storage, stats.storage, dq.storage]);
     stats.dispose();
     if (dO !== g) dO.dispose();
     return [q.requiresGrad ? dq : (dq.dispose(), null), k.requiresGrad ? dk : (dk.dispose(), null), v.requiresGrad ? dv : (dv.dispose(), null)];

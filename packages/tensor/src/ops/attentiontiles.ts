@@ -17,6 +17,23 @@ const STAGED_BYTES = 16384;
 /** Keys staged at a time for head-dim class D4c (vec4s): at most 32, fewer where K and V rows are long. */
 export const stagedKeys = (D4c: number) => Math.min(32, STAGED_BYTES / (2 * 16 * D4c));
 
+/**
+ * The entry of the tiled kernels: T threads per workgroup, workgroup g owns rows [block·T, block·T + T)
+ * of one (b, h); thread li owns row i (past L on the last block: it still stages and meets the barriers).
+ */
+export const TILE_ENTRY = (T: number) => `@compute @workgroup_size(${T})
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+  let B = u.B; let H = u.H; let L = u.L; let scale = u.scale;
+  let D4 = u.D4;
+  let blocks = (L + ${T - 1}u) / ${T}u;
+  let wgi = groupIndex(wg, nwg);
+  let bh = wgi / blocks;
+  // Uniform across the workgroup (it depends on the workgroup id only), so the barriers below are legal.
+  if (bh >= B * H) { return; }
+  let b = bh / H; let h = bh % H;
+  let i = (wgi % blocks) * ${T}u + li;
+  let rowOut = bh * L;`;
+
 /** The tiled forward: T threads, T queries per workgroup; writes O and LSE as the row kernels do. */
 export function forwardTiled(E: Elem, D: number, T: number) {
   const D4 = headDimClass(D);
@@ -30,18 +47,7 @@ export function forwardTiled(E: Elem, D: number, T: number) {
     body: () => `${halves(E)}
 var<workgroup> Ks: array<vec4<f32>, ${KT * D4}>;
 var<workgroup> Vs: array<vec4<f32>, ${KT * D4}>;
-@compute @workgroup_size(${T})
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-  let B = u.B; let H = u.H; let L = u.L; let scale = u.scale;
-  let D4 = u.D4;
-  let blocks = (L + ${T - 1}u) / ${T}u;
-  let g = groupIndex(wg, nwg);
-  let bh = g / blocks;
-  // Uniform across the workgroup (it depends on the workgroup id only), so the barriers below are legal.
-  if (bh >= B * H) { return; }
-  let b = bh / H; let h = bh % H;
-  let i = (g % blocks) * ${T}u + li;
-  let rowOut = bh * L;
+${TILE_ENTRY(T)}
   let qa = ${rowAddr('q', 'min(i, L - 1u)')};
   var q: array<vec4<f32>, ${D4}>; var a: array<vec4<f32>, ${D4}>;
   var m = ${NEG}; var l = 0.0;
