@@ -17,6 +17,23 @@ const STAGED_BYTES = 16384;
 /** Keys staged at a time for head-dim class D4c (vec4s): at most 32, fewer where K and V rows are long. */
 export const stagedKeys = (D4c: number) => Math.min(32, STAGED_BYTES / (2 * 16 * D4c));
 
+/** The workgroup arrays of the staged keys: KT rows of K and of V, D4 vec4s each. */
+export const stagedKV = (KT: number, D4: number) => `var<workgroup> Ks: array<vec4<f32>, ${KT * D4}>;
+var<workgroup> Vs: array<vec4<f32>, ${KT * D4}>;`;
+
+/**
+ * Opens the walk over blocks of KT keys (closed by the caller): the workgroup's T threads stage the
+ * block's K and V rows, then meet at a barrier; `n` is the number of keys in the block.
+ */
+export const stageKeyBlock = (E: Elem, KT: number, T: number) => `  for (var j0 = 0u; j0 < L; j0 += ${KT}u) {
+    let n = min(${KT}u, L - j0);
+    for (var x = li; x < n * D4; x += ${T}u) {
+      let key = j0 + x / D4; let d = x % D4;
+      Ks[x] = ${ld(E, `K[${rowAddr('k', 'key')} + d]`)};
+      Vs[x] = ${ld(E, `V[${rowAddr('v', 'key')} + d]`)};
+    }
+    workgroupBarrier();`;
+
 /**
  * The entry of the tiled kernels: T threads per workgroup, workgroup g owns rows [block·T, block·T + T)
  * of one (b, h); thread li owns row i (past L on the last block: it still stages and meets the barriers).
@@ -45,21 +62,13 @@ export function forwardTiled(E: Elem, D: number, T: number) {
     uniforms: ROWS,
     bindings: [...QKV(E), vec4(E, 'O', 'read_write'), f32('LSE', 'read_write')],
     body: () => `${halves(E)}
-var<workgroup> Ks: array<vec4<f32>, ${KT * D4}>;
-var<workgroup> Vs: array<vec4<f32>, ${KT * D4}>;
+${stagedKV(KT, D4)}
 ${TILE_ENTRY(T)}
   let qa = ${rowAddr('q', 'min(i, L - 1u)')};
   var q: array<vec4<f32>, ${D4}>; var a: array<vec4<f32>, ${D4}>;
   var m = ${NEG}; var l = 0.0;
   for (var d = 0u; d < D4; d++) { q[d] = ${ld(E, 'Q[qa + d]')} * scale; a[d] = vec4<f32>(); }
-  for (var j0 = 0u; j0 < L; j0 += ${KT}u) {
-    let n = min(${KT}u, L - j0);
-    for (var x = li; x < n * D4; x += ${T}u) {
-      let key = j0 + x / D4; let d = x % D4;
-      Ks[x] = ${ld(E, `K[${rowAddr('k', 'key')} + d]`)};
-      Vs[x] = ${ld(E, `V[${rowAddr('v', 'key')} + d]`)};
-    }
-    workgroupBarrier();
+${stageKeyBlock(E, KT, T)}
     // Four staged keys at a time: one vec4 of scores, the running max corrected once per four. Keys
     // past the n staged ones read the last staged row and are masked out of the softmax.
     for (var c = 0u; c < n; c += 4u) {

@@ -5,7 +5,7 @@
 // writes only its own rows: no atomics, the same bits run to run. Live floats per thread: 4·D + ~20
 // for dK, dV (k, v and both accumulators) and 3·D + ~20 for dQ (q, dO and the accumulator).
 import { type Elem, QKV, ROWS, f32, halves, headDimClass, ld, rowAddr, st, vec4 } from './attention.js';
-import { TILE_ENTRY, stagedKeys } from './attentiontiles.js';
+import { TILE_ENTRY, stageKeyBlock, stagedKV, stagedKeys } from './attentiontiles.js';
 
 /** What both backward kernels read: q, k, v, dO and the (lse, delta) pairs. */
 const inputs = (E: Elem) => [...QKV(E), vec4(E, 'DO'), f32('Stats')];
@@ -80,22 +80,14 @@ export function backwardQTiled(E: Elem, D: number, T: number) {
     uniforms: ROWS,
     bindings: [...inputs(E), vec4(E, 'DQ', 'read_write')],
     body: () => `${halves(E)}
-var<workgroup> Ks: array<vec4<f32>, ${KT * D4}>;
-var<workgroup> Vs: array<vec4<f32>, ${KT * D4}>;
+${stagedKV(KT, D4)}
 ${TILE_ENTRY(T)}
   let row = rowOut + min(i, L - 1u);
   let qa = ${rowAddr('q', 'min(i, L - 1u)')};
   let lse = Stats[2u * row]; let delta = Stats[2u * row + 1u];
   var q: array<vec4<f32>, ${D4}>; var g: array<vec4<f32>, ${D4}>; var dq: array<vec4<f32>, ${D4}>;
   for (var d = 0u; d < D4; d++) { q[d] = ${ld(E, 'Q[qa + d]')} * scale; g[d] = ${ld(E, 'DO[row * D4 + d]')}; dq[d] = vec4<f32>(); }
-  for (var j0 = 0u; j0 < L; j0 += ${KT}u) {
-    let n = min(${KT}u, L - j0);
-    for (var x = li; x < n * D4; x += ${T}u) {
-      let key = j0 + x / D4; let d = x % D4;
-      Ks[x] = ${ld(E, `K[${rowAddr('k', 'key')} + d]`)};
-      Vs[x] = ${ld(E, `V[${rowAddr('v', 'key')} + d]`)};
-    }
-    workgroupBarrier();
+${stageKeyBlock(E, KT, T)}
     for (var c = 0u; c < n; c += 4u) {
       ${STAGED_FOUR}
       var s = vec4<f32>(); var t = vec4<f32>();
