@@ -4,10 +4,12 @@
 // each configuration runs in float32 and then in mixed precision (autocast + GradScaler). On lavapipe
 // TMPose-B takes minutes.
 // `pnpm bench train --soak [--steps N] [--run]`: memory over a long run instead (see lib/soak.ts).
+// `pnpm bench train --dispatches [--config C] [--batch N]`: a step's dispatches per kernel (lib/dispatches.ts).
 import { type ConfigName, createModel, getConfig } from '@tmpose/model';
 import { GradScaler, init, optim, runtimeStats, sync, tensor, tidy } from '@tmpose/tensor';
 import { DataLoader, loadCoco } from '@tmpose/train';
 import { fileURLToPath } from 'node:url';
+import { dispatches } from './lib/dispatches.js';
 import { soak } from './lib/soak.js';
 import { mixedBackward, trainingStep } from './lib/step.js';
 import { median } from './lib/timing.js';
@@ -16,6 +18,7 @@ const data = fileURLToPath(new URL('../data/coco-mini/', import.meta.url));
 
 export async function main(args: string[]): Promise<void> {
   if (args.includes('--soak')) return soak(args);
+  if (args.includes('--dispatches')) return dispatches(args);
   const quick = args.includes('--quick');
   const full = args.includes('--full');
   const precisionAt = args.indexOf('--precision');

@@ -23,7 +23,7 @@ export { max, min } from './ops/reduce.js';
 export { reshape, flatten, permute, transpose, expand, slice, squeeze, unsqueeze } from './ops/view.js';
 export { contiguous } from './ops/copy.js';
 export { clamp } from './ops/combine.js';
-export type { Reduction } from './ops/loss.js';
+export type { Reduction, MseLossOptions } from './ops/loss.js';
 export { dropout, type DropoutOptions } from './ops/dropout.js';
 export { gatherTokens } from './ops/gather.js';
 export {

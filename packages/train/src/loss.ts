@@ -1,6 +1,7 @@
 // JointsMSELoss with target weights (TokenPose's loss): 0.5 * mean over (B, J, H, W) of
-// (w_bj * (pred - target))^2, which equals the official per-joint average.
-import { type Tensor, mean, mul, reshape, sub } from '@tmpose/tensor';
+// (w_bj * (pred - target))^2, which equals the official per-joint average. It is mseLoss weighted by
+// 0.5 * w_bj^2: one kernel forward and one backward over the heatmaps.
+import { type Tensor, mseLoss, mul, reshape } from '@tmpose/tensor';
 
 export function jointsMseLoss(pred: Tensor, target: Tensor, targetWeight: Tensor): Tensor {
   const [B, J] = pred.shape as [number, number];
@@ -9,11 +10,10 @@ export function jointsMseLoss(pred: Tensor, target: Tensor, targetWeight: Tensor
       `jointsMseLoss: heatmaps [${pred.shape}], targets [${target.shape}] and weights [${targetWeight.shape}] must be [B, J, H, W], [B, J, H, W], [B, J]`,
     );
   }
-  const d = sub(pred, target);
   const w = reshape(targetWeight, [B, J, 1, 1]);
-  const wd = mul(d, w);
-  const sq = mul(wd, wd);
-  const loss = mul(mean(sq), 0.5);
-  for (const t of [d, w, wd, sq]) t.dispose();
+  const square = mul(w, w);
+  const halfSquare = mul(square, 0.5);
+  const loss = mseLoss(pred, target, 'mean', { weight: halfSquare });
+  for (const t of [w, square, halfSquare]) t.dispose();
   return loss;
 }
