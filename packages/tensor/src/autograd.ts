@@ -2,13 +2,30 @@
 // the tensors its backward rule needs, and the rule itself. backward() walks the nodes in reverse
 // topological order. Nodes are reference-counted so that a graph nobody can reach frees its memory.
 import { keep, tidy } from './scope.js';
+import type { DType } from './dtype.js';
 import { fmt, sameShape } from './shape.js';
 import type { Tensor } from './tensor.js';
 import { add } from './ops/elementwise.js';
 import { onesLike } from './ops/create.js';
 
 type Edge = { node: Node } | { leaf: Tensor } | null;
-export type BackwardRule = (grad: Tensor, saved: Tensor[]) => (Tensor | null)[];
+
+/**
+ * The gradients already pending on a node's inputs (from their other consumers), offered to its rule:
+ * a kernel that produces input i's gradient can add it into the pending one in place, instead of the
+ * engine launching an add. Rules that don't ask are unaffected.
+ */
+export interface Pending {
+  /**
+   * Input i's pending gradient, handed over to the rule, when a kernel may write into it: its buffer is
+   * its own (no other gradient or view shares it), contiguous from offset 0, of `dtype`. Else null, and
+   * the engine adds as usual. A rule that takes it must return for input i a gradient that includes it
+   * (usually that very tensor, accumulated into); the engine stores that as input i's gradient.
+   */
+  take(i: number, dtype: DType): Tensor | null;
+}
+
+export type BackwardRule = (grad: Tensor, saved: Tensor[], pending: Pending) => (Tensor | null)[];
 
 let gradEnabled = true;
 
@@ -144,7 +161,19 @@ export function backward(root: Tensor, grad: Tensor | undefined, retainGraph: bo
             `backward: the graph through '${node.name}' was already freed; pass { retainGraph: true } to the first backward()`,
           );
         }
-        const inputGrads = node.rule(g, node.saved);
+        const pending: Pending = {
+          take: (i, dtype) => {
+            const edge = node.edges[i];
+            // Only gradients inside this backward: a leaf's .grad may be held by the caller.
+            if (!edge || !('node' in edge)) return null;
+            const p = grads.get(edge.node);
+            if (!p || p.storage.refs !== 1 || p.offset !== 0 || !p.isContiguous || p.dtype !== dtype) return null;
+            grads.delete(edge.node);
+            return p;
+          },
+        };
+        // In a scope of its own: what the rule makes besides its results (views of g...) is freed at once.
+        const inputGrads = tidy(() => node.rule(g, node.saved, pending));
         node.edges.forEach((edge, i) => {
           const gi = inputGrads[i];
           if (!edge || !gi) return;
@@ -154,6 +183,10 @@ export function backward(root: Tensor, grad: Tensor | undefined, retainGraph: bo
             edge.leaf.grad = keep(accumulate(edge.leaf.grad ?? undefined, gi)) as Tensor<'float32'>;
           }
         });
+        // The engine holds its own handles (accumulate's aliases): dropping the rule's now frees each
+        // gradient once the nodes that read it have run, and leaves a buffer's refs counting only the
+        // pending gradients on it (what take() tests).
+        for (const gi of new Set(inputGrads)) if (gi && gi !== grad) gi.dispose();
         if (g !== grad) g.dispose();
         if (!retainGraph) node.freeSaved();
       }

@@ -172,13 +172,14 @@ function forwardKernel(E: Elem, KH: number, KW: number, S: number, TW: number) {
   };
 }
 
-/** Input gradient: dx[n, c, ih, iw] over 8 input channels x 4 columns. */
-function backwardDataKernel(E: Elem, KH: number, KW: number, S: number, TW: number) {
+/** Input gradient: dx[n, c, ih, iw] over 8 input channels x 4 columns; with `accumulate`, added to DX's values. */
+function backwardDataKernel(E: Elem, KH: number, KW: number, S: number, TW: number, accumulate: boolean) {
   const J = TW - 1 + KW; // output-column candidates one tile row touches (before the stride test)
   const quads = [...Array(TW / 4).keys()];
+  const old = (at: string) => (accumulate ? `f32(DX[${at}]) + ` : '');
   return {
     name: 'conv2dBackwardData',
-    key: `${E}${KH}x${KW}s${S}w${TW}`,
+    key: `${E}${KH}x${KW}s${S}w${TW}${accumulate ? 'a' : ''}`,
     uniforms: DATA,
     bindings: [
       { name: 'DY', type: E, access: 'read' as const },
@@ -218,7 +219,7 @@ function backwardDataKernel(E: Elem, KH: number, KW: number, S: number, TW: numb
   let row = u32(ih) * u32(W) + u32(iw0);
   ${[...Array(CT).keys()].map((c) => `if (c0 + ${c}u < C) {
     let o = (n * C + c0 + ${c}u) * u32(H * W) + row;
-    ${quads.map((q) => `for (var t = 0; t < 4; t++) { if (iw0 + ${4 * q} + t < W) { DX[o + ${4 * q}u + u32(t)] = ${E}(acc${c}_${q}[t]); } }`).join('\n    ')}
+    ${quads.map((q) => `for (var t = 0; t < 4; t++) { if (iw0 + ${4 * q} + t < W) { DX[o + ${4 * q}u + u32(t)] = ${E}(${old(`o + ${4 * q}u + u32(t)`)}acc${c}_${q}[t]); } }`).join('\n    ')}
   }`).join('\n  ')}
 }`,
   };
@@ -369,16 +370,22 @@ function forwardRaw(x: Tensor, w: Tensor, bias: Tensor | undefined, g: Geometry,
   return [out, wd];
 }
 
-/** `laid`: the weights already re-laid by the forward pass (kept by the caller), or null to re-lay them. */
-function backwardDataRaw(dy: Tensor, w: Tensor, g: Geometry, laid: Tensor | null = null): Tensor {
-  const dx = empty([g.N, g.C, g.H, g.W], g.dtype);
+/**
+ * `laid`: the weights already re-laid by the forward pass (kept by the caller), or null to re-lay them.
+ * `into`: a gradient of x to add the result to, in place (autograd's pending one: contiguous from
+ * offset 0, its buffer its own), returned as the result. In float16 the sum is then rounded once
+ * (pending + the f32 result) where the engine's add would round the result and then the sum.
+ */
+function backwardDataRaw(dy: Tensor, w: Tensor, g: Geometry, laid: Tensor | null = null, into: Tensor | null = null): Tensor {
+  const dx = into ?? empty([g.N, g.C, g.H, g.W], g.dtype);
+  const accumulate = into !== null;
   const encode = (v: Variant, [ds, ws, xs]: Storage[]) => {
     if (isTile(v)) {
-      gemm(backwardDataOps(elem(g.dtype), g, { dy: dy.offset, w: w.offset }), v, { M: g.C, N: g.H * g.W, K: g.F * g.KH * g.KW, batches: g.N }, [ds!, ws!, xs!]);
+      gemm(backwardDataOps(elem(g.dtype), g, { dy: dy.offset, w: w.offset }, accumulate), v, { M: g.C, N: g.H * g.W, K: g.F * g.KH * g.KW, batches: g.N }, [ds!, ws!, xs!]);
       return;
     }
     const tiles = g.N * g.H * Math.ceil(g.W / v);
-    dispatch(backwardDataKernel(elem(g.dtype), g.KH, g.KW, g.stride, v), [ds!, ws!, xs!], DATA.pack({ ...geom(g), dyOff: dy.offset }), [Math.ceil(tiles / WG), Math.ceil(g.C / CT)]);
+    dispatch(backwardDataKernel(elem(g.dtype), g.KH, g.KW, g.stride, v, accumulate), [ds!, ws!, xs!], DATA.pack({ ...geom(g), dyOff: dy.offset }), [Math.ceil(tiles / WG), Math.ceil(g.C / CT)]);
   };
   const laidBytes = g.F * g.KH * g.KW * pad8(g.C) * dtypes[g.dtype].bytes;
   const sizes = [dy.storage.byteSize, Math.max(laidBytes, w.storage.byteSize), dx.storage.byteSize];
@@ -480,14 +487,15 @@ export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor, options: Conv2d
   hx.done();
   hw.done();
   const inputs = [x, weight, ...(bias ? [bias] : [])];
-  const result = record(out, 'conv2d', inputs, [x, weight, ...(laid ? [laid] : [])], (dy, [sx, sw, sl]) => {
+  const result = record(out, 'conv2d', inputs, [x, weight, ...(laid ? [laid] : [])], (dy, [sx, sw, sl], pending) => {
     const cdy = asContiguous(dy);
     const cx = asContiguous(sx!);
     const cw = asContiguous(sw!);
     let dx: Tensor | null = null;
     let dw: Tensor | null = null;
     if (x.requiresGrad) {
-      dx = g.groups === 1 ? backwardDataRaw(cdy.t, cw.t, g, sl ?? null) : perGroup(g.groups, empty(x.shape, g.dtype), 1, g.C, (gi) => {
+      // Grouped convs leave the pending gradient to the engine's add.
+      dx = g.groups === 1 ? backwardDataRaw(cdy.t, cw.t, g, sl ?? null, pending.take(0, g.dtype)) : perGroup(g.groups, empty(x.shape, g.dtype), 1, g.C, (gi) => {
         const d = groupOf(cdy.t, 1, g.F, gi);
         const w = groupOf(cw.t, 0, g.F, gi);
         const r = backwardDataRaw(d, w, g);

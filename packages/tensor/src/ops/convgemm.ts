@@ -60,13 +60,17 @@ export function forwardOps(E: Elem, g: ConvShape, bias: boolean, offsets: { x: n
   };
 }
 
-/** Input gradient, batched over images: A = Wᵀ read in place, B = dy[n] gathered through the stride. */
-export function backwardDataOps(E: Elem, g: ConvShape, offsets: { dy: number; w: number }): GemmOps {
+/**
+ * Input gradient, batched over images: A = Wᵀ read in place, B = dy[n] gathered through the stride.
+ * `accumulate`: DX already holds a gradient of x (autograd's pending one) and the result is added to it.
+ */
+export function backwardDataOps(E: Elem, g: ConvShape, offsets: { dy: number; w: number }, accumulate = false): GemmOps {
   const KK = g.KH * g.KW;
   const S = g.stride;
+  const dxAt = (m: string, n: string) => `dxBase + ${m} * H * W + ${n}`;
   return {
     name: 'conv2dBackwardDataTiled',
-    key: `${E}${g.KH}x${g.KW}s${S}`,
+    key: `${E}${g.KH}x${g.KW}s${S}${accumulate ? 'a' : ''}`,
     bindings: [
       { name: 'DY', type: E, access: 'read' },
       { name: 'WT', type: E, access: 'read' },
@@ -86,7 +90,7 @@ fn col2im(dyBase: u32, k: u32, p: u32) -> f32 {
     prologue: `let dyBase = dyOff + batch * F * OH * OW; let dxBase = batch * C * H * W;`,
     a: { axis: 'k', load: (k, c) => `f32(WT[wOff + ((${k}) / ${KK}u * C + ${c}) * ${KK}u + (${k}) % ${KK}u])` },
     b: { axis: 'x', load: (k, p) => `col2im(dyBase, ${k}, ${p})` },
-    store: (m, n, v) => `DX[dxBase + ${m} * H * W + ${n}] = ${E}(${v});`,
+    store: (m, n, v) => `DX[${dxAt(m, n)}] = ${E}(${accumulate ? `f32(DX[${dxAt(m, n)}]) + ` : ''}${v});`,
   };
 }
 

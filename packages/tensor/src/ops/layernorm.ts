@@ -10,14 +10,13 @@ import { type DType, commonDType, dtypes } from '../dtype.js';
 import { type Kernel, linearEntry } from '../runtime/pipelines.js';
 import { dispatch, grid } from '../runtime/queue.js';
 import { type UniformBlock, uniforms } from '../runtime/uniforms.js';
-import { fmt, sameShape, sizeOf } from '../shape.js';
+import { contiguousStrides, fmt, sameShape, sizeOf } from '../shape.js';
 import { type Tensor, empty } from '../tensor.js';
 import { to } from './cast.js';
 import { full } from './create.js';
 import { sum } from './reduce.js';
 import { type RowLanes, type RowVariant, dispatchRows, rowLanes } from './rowlanes.js';
 import { asContiguous } from './rows.js';
-import { reshape } from './view.js';
 
 const WG = 64;
 
@@ -39,18 +38,21 @@ ${linearEntry(WG)}
   };
 };
 
-/** A row kernel (one row per `row`, see rowlanes.ts) over bindings [name, written] with uniforms U. */
-const rowKernel = (name: string, U: UniformBlock, bindings: [string, boolean][], body: (l: RowLanes) => string) => (variant: RowVariant, ...dtypesIn: DType[]): Kernel => {
+/**
+ * A row kernel (one row per `row`, see rowlanes.ts) over bindings [name, written] with uniforms U; `flag`
+ * is a boolean option of the body (its key letter when set).
+ */
+const rowKernel = (name: string, U: UniformBlock, bindings: [string, boolean][], body: (l: RowLanes, flag: boolean) => string) => (variant: RowVariant, flag: boolean, ...dtypesIn: DType[]): Kernel => {
   const types = dtypesIn.map((d) => dtypes[d].wgsl);
   const lanes = rowLanes(variant);
   return {
     name,
-    key: `${types.join('')}${variant}`,
+    key: `${types.join('')}${variant}${flag ? 'a' : ''}`,
     uniforms: U,
     bindings: bindings.map(([n, write], i) => ({ name: n, type: types[i]!, access: write ? ('read_write' as const) : ('read' as const) })),
     body: () => `${bindings.map(([n], i) => `alias ${n}T = ${types[i]};`).join('\n')}
 ${lanes.entry}
-  ${body(lanes)}
+  ${body(lanes, flag)}
 }`,
   };
 };
@@ -73,9 +75,10 @@ const FORWARD = rowKernel('layerNorm', FORWARD_U, [['X', false], ['W', false], [
     Stats[2u * i + 1u] = rstd;
   }`);
 
-// dx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)), dxhat = g * w.
+// dx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)), dxhat = g * w; with `accumulate`,
+// added to the gradient DX already holds (autograd's pending one).
 const BACKWARD_X_U = uniforms({ rows: 'u32', D: 'u32', xOffset: 'u32', gOffset: 'u32' });
-const BACKWARD_X = rowKernel('layerNormBackwardX', BACKWARD_X_U, [['X', false], ['G', false], ['W', false], ['Stats', false], ['DX', true]], (l) => `
+const BACKWARD_X = rowKernel('layerNormBackwardX', BACKWARD_X_U, [['X', false], ['G', false], ['W', false], ['Stats', false], ['DX', true]], (l, accumulate) => `
   let i = row;
   let D = u.D;
   let xb = u.xOffset + i * D;
@@ -93,12 +96,13 @@ const BACKWARD_X = rowKernel('layerNormBackwardX', BACKWARD_X_U, [['X', false], 
   b = ${l.add('b')} / f32(D);
   ${l.loop('d', 'D')} {
     let xh = (f32(X[xb + d]) - m) * rstd;
-    DX[i * D + d] = DXT(rstd * (f32(G[gb + d]) * f32(W[d]) - a - xh * b));
+    DX[i * D + d] = DXT(${accumulate ? 'f32(DX[i * D + d]) + ' : ''}rstd * (f32(G[gb + d]) * f32(W[d]) - a - xh * b));
   }`);
 
-// Partial sums of g * xhat and g over chunks of rows: thread (chunk, column).
+// Partial sums of g * xhat and g over chunks of rows: thread (chunk, column) writes P[chunk, 0, column]
+// and P[chunk, 1, column], so that one sum over chunks gives both gradients as the rows of a [2, D].
 const BACKWARD_W_U = uniforms({ rows: 'u32', D: 'u32', xOffset: 'u32', gOffset: 'u32', chunks: 'u32', chunk: 'u32' });
-const BACKWARD_W = kernel('layerNormBackwardW', BACKWARD_W_U, [['X', false], ['G', false], ['Stats', false], ['PW', true], ['PB', true]], `
+const BACKWARD_W = kernel('layerNormBackwardW', BACKWARD_W_U, [['X', false], ['G', false], ['Stats', false], ['P', true]], `
   let D = u.D;
   let chunks = u.chunks;
   if (i >= chunks * D) { return; }
@@ -113,8 +117,8 @@ const BACKWARD_W = kernel('layerNormBackwardW', BACKWARD_W_U, [['X', false], ['G
     sw += g * (f32(X[u.xOffset + r * D + d]) - Stats[2u * r]) * Stats[2u * r + 1u];
     sb += g;
   }
-  PW[i] = sw;
-  PB[i] = sb;`);
+  P[2u * c * D + d] = sw;
+  P[(2u * c + 1u) * D + d] = sb;`);
 
 /**
  * `torch.nn.functional.layer_norm`: normalises over the trailing `normalizedShape` dims, then scales
@@ -143,17 +147,20 @@ export function layerNorm(x: Tensor, normalizedShape: readonly number[], weight?
   const hx = asContiguous(x);
   const y = empty(x.shape, dtype);
   const stats = empty([rows, 2]);
-  dispatchRows(`layerNorm|${dtype},${ones.dtype},${zeros.dtype}`, rows, D, [hx.t.storage, ones.storage, zeros.storage, y.storage, stats.storage], (v) => FORWARD(v, dtype, ones.dtype, zeros.dtype, dtype, 'float32'), FORWARD_U.pack({ rows, D, eps, xOffset: hx.t.offset }));
+  dispatchRows(`layerNorm|${dtype},${ones.dtype},${zeros.dtype}`, rows, D, [hx.t.storage, ones.storage, zeros.storage, y.storage, stats.storage], (v) => FORWARD(v, false, dtype, ones.dtype, zeros.dtype, dtype, 'float32'), FORWARD_U.pack({ rows, D, eps, xOffset: hx.t.offset }));
   hx.done();
   const inputs = [x, ...(weight ? [weight] : []), ...(bias ? [bias] : [])];
-  const out = record(y, 'layerNorm', inputs, [x, ones, stats], (g, [sx, sw, st]) => {
+  const out = record(y, 'layerNorm', inputs, [x, ones, stats], (g, [sx, sw, st], pending) => {
     const cx = asContiguous(sx!);
     const cg = asContiguous(g);
     const grads: (Tensor | null)[] = [];
     if (x.requiresGrad) {
-      const dx = empty(x.shape, dtype);
+      // Added in place to x's pending gradient when there is one to take (in float16 rounded once,
+      // where the engine's add would round dx and then the sum).
+      const into = pending.take(0, dtype);
+      const dx = into ?? empty(x.shape, dtype);
       const buffers = [cx.t.storage, cg.t.storage, sw!.storage, st!.storage, dx.storage];
-      const kernelOf = (v: RowVariant) => BACKWARD_X(v, dtype, g.dtype, sw!.dtype, 'float32', dtype);
+      const kernelOf = (v: RowVariant) => BACKWARD_X(v, into !== null, dtype, g.dtype, sw!.dtype, 'float32', dtype);
       dispatchRows(`layerNormBackwardX|${dtype},${g.dtype},${sw!.dtype}`, rows, D, buffers, kernelOf, BACKWARD_X_U.pack({ rows, D, xOffset: cx.t.offset, gOffset: cg.t.offset }));
       grads.push(dx);
     } else {
@@ -162,18 +169,21 @@ export function layerNorm(x: Tensor, normalizedShape: readonly number[], weight?
     if (weight?.requiresGrad || bias?.requiresGrad) {
       const chunk = Math.max(16, Math.ceil((rows * D) / 65536));
       const chunks = Math.ceil(rows / chunk);
-      const pw = empty([chunks, D]);
-      const pb = empty([chunks, D]);
-      dispatch(BACKWARD_W(dtype, g.dtype, 'float32', 'float32', 'float32'), [cx.t.storage, cg.t.storage, st!.storage, pw.storage, pb.storage], BACKWARD_W_U.pack({ rows, D, xOffset: cx.t.offset, gOffset: cg.t.offset, chunks, chunk }), grid(Math.ceil((chunks * D) / WG)));
-      // Summed in f32, rounded once to the parameter's dtype.
-      const gradOf = (p: Tensor, partial: Tensor) => {
-        const g32 = reshape(sum(partial, 0), normalizedShape);
-        return p.dtype === 'float32' ? g32 : to(g32, p.dtype);
+      const part = empty([chunks, 2, D]);
+      dispatch(BACKWARD_W(dtype, g.dtype, 'float32', 'float32'), [cx.t.storage, cg.t.storage, st!.storage, part.storage], BACKWARD_W_U.pack({ rows, D, xOffset: cx.t.offset, gOffset: cg.t.offset, chunks, chunk }), grid(Math.ceil((chunks * D) / WG)));
+      // Both summed in f32 by one reduction, each then rounded once to its parameter's dtype.
+      const sums = sum(part, 0);
+      const gradOf = (p: Tensor, row: number) => {
+        const g32 = sums.view(normalizedShape, contiguousStrides(normalizedShape), row * D);
+        if (p.dtype === 'float32') return g32;
+        const r = to(g32, p.dtype);
+        g32.dispose();
+        return r;
       };
-      if (weight) grads.push(weight.requiresGrad ? gradOf(weight, pw) : null);
-      if (bias) grads.push(bias.requiresGrad ? gradOf(bias, pb) : null);
-      pw.dispose();
-      pb.dispose();
+      if (weight) grads.push(weight.requiresGrad ? gradOf(weight, 0) : null);
+      if (bias) grads.push(bias.requiresGrad ? gradOf(bias, 1) : null);
+      part.dispose();
+      sums.dispose();
     } else {
       if (weight) grads.push(null);
       if (bias) grads.push(null);
