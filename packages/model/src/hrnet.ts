@@ -186,12 +186,24 @@ class HighResolutionModule extends nn.Module<[Tensor[]], Tensor[]> {
 
   forward(inputs: Tensor[]): Tensor[] {
     const xs = inputs.map((x, b) => this.branches.items[b]!.forward(x));
-    const out = this.fuse_layers.items.map((row) =>
+    const out = this.fuse_layers.items.map((row, i) =>
       tidy(() => {
         const r = row!.items;
-        let y = r[0] ? r[0].forward(xs[0]!) : xs[0]!;
-        for (let j = 1; j < xs.length; j++) y = add(y, r[j] ? r[j]!.forward(xs[j]!) : xs[j]!);
-        return relu(y);
+        const term = (j: number) => (r[j] ? r[j]!.forward(xs[j]!) : xs[j]!);
+        if (i === 0) {
+          let y = term(0);
+          for (let j = 1; j < xs.length; j++) y = add(y, term(j));
+          return relu(y);
+        }
+        // Row i > 0: the path from branch i - 1 ends in a batch norm; the other terms go into it as the
+        // residual of its ReLU epilogue, so the last add and the ReLU are no pass of their own.
+        let rest: Tensor | null = null;
+        for (let j = 0; j < xs.length; j++) if (j !== i - 1) rest = rest ? add(rest, term(j)) : term(j);
+        const path = r[i - 1]!; // Sequential of convBn steps, the last one conv + BN
+        let y = xs[i - 1]!;
+        for (let k = 0; k < path.length - 1; k++) y = path.at(k).forward(y);
+        const last = path.at(-1) as nn.Sequential;
+        return (last.at(1) as nn.BatchNorm2d).forwardReLU(last.at(0).forward(y), rest!);
       }),
     );
     for (const x of xs) x.dispose();
