@@ -55,6 +55,8 @@ export interface CompiledKernel {
 }
 
 const pipelines = new Map<string, CompiledKernel>();
+// Asynchronous compiles in flight (compileAsync), so that two warm-ups of one kernel compile it once.
+const compiling = new Map<string, Promise<void>>();
 const layouts = new Map<string, GPUBindGroupLayout>();
 const pendingChecks: Promise<string | null>[] = [];
 
@@ -87,31 +89,71 @@ export function wgslSource(kernel: Kernel): string {
   return `${enables}${kernel.uniforms?.wgsl ?? NUMBERED_SLOTS}\n${PRELUDE}\n${decls}\n${kernel.body()}`;
 }
 
-export function compile(kernel: Kernel): CompiledKernel {
+/** What both ways of compiling share: the cache keys, the bind group layout and the shader module. */
+function prepare(kernel: Kernel) {
   const { gpu, id } = getDevice();
-  const cacheKey = `${kernel.name}|${kernel.key}`;
-  const cached = pipelines.get(`${id}|${cacheKey}`);
-  if (cached) return cached;
+  const name = `${kernel.name}|${kernel.key}`;
   const [layout, layoutKey] = layoutFor(gpu, id, kernel.bindings);
-  const code = wgslSource(kernel);
-  gpu.pushErrorScope('validation');
-  const module = gpu.createShaderModule({ code, label: cacheKey });
-  const pipeline = gpu.createComputePipeline({
-    label: cacheKey,
+  const module = gpu.createShaderModule({ code: wgslSource(kernel), label: name });
+  const descriptor: GPUComputePipelineDescriptor = {
+    label: name,
     layout: gpu.createPipelineLayout({ bindGroupLayouts: [layout] }),
     compute: { module, entryPoint: 'main' },
-  });
-  pendingChecks.push(
-    gpu.popErrorScope().then(async (error) => {
-      if (!error) return null;
-      const info = await module.getCompilationInfo();
-      const lines = info.messages.map((m) => `  ${m.type} at line ${m.lineNum}:${m.linePos}: ${m.message}`);
-      return `kernel '${cacheKey}' failed to compile: ${error.message}\n${lines.join('\n')}`;
-    }),
-  );
-  const compiled = { pipeline, layout, layoutKey, name: cacheKey };
-  pipelines.set(`${id}|${cacheKey}`, compiled);
+  };
+  return { name, cacheKey: `${id}|${name}`, layout, layoutKey, module, descriptor };
+}
+
+/** The error of a kernel that failed to compile: its name, WebGPU's message and the compiler's lines. */
+async function compileError(name: string, message: string, module: GPUShaderModule): Promise<string> {
+  const info = await module.getCompilationInfo();
+  const lines = info.messages.map((m) => `  ${m.type} at line ${m.lineNum}:${m.linePos}: ${m.message}`);
+  return `kernel '${name}' failed to compile: ${message}\n${lines.join('\n')}`;
+}
+
+export function compile(kernel: Kernel): CompiledKernel {
+  const cached = pipelines.get(`${getDevice().id}|${kernel.name}|${kernel.key}`);
+  if (cached) return cached;
+  // Encoding cannot wait, so a kernel whose asynchronous compile is still in flight compiles here too;
+  // the first pipeline cached is kept (warmup's callers await it before dispatching).
+  const { gpu } = getDevice();
+  gpu.pushErrorScope('validation');
+  const { name, cacheKey, layout, layoutKey, module, descriptor } = prepare(kernel);
+  const pipeline = gpu.createComputePipeline(descriptor);
+  pendingChecks.push(gpu.popErrorScope().then((error) => (error ? compileError(name, error.message, module) : null)));
+  const compiled = { pipeline, layout, layoutKey, name };
+  pipelines.set(cacheKey, compiled);
   return compiled;
+}
+
+/**
+ * Compiles `kernel` with createComputePipelineAsync (off the calling thread where the implementation
+ * can) into the cache that dispatches read; resolves when it is there, or rejects with its compile
+ * error, naming the kernel. A kernel already cached or compiling is not compiled again.
+ */
+export function compileAsync(kernel: Kernel): Promise<void> {
+  const { gpu, id } = getDevice();
+  const cacheKey = `${id}|${kernel.name}|${kernel.key}`;
+  if (pipelines.has(cacheKey)) return Promise.resolve();
+  let job = compiling.get(cacheKey);
+  if (!job) {
+    // An invalid module is reported again by the pipeline's rejection: its own error is caught here.
+    gpu.pushErrorScope('validation');
+    const { name, layout, layoutKey, module, descriptor } = prepare(kernel);
+    void gpu.popErrorScope();
+    job = gpu
+      .createComputePipelineAsync(descriptor)
+      .then(
+        (pipeline) => {
+          if (!pipelines.has(cacheKey)) pipelines.set(cacheKey, { pipeline, layout, layoutKey, name });
+        },
+        async (err: Error) => {
+          throw new Error(await compileError(name, err.message, module));
+        },
+      )
+      .finally(() => compiling.delete(cacheKey));
+    compiling.set(cacheKey, job);
+  }
+  return job;
 }
 
 /** Throws the first compile error among pipelines created since the last check. */

@@ -245,20 +245,26 @@ export function launchesOf(fn: () => void): Launch[] {
 }
 
 /**
- * Compiles `kernel` and runs it once over one workgroup with zero-filled parameters (every kernel
- * returns at once on zero sizes) on scratch buffers, and waits: resolves to the milliseconds the whole
- * compile took, the driver's part included (lavapipe compiles at the first dispatch, not at creation).
+ * Runs each kernel once over one workgroup with zero-filled parameters (every kernel returns at once on
+ * zero sizes) on scratch buffers, and waits; throws pending errors. Drivers that compile at the first
+ * dispatch, not at pipeline creation (lavapipe), compile here.
  */
+export async function runOnce(kernels: readonly Kernel[]): Promise<void> {
+  for (const kernel of kernels) {
+    const scratch = kernel.bindings.map(() => allocate(16));
+    dispatch(kernel, scratch, new Array<number>(kernel.uniforms?.words ?? 0).fill(0), [1]);
+    for (const s of scratch) release(s, flushes);
+  }
+  await waitIdle();
+  await raiseErrors();
+}
+
+/** Resolves to the milliseconds `kernel` takes to compile alone, the driver's part included (runOnce). */
 export async function timeCompile(kernel: Kernel): Promise<number> {
   await waitIdle();
   const t0 = performance.now();
-  const scratch = kernel.bindings.map(() => allocate(16));
-  dispatch(kernel, scratch, new Array<number>(kernel.uniforms?.words ?? 0).fill(0), [1]);
-  await waitIdle();
-  const ms = performance.now() - t0;
-  for (const s of scratch) release(s, flushes);
-  await raiseErrors();
-  return ms;
+  await runOnce([kernel]);
+  return performance.now() - t0;
 }
 
 /** Splits `groups` workgroups over x and y so that neither exceeds the per-dimension limit. */

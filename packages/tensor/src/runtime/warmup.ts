@@ -1,0 +1,47 @@
+// Compiling ahead: `await warmup(() => step())` compiles every kernel that `step` would dispatch, several
+// at once with createComputePipelineAsync, so that its first real run finds them all compiled instead
+// of stalling on one synchronous compile after another.
+import { getDevice } from '../device.js';
+import { type Kernel, compileAsync, pipelineCount } from './pipelines.js';
+import { kernelsOf, runOnce } from './queue.js';
+
+export interface WarmupOptions {
+  /** Also every variant the tuner could pick for the tunable problems met (kernelsOf's everyVariant). */
+  everyVariant?: boolean;
+  /**
+   * Also run each kernel once, on scratch buffers, and wait: some drivers compile the machine code at
+   * a pipeline's first dispatch, not at its creation (lavapipe does). Default: on CPU adapters.
+   */
+  run?: boolean;
+  /** Compiles in flight at once (default 8). */
+  concurrency?: number;
+}
+
+export interface WarmupReport {
+  /** The distinct kernels found. */
+  kernels: number;
+  /** How many of them were not compiled yet. */
+  compiled: number;
+  /** Milliseconds the warm-up took. */
+  ms: number;
+}
+
+/**
+ * Compiles the kernels that `fn` would dispatch (found by running it with kernelsOf: nothing runs, so
+ * `fn` must be synchronous and read nothing back), or the kernels given; resolves when they all are
+ * ready. A kernel that fails to compile rejects it with an error naming the kernel.
+ */
+export async function warmup(what: (() => void) | readonly Kernel[], options: WarmupOptions = {}): Promise<WarmupReport> {
+  const t0 = performance.now();
+  const kernels = typeof what === 'function' ? kernelsOf(what, { everyVariant: options.everyVariant }) : [...what];
+  const before = pipelineCount();
+  const queue = [...kernels];
+  const errors: string[] = [];
+  const compileNext = async (): Promise<void> => {
+    for (let k = queue.shift(); k; k = queue.shift()) await compileAsync(k).catch((err: Error) => errors.push(err.message));
+  };
+  await Promise.all(Array.from({ length: Math.min(queue.length, options.concurrency ?? 8) }, compileNext));
+  if (errors.length) throw new Error(errors.join('\n'));
+  if (options.run ?? getDevice().info.isCpu) await runOnce(kernels);
+  return { kernels: kernels.length, compiled: pipelineCount() - before, ms: performance.now() - t0 };
+}
