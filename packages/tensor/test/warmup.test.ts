@@ -2,7 +2,7 @@
 // without warm-up; a kernel that fails to compile is named; an empty function is fine. Small shapes of
 // ops that other tests compile anyway, so that the file adds few cold compiles to CI.
 import { beforeAll, describe, expect, it } from 'vitest';
-import { type Kernel, type Tensor, init, matmul, mul, relu, runtimeStats, sum, tensor, tidy, warmup } from '@tmpose/tensor';
+import { type Kernel, type Tensor, init, matmul, mul, relu, runtimeStats, sum, tensor, tidy, timeCompile, warmup } from '@tmpose/tensor';
 import { expectClose } from './helpers.js';
 
 beforeAll(async () => {
@@ -27,6 +27,14 @@ function reference(): { loss: number; gradA: number[] } {
   });
   return { loss: y.reduce((s, v) => s + v * v, 0), gradA };
 }
+
+/** A kernel of one thread running `statement` (on its one buffer O). */
+const storeKernel = (name: string, statement: string): Kernel => ({
+  name,
+  key: 'test',
+  bindings: [{ name: 'O', type: 'f32', access: 'read_write' }],
+  body: () => `@compute @workgroup_size(1)\nfn main() {\n  ${statement}\n}`,
+});
 
 describe('warmup', () => {
   it('compiles what a function dispatches, forward and backward: running it then creates no pipeline, with the same results', async () => {
@@ -68,18 +76,21 @@ describe('warmup', () => {
   });
 
   it('a kernel that fails to compile is named, and the others of the call still compile', async () => {
-    const kernel = (name: string, statement: string): Kernel => ({
-      name,
-      key: 'test',
-      bindings: [{ name: 'O', type: 'f32', access: 'read_write' }],
-      body: () => `@compute @workgroup_size(1)\nfn main() {\n  ${statement}\n}`,
-    });
-    const good = kernel('warmup_good', 'O[0] = 1.0;');
-    const bad = kernel('warmup_bad', 'O[0] = missing;');
+    const good = storeKernel('warmup_good', 'O[0] = 1.0;');
+    const bad = storeKernel('warmup_bad', 'O[0] = missing;');
     const before = runtimeStats().pipelines;
     await expect(warmup([good, bad])).rejects.toThrow(/^kernel 'warmup_bad\|test' failed to compile: [^\n]+\n.*missing/s);
     expect(runtimeStats().pipelines).toBe(before + 1);
-    // And the next sync reports nothing left over from it.
     await expect(warmup([good])).resolves.toMatchObject({ kernels: 1, compiled: 0 });
+  });
+
+  it('a dispatch while its kernel is still compiling asynchronously compiles it at once; the warm-up still resolves', async () => {
+    const kernel = storeKernel('warmup_inflight', 'O[0] = 2.0;');
+    const warming = warmup([kernel]);
+    const before = runtimeStats().pipelines;
+    await timeCompile(kernel);
+    expect(runtimeStats().pipelines).toBe(before + 1);
+    await expect(warming).resolves.toMatchObject({ kernels: 1 });
+    expect(runtimeStats().pipelines).toBe(before + 1);
   });
 });

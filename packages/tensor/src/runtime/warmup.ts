@@ -27,9 +27,12 @@ export interface WarmupReport {
 }
 
 /**
- * Compiles the kernels that `fn` would dispatch (found by running it with kernelsOf: nothing runs, so
- * `fn` must be synchronous and read nothing back), or the kernels given; resolves when they all are
+ * Compiles the kernels that `fn` would dispatch, or the kernels given; resolves when they all are
  * ready. A kernel that fails to compile rejects it with an error naming the kernel.
+ *
+ * `fn` runs as under kernelsOf: synchronously, reading nothing back, with its dispatches skipped but
+ * the rest of it done, so host state it changes stays changed: gradients it leaves hold nothing
+ * computed (zero them), an optimizer it steps counts the step (warm up without it, or on a throwaway one).
  */
 export async function warmup(what: (() => void) | readonly Kernel[], options: WarmupOptions = {}): Promise<WarmupReport> {
   const t0 = performance.now();
