@@ -2,7 +2,7 @@
 // this package never resolve it).
 import { requireNode } from '../node.js';
 import type { Tensor } from '../tensor.js';
-import { type HalfDtype, type ParsedSafetensors, parse, parseHost, serializeChunks } from './safetensors.js';
+import { type HalfDtype, type ParsedSafetensors, type WritableTensor, parse, parseHost, serializeChunks } from './safetensors.js';
 
 type Fs = typeof import('node:fs/promises');
 
@@ -54,7 +54,7 @@ function namingPath(path: string, err: unknown): unknown {
 }
 
 /** Saves tensors (float32 / int32 / float16) as a safetensors file, atomically (see writeFileAtomic). */
-export async function saveSafetensors(path: string, tensors: Record<string, Tensor>, metadata?: Record<string, string>): Promise<void> {
+export async function saveSafetensors(path: string, tensors: Record<string, WritableTensor>, metadata?: Record<string, string>): Promise<void> {
   // serializeChunks validates before returning, so bad input fails before any file is created.
   await writeFileAtomic(path, serializeChunks(tensors, metadata));
 }

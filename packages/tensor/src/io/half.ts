@@ -1,5 +1,5 @@
-// IEEE 754 half precision (float16) on the host: reading file storages (pth.ts, safetensors.ts) and
-// making float16 tensors from numbers (create.ts).
+// IEEE 754 half precision (float16) on the host: reading file storages (pth.ts, safetensors.ts),
+// making float16 tensors from numbers (create.ts) and writing float16 weights (train's exportWeights).
 
 /** What the file readers make of half-precision storages: float16 kept as it is, or float32 (exact). */
 export type HalfDtype = 'float16' | 'float32';
@@ -49,9 +49,40 @@ export function numberToHalf(x: number): number {
   return sign | Math.min(h, 0x7c00);
 }
 
+/**
+ * numberToHalf of a float32 given by its bits, in integer arithmetic (as the GPU's cast kernel, ops/cast.ts,
+ * computes it): the same bits, many times faster, for whole weight files.
+ */
+function float32BitsToHalf(b: number): number {
+  const sign = (b >>> 16) & 0x8000;
+  const e = ((b >>> 23) & 0xff) - 112; // the exponent field rebiased from 127 to 15
+  const m = b & 0x7fffff;
+  if (e === 143) return m ? 0x7e00 : sign | 0x7c00;
+  if (e >= 31) return sign | 0x7c00;
+  if (e < -10) return sign;
+  // A subnormal half keeps the 24-bit significand shifted right by 14 - e; a normal one drops 13 bits.
+  let h = (Math.max(e, 0) << 10) | (m >>> 13);
+  let shift = 13;
+  let kept = m;
+  if (e <= 0) {
+    shift = 14 - e;
+    kept = m | 0x800000;
+    h = kept >>> shift;
+  }
+  const rest = kept & ((1 << shift) - 1);
+  const tie = 1 << (shift - 1);
+  // A carry out of the mantissa moves to the next exponent, and out of the largest one to Infinity.
+  return sign | (h + (rest > tie || (rest === tie && h & 1) ? 1 : 0));
+}
+
 /** Float16 bits of each value (see numberToHalf). */
 export function toHalves(values: ArrayLike<number>): Uint16Array {
   const out = new Uint16Array(values.length);
+  if (values instanceof Float32Array) {
+    const bits = new Uint32Array(values.buffer, values.byteOffset, values.length);
+    for (let i = 0; i < bits.length; i++) out[i] = float32BitsToHalf(bits[i]!);
+    return out;
+  }
   for (let i = 0; i < values.length; i++) out[i] = numberToHalf(values[i]!);
   return out;
 }

@@ -244,11 +244,22 @@ function compareBytes(a: Uint8Array, b: Uint8Array): number {
 }
 
 /**
+ * What the writer takes: a Tensor, or anything giving a dtype, a shape and, when its turn comes, its
+ * values as rawData() would (float16 as the Uint16Array of its bits): values made on the host.
+ */
+export interface WritableTensor {
+  readonly dtype: DType;
+  readonly shape: readonly number[];
+  readonly isDisposed?: boolean;
+  rawData(): Promise<Float32Array | Int32Array | Uint16Array>;
+}
+
+/**
  * Validates the inputs and returns the file as chunks: the header, then each tensor's bytes, read back
  * one tensor at a time (so that at most one tensor's copy sits in host memory). Invalid input throws
  * here, before any chunk is produced; a tensor that fails to read back throws from the iteration.
  */
-export function serializeChunks(tensors: Record<string, Tensor>, metadata?: Record<string, string>): AsyncIterable<Uint8Array> {
+export function serializeChunks(tensors: Record<string, WritableTensor>, metadata?: Record<string, string>): AsyncIterable<Uint8Array> {
   const fail = failer(undefined);
   if (metadata !== undefined) {
     for (const [k, v] of Object.entries(metadata)) {
@@ -260,7 +271,7 @@ export function serializeChunks(tensors: Record<string, Tensor>, metadata?: Reco
     if (name.length === 0) fail('a tensor has an empty name');
     if (t === null || typeof t !== 'object' || typeof t.rawData !== 'function') fail(`'${name}' is not a Tensor`);
     if (t.isDisposed) fail(`tensor '${name}' (shape ${fmt(t.shape)}) was disposed`);
-    return { name, tensor: t, fileDtype: WRITE_DTYPE[t.dtype], key: utf8.encode(name), bytes: t.size * dtypes[t.dtype].bytes };
+    return { name, tensor: t, fileDtype: WRITE_DTYPE[t.dtype], key: utf8.encode(name), bytes: sizeOf(t.shape) * dtypes[t.dtype].bytes };
   });
   // The reference writer's order: by dtype (F32, I32, F16), then by name bytewise. Offsets follow it.
   const rank = (d: FileDType) => WRITE_ORDER.indexOf(d);
@@ -302,7 +313,7 @@ export function serializeChunks(tensors: Record<string, Tensor>, metadata?: Reco
 }
 
 /** The whole file in memory. `metadata` becomes the header's "__metadata__" (omitted when undefined). */
-export async function serialize(tensors: Record<string, Tensor>, metadata?: Record<string, string>): Promise<Uint8Array> {
+export async function serialize(tensors: Record<string, WritableTensor>, metadata?: Record<string, string>): Promise<Uint8Array> {
   const chunks: Uint8Array[] = [];
   for await (const chunk of serializeChunks(tensors, metadata)) chunks.push(chunk);
   const out = new Uint8Array(chunks.reduce((n, c) => n + c.byteLength, 0));
