@@ -176,7 +176,7 @@ function forwardKernel(E: Elem, KH: number, KW: number, S: number, TW: number) {
 function backwardDataKernel(E: Elem, KH: number, KW: number, S: number, TW: number, accumulate: boolean) {
   const J = TW - 1 + KW; // output-column candidates one tile row touches (before the stride test)
   const quads = [...Array(TW / 4).keys()];
-  const old = (at: string) => (accumulate ? `f32(DX[${at}]) + ` : '');
+  const plusPending = (at: string) => (accumulate ? `f32(DX[${at}]) + ` : '');
   return {
     name: 'conv2dBackwardData',
     key: `${E}${KH}x${KW}s${S}w${TW}${accumulate ? 'a' : ''}`,
@@ -219,7 +219,7 @@ function backwardDataKernel(E: Elem, KH: number, KW: number, S: number, TW: numb
   let row = u32(ih) * u32(W) + u32(iw0);
   ${[...Array(CT).keys()].map((c) => `if (c0 + ${c}u < C) {
     let o = (n * C + c0 + ${c}u) * u32(H * W) + row;
-    ${quads.map((q) => `for (var t = 0; t < 4; t++) { if (iw0 + ${4 * q} + t < W) { DX[o + ${4 * q}u + u32(t)] = ${E}(${old(`o + ${4 * q}u + u32(t)`)}acc${c}_${q}[t]); } }`).join('\n    ')}
+    ${quads.map((q) => `for (var t = 0; t < 4; t++) { if (iw0 + ${4 * q} + t < W) { DX[o + ${4 * q}u + u32(t)] = ${E}(${plusPending(`o + ${4 * q}u + u32(t)`)}acc${c}_${q}[t]); } }`).join('\n    ')}
   }`).join('\n  ')}
 }`,
   };
