@@ -9,17 +9,7 @@
 // A block computes x = x + Attn(LN(x)); x = x + FFN(LN(x)). "sine-full": before every layer except the
 // first, the position embedding is added again to the visual tokens of the residual stream (so it
 // accumulates); keypoint tokens never get it.
-import {
-  type Tensor,
-  add,
-  contiguous,
-  nn,
-  permute,
-  reshape,
-  scaledDotProductAttention,
-  slice,
-  tidy,
-} from '@tmpose/tensor';
+import { type Tensor, add, multiHeadAttention, nn, tidy } from '@tmpose/tensor';
 
 /** A plain container (torch.nn.ModuleList): children named "0", "1", ...; it has no forward of its own. */
 export class ModuleList<M extends nn.AnyModule = nn.AnyModule> extends nn.Module<never[], never> {
@@ -57,15 +47,9 @@ export class Attention extends nn.Module {
   }
 
   forward(x: Tensor): Tensor {
-    const [B, L] = x.shape as [number, number, number];
-    const H = this.heads;
-    const hd = this.headDim;
-    // [B, L, 3D] → [B, L, 3, H, hd] → [3, B, H, L, hd] (one copy), then q, k, v are views of it.
-    const qkv = this.to_qkv.forward(x);
-    const split = contiguous(permute(reshape(qkv, [B, L, 3, H, hd]), [2, 0, 3, 1, 4]));
-    const part = (i: number) => reshape(slice(split, 0, i, i + 1), [B, H, L, hd]);
-    const o = scaledDotProductAttention(part(0), part(1), part(2), { scale: this.scale });
-    const merged = reshape(permute(o, [0, 2, 1, 3]), [B, L, this.dim]);
+    // qkv [B, L, 3D] is [B, L, 3, H, hd]: the attention reads q, k, v from it in place and writes the
+    // heads merged, [B, L, D], as to_out reads them (no permute copies either way).
+    const merged = multiHeadAttention(this.to_qkv.forward(x), this.heads, { scale: this.scale });
     const out = this.to_out.at(0).forward(merged);
     const drop = this.to_out.at(1) as nn.Dropout;
     return drop.p > 0 ? drop.forward(out) : out;

@@ -75,16 +75,28 @@ const sumOf = (terms: string[]) => terms.join(' + ');
 /** Private rows hold the head dim rounded up to a power of two (in vec4s): one compile serves several D. */
 export const headDimClass = (D: number) => sizeClass(D / 4);
 
-// The uniforms of the row kernels: B, H, L, scale, then the offset and the b, h and row strides of q,
-// k and v (in vec4s), then the head dim in vec4s.
+// Every tensor a kernel reads or writes row by row is a [B, H, L, D] view with its last axis contiguous,
+// addressed through its offset and b, h and row strides: q, k, v, the output o, its gradient g (dO) and
+// dq, dk, dv. That is how q, k and v come straight from a packed qkv projection, and the output and
+// the gradients go straight into the layouts the neighbouring linears use, without permute copies.
+const OPERANDS = ['q', 'k', 'v', 'o', 'g', 'dq', 'dk', 'dv'] as const;
+type Operand = (typeof OPERANDS)[number];
+// The uniforms of every attention kernel: B, H, L, scale, each operand's offset and b, h and row
+// strides (in vec4s; 0 for those a pass does not touch), then the head dim in vec4s.
 export const ROWS = uniforms({
   B: 'u32', H: 'u32', L: 'u32', scale: 'f32',
   qOffset: 'u32', qB: 'u32', qH: 'u32', qL: 'u32',
   kOffset: 'u32', kB: 'u32', kH: 'u32', kL: 'u32',
   vOffset: 'u32', vB: 'u32', vH: 'u32', vL: 'u32',
+  oOffset: 'u32', oB: 'u32', oH: 'u32', oL: 'u32',
+  gOffset: 'u32', gB: 'u32', gH: 'u32', gL: 'u32',
+  dqOffset: 'u32', dqB: 'u32', dqH: 'u32', dqL: 'u32',
+  dkOffset: 'u32', dkB: 'u32', dkH: 'u32', dkL: 'u32',
+  dvOffset: 'u32', dvB: 'u32', dvH: 'u32', dvL: 'u32',
   D4: 'u32',
 });
-export const rowAddr = (name: 'q' | 'k' | 'v', row: string) => `(u.${name}Offset + b * u.${name}B + h * u.${name}H + ${row} * u.${name}L)`;
+/** The index (in vec4s) of row `row` of head (b, h) of an operand. */
+export const rowAddr = (name: Operand, row: string) => `(u.${name}Offset + b * u.${name}B + h * u.${name}H + (${row}) * u.${name}L)`;
 
 export type Elem = DTypeInfo['wgsl'];
 /** A storage array of vec4s of the tensors' element type E (halves: two words each); read through `ld`, written through `st`. */
@@ -98,9 +110,11 @@ fn h4(w: vec2<u32>) -> vec4<f32> { return vec4<f32>(unpack2x16float(w.x), unpack
 fn p4(v: vec4<f32>) -> vec2<u32> { return vec2<u32>(pack2x16float(v.xy), pack2x16float(v.zw)); }` : '');
 export const QKV = (E: Elem) => [vec4(E, 'Q'), vec4(E, 'K'), vec4(E, 'V')];
 /** What both backward kernels read: q, k, v, dO and the (lse, delta) pairs. */
-const backwardInputs = (E: Elem) => [...QKV(E), vec4(E, 'DO'), f32('Stats')];
+export const backwardInputs = (E: Elem) => [...QKV(E), vec4(E, 'DO'), f32('Stats')];
+/** What the dK, dV kernels write: dk and dv lie in one buffer (WebGPU forbids two writable bindings of one buffer). */
+export const DKV = (E: Elem) => vec4(E, 'DKV', 'read_write');
 
-/** The entry of the kernels in which thread t owns `perThread` consecutive rows of one (b, h). */
+/** The entry of the kernels in which thread t owns `perThread` consecutive rows of one (b, h); rowOut + i indexes LSE and Stats. */
 const ENTRY = (perThread: number) => `${linearEntry(WG, 't')}
   let B = u.B; let H = u.H; let L = u.L; let scale = u.scale;
   let tilesPerHead = (L + ${perThread - 1}u) / ${perThread}u;
@@ -149,26 +163,28 @@ function forwardKernel(E: Elem, D: number, RQ: number) {
   }
   ${each((r) => `if (r0 + ${r}u < L) {
     let inv = 1.0 / l${r};
-    let o = (rowOut + r0 + ${r}u) * D4;
-    for (var d = 0u; d < D4; d++) { O[o + d] = ${st(E, `a${r}[d] * inv`)}; }
+    let oa = ${rowAddr('o', `r0 + ${r}u`)};
+    for (var d = 0u; d < D4; d++) { O[oa + d] = ${st(E, `a${r}[d] * inv`)}; }
     LSE[rowOut + r0 + ${r}u] = m${r} + log(l${r});
   }`, '\n  ')}
 }`,
   };
 }
 
-// Stats[row] = (lse[row], delta[row] = sum(dO[row] * O[row])) over a contiguous [rows, D]: the
-// backward kernels then read both with one binding.
-const DELTA = uniforms({ rows: 'u32', D4: 'u32' });
+// Stats[row] = (lse[row], delta[row] = sum(dO[row] * O[row])) for the B·H·L rows: the backward
+// kernels then read both with one binding.
 const delta = (E: Elem) => ({
   name: 'attentionDelta',
   key: E,
-  uniforms: DELTA,
+  uniforms: ROWS,
   bindings: [vec4(E, 'DO'), vec4(E, 'O'), f32('LSE'), f32('Stats', 'read_write')],
-  body: () => `${halves(E)}${linearEntry(WG, 'row', 'u.rows')}
+  body: () => `${halves(E)}${linearEntry(WG, 'row', 'u.B * u.H * u.L')}
+  let bh = row / u.L; let i = row % u.L;
+  let b = bh / u.H; let h = bh % u.H;
+  let ga = ${rowAddr('g', 'i')}; let oa = ${rowAddr('o', 'i')};
   let D4 = u.D4;
   var s = vec4<f32>();
-  for (var d = 0u; d < D4; d++) { s += ${ld(E, 'DO[row * D4 + d]')} * ${ld(E, 'O[row * D4 + d]')}; }
+  for (var d = 0u; d < D4; d++) { s += ${ld(E, 'DO[ga + d]')} * ${ld(E, 'O[oa + d]')}; }
   Stats[2u * row] = LSE[row];
   Stats[2u * row + 1u] = s.x + s.y + s.z + s.w;
 }`,
@@ -183,7 +199,7 @@ function backwardKVKernel(E: Elem, D: number, RK: number) {
     name: 'attentionBackwardKV',
     key: `${E}d${4 * D4}r${RK}`,
     uniforms: ROWS,
-    bindings: [...backwardInputs(E), vec4(E, 'DK', 'read_write'), vec4(E, 'DV', 'read_write')],
+    bindings: [...backwardInputs(E), DKV(E)],
     body: () => `${halves(E)}${ENTRY(RK)}
   ${each((c) => `var k${c}: array<vec4<f32>, ${D4}>; var v${c}: array<vec4<f32>, ${D4}>;
   var dk${c}: array<vec4<f32>, ${D4}>; var dv${c}: array<vec4<f32>, ${D4}>;
@@ -195,13 +211,13 @@ function backwardKVKernel(E: Elem, D: number, RK: number) {
   // The block's query and dO rows, loaded once and read again by the second pass.
   ${four((n) => `var qb${n}: array<vec4<f32>, ${D4}>; var gb${n}: array<vec4<f32>, ${D4}>;`)}
   for (var i = 0u; i < L; i += 4u) {
-    ${four((n) => `let row${n} = rowOut + min(i + ${n}u, L - 1u); let qa${n} = ${rowAddr('q', `min(i + ${n}u, L - 1u)`)};`, '\n    ')}
+    ${four((n) => `let qi${n} = min(i + ${n}u, L - 1u); let row${n} = rowOut + qi${n}; let qa${n} = ${rowAddr('q', `qi${n}`)}; let ga${n} = ${rowAddr('g', `qi${n}`)};`, '\n    ')}
     let valid = vec4<bool>(i < L, i + 1u < L, i + 2u < L, i + 3u < L);
     let lse = vec4<f32>(${four((n) => `Stats[2u * row${n}]`, ', ')});
     let delta = vec4<f32>(${four((n) => `Stats[2u * row${n} + 1u]`, ', ')});
     ${each((c) => `${four((n) => `var s${c}_${n} = vec4<f32>(); var t${c}_${n} = vec4<f32>();`)}`, '\n    ')}
     for (var d = 0u; d < D4; d++) {
-      ${four((n) => `let q${n} = ${ld(E, `Q[qa${n} + d]`)}; let g${n} = ${ld(E, `DO[row${n} * D4 + d]`)}; qb${n}[d] = q${n}; gb${n}[d] = g${n};`)}
+      ${four((n) => `let q${n} = ${ld(E, `Q[qa${n} + d]`)}; let g${n} = ${ld(E, `DO[ga${n} + d]`)}; qb${n}[d] = q${n}; gb${n}[d] = g${n};`)}
       ${each((c) => `let kc${c} = k${c}[d]; let vc${c} = v${c}[d]; ${four((n) => `s${c}_${n} += q${n} * kc${c}; t${c}_${n} += g${n} * vc${c};`)}`, '\n      ')}
     }
     ${each((c) => `let p${c} = select(vec4<f32>(), exp(vec4<f32>(${four((n) => `dot(s${c}_${n}, one)`, ', ')}) - lse), valid);
@@ -213,8 +229,8 @@ function backwardKVKernel(E: Elem, D: number, RK: number) {
     }
   }
   ${each((c) => `if (r0 + ${c}u < L) {
-    let o = (rowOut + r0 + ${c}u) * D4;
-    for (var d = 0u; d < D4; d++) { DK[o + d] = ${st(E, `dk${c}[d]`)}; DV[o + d] = ${st(E, `dv${c}[d]`)}; }
+    let dka = ${rowAddr('dk', `r0 + ${c}u`)}; let dva = ${rowAddr('dv', `r0 + ${c}u`)};
+    for (var d = 0u; d < D4; d++) { DKV[dka + d] = ${st(E, `dk${c}[d]`)}; DKV[dva + d] = ${st(E, `dv${c}[d]`)}; }
   }`, '\n  ')}
 }`,
   };
@@ -233,10 +249,10 @@ function backwardQKernel(E: Elem, D: number, RQ: number) {
     body: () => `${halves(E)}${ENTRY(RQ)}
   ${each((r) => `var q${r}: array<vec4<f32>, ${D4}>; var g${r}: array<vec4<f32>, ${D4}>; var dq${r}: array<vec4<f32>, ${D4}>;
   let row${r} = rowOut + min(r0 + ${r}u, L - 1u);
-  let qa${r} = ${rowAddr('q', `min(r0 + ${r}u, L - 1u)`)};
+  let qa${r} = ${rowAddr('q', `min(r0 + ${r}u, L - 1u)`)}; let ga${r} = ${rowAddr('g', `min(r0 + ${r}u, L - 1u)`)};
   let lse${r} = Stats[2u * row${r}]; let delta${r} = Stats[2u * row${r} + 1u];`, '\n  ')}
   for (var d = 0u; d < D4; d++) {
-    ${each((r) => `q${r}[d] = ${ld(E, `Q[qa${r} + d]`)} * scale; g${r}[d] = ${ld(E, `DO[row${r} * D4 + d]`)}; dq${r}[d] = vec4<f32>();`, '\n    ')}
+    ${each((r) => `q${r}[d] = ${ld(E, `Q[qa${r} + d]`)} * scale; g${r}[d] = ${ld(E, `DO[ga${r} + d]`)}; dq${r}[d] = vec4<f32>();`, '\n    ')}
   }
   let one = vec4<f32>(1.0);
   // The block's key rows, loaded once and read again by the second pass.
@@ -257,7 +273,8 @@ function backwardQKernel(E: Elem, D: number, RQ: number) {
     }
   }
   ${each((r) => `if (r0 + ${r}u < L) {
-    for (var d = 0u; d < D4; d++) { DQ[row${r} * D4 + d] = ${st(E, `dq${r}[d] * scale`)}; }
+    let dqa = ${rowAddr('dq', `r0 + ${r}u`)};
+    for (var d = 0u; d < D4; d++) { DQ[dqa + d] = ${st(E, `dq${r}[d] * scale`)}; }
   }`, '\n  ')}
 }`,
   };
@@ -271,7 +288,7 @@ function backwardKVUnrolled(E: Elem, D: number, RK: number) {
     name: 'attentionBackwardKV',
     key: `${E}d${D}r${RK}u`,
     uniforms: ROWS,
-    bindings: [...backwardInputs(E), vec4(E, 'DK', 'read_write'), vec4(E, 'DV', 'read_write')],
+    bindings: [...backwardInputs(E), DKV(E)],
     body: () => `${halves(E)}${ENTRY(RK)}
   ${range(RK).map((c) => `
   let ka${c} = ${rowAddr('k', `min(r0 + ${c}u, L - 1u)`)};
@@ -280,8 +297,8 @@ function backwardKVUnrolled(E: Elem, D: number, RK: number) {
   ${ds.map((d) => `var dk${c}_${d} = vec4<f32>(); var dv${c}_${d} = vec4<f32>();`).join(' ')}`).join('')}
   for (var i = 0u; i < L; i++) {
     let qa = ${rowAddr('q', 'i')};
-    let oa = (rowOut + i) * ${D4}u;
-    ${ds.map((d) => `let q_${d} = ${ld(E, `Q[qa + ${d}u]`)} * scale; let g_${d} = ${ld(E, `DO[oa + ${d}u]`)};`).join('\n    ')}
+    let ga = ${rowAddr('g', 'i')};
+    ${ds.map((d) => `let q_${d} = ${ld(E, `Q[qa + ${d}u]`)} * scale; let g_${d} = ${ld(E, `DO[ga + ${d}u]`)};`).join('\n    ')}
     let lse = Stats[2u * (rowOut + i)];
     let delta = Stats[2u * (rowOut + i) + 1u];
     ${range(RK).map((c) => `{
@@ -292,8 +309,8 @@ function backwardKVUnrolled(E: Elem, D: number, RK: number) {
     }`).join('\n    ')}
   }
   ${range(RK).map((c) => `if (r0 + ${c}u < L) {
-    let o = (rowOut + r0 + ${c}u) * ${D4}u;
-    ${ds.map((d) => `DK[o + ${d}u] = ${st(E, `dk${c}_${d}`)}; DV[o + ${d}u] = ${st(E, `dv${c}_${d}`)};`).join(' ')}
+    let dka = ${rowAddr('dk', `r0 + ${c}u`)}; let dva = ${rowAddr('dv', `r0 + ${c}u`)};
+    ${ds.map((d) => `DKV[dka + ${d}u] = ${st(E, `dk${c}_${d}`)}; DKV[dva + ${d}u] = ${st(E, `dv${c}_${d}`)};`).join(' ')}
   }`).join('\n  ')}
 }`,
   };
@@ -311,8 +328,8 @@ function backwardQUnrolled(E: Elem, D: number, RQ: number) {
     body: () => `${halves(E)}${ENTRY(RQ)}
   ${range(RQ).map((r) => `
   let row${r} = rowOut + min(r0 + ${r}u, L - 1u);
-  let qa${r} = ${rowAddr('q', `min(r0 + ${r}u, L - 1u)`)};
-  ${ds.map((d) => `let q${r}_${d} = ${ld(E, `Q[qa${r} + ${d}u]`)} * scale; let g${r}_${d} = ${ld(E, `DO[row${r} * ${D4}u + ${d}u]`)}; var dq${r}_${d} = vec4<f32>();`).join('\n  ')}
+  let qa${r} = ${rowAddr('q', `min(r0 + ${r}u, L - 1u)`)}; let ga${r} = ${rowAddr('g', `min(r0 + ${r}u, L - 1u)`)};
+  ${ds.map((d) => `let q${r}_${d} = ${ld(E, `Q[qa${r} + ${d}u]`)} * scale; let g${r}_${d} = ${ld(E, `DO[ga${r} + ${d}u]`)}; var dq${r}_${d} = vec4<f32>();`).join('\n  ')}
   let lse${r} = Stats[2u * row${r}];
   let delta${r} = Stats[2u * row${r} + 1u];`).join('')}
   for (var j = 0u; j < L; j++) {
@@ -327,7 +344,8 @@ function backwardQUnrolled(E: Elem, D: number, RQ: number) {
     }`).join('\n    ')}
   }
   ${range(RQ).map((r) => `if (r0 + ${r}u < L) {
-    ${ds.map((d) => `DQ[row${r} * ${D4}u + ${d}u] = ${st(E, `dq${r}_${d} * scale`)};`).join(' ')}
+    let dqa = ${rowAddr('dq', `r0 + ${r}u`)};
+    ${ds.map((d) => `DQ[dqa + ${d}u] = ${st(E, `dq${r}_${d} * scale`)};`).join(' ')}
   }`).join('\n  ')}
 }`,
   };
@@ -339,17 +357,60 @@ const UNROLLED_VECTORS = 12;
 const backwardKV = (E: Elem, D: number, rows: number) => ((D / 4) * rows <= UNROLLED_VECTORS ? backwardKVUnrolled(E, D, rows) : backwardKVKernel(E, D, rows));
 const backwardQ = (E: Elem, D: number, rows: number) => ((D / 4) * rows <= UNROLLED_VECTORS ? backwardQUnrolled(E, D, rows) : backwardQKernel(E, D, rows));
 
-/** q, k or v as a view the kernels can read with vec4 loads (a copy only when the layout forbids it). */
-function readable(t: Tensor): Tensor {
-  const ok = t.strides[3] === 1 && [t.offset, t.strides[0]!, t.strides[1]!, t.strides[2]!].every((s) => s % 4 === 0);
-  return ok ? t.view(t.shape, t.strides, t.offset) : contiguous(t);
+/** Whether the kernels can read t through its strides: last axis contiguous, rows on vec4 boundaries. */
+const vec4Rows = (t: Tensor) => t.strides.at(-1) === 1 && [t.offset, ...t.strides.slice(0, -1)].every((s) => s % 4 === 0);
+/** t as a view the kernels can read (a copy only when its layout forbids it). */
+const readable = (t: Tensor): Tensor => (vec4Rows(t) ? t.view(t.shape, t.strides, t.offset) : contiguous(t));
+
+/** The uniforms of one attention over [B, H, L, D] views (each readable) of the operands a pass touches. */
+function rowUniforms(scale: number, views: { q: Tensor } & Partial<Record<Operand, Tensor>>): number[] {
+  const [B, H, L, D] = views.q.shape as [number, number, number, number];
+  const words: Record<string, number> = { B, H, L, scale, D4: D / 4 };
+  for (const name of OPERANDS) {
+    const t = views[name];
+    const [offset, b, h, row] = t ? [t.offset, t.strides[0]!, t.strides[1]!, t.strides[2]!] : [0, 0, 0, 0];
+    Object.assign(words, { [`${name}Offset`]: offset / 4, [`${name}B`]: b / 4, [`${name}H`]: h / 4, [`${name}L`]: row / 4 });
+  }
+  return ROWS.pack(words as Parameters<typeof ROWS.pack>[0]);
 }
-/** The row kernels' uniforms for q, k, v (each readable: vec4-aligned) of head dim D. */
-function rowUniforms(B: number, H: number, L: number, D: number, scale: number, q: Tensor, k: Tensor, v: Tensor): number[] {
-  const [qOffset, qB, qH, qL] = [q.offset, ...q.strides.slice(0, 3)].map((x) => x! / 4) as [number, number, number, number];
-  const [kOffset, kB, kH, kL] = [k.offset, ...k.strides.slice(0, 3)].map((x) => x! / 4) as [number, number, number, number];
-  const [vOffset, vB, vH, vL] = [v.offset, ...v.strides.slice(0, 3)].map((x) => x! / 4) as [number, number, number, number];
-  return ROWS.pack({ B, H, L, scale, qOffset, qB, qH, qL, kOffset, kB, kH, kL, vOffset, vB, vH, vL, D4: D / 4 });
+
+/** Encodes one pass over the B·H heads of L rows, with the variant chosen for this adapter and problem. */
+function runPass(E: Elem, pass: 'fwd' | 'dkdv' | 'dq', q: Tensor, kernel: (v: Variant) => Kernel, params: number[], buffers: Storage[]): void {
+  const [B, H, L, D] = q.shape as [number, number, number, number];
+  // A row kernel runs a thread per `rows` rows in workgroups of WG; a tile, a workgroup per tile of rows.
+  const groups = (v: Variant) => grid('rows' in v ? Math.ceil((B * H * Math.ceil(L / v.rows)) / WG) : B * H * Math.ceil(L / v.tile));
+  const encode = (v: Variant, bufs: Storage[]) => dispatch(kernel(v), bufs, params, groups(v));
+  encode(variantFor(E, pass, B, H, L, D, buffers, encode), buffers);
+}
+
+/** The [B, H, L, D] views one attention reads (q, k, v) and writes (o), each readable. */
+interface Heads {
+  q: Tensor;
+  k: Tensor;
+  v: Tensor;
+  o: Tensor;
+}
+
+/** o = softmax(q kᵀ scale) v, and each row's log-sum-exp into lse [B, H, L] (contiguous, float32). */
+function attend(E: Elem, { q, k, v, o }: Heads, lse: Tensor, scale: number): void {
+  const D = q.shape[3]!;
+  const kernel = (x: Variant) => ('rows' in x ? forwardKernel(E, D, x.rows) : forwardTiled(E, D, x.tile));
+  runPass(E, 'fwd', q, kernel, rowUniforms(scale, { q, k, v, o }), [q.storage, k.storage, v.storage, o.storage, lse.storage]);
+}
+
+/**
+ * The backward of `attend`: writes dq, dk, dv (readable [B, H, L, D] views; dk and dv of one buffer)
+ * from g, the gradient of o (a readable view too).
+ */
+function attendBackward(E: Elem, { q, k, v, o }: Heads, lse: Tensor, g: Tensor, dq: Tensor, dk: Tensor, dv: Tensor, scale: number): void {
+  const [B, H, L, D] = q.shape as [number, number, number, number];
+  const params = rowUniforms(scale, { q, k, v, o, g, dq, dk, dv });
+  const stats = empty([B * H * L, 2]);
+  dispatch(delta(E), [g.storage, o.storage, lse.storage, stats.storage], params, grid(Math.ceil((B * H * L) / WG)));
+  const inputs = [q.storage, k.storage, v.storage, g.storage, stats.storage];
+  runPass(E, 'dkdv', q, (x) => ('rows' in x ? backwardKV(E, D, x.rows) : backwardKVTiled(E, D, x.tile)), params, [...inputs, dk.storage]);
+  runPass(E, 'dq', q, (x) => ('rows' in x ? backwardQ(E, D, x.rows) : backwardQTiled(E, D, x.tile)), params, [...inputs, dq.storage]);
+  stats.dispose();
 }
 
 export interface AttentionOptions {
@@ -357,7 +418,11 @@ export interface AttentionOptions {
   scale?: number;
 }
 
-/** `F.scaled_dot_product_attention(q, k, v)` on [B, H, L, D] without a mask: softmax(q kᵀ scale) v. */
+/**
+ * `F.scaled_dot_product_attention(q, k, v)` on [B, H, L, D] without a mask: softmax(q kᵀ scale) v.
+ * Views whose last axis is contiguous (permuted or sliced heads) are read through their strides, and
+ * so is the gradient of the output.
+ */
 export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOptions = {}): Tensor {
   for (const t of [q, k, v]) t.assertAlive('scaledDotProductAttention');
   if (q.rank !== 4 || !sameShape(q.shape, k.shape) || !sameShape(q.shape, v.shape)) {
@@ -367,35 +432,62 @@ export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, optio
   const [B, H, L, D] = q.shape as [number, number, number, number];
   if (D % 4 !== 0 || D > 128) throw new Error(`scaledDotProductAttention: q, k, v ${fmt(q.shape)}: head dim ${D} must be a multiple of 4, at most 128`);
   const scale = options.scale ?? 1 / Math.sqrt(D);
-  const [rq, rk, rv] = [q, k, v].map(readable) as [Tensor, Tensor, Tensor];
-  const params = rowUniforms(B, H, L, D, scale, rq, rk, rv);
-  const out = empty([B, H, L, D], q.dtype);
+  const heads: Heads = { q: readable(q), k: readable(k), v: readable(v), o: empty([B, H, L, D], q.dtype) };
   const lse = empty([B, H, L]);
-  // A row kernel runs a thread per `rows` rows in workgroups of WG; a tile, a workgroup per tile of rows.
-  const groups = (v: Variant) => grid('rows' in v ? Math.ceil((B * H * Math.ceil(L / v.rows)) / WG) : B * H * Math.ceil(L / v.tile));
-  // Each pass picks its variant; `tuned` encodes it with the chosen (or a candidate) one.
-  const tuned = (pass: string, kernel: (v: Variant) => Kernel, p: number[], buffers: Storage[]) => {
-    const encode = (v: Variant, bufs: Storage[]) => dispatch(kernel(v), bufs, p, groups(v));
-    encode(variantFor(E, pass, B, H, L, D, buffers, encode), buffers);
-  };
-  tuned('fwd', (v) => ('rows' in v ? forwardKernel(E, D, v.rows) : forwardTiled(E, D, v.tile)), params, [rq.storage, rk.storage, rv.storage, out.storage, lse.storage]);
-  const result = record(out, 'scaledDotProductAttention', [q, k, v], [rq, rk, rv, out, lse], (g, [sq, sk, sv, so, sl]) => {
-    const dO = g.isContiguous && g.offset % 4 === 0 ? g : contiguous(g);
-    const rows = B * H * L;
-    const stats = empty([rows, 2]);
-    dispatch(delta(E), [dO.storage, so!.storage, sl!.storage, stats.storage], DELTA.pack({ rows, D4: D / 4 }), grid(Math.ceil(rows / WG)));
-    const p = rowUniforms(B, H, L, D, scale, sq!, sk!, sv!);
-    const dq = empty([B, H, L, D], q.dtype);
-    const dk = empty([B, H, L, D], q.dtype);
-    const dv = empty([B, H, L, D], q.dtype);
-    tuned('dkdv', (v) => ('rows' in v ? backwardKV(E, D, v.rows) : backwardKVTiled(E, D, v.tile)), p, [sq!.storage, sk!.storage, sv!.storage, dO.storage, stats.storage, dk.storage, dv.storage]);
-    tuned('dq', (v) => ('rows' in v ? backwardQ(E, D, v.rows) : backwardQTiled(E, D, v.tile)), p, [sq!.storage, sk!.storage, sv!.storage, dO.storage, stats.storage, dq.storage]);
-    stats.dispose();
-    if (dO !== g) dO.dispose();
-    return [q.requiresGrad ? dq : (dq.dispose(), null), k.requiresGrad ? dk : (dk.dispose(), null), v.requiresGrad ? dv : (dv.dispose(), null)];
+  attend(E, heads, lse, scale);
+  const result = record(heads.o, 'scaledDotProductAttention', [q, k, v], [heads.q, heads.k, heads.v, heads.o, lse], (g, [sq, sk, sv, so, sl]) => {
+    const dO = readable(g);
+    // dq, dk, dv in one buffer: the dK, dV kernel writes both through one binding.
+    const grads = empty([3, B, H, L, D], q.dtype);
+    const [dq, dk, dv] = [0, 1, 2].map((i) => grads.view([B, H, L, D], grads.strides.slice(1), i * B * H * L * D)) as [Tensor, Tensor, Tensor];
+    attendBackward(E, { q: sq!, k: sk!, v: sv!, o: so! }, sl!, dO, dq, dk, dv, scale);
+    grads.dispose();
+    dO.dispose();
+    return [dq, dk, dv].map((d, i) => ([q, k, v][i]!.requiresGrad ? d : (d.dispose(), null)));
   });
-  for (const t of [rq, rk, rv]) t.dispose();
+  for (const t of [heads.q, heads.k, heads.v]) t.dispose();
   lse.dispose();
   return result;
 }
 
+/** Part `part` of t [B, L, parts·H·hd], laid out [B, L, parts, H, hd] with rows readable, as a [B, H, L, hd] view. */
+function headsOf(t: Tensor, part: number, H: number, hd: number): Tensor {
+  const [B, L] = t.shape as [number, number];
+  return t.view([B, H, L, hd], [t.strides[0]!, hd, t.strides[1]!, 1], t.offset + part * H * hd);
+}
+
+/**
+ * Multi-head self-attention straight from a packed projection: qkv [B, L, 3·H·hd], laid out
+ * [B, L, 3, H, hd] (what a Linear to 3·dim gives, as TokenPose's to_qkv), to softmax(q kᵀ scale) v per
+ * head, with the heads merged: [B, L, H·hd] (what to_out reads). q, k and v are read through strides and
+ * the output written in place, with no permute copies; one autograd node, whose backward writes dq, dk
+ * and dv into one [B, L, 3·H·hd] gradient. Scale defaults to 1/sqrt(hd).
+ */
+export function multiHeadAttention(qkv: Tensor, heads: number, options: AttentionOptions = {}): Tensor {
+  qkv.assertAlive('multiHeadAttention');
+  const E = dtypes[commonDType('multiHeadAttention', [qkv])].wgsl;
+  if (qkv.rank !== 3 || !Number.isInteger(heads) || heads < 1 || qkv.shape[2]! % (3 * heads) !== 0) {
+    throw new Error(`multiHeadAttention: qkv ${fmt(qkv.shape)} must be [B, L, 3·H·hd] for H = ${heads} heads`);
+  }
+  const [B, L, C] = qkv.shape as [number, number, number];
+  const hd = C / (3 * heads);
+  if (hd % 4 !== 0 || hd > 128) throw new Error(`multiHeadAttention: qkv ${fmt(qkv.shape)}, ${heads} heads: head dim ${hd} must be a multiple of 4, at most 128`);
+  const scale = options.scale ?? 1 / Math.sqrt(hd);
+  const src = vec4Rows(qkv) ? qkv : contiguous(qkv);
+  const out = empty([B, L, C / 3], qkv.dtype);
+  const views: Heads = { q: headsOf(src, 0, heads, hd), k: headsOf(src, 1, heads, hd), v: headsOf(src, 2, heads, hd), o: headsOf(out, 0, heads, hd) };
+  const lse = empty([B, heads, L]);
+  attend(E, views, lse, scale);
+  const result = record(out, 'multiHeadAttention', [qkv], [views.q, views.k, views.v, views.o, lse], (g, [sq, sk, sv, so, sl]) => {
+    const dO = readable(g);
+    const grad = empty([B, L, C], qkv.dtype);
+    const [gHeads, dq, dk, dv] = [headsOf(dO, 0, heads, hd), ...[0, 1, 2].map((i) => headsOf(grad, i, heads, hd))] as [Tensor, Tensor, Tensor, Tensor];
+    attendBackward(E, { q: sq!, k: sk!, v: sv!, o: so! }, sl!, gHeads, dq, dk, dv, scale);
+    for (const t of [dO, gHeads, dq, dk, dv]) t.dispose();
+    return [grad];
+  });
+  for (const t of Object.values(views)) t.dispose();
+  if (src !== qkv) src.dispose();
+  lse.dispose();
+  return result;
+}

@@ -36,7 +36,8 @@ export const stageKeyBlock = (E: Elem, KT: number, T: number) => `  for (var j0 
 
 /**
  * The entry of the tiled kernels: T threads per workgroup, workgroup g owns rows [block·T, block·T + T)
- * of one (b, h); thread li owns row i (past L on the last block: it still stages and meets the barriers).
+ * of one (b, h); thread li owns row i (past L on the last block: it still stages and meets the barriers);
+ * rowOut + i indexes LSE and Stats.
  */
 export const TILE_ENTRY = (T: number) => `@compute @workgroup_size(${T})
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
@@ -93,8 +94,8 @@ ${stageKeyBlock(E, KT, T)}
   }
   if (i < L) {
     let inv = 1.0 / l;
-    let o = (rowOut + i) * D4;
-    for (var d = 0u; d < D4; d++) { O[o + d] = ${st(E, 'a[d] * inv')}; }
+    let oa = ${rowAddr('o', 'i')};
+    for (var d = 0u; d < D4; d++) { O[oa + d] = ${st(E, 'a[d] * inv')}; }
     LSE[rowOut + i] = m + log(l);
   }
 }`,

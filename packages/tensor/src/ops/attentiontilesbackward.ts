@@ -4,11 +4,9 @@
 // block of T queries, one query per thread, walking the keys with K and V rows staged. Each thread
 // writes only its own rows: no atomics, the same bits run to run. Live floats per thread: 4·D + ~20
 // for dK, dV (k, v and both accumulators) and 3·D + ~20 for dQ (q, dO and the accumulator).
-import { type Elem, QKV, ROWS, f32, halves, headDimClass, ld, rowAddr, st, vec4 } from './attention.js';
+import { DKV, type Elem, ROWS, backwardInputs, halves, headDimClass, ld, rowAddr, st, vec4 } from './attention.js';
 import { TILE_ENTRY, stageKeyBlock, stagedKV, stagedKeys } from './attentiontiles.js';
 
-/** What both backward kernels read: q, k, v, dO and the (lse, delta) pairs. */
-const inputs = (E: Elem) => [...QKV(E), vec4(E, 'DO'), f32('Stats')];
 const four = (f: (c: number) => string, sep = ' ') => [0, 1, 2, 3].map(f).join(sep);
 /** The staged rows c..c+3 of a tile of n (those past n read the last one and are masked out). */
 const STAGED_FOUR = four((k) => `let e${k} = min(c + ${k}u, n - 1u); let r${k} = e${k} * D4;`);
@@ -23,7 +21,7 @@ export function backwardKVTiled(E: Elem, D: number, T: number) {
     name: 'attentionBackwardKVTiled',
     key: `${E}d${4 * D4}t${T}`,
     uniforms: ROWS,
-    bindings: [...inputs(E), vec4(E, 'DK', 'read_write'), vec4(E, 'DV', 'read_write')],
+    bindings: [...backwardInputs(E), DKV(E)],
     body: () => `${halves(E)}
 var<workgroup> Qs: array<vec4<f32>, ${R * D4}>;
 var<workgroup> Gs: array<vec4<f32>, ${R * D4}>;
@@ -38,7 +36,7 @@ ${TILE_ENTRY(T)}
     for (var x = li; x < n * D4; x += ${T}u) {
       let row = i0 + x / D4; let d = x % D4;
       Qs[x] = ${ld(E, `Q[${rowAddr('q', 'row')} + d]`)};
-      Gs[x] = ${ld(E, 'DO[(rowOut + row) * D4 + d]')};
+      Gs[x] = ${ld(E, `DO[${rowAddr('g', 'row')} + d]`)};
     }
     for (var x = li; x < n; x += ${T}u) { Ss[x] = vec2<f32>(Stats[2u * (rowOut + i0 + x)], Stats[2u * (rowOut + i0 + x) + 1u]); }
     workgroupBarrier();
@@ -63,8 +61,8 @@ ${TILE_ENTRY(T)}
     workgroupBarrier();
   }
   if (i < L) {
-    let o = (rowOut + i) * D4;
-    for (var d = 0u; d < D4; d++) { DK[o + d] = ${st(E, 'dk[d]')}; DV[o + d] = ${st(E, 'dv[d]')}; }
+    let dka = ${rowAddr('dk', 'i')}; let dva = ${rowAddr('dv', 'i')};
+    for (var d = 0u; d < D4; d++) { DKV[dka + d] = ${st(E, 'dk[d]')}; DKV[dva + d] = ${st(E, 'dv[d]')}; }
   }
 }`,
   };
@@ -78,15 +76,15 @@ export function backwardQTiled(E: Elem, D: number, T: number) {
     name: 'attentionBackwardQTiled',
     key: `${E}d${4 * D4}t${T}`,
     uniforms: ROWS,
-    bindings: [...inputs(E), vec4(E, 'DQ', 'read_write')],
+    bindings: [...backwardInputs(E), vec4(E, 'DQ', 'read_write')],
     body: () => `${halves(E)}
 ${stagedKV(KT, D4)}
 ${TILE_ENTRY(T)}
   let row = rowOut + min(i, L - 1u);
-  let qa = ${rowAddr('q', 'min(i, L - 1u)')};
+  let qa = ${rowAddr('q', 'min(i, L - 1u)')}; let ga = ${rowAddr('g', 'min(i, L - 1u)')};
   let lse = Stats[2u * row]; let delta = Stats[2u * row + 1u];
   var q: array<vec4<f32>, ${D4}>; var g: array<vec4<f32>, ${D4}>; var dq: array<vec4<f32>, ${D4}>;
-  for (var d = 0u; d < D4; d++) { q[d] = ${ld(E, 'Q[qa + d]')} * scale; g[d] = ${ld(E, 'DO[row * D4 + d]')}; dq[d] = vec4<f32>(); }
+  for (var d = 0u; d < D4; d++) { q[d] = ${ld(E, 'Q[qa + d]')} * scale; g[d] = ${ld(E, 'DO[ga + d]')}; dq[d] = vec4<f32>(); }
 ${stageKeyBlock(E, KT, T)}
     for (var c = 0u; c < n; c += 4u) {
       ${STAGED_FOUR}
@@ -104,7 +102,8 @@ ${stageKeyBlock(E, KT, T)}
     workgroupBarrier();
   }
   if (i < L) {
-    for (var d = 0u; d < D4; d++) { DQ[row * D4 + d] = ${st(E, 'dq[d] * scale')}; }
+    let dqa = ${rowAddr('dq', 'i')};
+    for (var d = 0u; d < D4; d++) { DQ[dqa + d] = ${st(E, 'dq[d] * scale')}; }
   }
 }`,
   };
