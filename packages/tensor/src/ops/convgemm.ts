@@ -70,7 +70,8 @@ export function backwardDataOps(E: Elem, g: ConvShape, offsets: { dy: number; w:
   const dxAt = (m: string, n: string) => `dxBase + ${m} * H * W + ${n}`;
   return {
     name: 'conv2dBackwardDataTiled',
-    key: `${E}${g.KH}x${g.KW}s${S}${accumulate ? 'a' : ''}`,
+    key: `${E}${g.KH}x${g.KW}s${S}`,
+    storeKey: accumulate ? 'a' : '',
     bindings: [
       { name: 'DY', type: E, access: 'read' },
       { name: 'WT', type: E, access: 'read' },

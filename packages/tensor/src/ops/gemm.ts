@@ -74,9 +74,14 @@ export interface GemmOperand {
 
 /** What specialises the core for one op: its bindings, its extra uniforms, its reads and its store. */
 export interface GemmOps {
-  /** Kernel name; `key` must determine every string below (it goes into the cache key). */
+  /** Kernel name; `key` and `storeKey` must determine every string below (they go into the cache key). */
   name: string;
   key: string;
+  /**
+   * What of the key only `store` and `store4` depend on (e.g. an accumulate flag), if anything: a split
+   * tile's partials kernel never stores C, so one of them serves every store.
+   */
+  storeKey?: string;
   bindings: Binding[];
   /** The op's own uniforms (names and WGSL types) and their values; the core's (M, N, K, ...) come first. */
   uniforms: Record<string, 'u32' | 'i32'>;
@@ -149,7 +154,7 @@ function gemmKernel(ops: GemmOps, t: GemmTile, vecPart = false): Kernel {
   const store4 = !t.split ? ops.store4 : vecPart ? (m: string, n: string, v: string) => `PART[(${at(m, n)}) >> 2u] = ${v};` : undefined;
   return {
     name: ops.name,
-    key: `${ops.key}|${gemmLabel(t)}${vecPart ? 'v' : ''}`,
+    key: `${ops.key}${t.split ? '' : (ops.storeKey ?? '')}|${gemmLabel(t)}${vecPart ? 'v' : ''}`,
     uniforms: uniformsOf(ops),
     bindings: [...ops.bindings, ...(t.split ? [{ name: 'PART', type: vecPart ? 'vec4<f32>' : 'f32', access: 'read_write' as const }] : [])],
     body: () => `${ops.fns ?? ''}
@@ -192,7 +197,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
 function sumKernel(ops: GemmOps): Kernel {
   return {
     name: `${ops.name}SplitSum`,
-    key: ops.key,
+    key: `${ops.key}${ops.storeKey ?? ''}`,
     uniforms: uniformsOf(ops),
     bindings: [...ops.bindings, { name: 'PART', type: 'f32', access: 'read' }],
     body: () => `${ops.fns ?? ''}
