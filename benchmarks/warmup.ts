@@ -15,6 +15,12 @@ import { join } from 'node:path';
 import { trainingStep } from './lib/step.js';
 
 const MODES = ['none', 'create', 'run'] as const;
+// The process's CPU time (every thread) beside the wall time: it counts the main thread's polling
+// while it waits for the GPU too (dawn.node's AsyncRunner spins), so it grows with the wait.
+const cpu = () => {
+  const { user, system } = process.cpuUsage();
+  return `${((user + system) / 1e6).toFixed(1)} s of CPU`;
+};
 type Mode = (typeof MODES)[number];
 
 async function firstStep(name: ConfigName, mode: Mode): Promise<void> {
@@ -44,7 +50,7 @@ async function firstStep(name: ConfigName, mode: Mode): Promise<void> {
   const t3 = performance.now();
   next.dispose();
   const s = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
-  console.log(`${name} ${mode.padEnd(6)}: ${warm}first step ${s(t2 - t1)}, init to first loss ${s(t2 - t0)}; the next step ${s(t3 - t2)}`);
+  console.log(`${name} ${mode.padEnd(6)}: ${warm}first step ${s(t2 - t1)}, init to first loss ${s(t2 - t0)} (${cpu()}); the next step ${s(t3 - t2)}`);
 }
 
 export async function main(args: string[]): Promise<void> {

@@ -89,7 +89,10 @@ export function wgslSource(kernel: Kernel): string {
   return `${enables}${kernel.uniforms?.wgsl ?? NUMBERED_SLOTS}\n${PRELUDE}\n${decls}\n${kernel.body()}`;
 }
 
-/** What both ways of compiling share: the cache keys, the bind group layout and the shader module. */
+/** A compiled kernel's key in the cache: the device, the kernel's name and its specialisation key. */
+const cacheKeyOf = (deviceId: number, kernel: Kernel) => `${deviceId}|${kernel.name}|${kernel.key}`;
+
+/** What both ways of compiling share: the cache key, the bind group layout and the shader module. */
 function prepare(kernel: Kernel) {
   const { gpu, id } = getDevice();
   const name = `${kernel.name}|${kernel.key}`;
@@ -100,7 +103,7 @@ function prepare(kernel: Kernel) {
     layout: gpu.createPipelineLayout({ bindGroupLayouts: [layout] }),
     compute: { module, entryPoint: 'main' },
   };
-  return { name, cacheKey: `${id}|${name}`, layout, layoutKey, module, descriptor };
+  return { name, cacheKey: cacheKeyOf(id, kernel), layout, layoutKey, module, descriptor };
 }
 
 /** The error of a kernel that failed to compile: its name, WebGPU's message and the compiler's lines. */
@@ -111,10 +114,10 @@ async function compileError(name: string, message: string, module: GPUShaderModu
 }
 
 export function compile(kernel: Kernel): CompiledKernel {
-  const cached = pipelines.get(`${getDevice().id}|${kernel.name}|${kernel.key}`);
+  const cached = pipelines.get(cacheKeyOf(getDevice().id, kernel));
   if (cached) return cached;
-  // Encoding cannot wait, so a kernel whose asynchronous compile is still in flight compiles here too;
-  // the first pipeline cached is kept (warmup's callers await it before dispatching).
+  // Encoding cannot wait for a compile in flight (compileAsync), so such a kernel compiles here once
+  // more; whichever pipeline is cached first is kept. Awaiting warmup before dispatching avoids it.
   const { gpu } = getDevice();
   gpu.pushErrorScope('validation');
   const { name, cacheKey, layout, layoutKey, module, descriptor } = prepare(kernel);
@@ -132,7 +135,7 @@ export function compile(kernel: Kernel): CompiledKernel {
  */
 export function compileAsync(kernel: Kernel): Promise<void> {
   const { gpu, id } = getDevice();
-  const cacheKey = `${id}|${kernel.name}|${kernel.key}`;
+  const cacheKey = cacheKeyOf(id, kernel);
   if (pipelines.has(cacheKey)) return Promise.resolve();
   let job = compiling.get(cacheKey);
   if (!job) {

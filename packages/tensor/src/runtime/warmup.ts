@@ -1,6 +1,13 @@
 // Compiling ahead: `await warmup(() => step())` compiles every kernel that `step` would dispatch, several
 // at once with createComputePipelineAsync, so that its first real run finds them all compiled instead
-// of stalling on one synchronous compile after another.
+// of stalling on one synchronous compile after another. That is for drivers that compile at pipeline
+// creation, on threads of their own (GPU drivers, browsers); not measured here.
+//
+// Lavapipe creates pipelines at once (the 60 of a tiny training step in 0.7 s) and compiles each at its
+// first dispatch, on its one queue thread, so a warm-up that only creates them leaves the compiles to the
+// first step; with `run` it does them, but measured cold on 2 busy cores it took about twice as long as
+// the first step compiling them itself (tiny step: 38-41 s of CPU against 17 s), and pipelines created
+// ahead made that first step as slow: on lavapipe, warming up does not pay (benchmarks/warmup.ts).
 import { getDevice } from '../device.js';
 import { type Kernel, compileAsync, pipelineCount } from './pipelines.js';
 import { kernelsOf, runOnce } from './queue.js';
