@@ -1,13 +1,15 @@
 // Gradients accumulated in place (autograd's pending.take): a tensor h = 2x read by two or three ops,
 // where conv2d (its backward in every variant: register kernels, GEMM tiles, split-K) and layerNorm
-// add their input gradient into the one pending on h instead of the engine launching an add. Each
-// graph is checked against the same graph with h made once per consumer, where the engine adds the
-// gradients at the leaf x, in float32 and float16; a pending gradient that shares its buffer with
-// another (add's rule hands out one tensor for both inputs) must be left to the engine's add. The conv
-// is gemm.test.ts' odd one (3x3 stride 2, 5 -> 7 at 9x11, bias): only the accumulating kernels are new.
+// (every row variant) add their input gradient into the one pending on h instead of the engine
+// launching an add. Each graph is checked against the same graph with h made once per consumer, where
+// the engine adds the gradients at the leaf x, in float32 and float16; a pending gradient that shares
+// its buffer with another (add's rule hands out one tensor for both inputs) must be left to the
+// engine's add. The conv is gemm.test.ts' odd one (3x3 stride 2, 5 -> 7 at 9x11, bias): only the
+// accumulating kernels are new.
 import { beforeAll, describe, expect, it } from 'vitest';
 import { type Tensor, add, conv2d, init, launchesOf, layerNorm, memory, mul, randn, sum, tidy } from '@tmpose/tensor';
 import { CONV_VARIANTS } from '../src/ops/conv2d.js';
+import { ROW_VARIANTS } from '../src/ops/rowlanes.js';
 import { forceVariant } from '../src/runtime/tune.js';
 import { expectClose } from './helpers.js';
 
@@ -126,6 +128,24 @@ describe('gradients accumulated in place', () => {
         expect(memory().liveTensors).toBe(before);
       });
     }
+
+    it(`${dtype}: layerNorm's accumulating input gradient in every row variant`, async () => {
+      for (const variant of ROW_VARIANTS) {
+        const p = parts(dtype);
+        const x = normal(X, 8, dtype, true);
+        const x2 = normal(X, 8, dtype, true);
+        const l = tidy(() => loss(['layerNorm', 'mul'], x, p, true));
+        forceVariant('rows', variant);
+        try {
+          l.backward();
+        } finally {
+          forceVariant('rows', null);
+        }
+        tidy(() => loss(['layerNorm', 'mul'], x2, p, false).backward());
+        await expectSameGrad(x.grad!, x2.grad!, dtype, `x.grad, row variant ${variant}`);
+        for (const t of [l, x, x2, ...Object.values(p)]) t.dispose();
+      }
+    });
 
     it(`${dtype}: two consumers in either order (the first gradient taken by the second)`, async () => {
       for (const consumers of [['conv', 'mul'], ['mul', 'conv'], ['layerNorm', 'mul'], ['conv', 'layerNorm'], ['layerNorm', 'conv']] as Consumer[][]) {

@@ -39,20 +39,20 @@ ${linearEntry(WG)}
 };
 
 /**
- * A row kernel (one row per `row`, see rowlanes.ts) over bindings [name, written] with uniforms U; `flag`
- * is a boolean option of the body (its key letter when set).
+ * A row kernel (one row per `row`, see rowlanes.ts) over bindings [name, written] with uniforms U, the
+ * bindings' dtypes in order; `accumulate` (key letter 'a'): the body adds its result to what DX holds.
  */
-const rowKernel = (name: string, U: UniformBlock, bindings: [string, boolean][], body: (l: RowLanes, flag: boolean) => string) => (variant: RowVariant, flag: boolean, ...dtypesIn: DType[]): Kernel => {
+const rowKernel = (name: string, U: UniformBlock, bindings: [string, boolean][], body: (l: RowLanes, accumulate: boolean) => string) => (variant: RowVariant, dtypesIn: DType[], accumulate = false): Kernel => {
   const types = dtypesIn.map((d) => dtypes[d].wgsl);
   const lanes = rowLanes(variant);
   return {
     name,
-    key: `${types.join('')}${variant}${flag ? 'a' : ''}`,
+    key: `${types.join('')}${variant}${accumulate ? 'a' : ''}`,
     uniforms: U,
     bindings: bindings.map(([n, write], i) => ({ name: n, type: types[i]!, access: write ? ('read_write' as const) : ('read' as const) })),
     body: () => `${bindings.map(([n], i) => `alias ${n}T = ${types[i]};`).join('\n')}
 ${lanes.entry}
-  ${body(lanes, flag)}
+  ${body(lanes, accumulate)}
 }`,
   };
 };
@@ -147,7 +147,7 @@ export function layerNorm(x: Tensor, normalizedShape: readonly number[], weight?
   const hx = asContiguous(x);
   const y = empty(x.shape, dtype);
   const stats = empty([rows, 2]);
-  dispatchRows(`layerNorm|${dtype},${ones.dtype},${zeros.dtype}`, rows, D, [hx.t.storage, ones.storage, zeros.storage, y.storage, stats.storage], (v) => FORWARD(v, false, dtype, ones.dtype, zeros.dtype, dtype, 'float32'), FORWARD_U.pack({ rows, D, eps, xOffset: hx.t.offset }));
+  dispatchRows(`layerNorm|${dtype},${ones.dtype},${zeros.dtype}`, rows, D, [hx.t.storage, ones.storage, zeros.storage, y.storage, stats.storage], (v) => FORWARD(v, [dtype, ones.dtype, zeros.dtype, dtype, 'float32']), FORWARD_U.pack({ rows, D, eps, xOffset: hx.t.offset }));
   hx.done();
   const inputs = [x, ...(weight ? [weight] : []), ...(bias ? [bias] : [])];
   const out = record(y, 'layerNorm', inputs, [x, ones, stats], (g, [sx, sw, st], pending) => {
@@ -160,7 +160,7 @@ export function layerNorm(x: Tensor, normalizedShape: readonly number[], weight?
       const into = pending.take(0, dtype);
       const dx = into ?? empty(x.shape, dtype);
       const buffers = [cx.t.storage, cg.t.storage, sw!.storage, st!.storage, dx.storage];
-      const kernelOf = (v: RowVariant) => BACKWARD_X(v, into !== null, dtype, g.dtype, sw!.dtype, 'float32', dtype);
+      const kernelOf = (v: RowVariant) => BACKWARD_X(v, [dtype, g.dtype, sw!.dtype, 'float32', dtype], into !== null);
       dispatchRows(`layerNormBackwardX|${dtype},${g.dtype},${sw!.dtype}`, rows, D, buffers, kernelOf, BACKWARD_X_U.pack({ rows, D, xOffset: cx.t.offset, gOffset: cg.t.offset }));
       grads.push(dx);
     } else {
