@@ -115,24 +115,25 @@ const CASES: Case[] = [
 ];
 
 describe('multiHeadAttention: the packed op against scaledDotProductAttention, every variant', () => {
+  // A test per variant: a cold run compiles that variant's kernels only (a few seconds each on lavapipe).
   for (const dtype of ['float32', 'float16'] as const) {
-    for (const c of CASES) {
-      it(`${dtype} ${label(c)}: the same bits forward and backward, packed and read through strides`, async () => {
-        const D = c.H * c.hd;
-        const qkvValues = values(c.B * c.L * 3 * D, 1);
-        const dy = values(c.B * c.L * D, 2);
-        for (const variant of ATTENTION_VARIANTS) {
-          forceVariant('attention', variant);
-          forceVariant('attentionBackward', variant);
-          try {
+    for (const variant of ATTENTION_VARIANTS) {
+      it(`${dtype} ${variant}: the same bits forward and backward, packed and read through strides`, async () => {
+        forceVariant('attention', variant);
+        forceVariant('attentionBackward', variant);
+        try {
+          for (const c of CASES) {
+            const D = c.H * c.hd;
+            const qkvValues = values(c.B * c.L * 3 * D, 1);
+            const dy = values(c.B * c.L * D, 2);
             const want = await separate(c, qkvValues, dy, dtype);
-            expect(await packed(c, qkvValues, dy, dtype), `${variant}: packed`).toEqual(want);
-            // The strided unpacked path once per case is enough: it runs the same kernels.
-            if (variant === ATTENTION_VARIANTS[0]) expect(await strided(c, qkvValues, dy, dtype), `${variant}: strided views`).toEqual(want);
-          } finally {
-            forceVariant('attention', null);
-            forceVariant('attentionBackward', null);
+            expect(await packed(c, qkvValues, dy, dtype), `${label(c)}: packed`).toEqual(want);
+            // The strided unpacked path with one variant is enough: it runs the same kernels.
+            if (variant === ATTENTION_VARIANTS[0]) expect(await strided(c, qkvValues, dy, dtype), `${label(c)}: strided views`).toEqual(want);
           }
+        } finally {
+          forceVariant('attention', null);
+          forceVariant('attentionBackward', null);
         }
       });
     }

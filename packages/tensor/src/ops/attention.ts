@@ -7,6 +7,8 @@
 // log-sum-exp. These row kernels use no shared memory or barriers; for GPUs, attentiontiles.ts has a
 // forward with a workgroup per block of queries and keys staged in workgroup memory (same outputs), and
 // attentiontilesbackward.ts a backward with a workgroup per block of keys (dK, dV) or queries (dQ).
+// Every kernel reads and writes its tensors through strides (see ROWS), so multiHeadAttention runs
+// straight on a packed qkv projection and writes the heads merged, with no permute copies.
 //
 // Compile time shapes the code: a thread's rows are unrolled, but every loop over the head dim runs a
 // trip count read from a uniform, over rows kept in private arrays, so the compiler keeps it rolled.
