@@ -112,7 +112,7 @@ describe('optimizers match PyTorch', () => {
 });
 
 describe('fused multi-parameter Adam', () => {
-  it('equals a float64 per-parameter Adam over 20 steps: 13 parameters of odd sizes in 2 groups, views of one buffer, one without a gradient', async () => {
+  it('equals a float64 per-parameter Adam over 100 steps: 13 parameters of odd sizes in 2 groups, views of one buffer, one without a gradient', async () => {
     const sizes = [1, 7, 300, 5, 64, 3, 129, 2, 33, 17, 4, 1, 50];
     const host = (n: number, seed: number) => Float64Array.from({ length: n }, (_, i) => Math.sin(i * 0.7 + seed) * 0.5);
     const inits = sizes.map((n, j) => host(n, j));
@@ -129,7 +129,7 @@ describe('fused multi-parameter Adam', () => {
     ];
     const opt = new optim.Adam(groups);
     const state = inits.map((w) => ({ w: Float64Array.from(w), m: new Float64Array(w.length), v: new Float64Array(w.length), t: 0 }));
-    for (let step = 0; step < 20; step++) {
+    for (let step = 0; step < 100; step++) {
       params.forEach((p, j) => {
         p.grad = j === 4 ? null : tensor(Float32Array.from(host(sizes[j]!, 100 * step + j)), [sizes[j]!]);
       });
@@ -152,6 +152,26 @@ describe('fused multi-parameter Adam', () => {
     opt.dispose();
     params.forEach((p) => p.dispose());
     shared.dispose();
+  });
+  it('equals one Adam per parameter (each its own dispatch) over 100 steps, bit for bit', async () => {
+    const sizes = [1, 7, 300, 5, 64, 3, 129, 2, 33, 17, 4];
+    const host = (n: number, seed: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 0.7 + seed) * 0.5);
+    const make = () => sizes.map((n, j) => tensor(host(n, j), [n], { requiresGrad: true }));
+    const fusedParams = make();
+    const aloneParams = make();
+    const options = { lr: 0.01, weightDecay: 0.1, betas: [0.8, 0.99] as [number, number] };
+    const fused = new optim.AdamW(fusedParams, options);
+    const alone = aloneParams.map((p) => new optim.AdamW([p], options));
+    for (let step = 0; step < 100; step++) {
+      for (const params of [fusedParams, aloneParams]) params.forEach((p, j) => (p.grad = tensor(host(sizes[j]!, 100 * step + j), [sizes[j]!])));
+      fused.step();
+      for (const o of alone) o.step();
+      fused.zeroGrad();
+      for (const o of alone) o.zeroGrad();
+    }
+    for (const [j, p] of fusedParams.entries()) expect(Array.from(await p.data()), `parameter ${j}`).toEqual(Array.from(await aloneParams[j]!.data()));
+    for (const o of [fused, ...alone]) o.dispose();
+    for (const p of [...fusedParams, ...aloneParams]) p.dispose();
   });
 });
 

@@ -33,14 +33,15 @@ export interface AdamHyper extends Hyper {
 
 /**
  * Parameters updated per dispatch: each binds its weights and gradient, and every parameter's m and v
- * live in one buffer each (the optimizer's arenas), so K parameters take 2K + 3 storage bindings.
+ * live in one buffer (the optimizer's arena), so K parameters take 2K + 2 storage bindings.
  */
 function slotsPerDispatch(): number {
-  return Math.max(1, Math.min(8, Math.floor((getDevice().info.limits.maxStorageBuffersPerShaderStage - 3) / 2)));
+  return Math.max(1, Math.min(8, Math.floor((getDevice().info.limits.maxStorageBuffersPerShaderStage - 2) / 2)));
 }
 
-// Params: b1, 1-b1, b2, 1-b2, eps, L2 decay, total elements, then per slot k at 8 + 6k: first element
-// (of the dispatch's), elements, weight offset, gradient offset, m/v offset, per-step values offset.
+// Params: b1, 1-b1, b2, 1-b2, eps, L2 decay, total elements, v's distance from m in the arena, then per
+// slot k at 8 + 6k: first element (of the dispatch's), elements, weight offset, gradient offset, m
+// offset, per-step values offset.
 // Per-step values S[at..at+2]: step size lr / bc1, decoupled decay factor 1 - lr * wd, sqrt(bc2).
 function adamKernel(K: number): Kernel {
   const slots = [...Array(K).keys()];
@@ -50,8 +51,7 @@ function adamKernel(K: number): Kernel {
     bindings: [
       ...slots.map((k) => ({ name: `W${k}`, type: 'f32', access: 'read_write' as const })),
       ...slots.map((k) => ({ name: `G${k}`, type: 'f32', access: 'read' as const })),
-      { name: 'M', type: 'f32', access: 'read_write' },
-      { name: 'V', type: 'f32', access: 'read_write' },
+      { name: 'MV', type: 'f32', access: 'read_write' },
       { name: 'S', type: 'f32', access: 'read' },
     ],
     body: () => `
@@ -71,10 +71,11 @@ ${linearEntry(WG)}
     default: {}
   }
   g += pf(5u) * w;
-  let m = pf(0u) * M[si] + pf(1u) * g;
-  let v = pf(2u) * V[si] + pf(3u) * g * g;
-  M[si] = m;
-  V[si] = v;
+  let vi = si + pu(7u);
+  let m = pf(0u) * MV[si] + pf(1u) * g;
+  let v = pf(2u) * MV[vi] + pf(3u) * g * g;
+  MV[si] = m;
+  MV[vi] = v;
   let next = w * S[at + 1u] - S[at] * m / (sqrt(v) / S[at + 2u] + pf(4u));
   switch k {
     ${slots.map((k) => `case ${k}u: { W${k}[wi] = next; }`).join('\n    ')}
@@ -138,7 +139,8 @@ export class Adam extends Optimizer<AdamHyper> {
 
   private dispatchBatch(kernel: Kernel, K: number, batch: Update<AdamHyper>[], hyper: number[], scalars: Storage): void {
     const m = batch.map((u) => (u.state.tensors.expAvg ??= this.stateTensor(u.p, 'expAvg')));
-    const v = batch.map((u) => (u.state.tensors.expAvgSq ??= this.stateTensor(u.p, 'expAvgSq')));
+    // v sits stateStride past m in the arena (one binding for both).
+    for (const u of batch) u.state.tensors.expAvgSq ??= this.stateTensor(u.p, 'expAvgSq');
     const slots: number[] = [];
     let total = 0;
     batch.forEach((u, k) => {
@@ -152,7 +154,7 @@ export class Adam extends Optimizer<AdamHyper> {
     for (const _ of spare) slots.push(total, 0, 0, 0, 0, 0);
     const weights = [...batch.map((u) => u.p.storage), ...spare];
     const grads = [...batch.map((u) => u.grad.storage), ...spare.map(() => batch[0]!.grad.storage)];
-    dispatch(kernel, [...weights, ...grads, m[0]!.storage, v[0]!.storage, scalars], [...hyper, total, 0, ...slots], grid(Math.ceil(total / WG)));
+    dispatch(kernel, [...weights, ...grads, m[0]!.storage, scalars], [...hyper, total, this.stateStride, ...slots], grid(Math.ceil(total / WG)));
   }
 
   private readonly spares: Storage[] = [];

@@ -192,28 +192,35 @@ export abstract class Optimizer<H extends Hyper> {
   }
 
   /**
-   * State tensor `key` of `param`, zero at first, owned by the optimizer (it outlives any `tidy`). The
-   * state of one key for every parameter lives in one buffer (its arena), so that a fused update
-   * binds one buffer for all of them; each parameter's part starts at a multiple of 4 elements.
+   * State tensor `key` of `param`, zero at first, owned by the optimizer (it outlives any `tidy`). All
+   * state lives in one buffer (the arena): a region per key (its `stride` elements apart), in each the
+   * same offset per parameter, a multiple of 4 elements. So a fused update binds one buffer for all of
+   * a step's state, and finds key k of a parameter k strides past its first key.
    */
   protected stateTensor(param: Tensor, key: string): Tensor {
-    let arena = this.arenas.get(key);
-    if (!arena) {
+    if (!this.arena) {
+      const keys = [...new Set(this.paramGroups.flatMap((g) => [...this.stateKeys(g)]))];
       const offsets = new Map<Tensor, number>();
-      let total = 0;
+      let stride = 0;
       for (const g of this.paramGroups) {
         for (const p of g.params) {
-          offsets.set(p, total);
-          total += Math.ceil(p.size / 4) * 4;
+          offsets.set(p, stride);
+          stride += Math.ceil(p.size / 4) * 4;
         }
       }
-      arena = { flat: keep(zeros([total])), offsets };
-      this.arenas.set(key, arena);
+      this.arena = { flat: keep(zeros([keys.length * stride])), offsets, stride, keys };
     }
-    return keep(arena.flat.view(param.shape, contiguousStrides(param.shape), arena.offsets.get(param)!));
+    const { flat, offsets, stride, keys } = this.arena;
+    if (!keys.includes(key)) throw new Error(`${this.name}: no state '${key}' (its state: ${keys.join(', ')})`);
+    return keep(flat.view(param.shape, contiguousStrides(param.shape), keys.indexOf(key) * stride + offsets.get(param)!));
   }
 
-  private readonly arenas = new Map<string, { flat: Tensor; offsets: Map<Tensor, number> }>();
+  /** The state's elements per key: key k of a parameter is k times this past its first (see stateTensor). */
+  protected get stateStride(): number {
+    return this.arena?.stride ?? 0;
+  }
+
+  private arena: { flat: Tensor; offsets: Map<Tensor, number>; stride: number; keys: string[] } | null = null;
 
   /**
    * Hyper-parameters, step counts and state tensors. The tensors are new handles on the live state
@@ -300,7 +307,7 @@ export abstract class Optimizer<H extends Hyper> {
     this.paramGroups.forEach((g, gi) => Object.assign(g, { ...newHypers[gi], params: g.params }));
     // The dict may hold handles on this optimizer's own arenas (its own stateDict): those are read
     // into copies first, before any state is overwritten (and a buffer can't be copied onto itself).
-    const ownBuffers = new Set([...this.arenas.values()].map((a) => a.flat.storage));
+    const ownBuffers = new Set(this.arena ? [this.arena.flat.storage] : []);
     const clones: Tensor[] = [];
     const entries = Object.entries(dict.state ?? {}).map(([key, s]) => {
       const tensors = Object.entries(s.tensors).map(([name, t]) => {
@@ -330,8 +337,8 @@ export abstract class Optimizer<H extends Hyper> {
   dispose(): void {
     for (const s of this.state.values()) for (const t of Object.values(s.tensors)) t.dispose();
     this.state.clear();
-    for (const a of this.arenas.values()) a.flat.dispose();
-    this.arenas.clear();
+    this.arena?.flat.dispose();
+    this.arena = null;
     for (const b of this.ring.splice(0)) release(b, flushNumber());
   }
 }
