@@ -3,6 +3,10 @@
 // statistics, softmax, losses and reductions in float32; elementwise ops, concat and stack take the
 // widest dtype of their operands. Outside a scope (or in one with enabled: false) nothing is cast.
 //
+// matmul, linear and conv2d take a float16 input with float32 weights (ops/gemm.ts productDTypes): there
+// only the input is cast, and float32 weights are read as they are, their gradients float32 straight
+// from the kernels' f32 sums (no cast either way).
+//
 // The casts are ordinary `to` ops, so gradients flow back through them: a float32 master weight used
 // in float16 gets a float32 gradient. A parameter (a leaf with requiresGrad) is cast once per outermost
 // scope and the copy reused (PyTorch's cast cache); the copies are freed when that scope ends, so an
@@ -89,10 +93,18 @@ export function autocastOperands(policy: CastPolicy, operands: readonly unknown[
   return { args, done: () => made.forEach((c) => c.dispose()) };
 }
 
-/** @internal Wraps an op so that under autocast its tensor arguments at the positions `at` are cast by `policy`. */
-export function autocastOp<A extends unknown[], R>(policy: CastPolicy, op: (...args: A) => R, at: readonly number[] = [0, 1, 2]): (...args: A) => R {
+/**
+ * @internal Wraps an op so that under autocast its tensor arguments at the positions `at` are cast by
+ * `policy`; `at` may be a function of the arguments (which positions to cast depends on their dtypes).
+ */
+export function autocastOp<A extends unknown[], R>(
+  policy: CastPolicy,
+  op: (...args: A) => R,
+  positions: readonly number[] | ((args: A) => readonly number[]) = [0, 1, 2],
+): (...args: A) => R {
   return (...args: A): R => {
     if (!isAutocastEnabled()) return op(...args);
+    const at = typeof positions === 'function' ? positions(args) : positions;
     const { args: cast, done } = autocastOperands(policy, at.map((i) => args[i]));
     const all = [...args] as A;
     at.forEach((i, k) => {

@@ -12,13 +12,22 @@ import * as L from '../ops/loss.js';
 import * as M from '../ops/matmul.js';
 import * as R from '../ops/reduce.js';
 import * as S from '../ops/softmax.js';
-import type { Tensor } from '../tensor.js';
+import { Tensor } from '../tensor.js';
 import { autocastList, autocastOp, autocastOperands } from './autocast.js';
 
-// float16: the products, where float16 pays (operands cast; bias too).
-export const matmul = /* @__PURE__ */ autocastOp('float16', M.matmul);
-export const linear = /* @__PURE__ */ autocastOp('float16', M.linear);
-export const conv2d = /* @__PURE__ */ autocastOp('float16', CV.conv2d);
+/**
+ * What a product (matmul, linear, conv2d: input, weight, bias) casts to float16: the input alone when the
+ * weight side (b, or weight and bias) is all float32, since the kernels read float32 weights as they are
+ * (no cast in the forward, float32 gradients with no cast in the backward); else all three. This holds
+ * for any float32 weight side, not only parameters: a float32 activation as matmul's b is read exactly,
+ * at no more traffic than a cast copy, and its gradient comes out in its dtype as autograd needs.
+ */
+const productCasts = (args: unknown[]): number[] => ([1, 2].every((i) => !(args[i] instanceof Tensor) || args[i].dtype === 'float32') ? [0] : [0, 1, 2]);
+
+// float16: the products, where float16 pays (the input cast; weights as productCasts says).
+export const matmul = /* @__PURE__ */ autocastOp('float16', M.matmul, productCasts);
+export const linear = /* @__PURE__ */ autocastOp('float16', M.linear, productCasts);
+export const conv2d = /* @__PURE__ */ autocastOp('float16', CV.conv2d, productCasts);
 export const scaledDotProductAttention = /* @__PURE__ */ autocastOp('float16', A.scaledDotProductAttention);
 
 // float32: statistics, losses and reductions, and the functions that overflow or lose most in float16.

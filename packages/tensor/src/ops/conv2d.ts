@@ -7,19 +7,21 @@
 //
 // float16 tensors run the same kernels with half storage: every load widens to f32, every sum runs in
 // f32 (the weight gradient's partials are f32 too), and each result is rounded to half once, on store.
+// A float16 input takes float32 weights and bias (mixed precision): the kernels read each operand in its
+// own dtype, the output and input gradient are float16, the weight gradient float32 from the f32 sums.
 //
 // Those kernels are shaped for lavapipe (a CPU), and a CPU adapter keeps them. GPUs also get the three
 // passes as implicit GEMMs of the tiled core (convgemm.ts, gemm.ts: workgroup-memory tiles, split-K for
 // the weight gradient's small output and long reduction); the tuner picks per pass.
 import { isGradEnabled, record } from '../autograd.js';
-import { type DType, type DTypeInfo, commonDType, dtypes } from '../dtype.js';
+import { type DType, type DTypeInfo, dtypes } from '../dtype.js';
 import { linearEntry } from '../runtime/pipelines.js';
 import { uniforms } from '../runtime/uniforms.js';
 import { type Storage, allocate, release } from '../runtime/pool.js';
 import { dispatch, flushNumber, grid } from '../runtime/queue.js';
 import { choose, sizeClass } from '../runtime/tune.js';
 import { getDevice } from '../device.js';
-import { type GemmTile, GEMM_TILES, gemm, gemmChoices, gemmLabel, gemmUnderfilled } from './gemm.js';
+import { type GemmTile, GEMM_TILES, elemsKey, gemm, gemmChoices, gemmLabel, gemmUnderfilled, productDTypes } from './gemm.js';
 import { backwardDataOps, backwardWeightOps, forwardOps } from './convgemm.js';
 import { fmt } from '../shape.js';
 import { type Tensor, empty } from '../tensor.js';
@@ -101,7 +103,8 @@ function relayout(w: Tensor, batches: number, R: number, C: number): Tensor {
 }
 
 interface Geometry {
-  dtype: DType; // of input, weight, bias and every result
+  dtype: DType; // of the input, the output and the input gradient
+  wdtype: DType; // of the weight, the bias and their gradients
   N: number; C: number; H: number; W: number; // input
   F: number; KH: number; KW: number; // filters
   OH: number; OW: number;
@@ -123,17 +126,18 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
   let OH = i32(u.OH); let OW = i32(u.OW); let padH = u.padH; let padW = u.padW;`;
 
 /** Forward: out[n, f, oh, ow] over a thread tile of 8 filters x 4 columns. */
-function forwardKernel(E: Elem, KH: number, KW: number, S: number, TW: number) {
+/** E: the input's and output's element type; EW: the weights' and bias's. */
+function forwardKernel(E: Elem, EW: Elem, KH: number, KW: number, S: number, TW: number) {
   const J = (TW - 1) * S + KW; // input columns one tile row touches
   const quads = [...Array(TW / 4).keys()];
   return {
     name: 'conv2d',
-    key: `${E}${KH}x${KW}s${S}w${TW}`,
+    key: `${elemsKey(E, EW)}${KH}x${KW}s${S}w${TW}`,
     uniforms: FORWARD,
     bindings: [
       { name: 'X', type: E, access: 'read' as const },
-      { name: 'WT', type: `vec4<${E}>`, access: 'read' as const },
-      { name: 'Bias', type: E, access: 'read' as const },
+      { name: 'WT', type: `vec4<${EW}>`, access: 'read' as const },
+      { name: 'Bias', type: EW, access: 'read' as const },
       { name: 'O', type: E, access: 'read_write' as const },
     ],
     body: () => `${GEOM_ENTRY}
@@ -173,17 +177,17 @@ function forwardKernel(E: Elem, KH: number, KW: number, S: number, TW: number) {
 }
 
 /** Input gradient: dx[n, c, ih, iw] over 8 input channels x 4 columns; with `accumulate`, added to DX's values. */
-function backwardDataKernel(E: Elem, KH: number, KW: number, S: number, TW: number, accumulate: boolean) {
+function backwardDataKernel(E: Elem, EW: Elem, KH: number, KW: number, S: number, TW: number, accumulate: boolean) {
   const J = TW - 1 + KW; // output-column candidates one tile row touches (before the stride test)
   const quads = [...Array(TW / 4).keys()];
   const plusPending = (at: string) => (accumulate ? `f32(DX[${at}]) + ` : '');
   return {
     name: 'conv2dBackwardData',
-    key: `${E}${KH}x${KW}s${S}w${TW}${accumulate ? 'a' : ''}`,
+    key: `${elemsKey(E, EW)}${KH}x${KW}s${S}w${TW}${accumulate ? 'a' : ''}`,
     uniforms: DATA,
     bindings: [
       { name: 'DY', type: E, access: 'read' as const },
-      { name: 'WD', type: `vec4<${E}>`, access: 'read' as const },
+      { name: 'WD', type: `vec4<${EW}>`, access: 'read' as const },
       { name: 'DX', type: E, access: 'read_write' as const },
     ],
     body: () => `${GEOM_ENTRY}
@@ -292,8 +296,7 @@ function geometry(x: Tensor, w: Tensor, bias: Tensor | undefined, options: Conv2
   const groups = options.groups ?? 1;
   const where = `conv2d: input ${fmt(x.shape)}, weight ${fmt(w.shape)}`;
   if (x.rank !== 4 || w.rank !== 4) throw new Error(`${where}: both must be 4-D (NCHW and [out, in/groups, kh, kw])`);
-  // One float dtype throughout, as torch: mixed precision casts the (float32 master) weights with .to().
-  const dtype = commonDType('conv2d', bias ? [x, w, bias] : [x, w]);
+  const [dtype, wdtype] = productDTypes('conv2d', x, bias ? [w, bias] : [w]);
   const [N, C, H, W] = x.shape as [number, number, number, number];
   const [F, Cg, KH, KW] = w.shape as [number, number, number, number];
   if (!Number.isInteger(groups) || groups < 1 || C % groups || F % groups || Cg * groups !== C) {
@@ -304,7 +307,7 @@ function geometry(x: Tensor, w: Tensor, bias: Tensor | undefined, options: Conv2
   const OH = Math.floor((H + 2 * padH - KH) / stride) + 1;
   const OW = Math.floor((W + 2 * padW - KW) / stride) + 1;
   if (OH < 1 || OW < 1) throw new Error(`${where}: padded input is smaller than the kernel`);
-  return { dtype, N, C: C / groups, H, W, F: F / groups, KH, KW, OH, OW, stride, padH, padW, groups };
+  return { dtype, wdtype, N, C: C / groups, H, W, F: F / groups, KH, KW, OH, OW, stride, padH, padW, groups };
 }
 
 /** The columns-per-thread variants of the forward and input-gradient kernels. */
@@ -330,7 +333,7 @@ function passVariant(pass: string, g: Geometry, columns: number, gemmDims: [numb
   const tiles = gemmChoices(isCpu, gemmUnderfilled(...gemmDims));
   const registers = pass === 'wgrad' ? [4] : CONV_COLUMNS;
   return choose<Variant>({
-    problem: `conv2d|${dtypes[g.dtype].wgsl}|${pass}|${g.KH}x${g.KW}s${g.stride}|C${sizeClass(g.C)}|F${sizeClass(g.F)}|W${sizeClass(columns)}|N${sizeClass(g.N)}`,
+    problem: `conv2d|${elemsKey(elem(g.dtype), elem(g.wdtype))}|${pass}|${g.KH}x${g.KW}s${g.stride}|C${sizeClass(g.C)}|F${sizeClass(g.F)}|W${sizeClass(columns)}|N${sizeClass(g.N)}`,
     candidates: [...registers, ...tiles.timed],
     forceOnly: [...CONV_COLUMNS.filter((c) => !registers.includes(c)), ...tiles.forceOnly],
     label,
@@ -350,14 +353,14 @@ function forwardRaw(x: Tensor, w: Tensor, bias: Tensor | undefined, g: Geometry,
   // The register kernel reads re-laid weights (ws), the GEMM core the weights as they are.
   const encode = (v: Variant, [xs, ws, bs, os]: Storage[]) => {
     if (isTile(v)) {
-      const ops = forwardOps(elem(g.dtype), g, !!bias, { x: x.offset, w: w.offset, bias: bias?.offset ?? 0 });
+      const ops = forwardOps(elem(g.dtype), elem(g.wdtype), g, !!bias, { x: x.offset, w: w.offset, bias: bias?.offset ?? 0 });
       gemm(ops, v, { M: g.F, N: g.OH * g.OW, K: g.C * g.KH * g.KW, batches: g.N }, bias ? [xs!, ws!, bs!, os!] : [xs!, ws!, os!]);
       return;
     }
     const tiles = g.N * g.OH * Math.ceil(g.OW / v);
-    dispatch(forwardKernel(elem(g.dtype), g.KH, g.KW, g.stride, v), [xs!, ws!, bs!, os!], params, [Math.ceil(tiles / WG), Math.ceil(g.F / CT)]);
+    dispatch(forwardKernel(elem(g.dtype), elem(g.wdtype), g.KH, g.KW, g.stride, v), [xs!, ws!, bs!, os!], params, [Math.ceil(tiles / WG), Math.ceil(g.F / CT)]);
   };
-  const laidBytes = g.C * g.KH * g.KW * pad8(g.F) * dtypes[g.dtype].bytes;
+  const laidBytes = g.C * g.KH * g.KW * pad8(g.F) * dtypes[g.wdtype].bytes;
   const sizes = [x.storage.byteSize, Math.max(laidBytes, w.storage.byteSize), (bias ?? w).storage.byteSize, out.storage.byteSize];
   const v = passVariant('fwd', g, g.OW, [g.F, g.OH * g.OW, g.C * g.KH * g.KW, g.N], sizes, encode);
   if (isTile(v)) {
@@ -381,13 +384,13 @@ function backwardDataRaw(dy: Tensor, w: Tensor, g: Geometry, laid: Tensor | null
   const accumulate = into !== null;
   const encode = (v: Variant, [ds, ws, xs]: Storage[]) => {
     if (isTile(v)) {
-      gemm(backwardDataOps(elem(g.dtype), g, { dy: dy.offset, w: w.offset }, accumulate), v, { M: g.C, N: g.H * g.W, K: g.F * g.KH * g.KW, batches: g.N }, [ds!, ws!, xs!]);
+      gemm(backwardDataOps(elem(g.dtype), elem(g.wdtype), g, { dy: dy.offset, w: w.offset }, accumulate), v, { M: g.C, N: g.H * g.W, K: g.F * g.KH * g.KW, batches: g.N }, [ds!, ws!, xs!]);
       return;
     }
     const tiles = g.N * g.H * Math.ceil(g.W / v);
-    dispatch(backwardDataKernel(elem(g.dtype), g.KH, g.KW, g.stride, v, accumulate), [ds!, ws!, xs!], DATA.pack({ ...geom(g), dyOff: dy.offset }), [Math.ceil(tiles / WG), Math.ceil(g.C / CT)]);
+    dispatch(backwardDataKernel(elem(g.dtype), elem(g.wdtype), g.KH, g.KW, g.stride, v, accumulate), [ds!, ws!, xs!], DATA.pack({ ...geom(g), dyOff: dy.offset }), [Math.ceil(tiles / WG), Math.ceil(g.C / CT)]);
   };
-  const laidBytes = g.F * g.KH * g.KW * pad8(g.C) * dtypes[g.dtype].bytes;
+  const laidBytes = g.F * g.KH * g.KW * pad8(g.C) * dtypes[g.wdtype].bytes;
   const sizes = [dy.storage.byteSize, Math.max(laidBytes, w.storage.byteSize), dx.storage.byteSize];
   const v = passVariant('dgrad', g, g.W, [g.C, g.H * g.W, g.F * g.KH * g.KW, g.N], sizes, encode);
   if (isTile(v)) {
@@ -411,16 +414,16 @@ function backwardWeightRaw(x: Tensor, dy: Tensor, g: Geometry): Tensor {
   const partShape = [g.N * splits, g.F, g.C, g.KH, g.KW];
   const encode = (v: Variant, [xs, ds, os]: Storage[]) => {
     if (isTile(v)) {
-      gemm(backwardWeightOps(elem(g.dtype), g, { x: x.offset, dy: dy.offset }), v, { M, N, K, batches: 1 }, [xs!, ds!, os!]);
+      gemm(backwardWeightOps(elem(g.dtype), elem(g.wdtype), g, { x: x.offset, dy: dy.offset }), v, { M, N, K, batches: 1 }, [xs!, ds!, os!]);
       return;
     }
     dispatch(backwardWeightKernel(elem(g.dtype), g.KH, g.KW, g.stride, g.OW % 4 === 0 && dy.offset % 4 === 0), [xs!, ds!, os!],
       WEIGHT.pack({ ...geom(g), xOff: x.offset, dyOff: dy.offset, rows, splitsPerImage: splits }), [Math.ceil((g.C * g.KH * g.N * splits) / WG), Math.ceil(g.F / CT)]);
   };
-  const outBytes = Math.max(4 * partShape.reduce((a, b) => a * b), M * N * dtypes[g.dtype].bytes);
+  const outBytes = Math.max(4 * partShape.reduce((a, b) => a * b), M * N * dtypes[g.wdtype].bytes);
   const v = passVariant('wgrad', g, g.OW, [M, N, K, 1], [x.storage.byteSize, dy.storage.byteSize, outBytes], encode);
   if (isTile(v)) {
-    const dw = empty([g.F, g.C, g.KH, g.KW], g.dtype);
+    const dw = empty([g.F, g.C, g.KH, g.KW], g.wdtype);
     encode(v, [x.storage, dy.storage, dw.storage]);
     return dw;
   }
@@ -428,7 +431,7 @@ function backwardWeightRaw(x: Tensor, dy: Tensor, g: Geometry): Tensor {
   encode(v, [x.storage, dy.storage, part.storage]);
   const dw = sum(part, 0);
   part.dispose();
-  return toDType(dw, g.dtype);
+  return toDType(dw, g.wdtype);
 }
 
 /** A float32 result as `dtype` (the one rounding of an f32-accumulated float16 gradient); disposes the input. */
@@ -504,7 +507,7 @@ export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor, options: Conv2d
       });
     }
     if (weight.requiresGrad) {
-      dw = g.groups === 1 ? backwardWeightRaw(cx.t, cdy.t, g) : perGroup(g.groups, empty(weight.shape, g.dtype), 0, g.F, (gi) => {
+      dw = g.groups === 1 ? backwardWeightRaw(cx.t, cdy.t, g) : perGroup(g.groups, empty(weight.shape, g.wdtype), 0, g.F, (gi) => {
         const xs = groupOf(cx.t, 1, g.C, gi);
         const d = groupOf(cdy.t, 1, g.F, gi);
         const r = backwardWeightRaw(xs, d, g);
@@ -512,7 +515,8 @@ export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor, options: Conv2d
         return r;
       });
     }
-    const db = bias?.requiresGrad ? sum(cdy.t, [0, 2, 3]) : null;
+    // A float32 bias of a float16 conv: the sum (f32 inside) rounded to f16, then widened (biases are small).
+    const db = bias?.requiresGrad ? toDType(sum(cdy.t, [0, 2, 3]), bias.dtype) : null;
     cdy.done(); cx.done(); cw.done();
     return [dx, dw, ...(bias ? [db] : [])];
   });

@@ -4,8 +4,10 @@
 //   weight grad   dw      (F x C*KH*KW) = dy (F x N*OH*OW)     @ im2col(x)ᵀ (N*OH*OW x C*KH*KW)
 // The input gradient reads dy at (ih + padH - kh) / stride where that divides exactly, else 0. Kernel
 // size and stride are in the key (constant divisors); sizes are uniforms. Groups run per group, as in conv2d.ts.
+// E is the element type of x, dy, the output and dx; EW of the weights and bias (f32 with an f16 E under
+// mixed precision), and of the weight gradient.
 import type { DTypeInfo } from '../dtype.js';
-import type { GemmOps } from './gemm.js';
+import { type GemmOps, elemsKey } from './gemm.js';
 
 type Elem = DTypeInfo['wgsl'];
 
@@ -30,7 +32,7 @@ fn im2col(xBase: u32, k: u32, p: u32) -> f32 {
 }`;
 
 /** Forward, batched over images: A = the weights as they are ([F, C*KH*KW] rows), B = im2col(x[n]). */
-export function forwardOps(E: Elem, g: ConvShape, bias: boolean, offsets: { x: number; w: number; bias: number }): GemmOps {
+export function forwardOps(E: Elem, EW: Elem, g: ConvShape, bias: boolean, offsets: { x: number; w: number; bias: number }): GemmOps {
   const K = g.C * g.KH * g.KW;
   const vecW = K % 4 === 0 && offsets.w % 4 === 0;
   const vecO = (g.OH * g.OW) % 4 === 0;
@@ -38,11 +40,11 @@ export function forwardOps(E: Elem, g: ConvShape, bias: boolean, offsets: { x: n
   const biasOf = (m: string) => (bias ? ` + f32(Bias[bOff + ${m}])` : '');
   return {
     name: 'conv2dTiled',
-    key: `${E}${g.KH}x${g.KW}s${g.stride}${bias ? 'b' : ''}${vecW ? 'w' : ''}${vecO ? 'o' : ''}`,
+    key: `${elemsKey(E, EW)}${g.KH}x${g.KW}s${g.stride}${bias ? 'b' : ''}${vecW ? 'w' : ''}${vecO ? 'o' : ''}`,
     bindings: [
       { name: 'X', type: E, access: 'read' },
-      { name: 'WT', type: vecW ? `vec4<${E}>` : E, access: 'read' },
-      ...(bias ? [{ name: 'Bias', type: E, access: 'read' as const }] : []),
+      { name: 'WT', type: vecW ? `vec4<${EW}>` : EW, access: 'read' },
+      ...(bias ? [{ name: 'Bias', type: EW, access: 'read' as const }] : []),
       { name: 'O', type: vecO ? `vec4<${E}>` : E, access: 'read_write' },
     ],
     uniforms: { ...GEOM, xOff: 'u32', wOff: 'u32', bOff: 'u32' },
@@ -64,17 +66,17 @@ export function forwardOps(E: Elem, g: ConvShape, bias: boolean, offsets: { x: n
  * Input gradient, batched over images: A = Wᵀ read in place, B = dy[n] gathered through the stride.
  * `accumulate`: DX already holds a gradient of x (autograd's pending one) and the result is added to it.
  */
-export function backwardDataOps(E: Elem, g: ConvShape, offsets: { dy: number; w: number }, accumulate = false): GemmOps {
+export function backwardDataOps(E: Elem, EW: Elem, g: ConvShape, offsets: { dy: number; w: number }, accumulate = false): GemmOps {
   const KK = g.KH * g.KW;
   const S = g.stride;
   const dxAt = (m: string, n: string) => `dxBase + ${m} * H * W + ${n}`;
   return {
     name: 'conv2dBackwardDataTiled',
-    key: `${E}${g.KH}x${g.KW}s${S}`,
+    key: `${elemsKey(E, EW)}${g.KH}x${g.KW}s${S}`,
     storeKey: accumulate ? 'a' : '',
     bindings: [
       { name: 'DY', type: E, access: 'read' },
-      { name: 'WT', type: E, access: 'read' },
+      { name: 'WT', type: EW, access: 'read' },
       { name: 'DX', type: E, access: 'read_write' },
     ],
     uniforms: { ...GEOM, dyOff: 'u32', wOff: 'u32' },
@@ -96,7 +98,7 @@ fn col2im(dyBase: u32, k: u32, p: u32) -> f32 {
 }
 
 /** Weight gradient, one GEMM over every image: A = dy as [F, N*OH*OW] rows, B = im2col(x)ᵀ. */
-export function backwardWeightOps(E: Elem, g: ConvShape, offsets: { x: number; dy: number }): GemmOps {
+export function backwardWeightOps(E: Elem, EW: Elem, g: ConvShape, offsets: { x: number; dy: number }): GemmOps {
   const KK = g.KH * g.KW;
   const OHW = g.OH * g.OW;
   // Four consecutive k stay in one image's plane when OH*OW % 4 == 0.
@@ -104,11 +106,11 @@ export function backwardWeightOps(E: Elem, g: ConvShape, offsets: { x: number; d
   const dyAt = (k: string, f: string) => `dyOff + ((${k}) / (OH * OW) * F + ${f}) * OH * OW + (${k}) % (OH * OW)`;
   return {
     name: 'conv2dBackwardWeightTiled',
-    key: `${E}${g.KH}x${g.KW}s${g.stride}${vecDy ? 'v' : ''}`,
+    key: `${elemsKey(E, EW)}${g.KH}x${g.KW}s${g.stride}${vecDy ? 'v' : ''}`,
     bindings: [
       { name: 'X', type: E, access: 'read' },
       { name: 'DY', type: vecDy ? `vec4<${E}>` : E, access: 'read' },
-      { name: 'DW', type: E, access: 'read_write' },
+      { name: 'DW', type: EW, access: 'read_write' },
     ],
     uniforms: { ...GEOM, xOff: 'u32', dyOff: 'u32' },
     values: { ...geom(g), xOff: offsets.x, dyOff: offsets.dy },
@@ -124,6 +126,6 @@ fn im2colT(k: u32, col: u32) -> f32 {
       load4: vecDy ? (k, f) => `vec4<f32>(DY[(${dyAt(k, f)}) >> 2u])` : undefined,
     },
     b: { axis: 'k', load: (k, col) => `im2colT(${k}, ${col})` },
-    store: (m, n, v) => `DW[${m} * ${KK}u * C + ${n}] = ${E}(${v});`,
+    store: (m, n, v) => `DW[${m} * ${KK}u * C + ${n}] = ${EW}(${v});`,
   };
 }

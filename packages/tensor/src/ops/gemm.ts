@@ -12,10 +12,33 @@
 //
 // On a CPU adapter (lavapipe) barriers are very expensive and the ops keep their register-only kernels;
 // these variants are tuned (and forceable) beside them.
+import { type DType, commonDType } from '../dtype.js';
 import { type Binding, type Kernel, linearEntry } from '../runtime/pipelines.js';
 import { type Storage, allocate, release } from '../runtime/pool.js';
 import { dispatch, flushNumber, grid } from '../runtime/queue.js';
 import { type Uniforms, uniforms } from '../runtime/uniforms.js';
+import { type Shape, fmt } from '../shape.js';
+
+/**
+ * The dtype mixes the products (matmul, linear, conv2d) take: the input and the weight side (matmul's
+ * b, a weight and its bias) of one dtype, or a float16 input with a float32 weight side (mixed
+ * precision: the f32 master weights are read as they are, the result is float16 and their gradients
+ * float32, with no cast either way). A float32 input with float16 weights is an error: it would run
+ * the input's precision down silently. Returns the input's and the weights' dtypes.
+ */
+export function productDTypes(op: string, input: { dtype: DType; shape: Shape }, weights: readonly { dtype: DType; shape: Shape }[]): [DType, DType] {
+  const all = [input, ...weights];
+  const mixed = input.dtype === 'float16' && weights.every((w) => w.dtype === 'float32');
+  if (!mixed && all.some((t) => t.dtype !== input.dtype)) {
+    throw new Error(
+      `${op}: dtypes differ (${all.map((t) => `${t.dtype} ${fmt(t.shape)}`).join(', ')}); the operands share one dtype, or a float16 input takes float32 weights: convert with .to() first`,
+    );
+  }
+  return [commonDType(op, [input]), commonDType(op, weights)];
+}
+
+/** The part of a kernel key naming its operands' element types: one name when they are alike (as before mixes). */
+export const elemsKey = (...elems: string[]) => (elems.every((e) => e === elems[0]) ? elems[0]! : elems.join(''));
 
 /** A workgroup tile of C: BM rows x 64 columns, TM rows per thread, split-K or not. */
 export interface GemmTile {

@@ -4,21 +4,24 @@
 // what pays there). A transposed operand is read through its strides, never copied: vec4 loads run
 // along whichever of its dims is contiguous, and scalar loads cover any other layout and odd sizes.
 // float16 operands are widened to f32 as they are loaded: the products and sums are f32, and only the
-// stored result is rounded to f16. Each dtype is tuned on its own.
+// stored result is rounded to f16. A, B (with the bias) and the output each have a dtype of their own in
+// the kernels: a float16 input meets float32 weights (mixed precision), and a float32 weight gradient
+// comes straight from float16 operands. Each mix is tuned on its own.
 //
 // Those kernels are shaped for lavapipe (a CPU), and a CPU adapter keeps them. GPUs also get the tiled
 // core of gemm.ts (workgroup-memory tiles, split-K for small outputs with long K), read through the
 // same strides and read modes; the tuner picks among both there.
 import { record } from '../autograd.js';
 import { getDevice } from '../device.js';
-import { commonDType, dtypes } from '../dtype.js';
+import { type DType, dtypes } from '../dtype.js';
 import { type Storage, allocate, release } from '../runtime/pool.js';
 import { dispatch, flushNumber } from '../runtime/queue.js';
 import { choose, sizeClass } from '../runtime/tune.js';
 import { uniforms } from '../runtime/uniforms.js';
-import { type GemmOps, type GemmTile, gemm, gemmChoices, gemmLabel, gemmMaxBatches, gemmUnderfilled, GEMM_TILES } from './gemm.js';
+import { type GemmOps, type GemmTile, elemsKey, gemm, gemmChoices, gemmLabel, gemmMaxBatches, gemmUnderfilled, productDTypes, GEMM_TILES } from './gemm.js';
 import { broadcastShapes, fmt, sizeOf } from '../shape.js';
 import { type Tensor, empty } from '../tensor.js';
+import { to } from './cast.js';
 import { sumTo } from './reduce.js';
 import { collapse } from './strided.js';
 import { contiguous } from './copy.js';
@@ -93,18 +96,25 @@ function loadB(mode: BMode): string {
   return `let Bm = mat4x4<f32>(${rowOf(0)}, ${rowOf(1)}, ${rowOf(2)}, ${rowOf(3)});`;
 }
 
-/** T: the WGSL storage type of every operand and of the output. */
-function kernelFor(T: string, am: AMode, bm: BMode, wx: number, wy: number, tm: number, bias: boolean) {
+/** The WGSL storage types of A, B (and the bias) and the output. */
+interface Elems {
+  a: string;
+  b: string;
+  o: string;
+}
+const elemsOf = (e: Elems) => elemsKey(e.a, e.b, e.o);
+
+function kernelFor(e: Elems, am: AMode, bm: BMode, wx: number, wy: number, tm: number, bias: boolean) {
   const groups = [...Array(tm / 4).keys()];
   return {
     name: 'matmul',
-    key: `${T}${am}${bm}${wx}x${wy}x${tm}${bias ? 'b' : ''}`,
+    key: `${elemsOf(e)}${am}${bm}${wx}x${wy}x${tm}${bias ? 'b' : ''}`,
     uniforms: U,
     bindings: [
-      { name: 'A', type: am === 's' ? T : `vec4<${T}>`, access: 'read' as const },
-      { name: 'B', type: bm === 's' ? T : `vec4<${T}>`, access: 'read' as const },
-      ...(bias ? [{ name: 'Bias', type: T, access: 'read' as const }] : []),
-      { name: 'O', type: T, access: 'read_write' as const },
+      { name: 'A', type: am === 's' ? e.a : `vec4<${e.a}>`, access: 'read' as const },
+      { name: 'B', type: bm === 's' ? e.b : `vec4<${e.b}>`, access: 'read' as const },
+      ...(bias ? [{ name: 'Bias', type: e.b, access: 'read' as const }] : []),
+      { name: 'O', type: e.o, access: 'read_write' as const },
     ],
     body: () => `
 @compute @workgroup_size(${wx}, ${wy})
@@ -130,7 +140,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     if (m >= M) { break; }
     for (var c = 0u; c < 4u; c++) {
       if (col + c < N) {
-        O[oBase + m * N + col + c] = ${T}(acc${j}[r][c]${bias ? ' + f32(Bias[col + c])' : ''});
+        O[oBase + m * N + col + c] = ${e.o}(acc${j}[r][c]${bias ? ' + f32(Bias[col + c])' : ''});
       }
     }
   }`).join('\n  ')}
@@ -142,7 +152,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
  * The tiled core's reads and store for matmul: the same strides, batch broadcast and read modes as the
  * register kernels, vec4 loads along the contiguous dim, a vec4 store when N % 4 == 0.
  */
-function gemmOps(T: string, am: AMode, bm: BMode, bias: boolean, oVec: boolean, values: View): GemmOps {
+function gemmOps(e: Elems, am: AMode, bm: BMode, bias: boolean, oVec: boolean, values: View): GemmOps {
   const scalar = (name: 'A' | 'B', mode: string, i: string) => (mode === 's' ? `f32(${name}[${i}])` : `f32(${name}[(${i}) >> 2u][(${i}) & 3u])`);
   const aAt = (k: string, m: string) => `aBase + ${m} * sAm + ${k} * sAk`;
   const bAt = (k: string, n: string) => `bBase + ${k} * sBk + ${n} * sBn`;
@@ -150,12 +160,12 @@ function gemmOps(T: string, am: AMode, bm: BMode, bias: boolean, oVec: boolean, 
   const biasOf = (n: string) => (bias ? ` + f32(Bias[${n}])` : '');
   return {
     name: 'matmulTiled',
-    key: `${T}${am}${bm}${bias ? 'b' : ''}${oVec ? 'v' : ''}`,
+    key: `${elemsOf(e)}${am}${bm}${bias ? 'b' : ''}${oVec ? 'v' : ''}`,
     bindings: [
-      { name: 'A', type: am === 's' ? T : `vec4<${T}>`, access: 'read' },
-      { name: 'B', type: bm === 's' ? T : `vec4<${T}>`, access: 'read' },
-      ...(bias ? [{ name: 'Bias', type: T, access: 'read' as const }] : []),
-      { name: 'O', type: oVec ? `vec4<${T}>` : T, access: 'read_write' },
+      { name: 'A', type: am === 's' ? e.a : `vec4<${e.a}>`, access: 'read' },
+      { name: 'B', type: bm === 's' ? e.b : `vec4<${e.b}>`, access: 'read' },
+      ...(bias ? [{ name: 'Bias', type: e.b, access: 'read' as const }] : []),
+      { name: 'O', type: oVec ? `vec4<${e.o}>` : e.o, access: 'read_write' },
     ],
     uniforms: VIEW,
     values,
@@ -171,15 +181,18 @@ function gemmOps(T: string, am: AMode, bm: BMode, bias: boolean, oVec: boolean, 
       load: (k, n) => scalar('B', bm, bAt(k, n)),
       load4: bm === 'n' ? (k, n) => `vec4<f32>(B[(bBase + ${k} * sBk + ${n}) >> 2u])` : bm === 'k' ? (k, n) => `vec4<f32>(B[(bBase + ${n} * sBn + ${k}) >> 2u])` : undefined,
     },
-    store: (m, n, v) => (oVec ? `O[(${oAt(m, n)}) >> 2u][(${oAt(m, n)}) & 3u] = ${T}(${v}${biasOf(n)});` : `O[${oAt(m, n)}] = ${T}(${v}${biasOf(n)});`),
+    store: (m, n, v) => (oVec ? `O[(${oAt(m, n)}) >> 2u][(${oAt(m, n)}) & 3u] = ${e.o}(${v}${biasOf(n)});` : `O[${oAt(m, n)}] = ${e.o}(${v}${biasOf(n)});`),
     store4: oVec
-      ? (m, n, v) => `O[(${oAt(m, n)}) >> 2u] = vec4<${T}>(${v}${bias ? ` + vec4<f32>(f32(Bias[${n}]), f32(Bias[${n} + 1u]), f32(Bias[${n} + 2u]), f32(Bias[${n} + 3u]))` : ''});`
+      ? (m, n, v) => `O[(${oAt(m, n)}) >> 2u] = vec4<${e.o}>(${v}${bias ? ` + vec4<f32>(f32(Bias[${n}]), f32(Bias[${n} + 1u]), f32(Bias[${n} + 2u]), f32(Bias[${n} + 3u]))` : ''});`
       : undefined,
   };
 }
 
-/** C = A @ B for a [.., M, K] and b [.., K, N] (batch dims broadcast), plus an optional bias [N]. */
-function matmulRaw(a: Tensor, b: Tensor, bias?: Tensor): Tensor {
+/**
+ * C = A @ B for a [.., M, K] and b [.., K, N] (batch dims broadcast), plus an optional bias [N] (of b's
+ * dtype), stored as `dtype`.
+ */
+function matmulRaw(a: Tensor, b: Tensor, bias: Tensor | undefined, dtype: DType): Tensor {
   const M = a.shape[a.rank - 2]!;
   const K = a.shape[a.rank - 1]!;
   const N = b.shape[b.rank - 1]!;
@@ -198,13 +211,13 @@ function matmulRaw(a: Tensor, b: Tensor, bias?: Tensor): Tensor {
       return copy;
     };
     const [fa, fb] = [full(a, M, K), full(b, K, N)];
-    const r = matmulRaw(fa, fb, bias);
+    const r = matmulRaw(fa, fb, bias, dtype);
     fa.dispose();
     fb.dispose();
     return r;
   }
-  const T = dtypes[a.dtype].wgsl;
-  const out = empty([...batchShape, M, N], a.dtype);
+  const e: Elems = { a: dtypes[a.dtype].wgsl, b: dtypes[b.dtype].wgsl, o: dtypes[dtype].wgsl };
+  const out = empty([...batchShape, M, N], dtype);
   const batches = sizeOf(batchShape);
   if (out.size === 0) return out;
   const pad = (xs: number[], fill: number) => [...Array(MAX_BATCH_RANK - xs.length).fill(fill), ...xs];
@@ -223,12 +236,12 @@ function matmulRaw(a: Tensor, b: Tensor, bias?: Tensor): Tensor {
     if (!('wx' in v)) {
       const chunk = gemmMaxBatches(v);
       for (let start = 0; start < batches; start += chunk) {
-        gemm(gemmOps(T, am, bm, !!bias, N % 4 === 0, view(start)), v, { M, N, K, batches: Math.min(chunk, batches - start) }, buffers);
+        gemm(gemmOps(e, am, bm, !!bias, N % 4 === 0, view(start)), v, { M, N, K, batches: Math.min(chunk, batches - start) }, buffers);
       }
       return;
     }
     const wy = 64 / v.wx;
-    const kernel = kernelFor(T, am, bm, v.wx, wy, v.tm, !!bias);
+    const kernel = kernelFor(e, am, bm, v.wx, wy, v.tm, !!bias);
     const maxZ = 65535;
     for (let start = 0; start < batches; start += maxZ) {
       dispatch(kernel, buffers, U.pack({ M, N, K, ...view(start) }), [Math.ceil(N / (4 * v.wx)), Math.ceil(M / (v.tm * wy)), Math.min(maxZ, batches - start)]);
@@ -236,7 +249,7 @@ function matmulRaw(a: Tensor, b: Tensor, bias?: Tensor): Tensor {
   };
   const sizes = [a.storage.byteSize, b.storage.byteSize, ...(bias ? [bias.storage.byteSize] : []), out.storage.byteSize];
   const variant = choose<Variant>({
-    problem: `matmul|${T}|${am}${bm}${bias ? 'b' : ''}|M${sizeClass(M)}|N${sizeClass(N)}|K${sizeClass(K)}|B${sizeClass(batches)}`,
+    problem: `matmul|${elemsOf(e)}|${am}${bm}${bias ? 'b' : ''}|M${sizeClass(M)}|N${sizeClass(N)}|K${sizeClass(K)}|B${sizeClass(batches)}`,
     ...matmulChoices(M, N, K, batches),
     label: variantLabel,
     worthTuning: 2 * M * N * K * batches > 5e7,
@@ -293,18 +306,26 @@ function check(op: string, a: Tensor, b: Tensor, bias?: Tensor): void {
   a.assertAlive(op);
   b.assertAlive(op);
   bias?.assertAlive(op);
-  commonDType(op, bias ? [a, b, bias] : [a, b]);
+  productDTypes(op, a, bias ? [b, bias] : [b]);
   if (a.rank === 0 || b.rank === 0) throw new Error(`${op}: both operands need at least one dimension, got ${fmt(a.shape)} and ${fmt(b.shape)}`);
 }
 
-/** `torch.matmul`: batched, broadcasting batch dims; 1-D operands are treated as a row / column vector. */
+/**
+ * `torch.matmul`: batched, broadcasting batch dims; 1-D operands are treated as a row / column vector.
+ * A float16 a takes a float32 b (the result is float16, b's gradient float32).
+ */
 export function matmul(a: Tensor, b: Tensor): Tensor {
   check('matmul', a, b);
+  return product(a, b, a.dtype);
+}
+
+/** matmul with its result stored as `dtype` (any mix of operand dtypes: the gradients' products need them). */
+function product(a: Tensor, b: Tensor, dtype: DType): Tensor {
   if (a.rank === 1 || b.rank === 1) {
     // A vector operand becomes a one-row (or one-column) matrix, and that dim is dropped again.
     const a2 = a.rank === 1 ? reshape(a, [1, a.shape[0]!]) : a;
     const b2 = b.rank === 1 ? reshape(b, [b.shape[0]!, 1]) : b;
-    const r = matmul(a2, b2);
+    const r = product(a2, b2, dtype);
     const out = squeeze(r, a.rank === 1 ? -2 : -1);
     for (const t of [a2, b2, r]) if (t !== a && t !== b) t.dispose();
     return out;
@@ -318,24 +339,27 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   } catch {
     throw new Error(`matmul: the batch dims of ${fmt(a.shape)} and ${fmt(b.shape)} cannot be broadcast together`);
   }
-  const out = matmulRaw(a, b);
+  const out = matmulRaw(a, b, undefined, dtype);
   return record(out, 'matmul', [a, b], [a, b], (g, [sa, sb]) => [
-    a.requiresGrad ? sumTo(matmul(g, transpose(sb!)), a.shape) : null,
+    a.requiresGrad ? sumTo(product(g, transpose(sb!), a.dtype), a.shape) : null,
     b.requiresGrad ? gradOfB(sa!, g, b) : null,
   ]);
 }
 
 /**
- * The gradient of b in a @ b. A 2-D b shared by a batch gets it from one product with the batch folded
- * into the contracted dim: one f32 sum and one rounding, where a product per batch summed after would
- * round each partial to float16 first.
+ * The gradient of b in a @ b, in b's dtype (float32 straight from the f32 sums for a float16 a). A 2-D
+ * b shared by a batch gets it from one product with the batch folded into the contracted dim: one f32
+ * sum and one rounding, where a product per batch summed after would round each partial to float16 first.
  */
 function gradOfB(a: Tensor, g: Tensor, b: Tensor): Tensor {
-  if (b.rank !== 2 || a.rank === 2) return sumTo(matmul(transpose(a), g), b.shape);
-  return matmul(transpose(reshape(a, [-1, a.shape[a.rank - 1]!])), reshape(g, [-1, g.shape[g.rank - 1]!]));
+  if (b.rank !== 2 || a.rank === 2) return sumTo(product(transpose(a), g, b.dtype), b.shape);
+  return product(transpose(reshape(a, [-1, a.shape[a.rank - 1]!])), reshape(g, [-1, g.shape[g.rank - 1]!]), b.dtype);
 }
 
-/** `torch.nn.functional.linear`: x [.., in] @ weightᵀ ([out, in]) + bias [out], with the bias fused in. */
+/**
+ * `torch.nn.functional.linear`: x [.., in] @ weightᵀ ([out, in]) + bias [out], with the bias fused in.
+ * A float16 x takes a float32 weight and bias (the result is float16, their gradients float32).
+ */
 export function linear(x: Tensor, weight: Tensor, bias?: Tensor): Tensor {
   check('linear', x, weight, bias);
   const inF = x.shape[x.rank - 1]!;
@@ -349,11 +373,11 @@ export function linear(x: Tensor, weight: Tensor, bias?: Tensor): Tensor {
   // Fold leading dims into rows so that the weight gradient is one matmul, not a batch plus a sum.
   const x2 = reshape(x, [-1, inF]);
   const wT = transpose(weight);
-  const y2 = matmulRaw(x2, wT, bias);
+  const y2 = matmulRaw(x2, wT, bias, x.dtype);
   const y = record(y2, 'linear', [x2, weight, ...(bias ? [bias] : [])], [x2, weight], (g, [sx, sw]) => [
-    x2.requiresGrad ? matmul(g, sw!) : null,
-    weight.requiresGrad ? matmul(transpose(g), sx!) : null,
-    ...(bias?.requiresGrad ? [sumTo(g, bias.shape)] : bias ? [null] : []),
+    x2.requiresGrad ? product(g, sw!, x.dtype) : null,
+    weight.requiresGrad ? product(transpose(g), sx!, weight.dtype) : null,
+    ...(bias?.requiresGrad ? [biasGrad(g, bias)] : bias ? [null] : []),
   ]);
   const out = reshape(y, [...x.shape.slice(0, -1), outF]);
   x2.dispose();
@@ -362,3 +386,9 @@ export function linear(x: Tensor, weight: Tensor, bias?: Tensor): Tensor {
   return out;
 }
 
+
+/** The gradient of a bias [F] from g [rows, F], in the bias's dtype (the rule's scope frees the f16 sum of a mix). */
+function biasGrad(g: Tensor, bias: Tensor): Tensor {
+  const db = sumTo(g, bias.shape);
+  return db.dtype === bias.dtype ? db : to(db, bias.dtype);
+}

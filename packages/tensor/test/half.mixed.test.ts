@@ -1,0 +1,213 @@
+// Mixed precision in the products: a float16 input with float32 weights (and bias), the mix autocast
+// runs matmul, linear and conv2d in. Every matmul and conv2d variant is forced in turn on small odd
+// shapes, forward and both gradients, against float64 references computed from the values the kernels
+// read (the float16-rounded input and upstream gradient, the float32 weights). The output and the
+// input gradient are float16; the weight gradient is float32 straight from the f32 sums, so it is
+// checked 256 times tighter than one float16 rounding. Also: which mixes are errors, and that autocast
+// casts only the input then.
+import { beforeAll, describe, expect, it } from 'vitest';
+import { type Tensor, autocast, conv2d, init, launchesOf, linear, matmul, memory, randn, tidy } from '@tmpose/tensor';
+import { CONV_VARIANTS } from '../src/ops/conv2d.js';
+import { matmulVariantLabels } from '../src/ops/matmul.js';
+import { forceVariant } from '../src/runtime/tune.js';
+import { throwsEarly } from './helpers.js';
+
+beforeAll(async () => {
+  await init();
+});
+
+// Tolerances in units of float16's epsilon E = 2^-10. A float16 result (y, dx, and a bias gradient,
+// which is summed in f32 but stored as f16 before it is widened) is rounded once: E/2 of itself, E with
+// slack; atol E/16 covers the f32 sums' error (~K 2^-24 of the terms, K <= 45 here) near zero. A float32
+// weight gradient has only the f32 sums' error: E/256, far below the E/2 that one float16 rounding
+// would cost.
+const E = 2 ** -10;
+const HALF = { atol: E / 16, rtol: E };
+const FLOAT = { atol: E / 256, rtol: E / 256 };
+
+function expectNear(got: Float32Array, want: Float64Array, t: { atol: number; rtol: number }, what: string): void {
+  expect(got.length, what).toBe(want.length);
+  for (let i = 0; i < want.length; i++) {
+    if (!(Math.abs(got[i]! - want[i]!) <= t.atol + t.rtol * Math.abs(want[i]!))) {
+      expect.fail(`${what}: element ${i} is ${got[i]}, want ${want[i]} (atol ${t.atol}, rtol ${t.rtol})`);
+    }
+  }
+}
+
+/** A seeded normal leaf: float32, or float32 values rounded once to float16. */
+function leaf(shape: number[], seed: number, dtype: 'float32' | 'float16', requiresGrad = true): Tensor {
+  const t = randn(shape, { seed });
+  const out = dtype === 'float32' ? t : t.to(dtype);
+  if (out !== t) t.dispose();
+  out.requiresGrad = requiresGrad;
+  return out;
+}
+
+const values = async (t: Tensor) => (await t.data()) as Float32Array;
+
+/** y = x wᵀ + b, dx = g w, dw = gᵀ x, db = column sums of g, in float64. */
+function linearReference(M: number, K: number, N: number, x: Float32Array, w: Float32Array, b: Float32Array, g: Float32Array) {
+  const [y, dx, dw, db] = [new Float64Array(M * N), new Float64Array(M * K), new Float64Array(N * K), new Float64Array(N)];
+  for (let i = 0; i < M; i++) {
+    for (let j = 0; j < N; j++) {
+      const go = g[i * N + j]!;
+      let s = b[j]!;
+      for (let k = 0; k < K; k++) {
+        s += x[i * K + k]! * w[j * K + k]!;
+        dx[i * K + k] += go * w[j * K + k]!;
+        dw[j * K + k] += go * x[i * K + k]!;
+      }
+      y[i * N + j] = s;
+      db[j] += go;
+    }
+  }
+  return { y, dx, dw, db };
+}
+
+describe('linear, float16 x with float32 weight and bias, every matmul variant', () => {
+  // x reads vec4 along k (K % 4 == 0), the transposed weight vec4 along k; dx's product reads g by
+  // scalars and the weight vec4 along n; dw's reads gᵀ by scalars. M and N leave partial tiles.
+  const [M, K, N] = [13, 20, 10];
+  let ref: ReturnType<typeof linearReference> | null = null;
+  for (const label of matmulVariantLabels(Math.min(N, K))) {
+    it(`variant ${label}: y and dx float16, dW and db float32`, async () => {
+      const before = memory().liveTensors;
+      const x = leaf([M, K], 1, 'float16');
+      const w = leaf([N, K], 2, 'float32');
+      const b = leaf([N], 3, 'float32');
+      const g = leaf([M, N], 4, 'float16', false);
+      forceVariant('matmul', label);
+      let y: Tensor;
+      try {
+        y = linear(x, w, b);
+        y.backward(g);
+      } finally {
+        forceVariant('matmul', null);
+      }
+      expect([y.dtype, x.grad!.dtype, w.grad!.dtype, b.grad!.dtype]).toEqual(['float16', 'float16', 'float32', 'float32']);
+      ref ??= linearReference(M, K, N, await values(x), await values(w), await values(b), await values(g));
+      expectNear(await values(y), ref.y, HALF, 'y');
+      expectNear(await values(x.grad!), ref.dx, HALF, 'dx');
+      expectNear(await values(w.grad!), ref.dw, FLOAT, 'dW');
+      expectNear(await values(b.grad!), ref.db, HALF, 'db');
+      for (const t of [x.grad!, w.grad!, b.grad!, x, w, b, g, y]) t.dispose();
+      expect(memory().liveTensors).toBe(before);
+    });
+  }
+
+  it('matmul: a float16 batch times a shared float32 matrix (its gradient one f32 product over the batch)', async () => {
+    const [B, m, k, n] = [2, 5, 6, 3];
+    const a = leaf([B, m, k], 5, 'float16');
+    const w = leaf([k, n], 6, 'float32');
+    const g = leaf([B, m, n], 7, 'float16', false);
+    const y = matmul(a, w);
+    y.backward(g);
+    expect([y.dtype, a.grad!.dtype, w.grad!.dtype]).toEqual(['float16', 'float16', 'float32']);
+    // As linear with the batch folded into rows, weight [n, k] = wᵀ and a zero bias.
+    const ws = await values(w);
+    const wT = Float32Array.from({ length: n * k }, (_, i) => ws[(i % k) * n + Math.floor(i / k)]!);
+    const ref = linearReference(B * m, k, n, await values(a), wT, new Float32Array(n), await values(g));
+    expectNear(await values(y), ref.y, HALF, 'y');
+    expectNear(await values(a.grad!), ref.dx, HALF, 'da');
+    const dwT = Float64Array.from({ length: k * n }, (_, i) => ref.dw[(i % n) * k + Math.floor(i / n)]!);
+    expectNear(await values(w.grad!), dwT, FLOAT, 'dW');
+    for (const t of [a.grad!, w.grad!, a, w, g, y]) t.dispose();
+  });
+});
+
+interface ConvCase {
+  name: string;
+  N: number; C: number; H: number; W: number; F: number; k: number; stride: number; pad: number; bias: boolean;
+}
+// The odd conv takes scalar weight loads and every tile edge; the 1x1 one vec4 weight loads (K = 4),
+// vec4 output stores and vec4 dy loads (OH*OW = 20).
+const CONVS: ConvCase[] = [
+  { name: 'odd 3x3 stride 2 5->7 at 7x6 with bias', N: 2, C: 5, H: 7, W: 6, F: 7, k: 3, stride: 2, pad: 1, bias: true },
+  { name: '1x1 4->6 at 4x5', N: 2, C: 4, H: 4, W: 5, F: 6, k: 1, stride: 1, pad: 0, bias: false },
+];
+
+/** float64 forward and gradients of a conv, by definition. */
+function convReference(c: ConvCase, x: Float32Array, w: Float32Array, b: Float32Array | null, g: Float32Array) {
+  const OH = Math.floor((c.H + 2 * c.pad - c.k) / c.stride) + 1;
+  const OW = Math.floor((c.W + 2 * c.pad - c.k) / c.stride) + 1;
+  const [y, dx, dw, db] = [new Float64Array(c.N * c.F * OH * OW), new Float64Array(x.length), new Float64Array(w.length), new Float64Array(c.F)];
+  for (let n = 0; n < c.N; n++) for (let f = 0; f < c.F; f++) for (let oh = 0; oh < OH; oh++) for (let ow = 0; ow < OW; ow++) {
+    const o = ((n * c.F + f) * OH + oh) * OW + ow;
+    let s = b ? b[f]! : 0;
+    db[f] += g[o]!;
+    for (let ch = 0; ch < c.C; ch++) for (let kh = 0; kh < c.k; kh++) for (let kw = 0; kw < c.k; kw++) {
+      const [ih, iw] = [oh * c.stride - c.pad + kh, ow * c.stride - c.pad + kw];
+      if (ih < 0 || ih >= c.H || iw < 0 || iw >= c.W) continue;
+      const xi = ((n * c.C + ch) * c.H + ih) * c.W + iw;
+      const wi = ((f * c.C + ch) * c.k + kh) * c.k + kw;
+      s += x[xi]! * w[wi]!;
+      dx[xi] += g[o]! * w[wi]!;
+      dw[wi] += g[o]! * x[xi]!;
+    }
+    y[o] = s;
+  }
+  return { y, dx, dw, db };
+}
+
+describe('conv2d, float16 input with float32 weight and bias, every conv variant (forward, input and weight gradients)', () => {
+  for (const c of CONVS) {
+    let ref: ReturnType<typeof convReference> | null = null;
+    for (const label of CONV_VARIANTS) {
+      it(`${c.name}, variant ${label}`, async () => {
+        const before = memory().liveTensors;
+        const x = leaf([c.N, c.C, c.H, c.W], 8, 'float16');
+        const w = leaf([c.F, c.C, c.k, c.k], 9, 'float32');
+        const b = c.bias ? leaf([c.F], 10, 'float32') : undefined;
+        forceVariant('conv2d', label);
+        let y: Tensor;
+        let g: Tensor;
+        try {
+          y = conv2d(x, w, b, { stride: c.stride, padding: c.pad });
+          g = leaf([...y.shape], 11, 'float16', false);
+          y.backward(g);
+        } finally {
+          forceVariant('conv2d', null);
+        }
+        expect([y.dtype, x.grad!.dtype, w.grad!.dtype, b?.grad!.dtype]).toEqual(['float16', 'float16', 'float32', b && 'float32']);
+        ref ??= convReference(c, await values(x), await values(w), b ? await values(b) : null, await values(g));
+        expectNear(await values(y), ref.y, HALF, 'y');
+        expectNear(await values(x.grad!), ref.dx, HALF, 'dx');
+        expectNear(await values(w.grad!), ref.dw, FLOAT, 'dW');
+        if (b) expectNear(await values(b.grad!), ref.db, HALF, 'db');
+        for (const t of [x.grad!, w.grad!, ...(b ? [b.grad!, b] : []), x, w, g, y]) t.dispose();
+        expect(memory().liveTensors).toBe(before);
+      });
+    }
+  }
+});
+
+describe('which mixes the products take', () => {
+  it('a float32 input with float16 weights, and a float16 bias with a float32 weight, are errors naming the op, dtypes and shapes', () => {
+    const [x16, x32] = [leaf([1, 3, 5, 5], 12, 'float16', false), leaf([1, 3, 5, 5], 12, 'float32', false)];
+    const [w16, w32] = [leaf([4, 3, 3, 3], 13, 'float16', false), leaf([4, 3, 3, 3], 13, 'float32', false)];
+    const b16 = leaf([4], 14, 'float16', false);
+    const [m16, m32] = [leaf([4, 3], 15, 'float16', false), leaf([4, 3], 15, 'float32', false)];
+    const m16T = m16.transpose();
+    const mix = /; the operands share one dtype, or a float16 input takes float32 weights: convert with \.to\(\) first$/;
+    throwsEarly(() => conv2d(x32, w16), /^conv2d: dtypes differ \(float32 \[1, 3, 5, 5\], float16 \[4, 3, 3, 3\]\)/);
+    throwsEarly(() => conv2d(x16, w32, b16), /^conv2d: dtypes differ \(float16 \[1, 3, 5, 5\], float32 \[4, 3, 3, 3\], float16 \[4\]\)/);
+    throwsEarly(() => linear(m32, m16), /^linear: dtypes differ \(float32 \[4, 3\], float16 \[4, 3\]\)/);
+    throwsEarly(() => matmul(m32, m16T), mix);
+    for (const t of [x16, x32, w16, w32, b16, m16, m16T, m32]) t.dispose();
+  });
+
+  it('autocast casts only the input of a product with float32 weights', () => {
+    const x = leaf([1, 3, 5, 5], 16, 'float32');
+    const w = leaf([4, 3, 3, 3], 17, 'float32');
+    const a = leaf([6, 8], 18, 'float32', false);
+    const fc = leaf([5, 8], 19, 'float32');
+    const bias = leaf([5], 20, 'float32');
+    const launches = launchesOf(() => tidy(() => {
+      const ys = autocast('float16', () => [conv2d(x, w, undefined, { padding: 1 }), linear(a, fc, bias), matmul(a, fc.transpose())]);
+      expect(ys.map((y) => y.dtype)).toEqual(['float16', 'float16', 'float16']);
+    }));
+    // One cast per input (x, and the activation a for each of its two products); none of w, fc or bias.
+    expect(launches.filter((l) => l.kernel.name === 'cast').length).toBe(3);
+    for (const t of [x, w, a, fc, bias]) t.dispose();
+  });
+});
