@@ -114,7 +114,7 @@ export async function gpuTime(encode: () => void): Promise<{ ms: number; passes:
     b.encoder.resolveQuerySet(querySet, 0, 2 * passes, resolved, 0);
     b.encoder.copyBufferToBuffer(resolved, 0, staging, 0, 16 * passes);
     flush();
-    await staging.mapAsync(1 /* READ */);
+    await settled(staging.mapAsync(1 /* READ */));
     await raiseErrors();
     const stamps = new BigUint64Array(staging.getMappedRange(0, 16 * passes));
     let ns = 0;
@@ -318,7 +318,7 @@ export async function readback(storage: Storage, byteOffset: number, bytes: numb
   try {
     if (size > 0) copyBuffer(storage.buffer, byteOffset, staging, 0, size);
     flush();
-    await staging.mapAsync(1 /* READ */);
+    await settled(staging.mapAsync(1 /* READ */));
     await raiseErrors();
     const data = staging.getMappedRange(0, bytes).slice(0);
     await runPendingTuning({ flushAndWait: waitIdle, gpuTime, maxTimedPasses: MAX_TIMED_PASSES });
@@ -337,7 +337,30 @@ export async function sync(): Promise<void> {
 
 async function waitIdle(): Promise<void> {
   flush();
-  await getDevice().gpu.queue.onSubmittedWorkDone();
+  await settled(getDevice().gpu.queue.onSubmittedWorkDone());
+}
+
+// dawn.node learns that a promise of WebGPU's settled by polling: while one is pending it calls
+// ProcessEvents from setImmediate again and again, so a thread awaiting the GPU spins at 100 % of a
+// core. On 2 cores that takes from lavapipe's compiling and computing threads: ops.fixtures.test.ts
+// from a cold shader cache took 351 s (200 s of CPU) spinning, 207 s (101 s) sleeping. In Node the wait
+// sleeps between polls instead (Atomics.wait, which browsers forbid on their main thread), in slices
+// that grow with the wait up to 1 ms: a long wait costs little CPU, a short one little latency.
+const sleeper = typeof process !== 'undefined' && process.versions?.node ? new Int32Array(new SharedArrayBuffer(4)) : null;
+
+async function settled<T>(promise: Promise<T>): Promise<T> {
+  if (!sleeper) return promise;
+  let done = false;
+  const settle = () => {
+    done = true;
+  };
+  promise.then(settle, settle);
+  for (let sliceMs = 0.05; !done; sliceMs = Math.min(1, sliceMs * 2)) {
+    // One turn of the event loop lets dawn.node poll (and other work run); then sleep.
+    await new Promise((resolve) => setImmediate(resolve));
+    if (!done) Atomics.wait(sleeper, 0, 0, sliceMs);
+  }
+  return promise;
 }
 
 /** Frees every pooled (unused) GPU buffer, like `torch.cuda.empty_cache()`; live tensors stay. */

@@ -42,6 +42,8 @@ export interface WarmupReport {
  * computed (zero them), an optimizer it steps counts the step (warm up without it, or on a throwaway one).
  */
 export async function warmup(what: (() => void) | readonly Kernel[], options: WarmupOptions = {}): Promise<WarmupReport> {
+  const concurrency = options.concurrency ?? 8;
+  if (!Number.isInteger(concurrency) || concurrency < 1) throw new Error(`warmup: concurrency must be a positive integer, got ${concurrency}`);
   const t0 = performance.now();
   const kernels = typeof what === 'function' ? kernelsOf(what, { everyVariant: options.everyVariant }) : [...what];
   const before = pipelineCount();
@@ -50,7 +52,7 @@ export async function warmup(what: (() => void) | readonly Kernel[], options: Wa
   const compileNext = async (): Promise<void> => {
     for (let k = queue.shift(); k; k = queue.shift()) await compileAsync(k).catch((err: Error) => errors.push(err.message));
   };
-  await Promise.all(Array.from({ length: Math.min(queue.length, options.concurrency ?? 8) }, compileNext));
+  await Promise.all(Array.from({ length: Math.min(queue.length, concurrency) }, compileNext));
   if (errors.length) throw new Error(errors.join('\n'));
   if (options.run ?? getDevice().info.isCpu) await runOnce(kernels);
   return { kernels: kernels.length, compiled: pipelineCount() - before, ms: performance.now() - t0 };
