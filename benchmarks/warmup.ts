@@ -15,8 +15,8 @@ import { join } from 'node:path';
 import { trainingStep } from './lib/step.js';
 
 const MODES = ['none', 'create', 'run'] as const;
-// The process's CPU time (every thread) beside the wall time: it counts the main thread's polling
-// while it waits for the GPU too (dawn.node's AsyncRunner spins), so it grows with the wait.
+// The process's CPU time (every thread: Dawn's, the driver's) beside the wall time, which grows with
+// the machine's load.
 const cpu = () => {
   const { user, system } = process.cpuUsage();
   return `${((user + system) / 1e6).toFixed(1)} s of CPU`;

@@ -3,11 +3,11 @@
 // of stalling on one synchronous compile after another. That is for drivers that compile at pipeline
 // creation, on threads of their own (GPU drivers, browsers); not measured here.
 //
-// Lavapipe creates pipelines at once (the 60 of a tiny training step in 0.7 s) and compiles each at its
-// first dispatch, on its one queue thread, so a warm-up that only creates them leaves the compiles to the
-// first step; with `run` it does them, but measured cold on 2 busy cores it took about twice as long as
-// the first step compiling them itself (tiny step: 38-41 s of CPU against 17 s), and pipelines created
-// ahead made that first step as slow: on lavapipe, warming up does not pay (benchmarks/warmup.ts).
+// Lavapipe creates pipelines at once (the 60 of a tiny training step in 0.5 s) and compiles each at its
+// first dispatch, on its one queue thread: a warm-up that only creates them leaves the compiles to the
+// first step, and one that also runs each kernel once (`run`) does them then, at about the cost of the
+// first step doing them (tiny, cold, 2 cores at load 7: 21.7 s to the first loss against 17.1 s without
+// warm-up; benchmarks/warmup.ts). There it moves the wait rather than shortening it.
 import { getDevice } from '../device.js';
 import { type Kernel, compileAsync, pipelineCount } from './pipelines.js';
 import { kernelsOf, runOnce } from './queue.js';
