@@ -344,8 +344,7 @@ async function waitIdle(): Promise<void> {
 // ProcessEvents from setImmediate again and again, so a thread awaiting the GPU spins at 100 % of a
 // core. On 2 cores that takes from lavapipe's compiling and computing threads: ops.fixtures.test.ts
 // from a cold shader cache took 351 s (200 s of CPU) spinning, 207 s (101 s) sleeping. In Node the wait
-// sleeps between polls instead (Atomics.wait, which browsers forbid on their main thread), in slices
-// that grow with the wait up to 1 ms: a long wait costs little CPU, a short one little latency.
+// sleeps between polls instead (Atomics.wait, which browsers forbid on their main thread).
 const sleeper = typeof process !== 'undefined' && process.versions?.node ? new Int32Array(new SharedArrayBuffer(4)) : null;
 
 async function settled<T>(promise: Promise<T>): Promise<T> {
@@ -355,10 +354,12 @@ async function settled<T>(promise: Promise<T>): Promise<T> {
     done = true;
   };
   promise.then(settle, settle);
-  for (let sliceMs = 0.05; !done; sliceMs = Math.min(1, sliceMs * 2)) {
-    // One turn of the event loop lets dawn.node poll (and other work run); then sleep.
+  const start = performance.now();
+  while (!done) {
+    // One turn of the event loop lets dawn.node poll (and other work run); then a sleep of a tenth of
+    // the time waited so far, so that the end is seen at most about 10 % late (and 1 ms).
     await new Promise((resolve) => setImmediate(resolve));
-    if (!done) Atomics.wait(sleeper, 0, 0, sliceMs);
+    if (!done) Atomics.wait(sleeper, 0, 0, Math.min(1, (performance.now() - start) / 10));
   }
   return promise;
 }
