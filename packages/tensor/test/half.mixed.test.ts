@@ -6,7 +6,7 @@
 // checked 256 times tighter than one float16 rounding. Also: which mixes are errors, and that autocast
 // casts only the input then.
 import { beforeAll, describe, expect, it } from 'vitest';
-import { type Tensor, autocast, conv2d, init, launchesOf, linear, matmul, memory, randn, tidy } from '@tmpose/tensor';
+import { type Tensor, autocast, conv2d, init, kernelsOf, launchesOf, linear, matmul, memory, randn, tidy } from '@tmpose/tensor';
 import { CONV_VARIANTS } from '../src/ops/conv2d.js';
 import { matmulVariantLabels } from '../src/ops/matmul.js';
 import { forceVariant } from '../src/runtime/tune.js';
@@ -119,12 +119,11 @@ interface ConvCase {
   name: string;
   N: number; C: number; H: number; W: number; F: number; k: number; stride: number; pad: number; bias: boolean;
 }
-// The odd conv takes scalar weight loads and every tile edge; the 1x1 one vec4 weight loads (K = 4),
-// vec4 output stores and vec4 dy loads (OH*OW = 20).
-const CONVS: ConvCase[] = [
-  { name: 'odd 3x3 stride 2 5->7 at 7x6 with bias', N: 2, C: 5, H: 7, W: 6, F: 7, k: 3, stride: 2, pad: 1, bias: true },
-  { name: '1x1 4->6 at 4x5', N: 2, C: 4, H: 4, W: 5, F: 6, k: 1, stride: 1, pad: 0, bias: false },
-];
+// One conv (each kernel variant of a new dtype mix is a cold compile in CI): 7 filters and 4x3 outputs
+// of 7x6 inputs leave partial tiles and thread columns everywhere; K = 36 takes the forward tiles' vec4
+// weight loads, and OH*OW = 12 their vec4 stores and the weight gradient's vec4 dy loads; the input
+// gradient (K = 63) reads the weights by scalars.
+const CONVS: ConvCase[] = [{ name: 'odd 3x3 stride 2 4->7 at 7x6 with bias', N: 2, C: 4, H: 7, W: 6, F: 7, k: 3, stride: 2, pad: 1, bias: true }];
 
 /** float64 forward and gradients of a conv, by definition. */
 function convReference(c: ConvCase, x: Float32Array, w: Float32Array, b: Float32Array | null, g: Float32Array) {
@@ -194,6 +193,26 @@ describe('which mixes the products take', () => {
     throwsEarly(() => linear(m32, m16), /^linear: dtypes differ \(float32 \[4, 3\], float16 \[4, 3\]\)/);
     throwsEarly(() => matmul(m32, m16T), mix);
     for (const t of [x16, x32, w16, w32, b16, m16, m16T, m32]) t.dispose();
+  });
+
+  it('one WGSL source per kernel key across float32, float16 and the mix, every variant (nothing compiled)', () => {
+    const kernels = kernelsOf(() => {
+      for (const [xd, wd] of [['float32', 'float32'], ['float16', 'float16'], ['float16', 'float32']] as const) {
+        tidy(() => {
+          const x = leaf([2, 4, 4, 5], 21, xd);
+          const y = conv2d(x, leaf([6, 4, 3, 3], 22, wd), leaf([6], 23, wd), { padding: 1 });
+          const z = linear(y.reshape([12, 20]), leaf([8, 20], 24, wd), leaf([8], 25, wd));
+          z.sum().backward();
+        });
+      }
+    }, { everyVariant: true });
+    const keys = new Set(kernels.map((k) => `${k.name}|${k.key}`));
+    // Same-dtype keys as before mixes; a mix names each operand's type (x, w[, out]): dx's product reads
+    // f16 g and the f32 weight into f16, dW's f16 operands into f32.
+    const mixed = ['conv2d|f16f323x3s1w8', 'conv2dBackwardWeightTiled|f16f323x3s1v|g64x64', 'matmul|f16f32f16kn8x8x8', 'matmul|f16f16f32mn8x8x8'];
+    for (const key of ['conv2d|f163x3s1w8', 'matmul|f16kn8x8x8', ...mixed]) {
+      expect(keys, key).toContain(key);
+    }
   });
 
   it('autocast casts only the input of a product with float32 weights', () => {
