@@ -348,7 +348,8 @@ async function waitIdle(): Promise<void> {
 // browsers forbid on their main thread).
 const sleeper = typeof process !== 'undefined' && process.versions?.node ? new Int32Array(new SharedArrayBuffer(4)) : null;
 
-async function settled<T>(promise: Promise<T>): Promise<T> {
+/** `promise`, awaited without spinning (see above). */
+export async function settled<T>(promise: Promise<T>): Promise<T> {
   if (!sleeper) return promise;
   let done = false;
   const settle = () => {

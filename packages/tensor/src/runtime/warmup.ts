@@ -3,14 +3,14 @@
 // of stalling on one synchronous compile after another. That is for drivers that compile at pipeline
 // creation, on threads of their own (GPU drivers, browsers); not measured here.
 //
-// Lavapipe creates pipelines at once (the 60 of a tiny training step in 0.5 s) and compiles each at its
-// first dispatch, on its one queue thread: a warm-up that only creates them leaves the compiles to the
-// first step, and one that also runs each kernel once (`run`) does them then, at about the cost of the
-// first step doing them (tiny, cold, 2 cores at load 7: 21.7 s to the first loss against 17.1 s without
-// warm-up; benchmarks/warmup.ts). There it moves the wait rather than shortening it.
+// Lavapipe creates pipelines at once (the 60 of a tiny training step in 0.5-0.9 s) and compiles each at
+// its first dispatch, on its one queue thread: a warm-up that only creates them leaves the compiles to
+// the first step, and one that also runs each kernel once (`run`) does them then, for the same work
+// (tiny, cold, 2 busy cores: 18-19 s of CPU to the first loss either way; tmpose-b: 31 s to the first
+// loss after a 23 s warm-up, 37 s without; benchmarks/warmup.ts). There it moves the wait, no more.
 import { getDevice } from '../device.js';
 import { type Kernel, compileAsync, pipelineCount } from './pipelines.js';
-import { kernelsOf, runOnce } from './queue.js';
+import { kernelsOf, runOnce, settled } from './queue.js';
 
 export interface WarmupOptions {
   /** Also every variant the tuner could pick for the tunable problems met (kernelsOf's everyVariant). */
@@ -52,7 +52,7 @@ export async function warmup(what: (() => void) | readonly Kernel[], options: Wa
   const compileNext = async (): Promise<void> => {
     for (let k = queue.shift(); k; k = queue.shift()) await compileAsync(k).catch((err: Error) => errors.push(err.message));
   };
-  await Promise.all(Array.from({ length: Math.min(queue.length, concurrency) }, compileNext));
+  await settled(Promise.all(Array.from({ length: Math.min(queue.length, concurrency) }, compileNext)));
   if (errors.length) throw new Error(errors.join('\n'));
   if (options.run ?? getDevice().info.isCpu) await runOnce(kernels);
   return { kernels: kernels.length, compiled: pipelineCount() - before, ms: performance.now() - t0 };
