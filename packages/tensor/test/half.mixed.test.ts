@@ -180,6 +180,38 @@ describe('conv2d, float16 input with float32 weight and bias, every conv variant
   }
 });
 
+describe('grouped conv2d, float16 input with float32 weight and bias (the variant small problems get)', () => {
+  it('two groups, each the conv above: y and dx float16, dW and db float32', async () => {
+    const before = memory().liveTensors;
+    const c = CONVS[0]!;
+    const G = 2;
+    const x = leaf([c.N, G * c.C, c.H, c.W], 26, 'float16');
+    const w = leaf([G * c.F, c.C, c.k, c.k], 27, 'float32');
+    const b = leaf([G * c.F], 28, 'float32');
+    const y = conv2d(x, w, b, { stride: c.stride, padding: c.pad, groups: G });
+    const g = leaf([...y.shape], 29, 'float16', false);
+    y.backward(g);
+    expect([y.dtype, x.grad!.dtype, w.grad!.dtype, b.grad!.dtype]).toEqual(['float16', 'float16', 'float32', 'float32']);
+    const plane = y.shape[2]! * y.shape[3]!;
+    // Group gi's part of a [outer, G * inner] array.
+    const part = (a: ArrayLike<number>, outer: number, inner: number, gi: number) =>
+      Float32Array.from({ length: outer * inner }, (_, i) => a[Math.floor(i / inner) * G * inner + gi * inner + (i % inner)]!);
+    const [xs, ws, bs, gs] = [await values(x), await values(w), await values(b), await values(g)];
+    const [ys, dxs, dws, dbs] = [await values(y), await values(x.grad!), await values(w.grad!), await values(b.grad!)];
+    const xIn = c.C * c.H * c.W;
+    const wIn = c.F * c.C * c.k * c.k;
+    for (let gi = 0; gi < G; gi++) {
+      const ref = convReference(c, part(xs, c.N, xIn, gi), part(ws, 1, wIn, gi), part(bs, 1, c.F, gi), part(gs, c.N, c.F * plane, gi));
+      expectNear(part(ys, c.N, c.F * plane, gi), ref.y, HALF, `y, group ${gi}`);
+      expectNear(part(dxs, c.N, xIn, gi), ref.dx, HALF, `dx, group ${gi}`);
+      expectNear(part(dws, 1, wIn, gi), ref.dw, FLOAT, `dW, group ${gi}`);
+      expectNear(part(dbs, 1, c.F, gi), ref.db, HALF, `db, group ${gi}`);
+    }
+    for (const t of [x.grad!, w.grad!, b.grad!, x, w, b, g, y]) t.dispose();
+    expect(memory().liveTensors).toBe(before);
+  });
+});
+
 describe('which mixes the products take', () => {
   it('a float32 input with float16 weights, and a float16 bias with a float32 weight, are errors naming the op, dtypes and shapes', () => {
     const [x16, x32] = [leaf([1, 3, 5, 5], 12, 'float16', false), leaf([1, 3, 5, 5], 12, 'float32', false)];
