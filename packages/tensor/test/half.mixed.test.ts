@@ -9,7 +9,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { type Tensor, autocast, conv2d, init, kernelsOf, launchesOf, linear, matmul, memory, randn, tidy } from '@tmpose/tensor';
 import { CONV_VARIANTS } from '../src/ops/conv2d.js';
 import { matmulVariantLabels } from '../src/ops/matmul.js';
-import { forceVariant } from '../src/runtime/tune.js';
+import { forceVariant, tunablesOf } from '../src/runtime/tune.js';
 import { throwsEarly } from './helpers.js';
 
 beforeAll(async () => {
@@ -245,6 +245,15 @@ describe('which mixes the products take', () => {
     for (const key of ['conv2d|f163x3s1w8', 'matmul|f16kn8x8x8', ...mixed]) {
       expect(keys, key).toContain(key);
     }
+  });
+
+  it('each mix is tuned apart: the tuning problems name every operand type', () => {
+    const x = leaf([13, 20], 30, 'float16');
+    const w = leaf([10, 20], 31, 'float32');
+    const problems = tunablesOf(() => tidy(() => linear(x, w).sum().backward())).map((t) => t.problem.split('|').slice(0, 2).join('|'));
+    // y and dx: f16 by f32 into f16; dW: f16 by f16 into f32.
+    expect(problems.filter((p) => p.startsWith('matmul'))).toEqual(['matmul|f16f32f16', 'matmul|f16f32f16', 'matmul|f16f16f32']);
+    for (const t of [x.grad!, w.grad!, x, w]) t.dispose();
   });
 
   it('autocast casts only the input of a product with float32 weights', () => {
