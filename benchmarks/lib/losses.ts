@@ -1,5 +1,8 @@
-// `pnpm bench train --losses [--steps 20] [--batch 2] [--weights FILE] [--save-weights FILE] [--json FILE]`:
-// a tmpose-b training run on fixed data (forward with seeded token masks, JointsMSE, backward, Adam),
+// `pnpm bench train --losses [--steps 20] [--batch 2] [--sgd] [--weights FILE] [--save-weights FILE] [--json FILE]`:
+// a tmpose-b training run on fixed data (forward with seeded token masks, JointsMSE, backward, Adam lr
+// 1e-3 — or with --sgd SGD lr 1e-2 momentum 0.9, whose steps scale with the gradient: Adam's first steps
+// move every weight by about lr whatever its gradient's size, so rounding-level gradient differences
+// become lr-sized weight differences and the runs part at ~1e-3 within a few steps),
 // printing each step's loss, to hold one engine version against another: the data come from a
 // host-side generator and the initial weights from a file (--weights), so that two checkouts with
 // different random initialisers train the same model on the same numbers. --save-weights writes this
@@ -61,7 +64,8 @@ export async function losses(args: string[]): Promise<void> {
     for (const t of Object.values(dict)) t.dispose();
   }
   model.train();
-  const opt = new optim.Adam(model.parameters().filter((p) => p.requiresGrad), { lr: 1e-3 });
+  const trained = model.parameters().filter((p) => p.requiresGrad);
+  const opt = args.includes('--sgd') ? new optim.SGD(trained, { lr: 1e-2, momentum: 0.9 }) : new optim.Adam(trained, { lr: 1e-3 });
   const out: number[] = [];
   for (let step = 0; step < steps; step++) {
     const t0 = performance.now();

@@ -18,6 +18,7 @@ export { tensor, zeros, ones, full, zerosLike, onesLike, arange, rand, randn, ma
 export {
   add, sub, mul, div, pow, exp, log, maximum, minimum, eq, ne, lt, le, gt, ge, sum, mean, concat, stack,
   matmul, linear, softmax, logSoftmax, layerNorm, mseLoss, conv2d, batchNorm2d, scaledDotProductAttention,
+  multiHeadAttention,
 } from './amp/ops.js';
 export { neg, abs, sqrt, relu, gelu, sigmoid, tanh } from './ops/elementwise.js';
 export { max, min } from './ops/reduce.js';
@@ -37,5 +38,5 @@ export { matmulVariantLabels } from './ops/matmul.js';
 export * as optim from './optim/index.js';
 export type { BatchNormOptions } from './ops/batchnorm.js';
 export { upsampleNearest } from './ops/upsample.js';
-export { type AttentionOptions, ATTENTION_VARIANTS, multiHeadAttention } from './ops/attention.js';
+export { type AttentionOptions, ATTENTION_VARIANTS } from './ops/attention.js';
 export * as nn from './nn/index.js';

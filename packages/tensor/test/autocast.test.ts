@@ -4,7 +4,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
   type DeviceInfo, type Tensor, add, autocast, conv2d, init, isAutocastEnabled, layerNorm, linear, matmul, memory, mseLoss,
-  nn, noGrad, optim, randn, scaledDotProductAttention, softmax, sum, tidy,
+  multiHeadAttention, nn, noGrad, optim, randn, scaledDotProductAttention, softmax, sum, tidy,
 } from '@tmpose/tensor';
 import { autocastOperands } from '../src/amp/autocast.js';
 import { expectClose } from './helpers.js';
@@ -28,10 +28,14 @@ describe('autocast', () => {
       const x = randn([1, 3, 6, 6], { seed: 3 });
       const k = randn([4, 3, 3, 3], { seed: 4 });
       const q = randn([1, 2, 5, 8], { seed: 5 });
-      const calls = () => [matmul(a, w.transpose()), linear(a, w), conv2d(x, k, undefined, { padding: 1 }), scaledDotProductAttention(q, q, q), a.matmul(w.transpose())];
+      const qkv = randn([1, 5, 24], { seed: 6 });
+      const calls = () => [
+        matmul(a, w.transpose()), linear(a, w), conv2d(x, k, undefined, { padding: 1 }), scaledDotProductAttention(q, q, q),
+        multiHeadAttention(qkv, 2), a.matmul(w.transpose()),
+      ];
       const inside = autocast('float16', calls);
-      expect(inside.map((t) => t.dtype)).toEqual(Array(5).fill('float16'));
-      expect(calls().map((t) => t.dtype)).toEqual(Array(5).fill('float32'));
+      expect(inside.map((t) => t.dtype)).toEqual(Array(6).fill('float16'));
+      expect(calls().map((t) => t.dtype)).toEqual(Array(6).fill('float32'));
       expect(isAutocastEnabled()).toBe(false);
     });
   });

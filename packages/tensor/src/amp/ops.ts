@@ -29,6 +29,7 @@ export const matmul = /* @__PURE__ */ autocastOp('float16', M.matmul, productCas
 export const linear = /* @__PURE__ */ autocastOp('float16', M.linear, productCasts);
 export const conv2d = /* @__PURE__ */ autocastOp('float16', CV.conv2d, productCasts);
 export const scaledDotProductAttention = /* @__PURE__ */ autocastOp('float16', A.scaledDotProductAttention);
+export const multiHeadAttention = /* @__PURE__ */ autocastOp('float16', A.multiHeadAttention, [0]);
 
 // float32: statistics, losses and reductions, and the functions that overflow or lose most in float16.
 export const softmax = /* @__PURE__ */ autocastOp('float32', S.softmax, [0]);
