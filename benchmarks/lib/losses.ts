@@ -6,11 +6,12 @@
 // printing each step's loss, to hold one engine version against another: the data come from a
 // host-side generator and the initial weights from a file (--weights), so that two checkouts with
 // different random initialisers train the same model on the same numbers. --save-weights writes this
-// version's seed-1 initial weights first; --json writes the losses; --against FILE (such a JSON) prints
+// version's seed-1 initial weights first; --variant FAMILY:LABEL forces a kernel variant (the same sums
+// in another order: how far that alone moves the losses is the yardstick for two versions); --json writes the losses; --against FILE (such a JSON) prints
 // each step's relative difference from it. benchmarks/data/tmpose-b-losses-89ec830.json holds the losses of
 // 89ec830 (the engine before issue 10's fused optimizer and kernels) from this version's seed-1 weights.
 import { createModel, getConfig } from '@tmpose/model';
-import { init, io, optim, sync, tensor, tidy } from '@tmpose/tensor';
+import { forceVariant, init, io, optim, sync, tensor, tidy } from '@tmpose/tensor';
 import { jointsMseLoss } from '@tmpose/train';
 import { readFileSync, writeFileSync } from 'node:fs';
 
@@ -48,6 +49,8 @@ export async function losses(args: string[]): Promise<void> {
   const batch = Number(option(args, '--batch') ?? 2);
   const info = await init();
   console.log(`adapter: ${info.description}`);
+  const variant = option(args, '--variant');
+  if (variant) forceVariant(variant.split(':')[0]!, variant.split(':')[1]!);
   const config = getConfig('tmpose-b');
   const [H, W] = config.imageSize;
   const [h, w] = config.heatmapSize;
