@@ -6,11 +6,11 @@
 // checked 256 times tighter than one float16 rounding. Also: which mixes are errors, and that autocast
 // casts only the input then.
 import { beforeAll, describe, expect, it } from 'vitest';
-import { type Tensor, autocast, conv2d, init, kernelsOf, launchesOf, linear, matmul, memory, randn, tidy } from '@tmpose/tensor';
+import { type Tensor, add, autocast, conv2d, init, kernelsOf, launchesOf, linear, matmul, memory, mul, randn, sum, tensor, tidy } from '@tmpose/tensor';
 import { CONV_VARIANTS } from '../src/ops/conv2d.js';
 import { matmulVariantLabels } from '../src/ops/matmul.js';
 import { forceVariant, tunablesOf } from '../src/runtime/tune.js';
-import { throwsEarly } from './helpers.js';
+import { expectClose, throwsEarly } from './helpers.js';
 
 beforeAll(async () => {
   await init();
@@ -269,5 +269,48 @@ describe('which mixes the products take', () => {
     // One cast per input (x, and the activation a for each of its two products); none of w, fc or bias.
     expect(launches.filter((l) => l.kernel.name === 'cast').length).toBe(3);
     for (const t of [x, w, a, fc, bias]) t.dispose();
+  });
+
+  it('float32 bias gradients of a float16 linear and conv are summed in f32 and written in f32: no cast', async () => {
+    const a = leaf([6, 8], 21, 'float16', false);
+    const fc = leaf([5, 8], 22, 'float32');
+    const fb = leaf([5], 23, 'float32');
+    const x = leaf([2, 3, 5, 5], 24, 'float16', false);
+    const w = leaf([4, 3, 3, 3], 25, 'float32');
+    const cb = leaf([4], 26, 'float32');
+    const gl = leaf([6, 5], 27, 'float16', false);
+    const gc = leaf([2, 4, 5, 5], 28, 'float16', false);
+    const step = () => tidy(() => add(sum(mul(linear(a, fc, fb), gl)), sum(mul(conv2d(x, w, cb, { padding: 1 }), gc))).backward());
+    const launches = launchesOf(step);
+    expect(launches.filter((l) => l.kernel.name === 'cast').length).toBe(0);
+    for (const p of [fc, fb, w, cb]) {
+      p.grad!.dispose();
+      p.grad = null;
+    }
+    step();
+    for (const [bias, g, axes] of [[fb, gl, [0]], [cb, gc, [0, 2, 3]]] as const) {
+      expect(bias.grad!.dtype).toBe('float32');
+      // The column / channel sums of the float16 cotangent, in float64.
+      const gv = await values(g);
+      const want = new Float64Array(bias.size);
+      const [C, inner] = axes.length === 1 ? [5, 1] : [4, 25];
+      gv.forEach((v, i) => (want[Math.floor(i / inner) % C] += v));
+      expectClose(await values(bias.grad!), want, 1e-6, 1e-6, 'bias gradient');
+    }
+    for (const t of [a, fc, fb, x, w, cb, gl, gc, fc.grad!, fb.grad!, w.grad!, cb.grad!]) t.dispose();
+  });
+
+  it('sum(float16, { dtype: float32 }) accumulates unrounded, its gradient is float16; other dtype pairs are errors', async () => {
+    const h = leaf([3, 700], 29, 'float16');
+    const s32 = sum(h, 1, { dtype: 'float32' });
+    expect(s32.dtype).toBe('float32');
+    const hv = await values(h);
+    const want = [0, 1, 2].map((r) => hv.slice(r * 700, (r + 1) * 700).reduce((p, v) => p + v, 0));
+    expectClose(await values(s32), want, 1e-4, 1e-6, 'f32 sum of halves');
+    sum(s32).backward();
+    expect(h.grad!.dtype).toBe('float16');
+    const i = tensor(new Int32Array(4), [4], { dtype: 'int32' });
+    expect(() => sum(i, 0, { dtype: 'float32' })).toThrow(/^sum: dtype float32 for a int32 \[4\] tensor/);
+    for (const t of [h, s32, h.grad!, i]) t.dispose();
   });
 });

@@ -516,7 +516,7 @@ export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor, options: Conv2d
       });
     }
     // A float32 bias of a float16 conv: the sum (f32 inside) rounded to f16, then widened (biases are small).
-    const db = bias?.requiresGrad ? toDType(sum(cdy.t, [0, 2, 3]), bias.dtype) : null;
+    const db = bias?.requiresGrad ? sum(cdy.t, [0, 2, 3], { dtype: bias.dtype }) : null;
     cdy.done(); cx.done(); cw.done();
     return [dx, dw, ...(bias ? [db] : [])];
   });

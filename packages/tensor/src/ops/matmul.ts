@@ -21,7 +21,6 @@ import { uniforms } from '../runtime/uniforms.js';
 import { type GemmOps, type GemmTile, elemsKey, gemm, gemmChoices, gemmLabel, gemmMaxBatches, gemmUnderfilled, productDTypes, GEMM_TILES } from './gemm.js';
 import { broadcastShapes, fmt, sizeOf } from '../shape.js';
 import { type Tensor, empty } from '../tensor.js';
-import { to } from './cast.js';
 import { sumTo } from './reduce.js';
 import { collapse } from './strided.js';
 import { contiguous } from './copy.js';
@@ -387,8 +386,7 @@ export function linear(x: Tensor, weight: Tensor, bias?: Tensor): Tensor {
 }
 
 
-/** The gradient of a bias [F] from g [rows, F], in the bias's dtype (the rule's scope frees the f16 sum of a mix). */
+/** The gradient of a bias [F] from g [rows, F], summed in f32 and written in the bias's dtype. */
 function biasGrad(g: Tensor, bias: Tensor): Tensor {
-  const db = sumTo(g, bias.shape);
-  return db.dtype === bias.dtype ? db : to(db, bias.dtype);
+  return sumTo(g, bias.shape, bias.dtype);
 }

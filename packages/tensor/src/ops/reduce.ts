@@ -19,6 +19,7 @@ import { choose, sizeClass, worthTuning } from '../runtime/tune.js';
 import { uniforms } from '../runtime/uniforms.js';
 import { type Shape, contiguousStrides, fmt, normalizeAxes, sameShape, sizeOf } from '../shape.js';
 import { type Tensor, empty } from '../tensor.js';
+import { to } from './cast.js';
 import { contiguous } from './copy.js';
 import { full } from './create.js';
 import { div, eq, mul } from './elementwise.js';
@@ -163,7 +164,7 @@ function launchRows(op: ReduceOp, x: Tensor, outDtype: DType, M: number, R: numb
   return out;
 }
 
-function reduceRaw(op: ReduceOp, x: Tensor, axes: number[], keepdim: boolean, scale = 1): Tensor {
+function reduceRaw(op: ReduceOp, x: Tensor, axes: number[], keepdim: boolean, scale = 1, outDtype: DType = x.dtype): Tensor {
   commonDType(op, [x], [...FLOAT_DTYPES, 'int32']);
   const keptAxes = [...x.shape.keys()].filter((a) => !axes.includes(a));
   const outShape = keepdim ? x.shape.map((d, i) => (axes.includes(i) ? 1 : d)) : keptAxes.map((a) => x.shape[a]!);
@@ -171,7 +172,7 @@ function reduceRaw(op: ReduceOp, x: Tensor, axes: number[], keepdim: boolean, sc
   const M = sizeOf(keptAxes.map((a) => x.shape[a]!));
   if (R === 0) {
     if (op !== 'sum') throw new Error(`${op}: cannot reduce over an empty axis of ${fmt(x.shape)}`);
-    return full(outShape, 0, { dtype: x.dtype });
+    return full(outShape, 0, { dtype: outDtype });
   }
   let src = x;
   let kept = group(keptAxes.map((a) => x.shape[a]!), keptAxes.map((a) => x.strides[a]!));
@@ -183,7 +184,7 @@ function reduceRaw(op: ReduceOp, x: Tensor, axes: number[], keepdim: boolean, sc
     kept = [M, R];
     red = [R, 1];
   }
-  const flat = launchRows(op, src, x.dtype, M, R, kept[1], red[1], src.offset, scale);
+  const flat = launchRows(op, src, outDtype, M, R, kept[1], red[1], src.offset, scale);
   if (src !== x) src.dispose();
   const out = flat.view(outShape, contiguousStrides(outShape), 0);
   flat.dispose();
@@ -194,16 +195,32 @@ export interface ReduceOptions {
   keepdim?: boolean;
 }
 
+export interface SumOptions extends ReduceOptions {
+  /**
+   * The result's dtype (`torch.sum(x, dtype=...)`), float to float: a float16 sum is accumulated in f32
+   * anyway, so `dtype: 'float32'` keeps it unrounded (a float32 gradient of a float32 bias from float16
+   * activations, with no cast after).
+   */
+  dtype?: DType;
+}
+
 function keepShape(x: Tensor, axes: number[]): number[] {
   return x.shape.map((d, i) => (axes.includes(i) ? 1 : d));
 }
 
-/** `torch.sum(x, axes, keepdim)`; all axes when `axis` is omitted. */
-export function sum(x: Tensor, axis?: number | number[], options: ReduceOptions = {}): Tensor {
+/** `torch.sum(x, axes, keepdim, dtype)`; all axes when `axis` is omitted. */
+export function sum(x: Tensor, axis?: number | number[], options: SumOptions = {}): Tensor {
   x.assertAlive('sum');
+  const dtype = options.dtype ?? x.dtype;
+  if (dtype !== x.dtype && !(FLOAT_DTYPES.includes(x.dtype) && FLOAT_DTYPES.includes(dtype))) {
+    throw new Error(`sum: dtype ${dtype} for a ${x.dtype} ${fmt(x.shape)} tensor: a float sum can be float32 or float16, an int32 sum is int32`);
+  }
   const axes = normalizeAxes('sum', axis, x.rank);
-  const out = reduceRaw('sum', x, axes, options.keepdim ?? false);
-  return record(out, 'sum', [x], [], (g) => [expand(reshape(g, keepShape(x, axes)), x.shape)]);
+  const out = reduceRaw('sum', x, axes, options.keepdim ?? false, 1, dtype);
+  return record(out, 'sum', [x], [], (g) => {
+    const gx = expand(reshape(g, keepShape(x, axes)), x.shape);
+    return [gx.dtype === x.dtype ? gx : to(gx, x.dtype)];
+  });
 }
 
 export function mean(x: Tensor, axis?: number | number[], options: ReduceOptions = {}): Tensor {
@@ -237,14 +254,14 @@ export const max = (x: Tensor, axis?: number | number[], options: ReduceOptions 
 /** Smallest element over the axes: `torch.amin`, ties handled as in `max`. */
 export const min = (x: Tensor, axis?: number | number[], options: ReduceOptions = {}) => extreme('min', x, axis, options);
 
-/** Sums a broadcast gradient back down to `shape`. */
-export function sumTo(g: Tensor, shape: Shape): Tensor {
-  if (sameShape(g.shape, shape)) return g;
+/** Sums a broadcast gradient back down to `shape` (as `dtype`: see SumOptions). */
+export function sumTo(g: Tensor, shape: Shape, dtype: DType = g.dtype): Tensor {
+  if (sameShape(g.shape, shape)) return dtype === g.dtype ? g : to(g, dtype);
   const pad = g.rank - shape.length;
   const axes: number[] = [];
   g.shape.forEach((d, i) => {
     if (i < pad || (shape[i - pad] === 1 && d !== 1)) axes.push(i);
   });
-  const summed = sum(g, axes, { keepdim: true });
+  const summed = sum(g, axes, { keepdim: true, dtype });
   return reshape(summed, shape);
 }
