@@ -21,7 +21,7 @@ export {
   multiHeadAttention,
 } from './amp/ops.js';
 export { neg, abs, sqrt, relu, gelu, sigmoid, tanh } from './ops/elementwise.js';
-export { max, min } from './ops/reduce.js';
+export { max, min, type ReduceOptions, type SumOptions } from './ops/reduce.js';
 export { reshape, flatten, permute, transpose, expand, slice, squeeze, unsqueeze } from './ops/view.js';
 export { contiguous } from './ops/copy.js';
 export { clamp } from './ops/combine.js';

@@ -3,15 +3,14 @@
 // cache, nested and disabled scopes, and an adapter without shader-f16.
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
-  type DeviceInfo, type Tensor, add, autocast, conv2d, init, isAutocastEnabled, layerNorm, linear, matmul, memory, mseLoss,
+  type Tensor, add, autocast, conv2d, init, isAutocastEnabled, layerNorm, linear, matmul, memory, mseLoss,
   multiHeadAttention, nn, noGrad, optim, randn, scaledDotProductAttention, softmax, sum, tidy,
 } from '@tmpose/tensor';
 import { autocastOperands } from '../src/amp/autocast.js';
-import { expectClose } from './helpers.js';
+import { expectClose, withoutShaderF16 } from './helpers.js';
 
-let info: DeviceInfo;
 beforeAll(async () => {
-  info = await init();
+  await init();
 });
 
 const leaf = (shape: number[], seed: number) => {
@@ -151,15 +150,11 @@ describe('autocast', () => {
   });
 
   it('float16 on an adapter without shader-f16 is one error; a disabled scope still runs', () => {
-    const had = info.features.shaderF16;
-    info.features.shaderF16 = false;
-    try {
+    withoutShaderF16(() => {
       expect(() => autocast('float16', () => 1)).toThrow(
         /^autocast: this adapter has no shader-f16; float16 tensors need it \(run without autocast, or ask for precision 'auto' to fall back to float32\)$/,
       );
       expect(autocast('float16', () => 2, { enabled: false })).toBe(2);
-    } finally {
-      info.features.shaderF16 = had;
-    }
+    });
   });
 });

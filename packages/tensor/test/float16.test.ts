@@ -5,9 +5,9 @@
 import { readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as api from '@tmpose/tensor';
-import { type DeviceInfo, type Tensor, arange, concat, full, init, io, ones, rand, randn, sum, tensor, transpose, zeros } from '@tmpose/tensor';
+import { type Tensor, arange, concat, full, init, io, ones, rand, randn, sum, tensor, transpose, zeros } from '@tmpose/tensor';
 import { halfToNumber, numberToHalf } from '../src/io/half.js';
-import { throwsEarly } from './helpers.js';
+import { throwsEarly, withoutShaderF16 } from './helpers.js';
 
 const fixturePath = (name: string) => new URL(`./fixtures/${name}`, import.meta.url);
 const bytesOf = (name: string) => new Uint8Array(readFileSync(fixturePath(name)));
@@ -22,21 +22,9 @@ const numbers = (c: HalfCases) => c.values.map((v) => (typeof v === 'number' ? v
 /** numpy's bits, with every NaN as the one quiet NaN that the conversions here give. */
 const numpyHalves = (c: HalfCases) => c.halves.map((h) => ((h & 0x7c00) === 0x7c00 && h & 0x3ff ? 0x7e00 : h));
 
-let info: DeviceInfo;
 beforeAll(async () => {
-  info = await init();
+  await init();
 });
-
-/** Runs `body` as on an adapter without shader-f16 (DeviceInfo.features is read at each call). */
-function withoutShaderF16(body: () => void): void {
-  const had = info.features.shaderF16;
-  info.features.shaderF16 = false;
-  try {
-    body();
-  } finally {
-    info.features.shaderF16 = had;
-  }
-}
 
 describe('dtypes', () => {
   it('an unknown dtype is one error naming the op and the dtypes there are', () => {

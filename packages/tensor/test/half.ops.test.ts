@@ -4,12 +4,12 @@
 // upstream gradient, float64 references).
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as api from '@tmpose/tensor';
-import { type DType, type DeviceInfo, init, kernelsOf, randn, tensor, tidy } from '@tmpose/tensor';
+import { type DType, init, kernelsOf, randn, tensor, tidy } from '@tmpose/tensor';
 import { wgslSource } from '../src/runtime/pipelines.js';
 import { REDUCE_VARIANTS } from '../src/ops/reduce.js';
 import { ROW_VARIANTS } from '../src/ops/rowlanes.js';
 import { type OpCall, type Tol, fixtureRunner, loadCases, tol } from './fixtures.js';
-import { fn, throwsEarly } from './helpers.js';
+import { fn, throwsEarly, withoutShaderF16 } from './helpers.js';
 
 // ---------------------------------------------------------------------------------------------------
 // Tolerances in units of float16's epsilon E = 2^-10: |got - want| <= atol + atolPerK * k + rtol * |want|.
@@ -94,9 +94,8 @@ const GEMM = new Set(['matmul', 'linear']);
 const cases = loadCases('half.ops').filter((c) => !GEMM.has(c.op));
 const runner = fixtureRunner(OPS, TOLERANCES);
 
-let info: DeviceInfo;
 beforeAll(async () => {
-  info = await init();
+  await init();
 });
 
 describe('float16 kernels against PyTorch (outputs float16, gradients float16)', () => {
@@ -166,18 +165,14 @@ describe('float16 errors name the op, the dtypes and the shapes', () => {
 
   it('without shader-f16, a float16 op is the one-line error of checkDType, naming the op', () => {
     const h = tensor([1, 2, 3, 4], [2, 2], { dtype: 'float16' });
-    const had = info.features.shaderF16;
-    info.features.shaderF16 = false;
-    try {
+    withoutShaderF16(() => {
       for (const [op, call] of [
         ['gelu', () => api.gelu(h)], ['add', () => api.add(h, h)], ['sum', () => api.sum(h)], ['softmax', () => api.softmax(h)],
         ['matmul', () => api.matmul(h, h)], ['layerNorm', () => api.layerNorm(h, [2])], ['mseLoss', () => api.mseLoss(h, h)],
       ] as const) {
         throwsEarly(call, new RegExp(`^${op}: this adapter has no shader-f16; float16 tensors need it`));
       }
-    } finally {
-      info.features.shaderF16 = had;
-    }
+    });
     h.dispose();
   });
 });

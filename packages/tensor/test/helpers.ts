@@ -2,6 +2,7 @@
 import { expect } from 'vitest';
 import * as api from '@tmpose/tensor';
 import { type Tensor, init, memory } from '@tmpose/tensor';
+import { getDevice } from '../src/device.js';
 import { runtimeStats } from '../src/runtime/queue.js';
 
 /** Initialises the real device; fails loudly (never skips) when no adapter exists. */
@@ -48,4 +49,16 @@ export function throwsEarly(call: () => unknown, pattern: RegExp): void {
 
 export async function values(t: Tensor): Promise<number[]> {
   return Array.from(await t.data());
+}
+
+/** Runs `body` as on an adapter without shader-f16 (DeviceInfo.features is read at each use). */
+export function withoutShaderF16<T>(body: () => T): T {
+  const { features } = getDevice().info;
+  const had = features.shaderF16;
+  features.shaderF16 = false;
+  try {
+    return body();
+  } finally {
+    features.shaderF16 = had;
+  }
 }
