@@ -17,7 +17,8 @@ import { LIMITS } from './wgsl.js';
 export type RowVariant = 'thread' | 'workgroup' | 'subgroup';
 export const ROW_VARIANTS: readonly RowVariant[] = ['thread', 'workgroup', 'subgroup'];
 
-const WG = 64;
+/** Every variant's workgroup size: a thread variant's workgroup takes 64 rows, a lane variant's row 64 lanes. */
+export const WG = 64;
 
 /** The WGSL pieces of one variant; a body uses them in place of a plain loop over its row. */
 export interface RowLanes {
@@ -93,11 +94,12 @@ ${ENTRY(', @builtin(subgroup_size) sgSize: u32, @builtin(subgroup_invocation_id)
 /**
  * Dispatches the row kernel `kernelOf(variant)` over `rows` rows of R elements, in the variant chosen
  * for the problem `what` (op and dtypes). A CPU keeps a thread per row; a GPU starts with lanes per row
- * once rows are long enough to share (subgroups where the adapter has them).
+ * once rows are long enough to share (subgroups where the adapter has them). With `laneRows` > 1 a lane
+ * variant's workgroup takes that many rows in turn, its `row` then being the workgroup's index.
  */
-export function dispatchRows(what: string, rows: number, R: number, buffers: Storage[], kernelOf: (v: RowVariant) => Kernel, words: number[]): void {
+export function dispatchRows(what: string, rows: number, R: number, buffers: Storage[], kernelOf: (v: RowVariant) => Kernel, words: number[], laneRows = 1): void {
   const { isCpu, features } = getDevice().info;
-  const encode = (v: RowVariant, bufs: Storage[]) => dispatch(kernelOf(v), bufs, words, grid(v === 'thread' ? Math.ceil(rows / WG) : rows));
+  const encode = (v: RowVariant, bufs: Storage[]) => dispatch(kernelOf(v), bufs, words, grid(Math.ceil(rows / (v === 'thread' ? WG : laneRows))));
   const variant = choose<RowVariant>({
     problem: `rows|${what}|R${sizeClass(R)}|N${sizeClass(rows)}`,
     candidates: ROW_VARIANTS.filter((v) => v !== 'subgroup' || features.subgroups),
