@@ -8,7 +8,8 @@
 //   layers.{i}.1.fn.fn.net.3        Linear(mlp, dim)   net.4 Dropout
 // A block computes x = x + Attn(LN(x)); x = x + FFN(LN(x)). "sine-full": before every layer except the
 // first, the position embedding is added again to the visual tokens of the residual stream (so it
-// accumulates); keypoint tokens never get it.
+// accumulates); keypoint tokens never get it. Each residual add is fused into the store of the branch's
+// last linear (to_out.0, net.3) when no dropout follows it: `residual.forward(x)` is `fn(LN(x), x)`.
 import { type Tensor, add, multiHeadAttention, nn, tidy } from '@tmpose/tensor';
 
 /** A plain container (torch.nn.ModuleList): children named "0", "1", ...; it has no forward of its own. */
@@ -25,8 +26,18 @@ export class ModuleList<M extends nn.AnyModule = nn.AnyModule> extends nn.Module
   }
 }
 
-/** Multi-head self-attention: to_qkv (no bias) → heads → softmax(q kᵀ · head_dim^-0.5) v → to_out. */
-export class Attention extends nn.Module {
+/**
+ * The output linear of a residual branch plus the residual: in the linear's store, or (with dropout
+ * between them) by an add.
+ */
+function outputPlus(linear: nn.Linear, dropout: nn.Dropout, x: Tensor, residual: Tensor | undefined): Tensor {
+  if (dropout.p === 0) return linear.forward(x, { residual });
+  const out = dropout.forward(linear.forward(x));
+  return residual ? add(residual, out) : out;
+}
+
+/** Multi-head self-attention: to_qkv (no bias) → heads → softmax(q kᵀ · head_dim^-0.5) v → to_out (+ residual). */
+export class Attention extends nn.Module<[Tensor, Tensor?]> {
   readonly to_qkv: nn.Linear;
   readonly to_out: nn.Sequential;
   readonly headDim: number;
@@ -46,18 +57,16 @@ export class Attention extends nn.Module {
     this.to_out = this.registerModule('to_out', new nn.Sequential(new nn.Linear(dim, dim), new nn.Dropout(dropout)));
   }
 
-  forward(x: Tensor): Tensor {
+  forward(x: Tensor, residual?: Tensor): Tensor {
     // qkv [B, L, 3D] is [B, L, 3, H, hd]: the attention reads q, k, v from it in place and writes the
     // heads merged, [B, L, D], as to_out reads them (no permute copies either way).
     const merged = multiHeadAttention(this.to_qkv.forward(x), this.heads, { scale: this.scale });
-    const out = this.to_out.at(0).forward(merged);
-    const drop = this.to_out.at(1) as nn.Dropout;
-    return drop.p > 0 ? drop.forward(out) : out;
+    return outputPlus(this.to_out.at(0) as nn.Linear, this.to_out.at(1) as nn.Dropout, merged, residual);
   }
 }
 
-/** Linear → GELU (erf) → Dropout → Linear → Dropout. */
-export class FeedForward extends nn.Module {
+/** Linear → GELU (erf) → Dropout → Linear → Dropout (+ residual). */
+export class FeedForward extends nn.Module<[Tensor, Tensor?]> {
   readonly net: nn.Sequential;
 
   constructor(dim: number, hidden: number, dropout = 0) {
@@ -68,14 +77,15 @@ export class FeedForward extends nn.Module {
     );
   }
 
-  forward(x: Tensor): Tensor {
-    if ((this.net.at(2) as nn.Dropout).p > 0) return this.net.forward(x);
-    return this.net.at(3).forward(this.net.at(1).forward(this.net.at(0).forward(x)));
+  forward(x: Tensor, residual?: Tensor): Tensor {
+    const hidden = this.net.at(1).forward(this.net.at(0).forward(x));
+    const dropped = (this.net.at(2) as nn.Dropout).p > 0 ? this.net.at(2).forward(hidden) : hidden;
+    return outputPlus(this.net.at(3) as nn.Linear, this.net.at(4) as nn.Dropout, dropped, residual);
   }
 }
 
-/** fn(LN(x)), with children `norm` and `fn`. */
-export class PreNorm<F extends nn.Module> extends nn.Module {
+/** fn(LN(x), residual), with children `norm` and `fn`. */
+export class PreNorm<F extends nn.Module<[Tensor, Tensor?]>> extends nn.Module<[Tensor, Tensor?]> {
   readonly norm: nn.LayerNorm;
   readonly fn: F;
 
@@ -85,13 +95,13 @@ export class PreNorm<F extends nn.Module> extends nn.Module {
     this.fn = this.registerModule('fn', fn);
   }
 
-  forward(x: Tensor): Tensor {
-    return this.fn.forward(this.norm.forward(x));
+  forward(x: Tensor, residual?: Tensor): Tensor {
+    return this.fn.forward(this.norm.forward(x), residual);
   }
 }
 
-/** x + fn(x), with child `fn`. */
-export class Residual<F extends nn.Module> extends nn.Module {
+/** x + fn(x), with child `fn` (which adds x itself: see PreNorm, Attention, FeedForward). */
+export class Residual<F extends nn.Module<[Tensor, Tensor?]>> extends nn.Module {
   readonly fn: F;
 
   constructor(fn: F) {
@@ -100,7 +110,7 @@ export class Residual<F extends nn.Module> extends nn.Module {
   }
 
   forward(x: Tensor): Tensor {
-    return add(x, this.fn.forward(x));
+    return this.fn.forward(x, x);
   }
 }
 

@@ -8,7 +8,7 @@ export { autocast, isAutocastEnabled, clearAutocastCache, type AutocastDType, ty
 export { GradScaler, type GradScalerOptions, type GradScalerState } from './amp/gradscaler.js';
 export { resolvePrecision, type Precision } from './amp/precision.js';
 export { tidy, keep, memory, type MemoryInfo } from './scope.js';
-export { sync, emptyCache, runtimeStats, kernelsOf, launchesOf, type Launch, timeCompile } from './runtime/queue.js';
+export { sync, emptyCache, runtimeStats, kernelsOf, launchesOf, type Launch, timeCompile, setDispatchesPerSubmit } from './runtime/queue.js';
 export type { Kernel } from './runtime/pipelines.js';
 export { warmup, type WarmupOptions, type WarmupReport } from './runtime/warmup.js';
 export { setTuning, forceVariant, forgetTuning, takeTuneRecords, type TuneRecord, type Measurement } from './runtime/tune.js';
@@ -34,7 +34,7 @@ export {
 } from './ops/image.js';
 export * as io from './io/index.js';
 export { type Conv2dOptions, CONV_VARIANTS } from './ops/conv2d.js';
-export { matmulVariantLabels } from './ops/matmul.js';
+export { matmulVariantLabels, type LinearOptions } from './ops/matmul.js';
 export * as optim from './optim/index.js';
 export type { BatchNormOptions } from './ops/batchnorm.js';
 export { upsampleNearest } from './ops/upsample.js';

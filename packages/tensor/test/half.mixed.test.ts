@@ -240,8 +240,8 @@ describe('which mixes the products take', () => {
     }, { everyVariant: true });
     const keys = new Set(kernels.map((k) => `${k.name}|${k.key}`));
     // Same-dtype keys as before mixes; a mix names each operand's type (x, w[, out]): dx's product reads
-    // f16 g and the f32 weight into f16, dW's f16 operands into f32.
-    const mixed = ['conv2d|f16f323x3s1w8', 'conv2dBackwardWeightTiled|f16f323x3s1v|g64x64', 'matmul|f16f32f16kn8x8x8', 'matmul|f16f16f32mn8x8x8'];
+    // f16 g and the f32 weight into f16, dW's f16 operands into f32 (with the bias gradient's row sums, s).
+    const mixed = ['conv2d|f16f323x3s1w8', 'conv2dBackwardWeightTiled|f16f323x3s1v|g64x64', 'matmul|f16f32f16kn8x8x8', 'matmul|f16f16f32mn8x8x8s'];
     for (const key of ['conv2d|f163x3s1w8', 'matmul|f16kn8x8x8', ...mixed]) {
       expect(keys, key).toContain(key);
     }

@@ -1,6 +1,7 @@
 // Linear: y = x Wᵀ + b (torch.nn.Linear), initialised as PyTorch does.
 import { rand } from '../ops/create.js';
 import { linear } from '../amp/ops.js';
+import type { LinearOptions as ForwardOptions } from '../ops/matmul.js';
 import type { Tensor } from '../tensor.js';
 import { Module } from './module.js';
 
@@ -35,7 +36,8 @@ export class Linear extends Module {
         : null;
   }
 
-  forward(x: Tensor): Tensor {
-    return linear(x, this.weight, this.bias ?? undefined);
+  /** `options.residual` is added in the product's store (see the functional linear). */
+  forward(x: Tensor, options?: ForwardOptions): Tensor {
+    return linear(x, this.weight, this.bias ?? undefined, options);
   }
 }

@@ -119,6 +119,11 @@ export interface GemmOps {
   store: (m: string, n: string, v: string) => string;
   /** A statement storing vec4<f32> `v` at (m, n .. n+3), all in range (for an aligned n). */
   store4?: (m: string, n: string, v: string) => string;
+  /**
+   * If set, the pass also sums each row of A over k (one batch only): a statement storing f32 `v`, the sum
+   * of row m. The workgroups of the first column tile add up the A tiles they stage anyway.
+   */
+  rowSums?: (m: string, v: string) => string;
 }
 
 // The core's uniforms; the op's own follow. Every uniform is also a `let` of the same name in main.
@@ -172,7 +177,11 @@ function stage(S: string, op: GemmOperand, W: number, limit: string, x0: string,
 function gemmKernel(ops: GemmOps, t: GemmTile, vecPart = false): Kernel {
   const threads = gemmFootprint(t).threads;
   const rows = [...Array(t.tm).keys()];
+  const quads = [...Array(t.tm / 4).keys()];
   const at = (m: string, n: string) => `((split * batches + batch) * M + ${m}) * N + ${n}`;
+  // A split tile's row sums are partials too, after C's: PART[splits * M * N + split * M + m].
+  const rowAt = (m: string) => `splits * M * N + split * M + ${m}`;
+  const rowStore = !ops.rowSums ? undefined : !t.split ? ops.rowSums : vecPart ? (m: string, v: string) => `PART[(${rowAt(m)}) >> 2u][(${rowAt(m)}) & 3u] = ${v};` : (m: string, v: string) => `PART[${rowAt(m)}] = ${v};`;
   const store = !t.split ? ops.store : vecPart ? (m: string, n: string, v: string) => `PART[(${at(m, n)}) >> 2u][(${at(m, n)}) & 3u] = ${v};` : (m: string, n: string, v: string) => `PART[${at(m, n)}] = ${v};`;
   const store4 = !t.split ? ops.store4 : vecPart ? (m: string, n: string, v: string) => `PART[(${at(m, n)}) >> 2u] = ${v};` : undefined;
   return {
@@ -193,15 +202,16 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
   let n0 = wg.x * ${BN}u;
   let kBegin = split * kChunk;
   let kEnd = min(K, kBegin + kChunk);
-  ${rows.map((r) => `var acc${r} = vec4<f32>();`).join(' ')}
+  ${rows.map((r) => `var acc${r} = vec4<f32>();`).join(' ')}${rowStore ? ` ${quads.map((q) => `var sum${q} = vec4<f32>();`).join(' ')}` : ''}
   for (var k0 = kBegin; k0 < kEnd; k0 += ${BK}u) {
     ${stage('As', ops.a, t.bm, 'M', 'm0', threads)}
     ${stage('Bs', ops.b, BN, 'N', 'n0', threads)}
     workgroupBarrier();
     for (var kk = 0u; kk < ${BK}u; kk++) {
       let b = Bs[kk * ${BN / 4}u + lid.x];
-      ${[...Array(t.tm / 4).keys()].map((q) => `let a${q} = As[kk * ${t.bm / 4}u + lid.y * ${t.tm / 4}u + ${q}u];`).join(' ')}
-      ${rows.map((r) => `acc${r} += a${Math.floor(r / 4)}[${r % 4}] * b;`).join(' ')}
+      ${quads.map((q) => `let a${q} = As[kk * ${t.bm / 4}u + lid.y * ${t.tm / 4}u + ${q}u];`).join(' ')}
+      ${rows.map((r) => `acc${r} += a${Math.floor(r / 4)}[${r % 4}] * b;`).join(' ')}${rowStore ? `
+      if (n0 == 0u) { ${quads.map((q) => `sum${q} += a${q};`).join(' ')} }` : ''}
     }
     workgroupBarrier();
   }
@@ -211,7 +221,10 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     if (m < M) {
       ${store4 ? `if (n + 3u < N) { ${store4('m', 'n', `acc${r}`)} } else ` : ''}{ for (var j = 0u; j < 4u; j++) { if (n + j < N) { ${store('m', 'n + j', `acc${r}[j]`)} } } }
     }
-  }`).join('\n  ')}
+  }`).join('\n  ')}${rowStore ? `
+  if (n0 == 0u && lid.x == 0u) {
+    ${rows.map((r) => `{ let m = m0 + lid.y * ${t.tm}u + ${r}u; if (m < M) { ${rowStore('m', `sum${Math.floor(r / 4)}[${r % 4}]`)} } }`).join('\n    ')}
+  }` : ''}
 }`,
   };
 }
@@ -233,7 +246,12 @@ ${linearEntry(64, 'e')}
   ${ops.prologue}
   var v = 0.0;
   for (var s = 0u; s < splits; s++) { v += PART[s * batches * M * N + e]; }
-  ${ops.store('m', 'n', 'v')}
+  ${ops.store('m', 'n', 'v')}${ops.rowSums ? `
+  if (e < M) {
+    var rowSum = 0.0;
+    for (var s = 0u; s < splits; s++) { rowSum += PART[splits * M * N + s * M + e]; }
+    ${ops.rowSums('e', 'rowSum')}
+  }` : ''}
 }`,
   };
 }
@@ -254,13 +272,14 @@ export function gemmPlan(t: GemmTile, M: number, N: number, K: number, batches: 
  */
 export function gemm(ops: GemmOps, t: GemmTile, dims: { M: number; N: number; K: number; batches: number }, buffers: Storage[]): void {
   const { M, N, K, batches } = dims;
+  if (ops.rowSums && batches !== 1) throw new Error(`${ops.name}: row sums take one batch, got ${batches}`);
   const plan = gemmPlan(t, M, N, K, batches);
   const params = uniformsOf(ops).pack({ M, N, K, batches, splits: plan.splits, kChunk: plan.kChunk, ...ops.values });
   if (!t.split) {
     dispatch(gemmKernel(ops, t), buffers, params, plan.workgroups);
     return;
   }
-  const part = allocate(plan.splits * batches * M * N * 4, () => `${ops.name}: split-K partials ${plan.splits}x${batches}x${M}x${N}`);
+  const part = allocate(plan.splits * (batches * M * N + (ops.rowSums ? M : 0)) * 4, () => `${ops.name}: split-K partials ${plan.splits}x${batches}x${M}x${N}`);
   dispatch(gemmKernel(ops, t, N % 4 === 0), [...buffers, part], params, plan.workgroups);
   dispatch(sumKernel(ops), [...buffers, part], params, grid(Math.ceil((batches * M * N) / 64)));
   release(part, flushNumber());

@@ -14,12 +14,13 @@
 import { record } from '../autograd.js';
 import { getDevice } from '../device.js';
 import { type DType, dtypes } from '../dtype.js';
+import type { Binding } from '../runtime/pipelines.js';
 import { type Storage, allocate, release } from '../runtime/pool.js';
 import { dispatch, flushNumber } from '../runtime/queue.js';
 import { choose, sizeClass } from '../runtime/tune.js';
 import { uniforms } from '../runtime/uniforms.js';
 import { type GemmOps, type GemmTile, elemsKey, gemm, gemmChoices, gemmLabel, gemmMaxBatches, gemmUnderfilled, productDTypes, GEMM_TILES } from './gemm.js';
-import { broadcastShapes, fmt, sizeOf } from '../shape.js';
+import { broadcastShapes, fmt, sameShape, sizeOf } from '../shape.js';
 import { type Tensor, empty } from '../tensor.js';
 import { sumTo } from './reduce.js';
 import { collapse } from './strided.js';
@@ -95,7 +96,7 @@ function loadB(mode: BMode): string {
   return `let Bm = mat4x4<f32>(${rowOf(0)}, ${rowOf(1)}, ${rowOf(2)}, ${rowOf(3)});`;
 }
 
-/** The WGSL storage types of A, B (and the bias) and the output. */
+/** The WGSL storage types of A, B (and the bias) and the output (and the residual and row sums). */
 interface Elems {
   a: string;
   b: string;
@@ -103,18 +104,50 @@ interface Elems {
 }
 const elemsOf = (e: Elems) => elemsKey(e.a, e.b, e.o);
 
-function kernelFor(e: Elems, am: AMode, bm: BMode, wx: number, wy: number, tm: number, bias: boolean) {
+/**
+ * What a product does beside C = A B in the same pass: `bias` [N] (b's dtype) and `residual` (C's shape
+ * and dtype, contiguous from offset 0) are added in the store, and `rowSums` [M] (C's dtype; one batch)
+ * receives the sums of A's rows over k: a linear's bias gradient, Σ_rows g, from the pass over gᵀ that
+ * makes its weight gradient.
+ */
+interface Epilogue {
+  bias?: Tensor;
+  residual?: Tensor;
+  rowSums?: Tensor;
+}
+/** Which parts of an epilogue a kernel has (its key suffix and its bindings follow them). */
+interface Fused {
+  bias: boolean;
+  residual: boolean;
+  rowSums: boolean;
+}
+const fusedKey = (f: Fused) => `${f.bias ? 'b' : ''}${f.residual ? 'r' : ''}${f.rowSums ? 's' : ''}`;
+
+/** The bindings in order: A, B, then the epilogue's inputs, the output, the row sums. */
+function productBindings(e: Elems, f: Fused, aType: string, bType: string, oType: string): Binding[] {
+  return [
+    { name: 'A', type: aType, access: 'read' },
+    { name: 'B', type: bType, access: 'read' },
+    ...(f.bias ? [{ name: 'Bias', type: e.b, access: 'read' as const }] : []),
+    ...(f.residual ? [{ name: 'R', type: oType, access: 'read' as const }] : []),
+    { name: 'O', type: oType, access: 'read_write' },
+    ...(f.rowSums ? [{ name: 'S', type: e.o, access: 'read_write' as const }] : []),
+  ];
+}
+
+function kernelFor(e: Elems, am: AMode, bm: BMode, wx: number, wy: number, tm: number, f: Fused) {
   const groups = [...Array(tm / 4).keys()];
+  // A's 4x4 blocks: column r of Am<j> is row 4j + r of this thread's rows, so 1ᵀ Am<j> sums them over k.
+  // Only the threads of the first column tile sum them (the others skip the branch as a whole).
+  const rowSum = (j: number) => (f.rowSums ? ` if (col == 0u) { sum${j} += vec4<f32>(1.0) * Am${j}; }` : '');
+  const storeRowSums = (j: number) =>
+    f.rowSums ? `
+  if (col == 0u) { for (var r = 0u; r < 4u; r++) { let m = row + ${4 * j}u + r; if (m < M) { S[m] = ${e.o}(sum${j}[r]); } } }` : '';
   return {
     name: 'matmul',
-    key: `${elemsOf(e)}${am}${bm}${wx}x${wy}x${tm}${bias ? 'b' : ''}`,
+    key: `${elemsOf(e)}${am}${bm}${wx}x${wy}x${tm}${fusedKey(f)}`,
     uniforms: U,
-    bindings: [
-      { name: 'A', type: am === 's' ? e.a : `vec4<${e.a}>`, access: 'read' as const },
-      { name: 'B', type: bm === 's' ? e.b : `vec4<${e.b}>`, access: 'read' as const },
-      ...(bias ? [{ name: 'Bias', type: e.b, access: 'read' as const }] : []),
-      { name: 'O', type: e.o, access: 'read_write' as const },
-    ],
+    bindings: productBindings(e, f, am === 's' ? e.a : `vec4<${e.a}>`, bm === 's' ? e.b : `vec4<${e.b}>`, e.o),
     body: () => `
 @compute @workgroup_size(${wx}, ${wy})
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
@@ -128,10 +161,10 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
   // Rows and columns past the edge are clamped for loading and skipped when storing.
   ${[...Array(tm).keys()].map((i) => `let r${i} = min(row + ${i}u, M - 1u);`).join(' ')}
   let c0 = col; let c1 = min(col + 1u, N - 1u); let c2 = min(col + 2u, N - 1u); let c3 = min(col + 3u, N - 1u);
-  ${groups.map((j) => `var acc${j} = mat4x4<f32>();`).join(' ')}
+  ${groups.map((j) => `var acc${j} = mat4x4<f32>();${f.rowSums ? ` var sum${j} = vec4<f32>();` : ''}`).join(' ')}
   for (var k = 0u; k < K; k += 4u) {
     ${loadB(bm)}
-    ${groups.map((j) => `${loadA(am, j)}\n    acc${j} += Bm * Am${j};`).join('\n    ')}
+    ${groups.map((j) => `${loadA(am, j)}\n    acc${j} += Bm * Am${j};${rowSum(j)}`).join('\n    ')}
   }
   let oBase = zOut * M * N;
   ${groups.map((j) => `for (var r = 0u; r < 4u; r++) {
@@ -139,10 +172,10 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     if (m >= M) { break; }
     for (var c = 0u; c < 4u; c++) {
       if (col + c < N) {
-        O[oBase + m * N + col + c] = ${e.o}(acc${j}[r][c]${bias ? ' + f32(Bias[col + c])' : ''});
+        O[oBase + m * N + col + c] = ${e.o}(acc${j}[r][c]${f.bias ? ' + f32(Bias[col + c])' : ''}${f.residual ? ' + f32(R[oBase + m * N + col + c])' : ''});
       }
     }
-  }`).join('\n  ')}
+  }${storeRowSums(j)}`).join('\n  ')}
 }`,
   };
 }
@@ -151,21 +184,18 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
  * The tiled core's reads and store for matmul: the same strides, batch broadcast and read modes as the
  * register kernels, vec4 loads along the contiguous dim, a vec4 store when N % 4 == 0.
  */
-function gemmOps(e: Elems, am: AMode, bm: BMode, bias: boolean, oVec: boolean, values: View): GemmOps {
-  const scalar = (name: 'A' | 'B', mode: string, i: string) => (mode === 's' ? `f32(${name}[${i}])` : `f32(${name}[(${i}) >> 2u][(${i}) & 3u])`);
+function gemmOps(e: Elems, am: AMode, bm: BMode, f: Fused, oVec: boolean, values: View): GemmOps {
+  const scalar = (name: 'A' | 'B' | 'R', mode: string, i: string) => (mode === 's' ? `f32(${name}[${i}])` : `f32(${name}[(${i}) >> 2u][(${i}) & 3u])`);
   const aAt = (k: string, m: string) => `aBase + ${m} * sAm + ${k} * sAk`;
   const bAt = (k: string, n: string) => `bBase + ${k} * sBk + ${n} * sBn`;
   const oAt = (m: string, n: string) => `(zOut * M + ${m}) * N + ${n}`;
-  const biasOf = (n: string) => (bias ? ` + f32(Bias[${n}])` : '');
+  const addends = (m: string, n: string) => `${f.bias ? ` + f32(Bias[${n}])` : ''}${f.residual ? ` + ${scalar('R', oVec ? 'v' : 's', oAt(m, n))}` : ''}`;
+  const addends4 = (m: string, n: string) =>
+    `${f.bias ? ` + vec4<f32>(f32(Bias[${n}]), f32(Bias[${n} + 1u]), f32(Bias[${n} + 2u]), f32(Bias[${n} + 3u]))` : ''}${f.residual ? ` + vec4<f32>(R[(${oAt(m, n)}) >> 2u])` : ''}`;
   return {
     name: 'matmulTiled',
-    key: `${elemsOf(e)}${am}${bm}${bias ? 'b' : ''}${oVec ? 'v' : ''}`,
-    bindings: [
-      { name: 'A', type: am === 's' ? e.a : `vec4<${e.a}>`, access: 'read' },
-      { name: 'B', type: bm === 's' ? e.b : `vec4<${e.b}>`, access: 'read' },
-      ...(bias ? [{ name: 'Bias', type: e.b, access: 'read' as const }] : []),
-      { name: 'O', type: oVec ? `vec4<${e.o}>` : e.o, access: 'read_write' },
-    ],
+    key: `${elemsOf(e)}${am}${bm}${fusedKey(f)}${oVec ? 'v' : ''}`,
+    bindings: productBindings(e, f, am === 's' ? e.a : `vec4<${e.a}>`, bm === 's' ? e.b : `vec4<${e.b}>`, oVec ? `vec4<${e.o}>` : e.o),
     uniforms: VIEW,
     values,
     // Batch index -> offsets of A, B (broadcast dims have stride 0) and O (contiguous).
@@ -180,18 +210,14 @@ function gemmOps(e: Elems, am: AMode, bm: BMode, bias: boolean, oVec: boolean, v
       load: (k, n) => scalar('B', bm, bAt(k, n)),
       load4: bm === 'n' ? (k, n) => `vec4<f32>(B[(bBase + ${k} * sBk + ${n}) >> 2u])` : bm === 'k' ? (k, n) => `vec4<f32>(B[(bBase + ${n} * sBn + ${k}) >> 2u])` : undefined,
     },
-    store: (m, n, v) => (oVec ? `O[(${oAt(m, n)}) >> 2u][(${oAt(m, n)}) & 3u] = ${e.o}(${v}${biasOf(n)});` : `O[${oAt(m, n)}] = ${e.o}(${v}${biasOf(n)});`),
-    store4: oVec
-      ? (m, n, v) => `O[(${oAt(m, n)}) >> 2u] = vec4<${e.o}>(${v}${bias ? ` + vec4<f32>(f32(Bias[${n}]), f32(Bias[${n} + 1u]), f32(Bias[${n} + 2u]), f32(Bias[${n} + 3u]))` : ''});`
-      : undefined,
+    store: (m, n, v) => (oVec ? `O[(${oAt(m, n)}) >> 2u][(${oAt(m, n)}) & 3u] = ${e.o}(${v}${addends(m, n)});` : `O[${oAt(m, n)}] = ${e.o}(${v}${addends(m, n)});`),
+    store4: oVec ? (m, n, v) => `O[(${oAt(m, n)}) >> 2u] = vec4<${e.o}>(${v}${addends4(m, n)});` : undefined,
+    rowSums: f.rowSums ? (m, v) => `S[${m}] = ${e.o}(${v});` : undefined,
   };
 }
 
-/**
- * C = A @ B for a [.., M, K] and b [.., K, N] (batch dims broadcast), plus an optional bias [N] (of b's
- * dtype), stored as `dtype`.
- */
-function matmulRaw(a: Tensor, b: Tensor, bias: Tensor | undefined, dtype: DType): Tensor {
+/** C = A @ B for a [.., M, K] and b [.., K, N] (batch dims broadcast) with its epilogue, stored as `dtype`. */
+function matmulRaw(a: Tensor, b: Tensor, dtype: DType, epilogue: Epilogue = {}): Tensor {
   const M = a.shape[a.rank - 2]!;
   const K = a.shape[a.rank - 1]!;
   const N = b.shape[b.rank - 1]!;
@@ -210,7 +236,7 @@ function matmulRaw(a: Tensor, b: Tensor, bias: Tensor | undefined, dtype: DType)
       return copy;
     };
     const [fa, fb] = [full(a, M, K), full(b, K, N)];
-    const r = matmulRaw(fa, fb, bias, dtype);
+    const r = matmulRaw(fa, fb, dtype, epilogue);
     fa.dispose();
     fb.dispose();
     return r;
@@ -218,7 +244,10 @@ function matmulRaw(a: Tensor, b: Tensor, bias: Tensor | undefined, dtype: DType)
   const e: Elems = { a: dtypes[a.dtype].wgsl, b: dtypes[b.dtype].wgsl, o: dtypes[dtype].wgsl };
   const out = empty([...batchShape, M, N], dtype);
   const batches = sizeOf(batchShape);
+  const { bias, residual, rowSums } = epilogue;
+  if (rowSums && (batches !== 1 || N === 0)) throw new Error(`matmul: row sums need one batch and a non-empty output, got ${fmt(out.shape)}`);
   if (out.size === 0) return out;
+  const f: Fused = { bias: !!bias, residual: !!residual, rowSums: !!rowSums };
   const pad = (xs: number[], fill: number) => [...Array(MAX_BATCH_RANK - xs.length).fill(fill), ...xs];
   const bShape = pad(c.shape, 1);
   const bsA = pad(c.strides[0]!, 0);
@@ -235,29 +264,29 @@ function matmulRaw(a: Tensor, b: Tensor, bias: Tensor | undefined, dtype: DType)
     if (!('wx' in v)) {
       const chunk = gemmMaxBatches(v);
       for (let start = 0; start < batches; start += chunk) {
-        gemm(gemmOps(e, am, bm, !!bias, N % 4 === 0, view(start)), v, { M, N, K, batches: Math.min(chunk, batches - start) }, buffers);
+        gemm(gemmOps(e, am, bm, f, N % 4 === 0, view(start)), v, { M, N, K, batches: Math.min(chunk, batches - start) }, buffers);
       }
       return;
     }
     const wy = 64 / v.wx;
-    const kernel = kernelFor(e, am, bm, v.wx, wy, v.tm, !!bias);
+    const kernel = kernelFor(e, am, bm, v.wx, wy, v.tm, f);
     const maxZ = 65535;
     for (let start = 0; start < batches; start += maxZ) {
       dispatch(kernel, buffers, U.pack({ M, N, K, ...view(start) }), [Math.ceil(N / (4 * v.wx)), Math.ceil(M / (v.tm * wy)), Math.min(maxZ, batches - start)]);
     }
   };
-  const sizes = [a.storage.byteSize, b.storage.byteSize, ...(bias ? [bias.storage.byteSize] : []), out.storage.byteSize];
+  const bound = [a, b, ...(bias ? [bias] : []), ...(residual ? [residual] : []), out, ...(rowSums ? [rowSums] : [])];
   const variant = choose<Variant>({
-    problem: `matmul|${elemsOf(e)}|${am}${bm}${bias ? 'b' : ''}|M${sizeClass(M)}|N${sizeClass(N)}|K${sizeClass(K)}|B${sizeClass(batches)}`,
+    problem: `matmul|${elemsOf(e)}|${am}${bm}${fusedKey(f)}|M${sizeClass(M)}|N${sizeClass(N)}|K${sizeClass(K)}|B${sizeClass(batches)}`,
     ...matmulChoices(M, N, K, batches),
     label: variantLabel,
     worthTuning: 2 * M * N * K * batches > 5e7,
     prepare: () => {
-      const scratch = sizes.map((bytes) => allocate(bytes));
+      const scratch = bound.map((t) => allocate(t.storage.byteSize));
       return { run: (v) => encode(v, scratch), dispose: () => scratch.forEach((s) => release(s, flushNumber())) };
     },
   });
-  encode(variant, [a.storage, b.storage, ...(bias ? [bias.storage] : []), out.storage]);
+  encode(variant, bound.map((t) => t.storage));
   return out;
 }
 
@@ -338,7 +367,7 @@ function product(a: Tensor, b: Tensor, dtype: DType): Tensor {
   } catch {
     throw new Error(`matmul: the batch dims of ${fmt(a.shape)} and ${fmt(b.shape)} cannot be broadcast together`);
   }
-  const out = matmulRaw(a, b, undefined, dtype);
+  const out = matmulRaw(a, b, dtype);
   return record(out, 'matmul', [a, b], [a, b], (g, [sa, sb]) => [
     a.requiresGrad ? sumTo(product(g, transpose(sb!), a.dtype), a.shape) : null,
     b.requiresGrad ? gradOfB(sa!, g, b) : null,
@@ -355,11 +384,22 @@ function gradOfB(a: Tensor, g: Tensor, b: Tensor): Tensor {
   return product(transpose(reshape(a, [-1, a.shape[a.rank - 1]!])), reshape(g, [-1, g.shape[g.rank - 1]!]), b.dtype);
 }
 
+/** linear's options. */
+export interface LinearOptions {
+  /**
+   * Added to the result in the product's store, as `torch.addmm`'s input (a residual connection with
+   * no add of its own): y's shape, of x's dtype, or float32 for a float16 x (y is then float32: the f32
+   * sums plus the residual, rounded once). Its gradient is y's, with no dispatch.
+   */
+  residual?: Tensor;
+}
+
 /**
- * `torch.nn.functional.linear`: x [.., in] @ weightᵀ ([out, in]) + bias [out], with the bias fused in.
- * A float16 x takes a float32 weight and bias (the result is float16, their gradients float32).
+ * `torch.nn.functional.linear`: x [.., in] @ weightᵀ ([out, in]) + bias [out], with the bias (and a
+ * residual, see LinearOptions) fused in. A float16 x takes a float32 weight and bias (the result is
+ * float16, their gradients float32). The bias gradient comes from the weight gradient's pass.
  */
-export function linear(x: Tensor, weight: Tensor, bias?: Tensor): Tensor {
+export function linear(x: Tensor, weight: Tensor, bias?: Tensor, options: LinearOptions = {}): Tensor {
   check('linear', x, weight, bias);
   const inF = x.shape[x.rank - 1]!;
   if (weight.rank !== 2 || weight.shape[1] !== inF) {
@@ -369,24 +409,43 @@ export function linear(x: Tensor, weight: Tensor, bias?: Tensor): Tensor {
   if (bias) {
     if (bias.rank !== 1 || bias.shape[0] !== outF) throw new Error(`linear: bias ${fmt(bias.shape)} must be [${outF}]`);
   }
+  const outShape = [...x.shape.slice(0, -1), outF];
+  const { residual } = options;
+  if (residual) {
+    residual.assertAlive('linear');
+    if (!sameShape(residual.shape, outShape)) throw new Error(`linear: residual ${fmt(residual.shape)} must be the output's shape ${fmt(outShape)}`);
+    if (residual.dtype !== x.dtype && !(x.dtype === 'float16' && residual.dtype === 'float32')) {
+      throw new Error(`linear: residual ${residual.dtype} ${fmt(residual.shape)} must be of the input's dtype ${x.dtype}, or float32 for a float16 input`);
+    }
+  }
   // Fold leading dims into rows so that the weight gradient is one matmul, not a batch plus a sum.
   const x2 = reshape(x, [-1, inF]);
   const wT = transpose(weight);
-  const y2 = matmulRaw(x2, wT, bias, x.dtype);
-  const y = record(y2, 'linear', [x2, weight, ...(bias ? [bias] : [])], [x2, weight], (g, [sx, sw]) => [
-    x2.requiresGrad ? product(g, sw!, x.dtype) : null,
-    weight.requiresGrad ? product(transpose(g), sx!, weight.dtype) : null,
-    ...(bias?.requiresGrad ? [biasGrad(g, bias)] : bias ? [null] : []),
-  ]);
-  const out = reshape(y, [...x.shape.slice(0, -1), outF]);
-  x2.dispose();
-  wT.dispose();
-  y.dispose();
+  // The store reads the residual as the output's layout: contiguous from offset 0.
+  const r2 = residual && reshape(residual, [-1, outF]);
+  const rFlat = r2 && (r2.isContiguous && r2.offset === 0 ? r2 : contiguous(r2));
+  const y2 = matmulRaw(x2, wT, residual?.dtype ?? x.dtype, { bias, residual: rFlat });
+  const inputs = [x2, weight, ...(bias ? [bias] : []), ...(rFlat ? [rFlat] : [])];
+  const y = record(y2, 'linear', inputs, [x2, weight], (g, [sx, sw]) => {
+    const dx = x2.requiresGrad ? product(g, sw!, x.dtype) : null;
+    const [dW, db] = weightGrads(g, sx!, weight, bias);
+    return [dx, dW, ...(bias ? [db] : []), ...(rFlat ? [g] : [])];
+  });
+  const out = reshape(y, outShape);
+  for (const t of new Set([x2, wT, y, r2, rFlat])) t?.dispose();
   return out;
 }
 
-
-/** The gradient of a bias [F] from g [rows, F], summed in f32 and written in the bias's dtype. */
-function biasGrad(g: Tensor, bias: Tensor): Tensor {
-  return sumTo(g, bias.shape, bias.dtype);
+/**
+ * The gradients of a linear's weight and bias (each null unless it requires one): dW = gᵀ x, and db = Σ_rows g
+ * summed by the same pass (gᵀ's rows, the product's A), in f32 and written in the bias's dtype.
+ */
+function weightGrads(g: Tensor, x: Tensor, weight: Tensor, bias: Tensor | undefined): [Tensor | null, Tensor | null] {
+  const wantB = !!bias?.requiresGrad;
+  if (!weight.requiresGrad) return [null, wantB ? sumTo(g, bias!.shape, bias!.dtype) : null];
+  const gT = transpose(g);
+  // An empty weight gradient (no input features) has no pass to sum g in.
+  if (!wantB || x.shape[1] === 0) return [product(gT, x, weight.dtype), wantB ? sumTo(g, bias!.shape, bias!.dtype) : null];
+  const db = empty(bias!.shape, bias!.dtype);
+  return [matmulRaw(gT, x, weight.dtype, { rowSums: db }), db];
 }
