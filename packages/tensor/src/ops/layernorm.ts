@@ -1,7 +1,7 @@
 // layerNorm over the trailing dims: a forward kernel per row that also keeps mean and 1/std, and a
 // fused backward: one kernel (each row on a thread, a workgroup or subgroups: rowlanes.ts, the tuner
 // picks) writes dx per row and, reading the same g and x, the weight and bias gradients' partial sums per
-// column over its workgroup's 64 rows; one reduction of the partials then gives both gradients. Mean,
+// column over chunks of 16 rows; one reduction of the partials then gives both gradients. Mean,
 // variance and every sum are f32, and so are the saved statistics and the partials, whatever the dtypes:
 // a float16 input may come with float16 or float32 (master) weight and bias; y and dx take the input's
 // dtype, the weight and bias gradients the parameter's.
@@ -22,9 +22,9 @@ type Binding = [name: string, dtype: DType, written: boolean];
 /**
  * A row kernel (rows spread as `variant` says, see rowlanes.ts) over `bindings`, `flags` telling its
  * forms apart in the key. The body reads every binding through f32(...) and writes through its storage
- * type, `<name>T`.
+ * type, `<name>T`; `functions` are WGSL functions it calls.
  */
-function rowKernel(name: string, U: UniformBlock, variant: RowVariant, bindings: Binding[], flags: string, body: (l: RowLanes) => string): Kernel {
+function rowKernel(name: string, U: UniformBlock, variant: RowVariant, bindings: Binding[], flags: string, body: (l: RowLanes) => string, functions = ''): Kernel {
   const types = bindings.map(([, d]) => dtypes[d].wgsl);
   const lanes = rowLanes(variant);
   return {
@@ -32,7 +32,7 @@ function rowKernel(name: string, U: UniformBlock, variant: RowVariant, bindings:
     key: `${types.join('')}${variant}${flags}`,
     uniforms: U,
     bindings: bindings.map(([n, , write], i) => ({ name: n, type: types[i]!, access: write ? ('read_write' as const) : ('read' as const) })),
-    body: () => `${bindings.map(([n], i) => `alias ${n}T = ${types[i]};`).join('\n')}
+    body: () => `${bindings.map(([n], i) => `alias ${n}T = ${types[i]};`).join('\n')}${functions}
 ${lanes.entry}
   ${body(lanes)}
 }`,
@@ -63,13 +63,27 @@ interface BackwardForm {
   partials: boolean;
 }
 
-// Each workgroup covers the 64 rows of chunk c, [first, end): a thread per row, or its lanes row after row.
-// Row i: dx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)), dxhat = g * w; with
-// 'accumulate', added to the gradient DX already holds (autograd's pending one). Partials: the sums of
-// g * xhat and g over the chunk's rows go to P[c, 0, column] and P[c, 1, column], so that one sum over
-// chunks gives both gradients as the rows of a [2, D]; each column is summed by one lane in row order,
-// the same bits in every variant.
+// Rows go in chunks of CHUNK: a lane variant's workgroup takes one chunk, row after row; the thread
+// variant's, 64 rows (a thread each), so 64 / CHUNK chunks. Row i: dx = rstd * (dxhat - mean(dxhat) -
+// xhat * mean(dxhat * xhat)), dxhat = g * w; with 'accumulate', added to the gradient DX already holds
+// (autograd's pending one). Partials: the sums of g * xhat and g over chunk c's rows go to P[c, 0, column]
+// and P[c, 1, column], so that one sum over chunks gives both gradients as the rows of a [2, D]; each is
+// summed by one lane in row order (the same order in every variant).
+const CHUNK = 16;
 const BACKWARD_U = uniforms({ rows: 'u32', D: 'u32', xOffset: 'u32', gOffset: 'u32' });
+const PARTIAL = `
+fn partial(c: u32, d: u32) {
+  let D = u.D;
+  var sw = 0.0;
+  var sb = 0.0;
+  for (var r = c * ${CHUNK}u; r < min(u.rows, (c + 1u) * ${CHUNK}u); r++) {
+    let g = f32(G[u.gOffset + r * D + d]);
+    sw += g * (f32(X[u.xOffset + r * D + d]) - Stats[2u * r]) * Stats[2u * r + 1u];
+    sb += g;
+  }
+  P[2u * c * D + d] = sw;
+  P[(2u * c + 1u) * D + d] = sb;
+}`;
 const BACKWARD = (variant: RowVariant, form: BackwardForm) => (l: RowLanes) => {
   const dxRow = `
     let xb = u.xOffset + i * D;
@@ -89,39 +103,24 @@ const BACKWARD = (variant: RowVariant, form: BackwardForm) => (l: RowLanes) => {
       let xh = (f32(X[xb + d]) - m) * rstd;
       DX[i * D + d] = DXT(${form.dx === 'accumulate' ? 'f32(DX[i * D + d]) + ' : ''}rstd * (f32(G[gb + d]) * f32(W[d]) - a - xh * b));
     }`;
-  const partials = `
-  for (var d = lane; d < D; d += lanes) {
-    var sw = 0.0;
-    var sb = 0.0;
-    for (var r = first; r < end; r++) {
-      let g = f32(G[u.gOffset + r * D + d]);
-      sw += g * (f32(X[u.xOffset + r * D + d]) - Stats[2u * r]) * Stats[2u * r + 1u];
-      sb += g;
-    }
-    P[2u * c * D + d] = sw;
-    P[(2u * c + 1u) * D + d] = sb;
-  }`;
-  // The thread variant's row is its thread's; a lane variant's row is its workgroup's index, and its
-  // 64 lanes share the chunk's columns (a grid folded into y may run past the last chunk).
-  const chunk =
-    variant === 'thread'
-      ? `let c = row / ${WG}u;
-  let first = c * ${WG}u;
-  let end = min(u.rows, first + ${WG}u);
-  let lane = row - first;
-  let lanes = end - first;${form.dx === 'none' ? '' : `
+  if (variant === 'thread') {
+    // The workgroup's threads (one per row, up to the last row) share its chunks' (chunk, column) pairs.
+    return `let D = u.D;${form.dx === 'none' ? '' : `
   { let i = row;${dxRow}
-  }`}`
-      : `let c = row;
-  let first = c * ${WG}u;
-  if (first >= u.rows) { return; }
-  let end = min(u.rows, first + ${WG}u);
-  let lane = li;
-  let lanes = ${WG}u;${form.dx === 'none' ? '' : `
-  for (var i = first; i < end; i++) {${dxRow}
-  }`}`;
+  }`}${form.partials ? `
+  let first = row - li;
+  let lanes = min(u.rows - first, ${WG}u);
+  let pairs = (lanes + ${CHUNK - 1}u) / ${CHUNK}u * D;
+  for (var j = li; j < pairs; j += lanes) { partial(first / ${CHUNK}u + j / D, j % D); }` : ''}`;
+  }
+  // A lane variant's row is its workgroup's index, its chunk's (a grid folded into y may run past the
+  // last chunk); its lanes share the chunk's columns.
   return `let D = u.D;
-  ${chunk}${form.partials ? partials : ''}`;
+  let c = row;
+  if (c * ${CHUNK}u >= u.rows) { return; }${form.dx === 'none' ? '' : `
+  for (var i = c * ${CHUNK}u; i < min(u.rows, (c + 1u) * ${CHUNK}u); i++) {${dxRow}
+  }`}${form.partials ? `
+  for (var d = li; d < D; d += ${WG}u) { partial(c, d); }` : ''}`;
 };
 
 /**
@@ -164,7 +163,7 @@ export function layerNorm(x: Tensor, normalizedShape: readonly number[], weight?
     const into = x.requiresGrad ? pending.take(0, dtype) : null;
     const dx = x.requiresGrad ? (into ?? empty(x.shape, dtype)) : null;
     const form: BackwardForm = { dx: dx === null ? 'none' : into ? 'accumulate' : 'write', partials: !!(weight?.requiresGrad || bias?.requiresGrad) };
-    const part = form.partials ? empty([Math.ceil(rows / WG), 2, D]) : null;
+    const part = form.partials ? empty([Math.ceil(rows / CHUNK), 2, D]) : null;
     const bindings: Binding[] = [['X', dtype, false], ['G', g.dtype, false], ['W', sw!.dtype, false], ['Stats', 'float32', false]];
     const buffers = [cx.t.storage, cg.t.storage, sw!.storage, st!.storage];
     if (dx) {
@@ -176,9 +175,8 @@ export function layerNorm(x: Tensor, normalizedShape: readonly number[], weight?
       buffers.push(part.storage);
     }
     const flags = `${form.partials ? 'p' : ''}${form.dx === 'accumulate' ? 'a' : form.dx === 'none' ? 'n' : ''}`;
-    const kernelOf = (v: RowVariant) => rowKernel('layerNormBackward', BACKWARD_U, v, bindings, flags, BACKWARD(v, form));
-    // Every variant's workgroup covers 64 rows, as the partials' chunks do.
-    dispatchRows(`layerNormBackward|${dtype},${g.dtype},${sw!.dtype},${flags}`, rows, D, buffers, kernelOf, BACKWARD_U.pack({ rows, D, xOffset: cx.t.offset, gOffset: cg.t.offset }), WG);
+    const kernelOf = (v: RowVariant) => rowKernel('layerNormBackward', BACKWARD_U, v, bindings, flags, BACKWARD(v, form), form.partials ? PARTIAL : '');
+    dispatchRows(`layerNormBackward|${dtype},${g.dtype},${sw!.dtype},${flags}`, rows, D, buffers, kernelOf, BACKWARD_U.pack({ rows, D, xOffset: cx.t.offset, gOffset: cg.t.offset }), CHUNK);
     const grads: (Tensor | null)[] = [dx];
     if (part) {
       // Both summed in f32 by one reduction (none for a single chunk), each then rounded once to its
