@@ -58,8 +58,9 @@ class Upsample extends nn.Module {
     super();
   }
 
-  forward(x: Tensor): Tensor {
-    return upsampleNearest(x, this.factor);
+  /** With `addend`: addend + the upsampled x, in one pass (the fuse layers' sums). */
+  forward(x: Tensor, addend?: Tensor): Tensor {
+    return upsampleNearest(x, this.factor, addend);
   }
 }
 
@@ -190,15 +191,22 @@ class HighResolutionModule extends nn.Module<[Tensor[]], Tensor[]> {
       tidy(() => {
         const r = row!.items;
         const term = (j: number) => (r[j] ? r[j]!.forward(xs[j]!) : xs[j]!);
+        // sum + term j, in HRNet's order: an upsampled term (j > i: conv, BN, Upsample) adds the sum in
+        // its store, so that such an add is no pass of its own.
+        const plus = (sum: Tensor, j: number) => {
+          if (j <= i) return add(sum, term(j));
+          const path = r[j]!;
+          return (path.at(2) as Upsample).forward(path.at(1).forward(path.at(0).forward(xs[j]!)), sum);
+        };
         if (i === 0) {
           let y = term(0);
-          for (let j = 1; j < xs.length; j++) y = add(y, term(j));
+          for (let j = 1; j < xs.length; j++) y = plus(y, j);
           return relu(y);
         }
         // Row i > 0: the path from branch i - 1 ends in a batch norm; the other terms go into it as the
         // residual of its ReLU epilogue, so the last add and the ReLU are no pass of their own.
         let rest: Tensor | null = null;
-        for (let j = 0; j < xs.length; j++) if (j !== i - 1) rest = rest ? add(rest, term(j)) : term(j);
+        for (let j = 0; j < xs.length; j++) if (j !== i - 1) rest = rest ? plus(rest, j) : term(j);
         const path = r[i - 1]!; // Sequential of convBn steps, the last one conv + BN
         let y = xs[i - 1]!;
         for (let k = 0; k < path.length - 1; k++) y = path.at(k).forward(y);
