@@ -41,8 +41,10 @@ function run(x: Tensor, base: Tensor, addendOf: (b: Tensor) => Tensor, factor: n
     const loss = build();
     return launchesOf(() => loss.backward()).map((l) => l.kernel.name);
   });
-  for (const t of [x, base]) t.grad?.dispose();
-  for (const t of [x, base]) t.grad = null;
+  for (const t of [x, base]) {
+    t.grad?.dispose(); // the dry run's
+    t.grad = null;
+  }
   const forward = tidy(() => launchesOf(() => void build()).map((l) => l.kernel.name));
   const kept = tidy(() => {
     const loss = build();
