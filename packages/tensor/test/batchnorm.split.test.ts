@@ -1,9 +1,10 @@
-// Batch norm's split reductions (partials per chunk of N*H*W, combined per channel) beside the one-pass
-// per-channel ones, on shapes the fixtures lack: many chunks, N*H*W not a multiple of the chunk, 17
-// channels, scalar and vec4 planes, f32 and f16; and the same bits run to run (no atomics).
+// Batch norm's split reductions (partials per chunk of N*H*W, combined per channel) and its fused ones
+// (reduction and apply in one dispatch) beside the one-pass per-channel ones, on shapes the fixtures
+// lack: many chunks, N*H*W not a multiple of the chunk, 17 channels, scalar and vec4 planes, f32 and
+// f16, each epilogue; and the same bits run to run (no atomics).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type DType, type Tensor, batchNorm2d, forceVariant, init, memory, tensor } from '@tmpose/tensor';
-import { type BatchNormVariant } from '../src/ops/batchnorm.js';
+import { type DType, type Tensor, batchNorm2d, forceVariant, init, memory, runtimeStats, tensor } from '@tmpose/tensor';
+import { type BatchNormEpilogue, type BatchNormVariant } from '../src/ops/batchnorm.js';
 import { hashFill } from './fixtures.js';
 import { expectClose } from './helpers.js';
 
@@ -19,10 +20,14 @@ afterAll(() => expect(memory().liveTensors).toBe(live));
 
 const values = (n: number, seed: number) => Float32Array.from(hashFill(n, { seed, levels: 401, denominator: 128 }));
 
-/** y, dx, dweight, dbias and the running mean and variance of one training step with `variant` forced. */
-async function step(shape: number[], dtype: DType, variant: BatchNormVariant, relu: boolean): Promise<Float32Array[]> {
+/**
+ * y, dx, dweight, dbias, the running mean and variance (and the residual's gradient) of one training
+ * step with `variant` forced, and the dispatches of its forward and of its backward.
+ */
+async function step(shape: number[], dtype: DType, variant: BatchNormVariant, epilogue: BatchNormEpilogue | boolean): Promise<Float32Array[] & { dispatches?: [number, number] }> {
   const C = shape[1]!;
   const n = shape.reduce((a, b) => a * b, 1);
+  const relu = epilogue === true || epilogue === 'relu' || epilogue === 'addRelu';
   forceVariant('batchNorm', variant);
   const owned: Tensor[] = [];
   try {
@@ -30,19 +35,25 @@ async function step(shape: number[], dtype: DType, variant: BatchNormVariant, re
     const w = tensor(values(C, 2), [C], { requiresGrad: true });
     const b = tensor(values(C, 3), [C], { requiresGrad: true });
     const [rm, rv] = [tensor(new Float32Array(C), [C]), tensor(new Float32Array(C).fill(1), [C])];
-    const y = batchNorm2d(x, w, b, rm, rv, { relu });
+    const r = epilogue === 'addRelu' ? tensor(values(n, 5), shape, { dtype, requiresGrad: true }) : undefined;
     const dy = tensor(values(n, 4), shape, { dtype });
-    owned.push(x, w, b, rm, rv, y, dy);
+    const d0 = runtimeStats().dispatches;
+    const y = batchNorm2d(x, w, b, rm, rv, { relu, residual: r });
+    const d1 = runtimeStats().dispatches;
+    owned.push(x, w, b, rm, rv, y, dy, ...(r ? [r] : []));
     y.backward(dy);
+    const d2 = runtimeStats().dispatches;
     const read = async (t: Tensor) => Float32Array.from(await t.data());
-    return [await read(y), await read(x.grad!), await read(w.grad!), await read(b.grad!), await read(rm), await read(rv)];
+    const out: Float32Array[] & { dispatches?: [number, number] } = [await read(y), await read(x.grad!), await read(w.grad!), await read(b.grad!), await read(rm), await read(rv), ...(r ? [await read(r.grad!)] : [])];
+    out.dispatches = [d1 - d0, d2 - d1];
+    return out;
   } finally {
     forceVariant('batchNorm', null);
     for (const t of owned) t.dispose();
   }
 }
 
-const NAMES = ['y', 'dx', 'dweight', 'dbias', 'running mean', 'running var'];
+const NAMES = ['y', 'dx', 'dweight', 'dbias', 'running mean', 'running var', 'dresidual'];
 
 describe('batch norm: split reductions', () => {
   // [3, 17, 37, 29]: 3219 scalar units per channel, 4 chunks of 805 (the last 804); [2, 1, 64, 48]: one
@@ -57,6 +68,21 @@ describe('batch norm: split reductions', () => {
         const atol = dtype === 'float16' ? 2 ** -9 : 1e-5;
         one.forEach((want, i) => expectClose(split[i]!, want, atol, atol, `${dtype} ${shape.join('x')} ${NAMES[i]}`));
       });
+    }
+  }
+
+  // The fused kernels do the arithmetic of the channel variant's two kernels, in the same order.
+  for (const dtype of ['float32', 'float16'] as const) {
+    for (const shape of [[3, 17, 37, 29], [2, 3, 8, 12], [1, 1, 1, 3]]) {
+      for (const epilogue of ['none', 'relu', 'addRelu'] as const) {
+        it(`${dtype} ${shape.join('x')} ${epilogue}: fused is the channel variant in one dispatch each way`, async () => {
+          const one = await step(shape, dtype, 'channel', epilogue);
+          const fused = await step(shape, dtype, 'fused', epilogue);
+          one.forEach((want, i) => expect(Buffer.from(fused[i]!.buffer).equals(Buffer.from(want.buffer)), `${NAMES[i]}`).toBe(true));
+          expect(one.dispatches).toEqual([2, 2]);
+          expect(fused.dispatches).toEqual([1, 1]);
+        });
+      }
     }
   }
 

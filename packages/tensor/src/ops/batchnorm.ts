@@ -9,8 +9,14 @@
 // sums each, and one workgroup per channel adds its partials in a fixed tree order (no atomics: the same
 // bits every run) and finishes as before. The partial sums are the same shifted sums in f32 (the shift is
 // the channel's first element for every chunk), each over fewer terms than one workgroup's loop, so the
-// split is no less accurate. The tuner picks per problem; a CPU keeps one pass, a GPU starts split when
-// the channels alone would not fill it.
+// split is no less accurate.
+//
+// Small planes go the other way ('fused'): the channel's workgroup reduces and then applies, in one
+// dispatch (forward: statistics then y; backward: the sums then dx), the same arithmetic as the two
+// kernels of 'channel' and the same bits. A tmpose-b training step at batch 1 has 155 batch norms of at
+// most 3,072 values per channel: 310 dispatches, and the barrier between each pair, go. The tuner picks
+// per problem; untuned, a CPU (whose few threads the channels keep busy) and a GPU on small planes fuse,
+// a GPU splits when the channels alone would not fill it.
 //
 // float16 input (and residual, output, dx) is widened on load: the statistics, the per-channel
 // coefficients and every sum are f32, and each result is rounded to half once, on store. The weight,
@@ -40,8 +46,8 @@ const laneSum = (v: string, width: 1 | 4) => (width === 4 ? `${v}.x + ${v}.y + $
 const zero = (width: 1 | 4) => (width === 4 ? 'vec4<f32>()' : '0.0');
 
 /** How a per-channel reduction runs: one workgroup per channel, or split into partials and combined. */
-export type BatchNormVariant = 'channel' | 'split';
-export const BATCH_NORM_VARIANTS: readonly BatchNormVariant[] = ['channel', 'split'];
+export type BatchNormVariant = 'channel' | 'split' | 'fused';
+export const BATCH_NORM_VARIANTS: readonly BatchNormVariant[] = ['channel', 'split', 'fused'];
 /** A term of the reduction: adds to a1 and a2 for the unit at index `i` of the channel's plane. */
 type Term = (i: string) => string;
 
@@ -63,7 +69,7 @@ const TREE_SUM = (names: string[]) => `
 
 /** The channel's two sums into shared0[0] and shared1[0]: its own loop over N planes, or its partials. */
 const channelSums = (width: 1 | 4, variant: BatchNormVariant, term: Term) =>
-  variant === 'channel'
+  variant !== 'split'
     ? `
   var a1 = ${zero(width)}; var a2 = a1;
   for (var n = 0u; n < N; n++) {
@@ -82,6 +88,13 @@ const channelSums = (width: 1 | 4, variant: BatchNormVariant, term: Term) =>
   ${TREE_SUM(['s1', 's2'])}`;
 
 const PART = { name: 'Part', type: 'f32', access: 'read' as const };
+
+/** A fused kernel's second pass: `body(i)` for each unit i of the channel's N planes, this thread's share. */
+const overChannel = (body: (i: string) => string) => `
+  for (var n = 0u; n < N; n++) {
+    let base = (n * C + c) * HW;
+    for (var e = li; e < HW; e += ${WG}u) { let i = base + e; ${body('i')} }
+  }`;
 
 // The split pass: workgroup (k, c) sums the units j in [k * chunk, (k + 1) * chunk) of channel c's
 // N * HW (j = n * HW + e, in units of width elements; offsets too) into Part[2 * (c * chunks + k)] and
@@ -134,13 +147,15 @@ const STATS_TERM = (width: 1 | 4): Term => (i) => `let v = ${load(width, `X[xo +
 // offsets (they may be views into larger buffers) count elements, and so does that of the batch counter
 // (nn.BatchNorm2d's num_batches_tracked: counted here rather than in two more dispatches) when counting.
 // chunks is the split pass's partials per channel (unused by the channel variant).
+// rOffset (in units) is the residual's, read by the fused variant's addRelu epilogue.
 const STATS = uniforms({
   N: 'u32', C: 'u32', HW: 'u32', eps: 'f32', momentum: 'f32', training: 'u32', xOffset: 'u32',
-  hasRunning: 'u32', wOffset: 'u32', bOffset: 'u32', rmOffset: 'u32', rvOffset: 'u32', countOffset: 'u32', chunks: 'u32',
+  hasRunning: 'u32', wOffset: 'u32', bOffset: 'u32', rmOffset: 'u32', rvOffset: 'u32', countOffset: 'u32', chunks: 'u32', rOffset: 'u32',
 });
-const stats = (E: Elem, P: Elem, width: 1 | 4, counting: boolean, variant: BatchNormVariant) => ({
+// The fused variant also applies, as `apply` does: its bindings go on with R (addRelu) and Y.
+const stats = (E: Elem, P: Elem, width: 1 | 4, counting: boolean, variant: BatchNormVariant, epilogue: BatchNormEpilogue = 'none') => ({
   name: 'batchNormStats',
-  key: `${E}${P}${width}${counting ? 'c' : ''}${variant === 'split' ? 's' : ''}`,
+  key: `${E}${P}${width}${counting ? 'c' : ''}${variant === 'split' ? 's' : variant === 'fused' ? `f${epilogue}` : ''}`,
   uniforms: STATS,
   bindings: [
     ...(variant === 'split' ? [PART] : []),
@@ -151,6 +166,12 @@ const stats = (E: Elem, P: Elem, width: 1 | 4, counting: boolean, variant: Batch
     { name: 'RV', type: P, access: 'read_write' as const },
     { name: 'Stats', type: 'f32', access: 'read_write' as const },
     ...(counting ? [{ name: 'Count', type: 'i32', access: 'read_write' as const }] : []),
+    ...(variant !== 'fused'
+      ? []
+      : [
+          ...(epilogue === 'addRelu' ? [{ name: 'R', type: unit(width, E), access: 'read' as const }] : []),
+          { name: 'Y', type: unit(width, E), access: 'read_write' as const },
+        ]),
   ],
   body: () => `${CHANNEL_ENTRY}
   // HW and xo count in units of ${width} elements.
@@ -176,14 +197,15 @@ const stats = (E: Elem, P: Elem, width: 1 | 4, counting: boolean, variant: Batch
     mean = f32(RM[u.rmOffset + c]);
     varB = f32(RV[u.rvOffset + c]);
   }
+  let invstd = inverseSqrt(varB + u.eps);
+  let scale = f32(Wt[u.wOffset + c]) * invstd;
+  let shift = f32(Bs[u.bOffset + c]) - mean * scale;
   if (li == 0u) {
-    let invstd = inverseSqrt(varB + u.eps);
-    let scale = f32(Wt[u.wOffset + c]) * invstd;
     Stats[4u * c] = mean;
     Stats[4u * c + 1u] = invstd;
     Stats[4u * c + 2u] = scale;
-    Stats[4u * c + 3u] = f32(Bs[u.bOffset + c]) - mean * scale;
-  }
+    Stats[4u * c + 3u] = shift;
+  }${variant === 'fused' ? overChannel((i) => applyUnit(E, width, epilogue, `X[xo + ${i}]`, 'scale', 'shift', `R[u.rOffset + ${i}]`, `Y[${i}]`)) : ''}
 }`,
 });
 
@@ -206,6 +228,13 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
  */
 export type BatchNormEpilogue = 'none' | 'relu' | 'addRelu';
 
+/** y = x * scale + shift (+ r, then max(0, .)) for one unit, stored; shared by apply and the fused statistics. */
+const applyUnit = (E: Elem, width: 1 | 4, epilogue: BatchNormEpilogue, x: string, scale: string, shift: string, r: string, y: string) => `
+  var y = ${load(width, x)} * ${scale} + ${shift};
+  ${epilogue === 'addRelu' ? `y += ${load(width, r)};` : ''}
+  ${epilogue === 'none' ? '' : `y = max(y, ${unit(width)}());`}
+  ${y} = ${unit(width, E)}(y);`;
+
 // y = x * scale[c] + shift[c] (+ r, then max(0, .)), in units of `width` elements (offsets too).
 const APPLY = uniforms({ HW: 'u32', C: 'u32', xOffset: 'u32', rOffset: 'u32' });
 const apply = (E: Elem, width: 1 | 4, epilogue: BatchNormEpilogue) => ({
@@ -218,11 +247,7 @@ const apply = (E: Elem, width: 1 | 4, epilogue: BatchNormEpilogue) => ({
     ...(epilogue === 'addRelu' ? [{ name: 'R', type: unit(width, E), access: 'read' as const }] : []),
     { name: 'Y', type: unit(width, E), access: 'read_write' as const },
   ],
-  body: () => `${PLANE_ENTRY}
-  var y = ${load(width, 'X[u.xOffset + i]')} * Stats[4u * c + 2u] + Stats[4u * c + 3u];
-  ${epilogue === 'addRelu' ? `y += ${load(width, 'R[u.rOffset + i]')};` : ''}
-  ${epilogue === 'none' ? '' : `y = max(y, ${unit(width)}());`}
-  Y[i] = ${unit(width, E)}(y);
+  body: () => `${PLANE_ENTRY}${applyUnit(E, width, epilogue, 'X[u.xOffset + i]', 'Stats[4u * c + 2u]', 'Stats[4u * c + 3u]', 'R[u.rOffset + i]', 'Y[i]')}
 }`,
 });
 
@@ -235,12 +260,13 @@ const maskedDy = (width: 1 | 4, epilogue: BatchNormEpilogue, dy: string, y: stri
 const BACKWARD_TERM = (width: 1 | 4, epilogue: BatchNormEpilogue): Term => (i) =>
   `let dy = ${maskedDy(width, epilogue, `DY[go + ${i}]`, `Y[${i}]`)}; a1 += dy; a2 += dy * (${load(width, `X[xo + ${i}]`)} - mean);`;
 
-// The split variant reads its sums from the partials (chunks per channel) instead of X, DY and Y.
+// The split variant reads its sums from the partials (chunks per channel) instead of X, DY and Y. The
+// fused variant also writes dx (and a fused residual's gradient) as backwardApply does: bindings DX, DR.
 const BACKWARD_REDUCE = uniforms({ N: 'u32', C: 'u32', HW: 'u32', training: 'u32', xOffset: 'u32', dyOffset: 'u32', wOffset: 'u32', chunks: 'u32' });
 const backwardReduce = (E: Elem, P: Elem, width: 1 | 4, epilogue: BatchNormEpilogue, variant: BatchNormVariant) => ({
   name: 'batchNormBackwardReduce',
   // The split variant reads no X, DY or Y: one kernel serves every epilogue.
-  key: `${E}${P}${width}${variant === 'split' ? 's' : epilogue === 'none' ? '' : 'relu'}`,
+  key: `${E}${P}${width}${variant === 'split' ? 's' : variant === 'fused' ? `f${epilogue}` : epilogue === 'none' ? '' : 'relu'}`,
   uniforms: BACKWARD_REDUCE,
   bindings: [
     ...(variant === 'split'
@@ -253,30 +279,43 @@ const backwardReduce = (E: Elem, P: Elem, width: 1 | 4, epilogue: BatchNormEpilo
     { name: 'Stats', type: 'f32', access: 'read' as const },
     ...(epilogue === 'none' || variant === 'split' ? [] : [{ name: 'Y', type: unit(width, E), access: 'read' as const }]),
     { name: 'Coef', type: 'f32', access: 'read_write' as const },
+    ...(variant === 'fused' ? dxBindings(E, width, epilogue) : []),
   ],
   body: () => `${CHANNEL_ENTRY}
-  let N = u.N; let C = u.C; let HW = u.HW; ${variant === 'channel' ? 'let xo = u.xOffset; let go = u.dyOffset;' : ''}
+  let N = u.N; let C = u.C; let HW = u.HW; ${variant === 'split' ? '' : 'let xo = u.xOffset; let go = u.dyOffset;'}
   let c = wg.x;
   let mean = Stats[4u * c];
   let invstd = Stats[4u * c + 1u];
   ${channelSums(width, variant, BACKWARD_TERM(width, epilogue))}
+  let M = f32(N * HW * ${width}u);
+  let db = shared0[0];
+  let dw = shared1[0] * invstd;
+  let k1 = f32(Wt[u.wOffset + c]) * invstd;
+  var k2 = 0.0; var k3 = 0.0;
+  if (u.training == 1u) {
+    // dx = k1 * (dy - db/M - xhat * dw/M), xhat = (x - mean) * invstd
+    k2 = -k1 * invstd * dw / M;
+    k3 = -k1 * db / M - k2 * mean;
+  }
   if (li == 0u) {
-    let M = f32(N * HW * ${width}u);
-    let db = shared0[0];
-    let dw = shared1[0] * invstd;
-    let k1 = f32(Wt[u.wOffset + c]) * invstd;
-    var k2 = 0.0; var k3 = 0.0;
-    if (u.training == 1u) {
-      // dx = k1 * (dy - db/M - xhat * dw/M), xhat = (x - mean) * invstd
-      k2 = -k1 * invstd * dw / M;
-      k3 = -k1 * db / M - k2 * mean;
-    }
     // One row per coefficient (row j at j * C): dw and db are contiguous [C] views, gradients as they are.
     Coef[c] = k1; Coef[C + c] = k2; Coef[2u * C + c] = k3;
     Coef[3u * C + c] = dw; Coef[4u * C + c] = db;
-  }
+  }${variant === 'fused' ? overChannel((i) => dxUnit(E, width, epilogue, `DY[go + ${i}]`, `X[xo + ${i}]`, i, 'k1', 'k2', 'k3')) : ''}
 }`,
 });
+
+/** The outputs of dx's pass: DX, and after a fused residual its gradient DR. */
+const dxBindings = (E: Elem, width: 1 | 4, epilogue: BatchNormEpilogue) => [
+  { name: 'DX', type: unit(width, E), access: 'read_write' as const },
+  ...(epilogue === 'addRelu' ? [{ name: 'DR', type: unit(width, E), access: 'read_write' as const }] : []),
+];
+
+/** dx = k1*dy + k2*x + k3 for the unit at i (masked dy after a fused ReLU), and DR = dy after a residual. */
+const dxUnit = (E: Elem, width: 1 | 4, epilogue: BatchNormEpilogue, dy: string, x: string, i: string, k1: string, k2: string, k3: string) => `
+  let dy = ${maskedDy(width, epilogue, dy, `Y[${i}]`)};
+  DX[${i}] = ${unit(width, E)}(${k1} * dy + ${k2} * ${load(width, x)} + ${k3});
+  ${epilogue === 'addRelu' ? `DR[${i}] = ${unit(width, E)}(dy);` : ''}`;
 
 // dx = k1*dy + k2*x + k3 (and, after a fused residual, its gradient: the masked dy), in units of
 // `width` elements (offsets too), one (n, c) plane per workgroup row as in apply.
@@ -290,14 +329,10 @@ const backwardApply = (E: Elem, width: 1 | 4, epilogue: BatchNormEpilogue) => ({
     { name: 'DY', type: unit(width, E), access: 'read' as const },
     { name: 'Coef', type: 'f32', access: 'read' as const },
     ...(epilogue === 'none' ? [] : [{ name: 'Y', type: unit(width, E), access: 'read' as const }]),
-    { name: 'DX', type: unit(width, E), access: 'read_write' as const },
-    ...(epilogue === 'addRelu' ? [{ name: 'DR', type: unit(width, E), access: 'read_write' as const }] : []),
+    ...dxBindings(E, width, epilogue),
   ],
   body: () => `${PLANE_ENTRY}
-  let C = u.C;
-  let dy = ${maskedDy(width, epilogue, 'DY[u.dyOffset + i]', 'Y[i]')};
-  DX[i] = ${unit(width, E)}(Coef[c] * dy + Coef[C + c] * ${load(width, 'X[u.xOffset + i]')} + Coef[2u * C + c]);
-  ${epilogue === 'addRelu' ? `DR[i] = ${unit(width, E)}(dy);` : ''}
+  let C = u.C;${dxUnit(E, width, epilogue, 'DY[u.dyOffset + i]', 'X[u.xOffset + i]', 'i', 'Coef[c]', 'Coef[C + c]', 'Coef[2u * C + c]')}
 }`,
 });
 
@@ -327,10 +362,15 @@ function chunksOf(C: number, units: number): { chunk: number; chunks: number } {
   return { chunk, chunks: Math.ceil(units / chunk) };
 }
 
+// Per channel, at most this many values go through one workgroup's two passes when a GPU runs untuned.
+const FUSED_MAX_VALUES = 4096;
+
 /**
- * One per-channel reduction (the statistics, or the backward's sums), chosen per adapter and problem by
- * measurement. `encode(variant, buffers, partials)` dispatches the reduction's final kernel on
- * `buffers`, after the split pass has filled `partials` (split only); `pass` dispatches that pass.
+ * One per-channel reduction (the statistics, or the backward's sums) and the per-unit pass that uses it
+ * (y, or dx), chosen per adapter and problem by measurement. `encode(variant, buffers, partials)`
+ * dispatches the reduction's final kernel on `buffers` (the fused one doing the per-unit pass too),
+ * after the split pass has filled `partials` (split only); `pass` dispatches that pass, `apply` the
+ * per-unit pass after the other variants.
  */
 function reduceChannels(
   problem: string,
@@ -340,21 +380,28 @@ function reduceChannels(
   buffers: Storage[],
   pass: (buffers: Storage[], partials: Storage, chunk: number, chunks: number) => void,
   encode: (variant: BatchNormVariant, buffers: Storage[], partials: Storage | null, chunks: number) => void,
+  apply: (buffers: Storage[]) => void,
 ): void {
   const { chunk, chunks } = chunksOf(C, units);
   const run = (variant: BatchNormVariant, bufs: Storage[]) => {
-    if (variant === 'channel') return encode(variant, bufs, null, 0);
-    const part = empty([C * chunks * 2]);
-    pass(bufs, part.storage, chunk, chunks);
-    encode(variant, bufs, part.storage, chunks);
-    part.dispose();
+    if (variant === 'fused') return encode(variant, bufs, null, 0);
+    if (variant === 'channel') encode(variant, bufs, null, 0);
+    else {
+      const part = empty([C * chunks * 2]);
+      pass(bufs, part.storage, chunk, chunks);
+      encode(variant, bufs, part.storage, chunks);
+      part.dispose();
+    }
+    apply(bufs);
   };
+  const gpu = !getDevice().info.isCpu;
   const variant = choose<BatchNormVariant>({
     problem: `batchNorm|${problem}|C${sizeClass(C)}|M${sizeClass(units)}`,
     candidates: [...BATCH_NORM_VARIANTS],
     label: (v) => v,
-    // A CPU's few threads are busy with the channels alone; a GPU's are not when chunks would be many.
-    fallback: !getDevice().info.isCpu && chunks >= 4 ? 'split' : 'channel',
+    // A CPU's few threads are busy with the channels alone; a GPU's are when each channel's values are
+    // few, and not when chunks would be many.
+    fallback: !gpu || elements / C <= FUSED_MAX_VALUES ? 'fused' : chunks >= 4 ? 'split' : 'channel',
     // Bandwidth-bound: an element read costs about as much time as 50 flops.
     worthTuning: worthTuning(50 * elements),
     prepare: () => {
@@ -432,23 +479,28 @@ export function batchNorm2d(
   const statsOut = empty([C, 4]);
   // Planes a multiple of 4 long (HRNet's always are) go through vec4 loads.
   const width = HW % 4 === 0 && hx.t.offset % 4 === 0 && (hr?.t.offset ?? 0) % 4 === 0 ? 4 : 1;
-  const words = (chunks: number) => STATS.pack({
-    N, C, HW: HW / width, eps: options.eps ?? 1e-5, momentum: options.momentum ?? 0.1, training: training ? 1 : 0, xOffset: hx.t.offset / width,
-    hasRunning: runningMean ? 1 : 0, wOffset: w.offset, bOffset: b.offset, rmOffset: rm.offset, rvOffset: rv.offset, countOffset: counter?.offset ?? 0, chunks,
-  });
-  const statsBuffers = [hx.t.storage, w.storage, b.storage, rm.storage, rv.storage, statsOut.storage, ...(counter ? [counter.storage] : [])];
   const xOffset = hx.t.offset / width;
-  if (!training) dispatch(stats(E, P, width, !!counter, 'channel'), statsBuffers, words(0), [C]);
-  else {
+  const rOffset = (hr?.t.offset ?? 0) / width;
+  const words = (chunks: number) => STATS.pack({
+    N, C, HW: HW / width, eps: options.eps ?? 1e-5, momentum: options.momentum ?? 0.1, training: training ? 1 : 0, xOffset,
+    hasRunning: runningMean ? 1 : 0, wOffset: w.offset, bOffset: b.offset, rmOffset: rm.offset, rvOffset: rv.offset, countOffset: counter?.offset ?? 0, chunks, rOffset,
+  });
+  const y = empty(x.shape, x.dtype);
+  // The statistics' buffers (x, w, b, rm, rv, stats, counter), then the residual and y.
+  const statsCount = counter ? 7 : 6;
+  const buffers = [hx.t.storage, w.storage, b.storage, rm.storage, rv.storage, statsOut.storage, ...(counter ? [counter.storage] : []), ...(hr ? [hr.t.storage] : []), y.storage];
+  const applyY = (bufs: Storage[]) => dispatch(apply(E, width, epilogue), [bufs[0]!, bufs[5]!, ...bufs.slice(statsCount)], APPLY.pack({ HW: HW / width, C, xOffset, rOffset }), planeGrid(HW / width, N * C));
+  if (!training) {
+    dispatch(stats(E, P, width, !!counter, 'channel'), buffers.slice(0, statsCount), words(0), [C]);
+    applyY(buffers);
+  } else {
     reduceChannels(
-      `${E}|stats`, C, (N * HW) / width, N * C * HW, statsBuffers,
+      `${E}|stats${epilogue}`, C, (N * HW) / width, N * C * HW, buffers,
       ([bx], part, chunk, chunks) => dispatch(partials(E, width, 'stats'), [bx!, part], PARTIALS.pack({ N, C, HW: HW / width, xOffset, dyOffset: 0, chunk, chunks }), [chunks, C]),
-      (v, bufs, part, chunks) => dispatch(stats(E, P, width, !!counter, v), [...(part ? [part] : []), ...bufs], words(chunks), [C]),
+      (v, bufs, part, chunks) => dispatch(stats(E, P, width, !!counter, v, epilogue), v === 'fused' ? bufs : [...(part ? [part] : []), ...bufs.slice(0, statsCount)], words(chunks), [C]),
+      applyY,
     );
   }
-  const y = empty(x.shape, x.dtype);
-  const applyBuffers = [hx.t.storage, statsOut.storage, ...(hr ? [hr.t.storage] : []), y.storage];
-  dispatch(apply(E, width, epilogue), applyBuffers, APPLY.pack({ HW: HW / width, C, xOffset: hx.t.offset / width, rOffset: (hr?.t.offset ?? 0) / width }), planeGrid(HW / width, N * C));
   hx.done();
   hr?.done();
   const inputs = [x, ...(weight ? [weight] : []), ...(bias ? [bias] : []), ...(residual ? [residual] : [])];
@@ -459,26 +511,30 @@ export function batchNorm2d(
     const cdy = asContiguous(dy);
     const coef = empty([5, C]);
     const w4 = HW % 4 === 0 && cx.t.offset % 4 === 0 && cdy.t.offset % 4 === 0 ? 4 : 1;
-    const masked = sy ? [sy.storage] : [];
+    const m = sy ? 1 : 0;
     const [xo, go] = [cx.t.offset / w4, cdy.t.offset / w4];
-    // Buffers: x, dy, the statistics, y when masked; the weight; the coefficients.
-    reduceChannels(
-      `${E}${P}|backward${epilogue === 'none' ? '' : 'relu'}`, C, (N * HW) / w4, N * C * HW, [cx.t.storage, cdy.t.storage, st!.storage, ...masked, sw!.storage, coef.storage],
-      (bufs, part, chunk, chunks) => dispatch(partials(E, w4, epilogue === 'none' ? 'none' : 'relu'), [...bufs.slice(0, -2), part], PARTIALS.pack({ N, C, HW: HW / w4, xOffset: xo, dyOffset: go, chunk, chunks }), [chunks, C]),
-      (v, bufs, part, chunks) => {
-        const [bx, bdy, bst] = bufs;
-        const [bw, bcoef] = bufs.slice(-2);
-        const inputs = part ? [part] : [bx!, bdy!];
-        const by = part ? [] : bufs.slice(3, -2);
-        dispatch(backwardReduce(E, P, w4, epilogue, v), [...inputs, bw!, bst!, ...by, bcoef!], BACKWARD_REDUCE.pack({ N, C, HW: HW / w4, training: training ? 1 : 0, xOffset: xo, dyOffset: go, wOffset: sw!.offset, chunks }), [C]);
-      },
-    );
     const dx = empty(x.shape, x.dtype);
     const dr = residual ? empty(x.shape, x.dtype) : null;
-    if (x.requiresGrad || dr) {
-      const outs = [dx.storage, ...(dr ? [dr.storage] : [])];
-      dispatch(backwardApply(E, w4, epilogue), [cx.t.storage, cdy.t.storage, coef.storage, ...masked, ...outs], BACKWARD_APPLY.pack({ HW: HW / w4, C, xOffset: cx.t.offset / w4, dyOffset: cdy.t.offset / w4 }), planeGrid(HW / w4, N * C));
-    }
+    // Buffers: x, dy, the statistics, y when masked; the weight; the coefficients; dx, and dr after a residual.
+    reduceChannels(
+      `${E}${P}|backward${epilogue}`, C, (N * HW) / w4, N * C * HW,
+      [cx.t.storage, cdy.t.storage, st!.storage, ...(sy ? [sy.storage] : []), sw!.storage, coef.storage, dx.storage, ...(dr ? [dr.storage] : [])],
+      (bufs, part, chunk, chunks) => dispatch(partials(E, w4, epilogue === 'none' ? 'none' : 'relu'), [...bufs.slice(0, 3 + m), part], PARTIALS.pack({ N, C, HW: HW / w4, xOffset: xo, dyOffset: go, chunk, chunks }), [chunks, C]),
+      (v, bufs, part, chunks) => {
+        const [bx, bdy, bst] = bufs;
+        const [bw, bcoef] = bufs.slice(3 + m, 5 + m);
+        const inputs = part ? [part] : [bx!, bdy!];
+        const by = part ? [] : bufs.slice(3, 3 + m);
+        const outs = v === 'fused' ? bufs.slice(5 + m) : [];
+        dispatch(backwardReduce(E, P, w4, epilogue, v), [...inputs, bw!, bst!, ...by, bcoef!, ...outs], BACKWARD_REDUCE.pack({ N, C, HW: HW / w4, training: training ? 1 : 0, xOffset: xo, dyOffset: go, wOffset: sw!.offset, chunks }), [C]);
+      },
+      (bufs) => {
+        // The fused variant writes dx whether or not it is needed; the others only when it is.
+        if (!x.requiresGrad && !dr) return;
+        const [bx, bdy] = bufs;
+        dispatch(backwardApply(E, w4, epilogue), [bx!, bdy!, bufs[4 + m]!, ...bufs.slice(3, 3 + m), ...bufs.slice(5 + m)], BACKWARD_APPLY.pack({ HW: HW / w4, C, xOffset: xo, dyOffset: go }), planeGrid(HW / w4, N * C));
+      },
+    );
     cx.done();
     cdy.done();
     // dweight and dbias in the parameters' dtype (rounded once when that is float16).

@@ -14,7 +14,7 @@ import { PARAM_WORDS } from './uniforms.js';
 const PARAM_BYTES = PARAM_WORDS * 4;
 // Long runs of work are submitted in parts, so the GPU starts on the first while the rest is encoded
 // (a tiny training step at batch 8 on lavapipe: 8-10 % faster than one submit per step).
-const DISPATCHES_PER_SUBMIT = 64;
+let dispatchesPerSubmit = 64;
 const MAX_CACHED = 20000;
 
 interface Batch {
@@ -197,7 +197,7 @@ export function dispatch(
   batch!.dispatches++;
   dispatchCount++;
   // Timed work (gpuTime) stays in one pass and one submit, however long.
-  if (batch!.dispatches >= DISPATCHES_PER_SUBMIT && !stamping) flush();
+  if (batch!.dispatches >= dispatchesPerSubmit && !stamping) flush();
 }
 
 /**
@@ -273,6 +273,19 @@ export function grid(groups: number): [number, number] {
   if (groups <= maxWg) return [groups, 1];
   const y = Math.ceil(groups / maxWg);
   return [Math.ceil(groups / y), y];
+}
+
+/**
+ * How many dispatches are encoded before they are submitted (64 by default; tfjs-webgpu's
+ * WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE is the same knob). Smaller lets the GPU start sooner, larger
+ * submits less often; `Infinity` submits only when work must reach the GPU (a readback, a wait, an
+ * upload that must not overtake it). Returns the previous value.
+ */
+export function setDispatchesPerSubmit(dispatches: number): number {
+  if (!(dispatches >= 1)) throw new Error(`setDispatchesPerSubmit: ${dispatches} is not a number of dispatches >= 1 (or Infinity)`);
+  const previous = dispatchesPerSubmit;
+  dispatchesPerSubmit = dispatches;
+  return previous;
 }
 
 /** Submits everything encoded so far. */
