@@ -415,7 +415,7 @@ it(
     const page = await runInPage('reductions', () => (window as unknown as { runVariants(): Promise<Page> }).runVariants());
     console.log(`browser test: Chromium's subgroups: ${page.subgroups} (sizes ${page.subgroupSizes.join('-')}); variants: ${Object.keys(page.results).join(', ')}`);
     expect(Object.keys(page.results)).toEqual([
-      'batchNorm channel', 'batchNorm split', 'rows thread', 'rows workgroup', 'rows subgroup',
+      'batchNorm channel', 'batchNorm split', 'batchNorm fused', 'rows thread', 'rows workgroup', 'rows subgroup',
       'reduce thread', 'reduce columns', 'reduce workgroup', 'reduce subgroup',
       'attention 1', 'attention 2', 'attention 4', 'attention tile32', 'attention tile64',
       'attentionBackward 1', 'attentionBackward 2', 'attentionBackward 4', 'attentionBackward tile32', 'attentionBackward tile64',
