@@ -118,7 +118,10 @@ interface ConvCase {
   N: number; C: number; H: number; W: number; F: number; k: number; stride: number; pad: number; bias: boolean;
 }
 const CONVS: ConvCase[] = [
+  // On a CPU the register weight gradient splits its 64 output rows into 3 bands, one across the images.
   { name: 'HRNet 3x3 32->32 at 32x24 (batch 2)', N: 2, C: 32, H: 32, W: 24, F: 32, k: 3, stride: 1, pad: 1, bias: false },
+  // 64 x 3 x 8 threads fill a CPU: one band, the weight gradient written without partials.
+  { name: 'HRNet 3x3 64->64 at 16x12', N: 1, C: 64, H: 16, W: 12, F: 64, k: 3, stride: 1, pad: 1, bias: false },
   { name: 'HRNet 3x3 stride 2 32->64 at 32x24', N: 2, C: 32, H: 32, W: 24, F: 64, k: 3, stride: 2, pad: 1, bias: false },
   { name: 'HRNet 1x1 64->32 at 32x24', N: 2, C: 64, H: 32, W: 24, F: 32, k: 1, stride: 1, pad: 0, bias: false },
   { name: 'odd 3x3 stride 2 5->7 at 9x7 with bias', N: 3, C: 5, H: 9, W: 7, F: 7, k: 3, stride: 2, pad: 1, bias: true },

@@ -3,7 +3,8 @@
 // values loaded once serves every kernel column, and the weights arrive as vec4s from a small
 // re-laid copy (channels fastest, padded to a multiple of 8). The three passes — forward, input
 // gradient, weight gradient — have kernels of their own; the weight gradient splits the reduction
-// over images and sums the partials once.
+// over bands of output rows (of all images in turn) when the device needs the threads, and sums the
+// partials once.
 //
 // float16 tensors run the same kernels with half storage: every load widens to f32, every sum runs in
 // f32 (the weight gradient's partials are f32 too), and each result is rounded to half once, on store.
@@ -28,7 +29,7 @@ import { type Tensor, empty } from '../tensor.js';
 import { sum } from './reduce.js';
 import { asContiguous } from './rows.js';
 import { contiguous, copyInto } from './copy.js';
-import { slice } from './view.js';
+import { reshape, slice } from './view.js';
 import { to } from './cast.js';
 
 const WG = 64;
@@ -117,7 +118,7 @@ const geom = (g: Geometry) => ({ N: g.N, C: g.C, H: g.H, W: g.W, F: g.F, OH: g.O
 // Each kernel's own uniforms after the geometry: offsets of its inputs, the bias flag, the row bands.
 const FORWARD = uniforms({ ...GEOM, xOff: 'u32', hasBias: 'u32', biasOff: 'u32' });
 const DATA = uniforms({ ...GEOM, dyOff: 'u32' });
-const WEIGHT = uniforms({ ...GEOM, xOff: 'u32', dyOff: 'u32', rows: 'u32', splitsPerImage: 'u32' });
+const WEIGHT = uniforms({ ...GEOM, xOff: 'u32', dyOff: 'u32', rows: 'u32', splits: 'u32' });
 /** The entry of the tiled kernels, with the shared params read. */
 const GEOM_ENTRY = `
 @compute @workgroup_size(${WG})
@@ -231,7 +232,8 @@ function backwardDataKernel(E: Elem, EW: Elem, KH: number, KW: number, S: number
 
 /**
  * Weight gradient partials: part[split, f, c, kh, kw] for 8 filters x one (c, kh) x every kw, summed
- * over the output rows of one split (an image, or a band of `rows` rows of it).
+ * over the output rows of one split: `rows` rows of the N * OH (image after image); with one split,
+ * the weight gradient itself.
  */
 function backwardWeightKernel(E: Elem, KH: number, KW: number, S: number, vecDy: boolean) {
   const J = 3 * S + KW;
@@ -251,18 +253,18 @@ function backwardWeightKernel(E: Elem, KH: number, KW: number, S: number, vecDy:
     ],
     body: () => `${GEOM_ENTRY}
   let t = wg.x * ${WG}u + li;
-  let splitsPerImage = u.splitsPerImage;
-  if (t >= C * ${KH}u * N * splitsPerImage) { return; }
+  if (t >= C * ${KH}u * u.splits) { return; }
   let ckh = t % (C * ${KH}u);
   let split = t / (C * ${KH}u);
   let c = ckh / ${KH}u;
   let kh = i32(ckh % ${KH}u);
-  let n = split / splitsPerImage;
-  let ohStart = i32((split % splitsPerImage) * u.rows);
-  let ohEnd = min(OH, ohStart + i32(u.rows));
+  let rStart = split * u.rows;
+  let rEnd = min(N * u32(OH), rStart + u.rows);
   let f0 = wg.y * ${CT}u;
   ${[...Array(CT).keys()].map((f) => `var acc${f}: array<f32, ${KW}>;`).join(' ')}
-  for (var oh = ohStart; oh < ohEnd; oh++) {
+  for (var r = rStart; r < rEnd; r++) {
+    let n = r / u32(OH);
+    let oh = i32(r % u32(OH));
     let ih = oh * ${S} - padH + kh;
     if (ih < 0 || ih >= H) { continue; }
     let xRow = u.xOff + ((n * C + c) * u32(H) + u32(ih)) * u32(W);
@@ -405,20 +407,23 @@ function backwardDataRaw(dy: Tensor, w: Tensor, g: Geometry, laid: Tensor | null
 
 function backwardWeightRaw(x: Tensor, dy: Tensor, g: Geometry): Tensor {
   const [M, N, K] = [g.F, g.C * g.KH * g.KW, g.N * g.OH * g.OW];
-  // The register kernel: enough independent partial sums to fill the device, each over a band of output rows.
-  const base = g.C * g.KH * g.N * Math.ceil(g.F / CT);
-  const splitsPerImage = Math.max(1, Math.min(g.OH, Math.ceil(8192 / base)));
-  const rows = Math.ceil(g.OH / splitsPerImage);
-  const splits = Math.ceil(g.OH / rows);
+  // The register kernel: enough independent partial sums to fill the device (a CPU's few cores need
+  // far fewer threads than a GPU), each over a band of output rows; one, and no sum, when the filters
+  // and input channels alone give the threads.
+  const base = g.C * g.KH * Math.ceil(g.F / CT);
+  const threads = getDevice().info.isCpu ? 1024 : 8192;
+  const allRows = g.N * g.OH;
+  const rows = Math.ceil(allRows / Math.max(1, Math.min(allRows, Math.ceil(threads / base))));
+  const splits = Math.ceil(allRows / rows);
   // Its partials are float32 whatever the dtype: the sum over them is the end of the f32 accumulation.
-  const partShape = [g.N * splits, g.F, g.C, g.KH, g.KW];
+  const partShape = [splits, g.F, g.C, g.KH, g.KW];
   const encode = (v: Variant, [xs, ds, os]: Storage[]) => {
     if (isTile(v)) {
       gemm(backwardWeightOps(elem(g.dtype), elem(g.wdtype), g, { x: x.offset, dy: dy.offset }), v, { M, N, K, batches: 1 }, [xs!, ds!, os!]);
       return;
     }
     dispatch(backwardWeightKernel(elem(g.dtype), g.KH, g.KW, g.stride, g.OW % 4 === 0 && dy.offset % 4 === 0), [xs!, ds!, os!],
-      WEIGHT.pack({ ...geom(g), xOff: x.offset, dyOff: dy.offset, rows, splitsPerImage: splits }), [Math.ceil((g.C * g.KH * g.N * splits) / WG), Math.ceil(g.F / CT)]);
+      WEIGHT.pack({ ...geom(g), xOff: x.offset, dyOff: dy.offset, rows, splits }), [Math.ceil((g.C * g.KH * splits) / WG), Math.ceil(g.F / CT)]);
   };
   const outBytes = Math.max(4 * partShape.reduce((a, b) => a * b), M * N * dtypes[g.wdtype].bytes);
   const v = passVariant('wgrad', g, g.OW, [M, N, K, 1], [x.storage.byteSize, dy.storage.byteSize, outBytes], encode);
@@ -429,7 +434,7 @@ function backwardWeightRaw(x: Tensor, dy: Tensor, g: Geometry): Tensor {
   }
   const part = empty(partShape);
   encode(v, [x.storage, dy.storage, part.storage]);
-  const dw = sum(part, 0);
+  const dw = splits === 1 ? reshape(part, partShape.slice(1)) : sum(part, 0);
   part.dispose();
   return toDType(dw, g.wdtype);
 }
