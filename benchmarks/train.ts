@@ -6,11 +6,13 @@
 // `pnpm bench train --soak [--steps N] [--run]`: memory over a long run instead (see lib/soak.ts).
 // `pnpm bench train --dispatches [--config C] [--batch N]`: a step's dispatches per kernel (lib/dispatches.ts).
 // `pnpm bench train --losses [...]`: a tmpose-b run's per-step losses on fixed data (lib/losses.ts).
+// `pnpm bench train --encode [--config C] [--batch N] [--steps N]`: a step's CPU encode time (lib/encode.ts).
 import { type ConfigName, createModel, getConfig } from '@tmpose/model';
 import { GradScaler, init, optim, runtimeStats, sync, tensor, tidy } from '@tmpose/tensor';
 import { DataLoader, loadCoco } from '@tmpose/train';
 import { fileURLToPath } from 'node:url';
 import { dispatches } from './lib/dispatches.js';
+import { encode } from './lib/encode.js';
 import { losses } from './lib/losses.js';
 import { soak } from './lib/soak.js';
 import { mixedBackward, trainingStep } from './lib/step.js';
@@ -22,6 +24,7 @@ export async function main(args: string[]): Promise<void> {
   if (args.includes('--soak')) return soak(args);
   if (args.includes('--dispatches')) return dispatches(args);
   if (args.includes('--losses')) return losses(args);
+  if (args.includes('--encode')) return encode(args);
   const quick = args.includes('--quick');
   const full = args.includes('--full');
   const precisionAt = args.indexOf('--precision');
