@@ -10,7 +10,7 @@
 // first, the position embedding is added again to the visual tokens of the residual stream (so it
 // accumulates); keypoint tokens never get it. Each residual add is fused into the store of the branch's
 // last linear (to_out.0, net.3) when no dropout follows it: `residual.forward(x)` is `fn(LN(x), x)`.
-import { type Tensor, add, multiHeadAttention, nn, tidy } from '@tmpose/tensor';
+import { type Tensor, add, feedForward, multiHeadAttention, nn, tidy } from '@tmpose/tensor';
 
 /** A plain container (torch.nn.ModuleList): children named "0", "1", ...; it has no forward of its own. */
 export class ModuleList<M extends nn.AnyModule = nn.AnyModule> extends nn.Module<never[], never> {
@@ -65,7 +65,7 @@ export class Attention extends nn.Module<[Tensor, Tensor?]> {
   }
 }
 
-/** Linear → GELU (erf) → Dropout → Linear → Dropout (+ residual). */
+/** Linear → GELU (erf) → Dropout → Linear → Dropout (+ residual); without dropout, one fused op (feedForward). */
 export class FeedForward extends nn.Module<[Tensor, Tensor?]> {
   readonly net: nn.Sequential;
 
@@ -78,9 +78,10 @@ export class FeedForward extends nn.Module<[Tensor, Tensor?]> {
   }
 
   forward(x: Tensor, residual?: Tensor): Tensor {
-    const hidden = this.net.at(1).forward(this.net.at(0).forward(x));
-    const dropped = (this.net.at(2) as nn.Dropout).p > 0 ? this.net.at(2).forward(hidden) : hidden;
-    return outputPlus(this.net.at(3) as nn.Linear, this.net.at(4) as nn.Dropout, dropped, residual);
+    const [fc1, fc2] = [this.net.at(0) as nn.Linear, this.net.at(3) as nn.Linear];
+    const [drop1, drop2] = [this.net.at(2) as nn.Dropout, this.net.at(4) as nn.Dropout];
+    if (drop1.p === 0 && drop2.p === 0) return feedForward(x, fc1.weight, fc1.bias ?? undefined, fc2.weight, fc2.bias ?? undefined, { residual });
+    return outputPlus(fc2, drop2, drop1.forward(this.net.at(1).forward(fc1.forward(x))), residual);
   }
 }
 

@@ -18,7 +18,7 @@ export { tensor, zeros, ones, full, zerosLike, onesLike, arange, rand, randn, ma
 export {
   add, sub, mul, div, pow, exp, log, maximum, minimum, eq, ne, lt, le, gt, ge, sum, mean, concat, stack,
   matmul, linear, softmax, logSoftmax, layerNorm, mseLoss, conv2d, batchNorm2d, scaledDotProductAttention,
-  multiHeadAttention,
+  multiHeadAttention, feedForward,
 } from './amp/ops.js';
 export { neg, abs, sqrt, relu, gelu, sigmoid, tanh } from './ops/elementwise.js';
 export { max, min, type ReduceOptions, type SumOptions } from './ops/reduce.js';

@@ -16,17 +16,22 @@ import { Tensor } from '../tensor.js';
 import { autocastList, autocastOp, autocastOperands } from './autocast.js';
 
 /**
- * What a product (matmul, linear, conv2d: input, weight, bias) casts to float16: the input alone when the
- * weight side (b, or weight and bias) is all float32, since the kernels read float32 weights as they are
- * (no cast in the forward, float32 gradients with no cast in the backward); else all three. This holds
- * for any float32 weight side, not only parameters: a float32 activation as matmul's b is read exactly,
- * at no more traffic than a cast copy, and its gradient comes out in its dtype as autograd needs.
+ * What a product (matmul, linear, conv2d, feedForward: the input, then weights and biases) casts to
+ * float16: the input alone when the weight side (b, or the weights and biases) is all float32, since the
+ * kernels read float32 weights as they are (no cast in the forward, float32 gradients with no cast in
+ * the backward); else all of them. This holds for any float32 weight side, not only parameters: a
+ * float32 activation as matmul's b is read exactly, at no more traffic than a cast copy, and its
+ * gradient comes out in its dtype as autograd needs. (Options, as a residual, are not cast.)
  */
-const productCasts = (args: unknown[]): number[] => ([1, 2].every((i) => !(args[i] instanceof Tensor) || args[i].dtype === 'float32') ? [0] : [0, 1, 2]);
+const productCasts = (args: unknown[]): number[] => {
+  const weights = args.slice(1).filter((a) => a instanceof Tensor);
+  return weights.every((w) => w.dtype === 'float32') ? [0] : args.map((_, i) => i).filter((i) => args[i] instanceof Tensor);
+};
 
 // float16: the products, where float16 pays (the input cast; weights as productCasts says).
 export const matmul = /* @__PURE__ */ autocastOp('float16', M.matmul, productCasts);
 export const linear = /* @__PURE__ */ autocastOp('float16', M.linear, productCasts);
+export const feedForward = /* @__PURE__ */ autocastOp('float16', M.feedForward, productCasts);
 export const conv2d = /* @__PURE__ */ autocastOp('float16', CV.conv2d, productCasts);
 export const scaledDotProductAttention = /* @__PURE__ */ autocastOp('float16', A.scaledDotProductAttention);
 export const multiHeadAttention = /* @__PURE__ */ autocastOp('float16', A.multiHeadAttention, [0]);

@@ -77,6 +77,11 @@ const BINARY = {
   tanhGrad: { expr: 'b * (1.0 - a * a)', float: true },
 } as const satisfies Record<string, { expr: string; float?: boolean }>;
 
+/** WGSL gelu_(a) and geluGrad_(a, b) (b times gelu'(a)): gelu's formulas, for kernels that fuse them in a store. */
+export const GELU_WGSL = `${ERF}
+fn gelu_(a: f32) -> f32 { return ${UNARY.gelu.expr}; }
+fn geluGrad_(a: f32, b: f32) -> f32 { return ${BINARY.geluGrad.expr}; }`;
+
 type UnaryName = keyof typeof UNARY;
 type BinaryName = keyof typeof BINARY;
 export type Operand = Tensor | number;

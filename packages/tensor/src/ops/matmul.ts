@@ -20,8 +20,9 @@ import { dispatch, flushNumber } from '../runtime/queue.js';
 import { choose, sizeClass } from '../runtime/tune.js';
 import { uniforms } from '../runtime/uniforms.js';
 import { type GemmOps, type GemmTile, elemsKey, gemm, gemmChoices, gemmLabel, gemmMaxBatches, gemmUnderfilled, productDTypes, GEMM_TILES } from './gemm.js';
-import { broadcastShapes, fmt, sameShape, sizeOf } from '../shape.js';
+import { type Shape, broadcastShapes, fmt, sameShape, sizeOf } from '../shape.js';
 import { type Tensor, empty } from '../tensor.js';
+import { GELU_WGSL } from './elementwise.js';
 import { sumTo } from './reduce.js';
 import { collapse } from './strided.js';
 import { contiguous } from './copy.js';
@@ -105,35 +106,47 @@ interface Elems {
 const elemsOf = (e: Elems) => elemsKey(e.a, e.b, e.o);
 
 /**
- * What a product does beside C = A B in the same pass: `bias` [N] (b's dtype) and `residual` (C's shape
- * and dtype, contiguous from offset 0) are added in the store, and `rowSums` [M] (C's dtype; one batch)
- * receives the sums of A's rows over k: a linear's bias gradient, Σ_rows g, from the pass over gᵀ that
- * makes its weight gradient.
+ * What a product does beside C = A B in the same pass. In the store: `bias` [N] (b's dtype) and
+ * `residual` are added; then `gelu` receives gelu(C) (C itself, the pre-activation, is still stored),
+ * or C is multiplied by gelu'(`geluGradOf`) (the gradient through a GELU of that input). And `rowSums`
+ * [M] (one batch) receives the sums of A's rows over k: a linear's bias gradient, Σ_rows g, from the
+ * pass over gᵀ that makes its weight gradient. The tensors of C's shape (residual, gelu, geluGradOf)
+ * are contiguous from offset 0; all but bias have C's dtype.
  */
 interface Epilogue {
   bias?: Tensor;
   residual?: Tensor;
+  gelu?: Tensor;
+  geluGradOf?: Tensor;
   rowSums?: Tensor;
 }
 /** Which parts of an epilogue a kernel has (its key suffix and its bindings follow them). */
-interface Fused {
-  bias: boolean;
-  residual: boolean;
-  rowSums: boolean;
-}
-const fusedKey = (f: Fused) => `${f.bias ? 'b' : ''}${f.residual ? 'r' : ''}${f.rowSums ? 's' : ''}`;
+type Fused = { [K in keyof Epilogue]-?: boolean };
+const fusedKey = (f: Fused) => `${f.bias ? 'b' : ''}${f.residual ? 'r' : ''}${f.gelu ? 'g' : ''}${f.geluGradOf ? 'd' : ''}${f.rowSums ? 's' : ''}`;
 
-/** The bindings in order: A, B, then the epilogue's inputs, the output, the row sums. */
+/** The bindings in order: A, B, the epilogue's inputs, the output, the epilogue's other outputs. */
 function productBindings(e: Elems, f: Fused, aType: string, bType: string, oType: string): Binding[] {
   return [
     { name: 'A', type: aType, access: 'read' },
     { name: 'B', type: bType, access: 'read' },
     ...(f.bias ? [{ name: 'Bias', type: e.b, access: 'read' as const }] : []),
     ...(f.residual ? [{ name: 'R', type: oType, access: 'read' as const }] : []),
+    ...(f.geluGradOf ? [{ name: 'H', type: e.o, access: 'read' as const }] : []),
     { name: 'O', type: oType, access: 'read_write' },
+    ...(f.gelu ? [{ name: 'G', type: e.o, access: 'read_write' as const }] : []),
     ...(f.rowSums ? [{ name: 'S', type: e.o, access: 'read_write' as const }] : []),
   ];
 }
+
+/** Statements storing C's f32 `v` at flat index `i` (column `n`) with the epilogue; `vec`: O and R bound as vec4s. */
+function storeOne(e: Elems, f: Fused, i: string, n: string, v: string, vec: boolean): string {
+  const at = (name: string) => (vec ? `${name}[(${i}) >> 2u][(${i}) & 3u]` : `${name}[${i}]`);
+  const sum = `${v}${f.bias ? ` + f32(Bias[${n}])` : ''}${f.residual ? ` + f32(${at('R')})` : ''}`;
+  if (!f.gelu && !f.geluGradOf) return `${at('O')} = ${e.o}(${sum});`;
+  return `{ let pre = ${sum}; ${at('O')} = ${e.o}(${f.geluGradOf ? `geluGrad_(f32(H[${i}]), pre)` : 'pre'});${f.gelu ? ` G[${i}] = ${e.o}(gelu_(pre));` : ''} }`;
+}
+/** The kernels' module-scope WGSL for an epilogue. */
+const epilogueFns = (f: Fused) => (f.gelu || f.geluGradOf ? GELU_WGSL : '');
 
 function kernelFor(e: Elems, am: AMode, bm: BMode, wx: number, wy: number, tm: number, f: Fused) {
   const groups = [...Array(tm / 4).keys()];
@@ -148,7 +161,7 @@ function kernelFor(e: Elems, am: AMode, bm: BMode, wx: number, wy: number, tm: n
     key: `${elemsOf(e)}${am}${bm}${wx}x${wy}x${tm}${fusedKey(f)}`,
     uniforms: U,
     bindings: productBindings(e, f, am === 's' ? e.a : `vec4<${e.a}>`, bm === 's' ? e.b : `vec4<${e.b}>`, e.o),
-    body: () => `
+    body: () => `${epilogueFns(f)}
 @compute @workgroup_size(${wx}, ${wy})
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
   let M = u.M; let N = u.N; let K = u.K;
@@ -172,7 +185,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     if (m >= M) { break; }
     for (var c = 0u; c < 4u; c++) {
       if (col + c < N) {
-        O[oBase + m * N + col + c] = ${e.o}(acc${j}[r][c]${f.bias ? ' + f32(Bias[col + c])' : ''}${f.residual ? ' + f32(R[oBase + m * N + col + c])' : ''});
+        ${storeOne(e, f, 'oBase + m * N + col + c', 'col + c', `acc${j}[r][c]`, false)}
       }
     }
   }${storeRowSums(j)}`).join('\n  ')}
@@ -184,12 +197,13 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
  * The tiled core's reads and store for matmul: the same strides, batch broadcast and read modes as the
  * register kernels, vec4 loads along the contiguous dim, a vec4 store when N % 4 == 0.
  */
-function gemmOps(e: Elems, am: AMode, bm: BMode, f: Fused, oVec: boolean, values: View): GemmOps {
-  const scalar = (name: 'A' | 'B' | 'R', mode: string, i: string) => (mode === 's' ? `f32(${name}[${i}])` : `f32(${name}[(${i}) >> 2u][(${i}) & 3u])`);
+function gemmOps(e: Elems, am: AMode, bm: BMode, f: Fused, aligned: boolean, values: View): GemmOps {
+  const scalar = (name: 'A' | 'B', mode: string, i: string) => (mode === 's' ? `f32(${name}[${i}])` : `f32(${name}[(${i}) >> 2u][(${i}) & 3u])`);
   const aAt = (k: string, m: string) => `aBase + ${m} * sAm + ${k} * sAk`;
   const bAt = (k: string, n: string) => `bBase + ${k} * sBk + ${n} * sBn`;
   const oAt = (m: string, n: string) => `(zOut * M + ${m}) * N + ${n}`;
-  const addends = (m: string, n: string) => `${f.bias ? ` + f32(Bias[${n}])` : ''}${f.residual ? ` + ${scalar('R', oVec ? 'v' : 's', oAt(m, n))}` : ''}`;
+  // vec4 stores where rows are aligned, but for GELU (a scalar function) stores are scalar.
+  const oVec = aligned && !f.gelu && !f.geluGradOf;
   const addends4 = (m: string, n: string) =>
     `${f.bias ? ` + vec4<f32>(f32(Bias[${n}]), f32(Bias[${n} + 1u]), f32(Bias[${n} + 2u]), f32(Bias[${n} + 3u]))` : ''}${f.residual ? ` + vec4<f32>(R[(${oAt(m, n)}) >> 2u])` : ''}`;
   return {
@@ -210,7 +224,8 @@ function gemmOps(e: Elems, am: AMode, bm: BMode, f: Fused, oVec: boolean, values
       load: (k, n) => scalar('B', bm, bAt(k, n)),
       load4: bm === 'n' ? (k, n) => `vec4<f32>(B[(bBase + ${k} * sBk + ${n}) >> 2u])` : bm === 'k' ? (k, n) => `vec4<f32>(B[(bBase + ${n} * sBn + ${k}) >> 2u])` : undefined,
     },
-    store: (m, n, v) => (oVec ? `O[(${oAt(m, n)}) >> 2u][(${oAt(m, n)}) & 3u] = ${e.o}(${v}${addends(m, n)});` : `O[${oAt(m, n)}] = ${e.o}(${v}${addends(m, n)});`),
+    fns: epilogueFns(f),
+    store: (m, n, v) => storeOne(e, f, oAt(m, n), n, v, oVec),
     store4: oVec ? (m, n, v) => `O[(${oAt(m, n)}) >> 2u] = vec4<${e.o}>(${v}${addends4(m, n)});` : undefined,
     rowSums: f.rowSums ? (m, v) => `S[${m}] = ${e.o}(${v});` : undefined,
   };
@@ -244,10 +259,10 @@ function matmulRaw(a: Tensor, b: Tensor, dtype: DType, epilogue: Epilogue = {}):
   const e: Elems = { a: dtypes[a.dtype].wgsl, b: dtypes[b.dtype].wgsl, o: dtypes[dtype].wgsl };
   const out = empty([...batchShape, M, N], dtype);
   const batches = sizeOf(batchShape);
-  const { bias, residual, rowSums } = epilogue;
+  const { bias, residual, gelu, geluGradOf, rowSums } = epilogue;
   if (rowSums && (batches !== 1 || N === 0)) throw new Error(`matmul: row sums need one batch and a non-empty output, got ${fmt(out.shape)}`);
   if (out.size === 0) return out;
-  const f: Fused = { bias: !!bias, residual: !!residual, rowSums: !!rowSums };
+  const f: Fused = { bias: !!bias, residual: !!residual, gelu: !!gelu, geluGradOf: !!geluGradOf, rowSums: !!rowSums };
   const pad = (xs: number[], fill: number) => [...Array(MAX_BATCH_RANK - xs.length).fill(fill), ...xs];
   const bShape = pad(c.shape, 1);
   const bsA = pad(c.strides[0]!, 0);
@@ -275,7 +290,7 @@ function matmulRaw(a: Tensor, b: Tensor, dtype: DType, epilogue: Epilogue = {}):
       dispatch(kernel, buffers, U.pack({ M, N, K, ...view(start) }), [Math.ceil(N / (4 * v.wx)), Math.ceil(M / (v.tm * wy)), Math.min(maxZ, batches - start)]);
     }
   };
-  const bound = [a, b, ...(bias ? [bias] : []), ...(residual ? [residual] : []), out, ...(rowSums ? [rowSums] : [])];
+  const bound = [a, b, bias, residual, geluGradOf, out, gelu, rowSums].filter((t): t is Tensor => !!t);
   const variant = choose<Variant>({
     problem: `matmul|${elemsOf(e)}|${am}${bm}${fusedKey(f)}|M${sizeClass(M)}|N${sizeClass(N)}|K${sizeClass(K)}|B${sizeClass(batches)}`,
     ...matmulChoices(M, N, K, batches),
@@ -401,39 +416,81 @@ export interface LinearOptions {
  */
 export function linear(x: Tensor, weight: Tensor, bias?: Tensor, options: LinearOptions = {}): Tensor {
   check('linear', x, weight, bias);
-  const inF = x.shape[x.rank - 1]!;
-  if (weight.rank !== 2 || weight.shape[1] !== inF) {
-    throw new Error(`linear: input ${fmt(x.shape)} and weight ${fmt(weight.shape)} don't match (weight must be [out, ${inF}])`);
-  }
-  const outF = weight.shape[0]!;
-  if (bias) {
-    if (bias.rank !== 1 || bias.shape[0] !== outF) throw new Error(`linear: bias ${fmt(bias.shape)} must be [${outF}]`);
-  }
+  const outF = outFeatures('linear', x.shape, weight, bias);
   const outShape = [...x.shape.slice(0, -1), outF];
-  const { residual } = options;
-  if (residual) {
-    residual.assertAlive('linear');
-    if (!sameShape(residual.shape, outShape)) throw new Error(`linear: residual ${fmt(residual.shape)} must be the output's shape ${fmt(outShape)}`);
-    if (residual.dtype !== x.dtype && !(x.dtype === 'float16' && residual.dtype === 'float32')) {
-      throw new Error(`linear: residual ${residual.dtype} ${fmt(residual.shape)} must be of the input's dtype ${x.dtype}, or float32 for a float16 input`);
-    }
-  }
+  const r = residualRows('linear', x, options.residual, outShape);
   // Fold leading dims into rows so that the weight gradient is one matmul, not a batch plus a sum.
-  const x2 = reshape(x, [-1, inF]);
+  const x2 = reshape(x, [-1, x.shape[x.rank - 1]!]);
   const wT = transpose(weight);
-  // The store reads the residual as the output's layout: contiguous from offset 0.
-  const r2 = residual && reshape(residual, [-1, outF]);
-  const rFlat = r2 && (r2.isContiguous && r2.offset === 0 ? r2 : contiguous(r2));
-  const y2 = matmulRaw(x2, wT, residual?.dtype ?? x.dtype, { bias, residual: rFlat });
-  const inputs = [x2, weight, ...(bias ? [bias] : []), ...(rFlat ? [rFlat] : [])];
-  const y = record(y2, 'linear', inputs, [x2, weight], (g, [sx, sw]) => {
+  const y2 = matmulRaw(x2, wT, r?.dtype ?? x.dtype, { bias, residual: r });
+  const y = record(y2, 'linear', [x2, weight, ...(bias ? [bias] : []), ...(r ? [r] : [])], [x2, weight], (g, [sx, sw]) => {
     const dx = x2.requiresGrad ? product(g, sw!, x.dtype) : null;
     const [dW, db] = weightGrads(g, sx!, weight, bias);
-    return [dx, dW, ...(bias ? [db] : []), ...(rFlat ? [g] : [])];
+    return [dx, dW, ...(bias ? [db] : []), ...(r ? [g] : [])];
   });
   const out = reshape(y, outShape);
-  for (const t of new Set([x2, wT, y, r2, rFlat])) t?.dispose();
+  for (const t of [x2, wT, y, r]) t?.dispose();
   return out;
+}
+
+/**
+ * The Transformer's feed-forward, linear(gelu(linear(x, w1, b1)), w2, b2, options) with GELU's exact erf,
+ * in two products and no elementwise GELU either way: the first stores its pre-activation h and gelu(h)
+ * from one pass, and in the backward the product through w2 applies gelu'(h) in its store.
+ */
+export function feedForward(x: Tensor, w1: Tensor, b1: Tensor | undefined, w2: Tensor, b2: Tensor | undefined, options: LinearOptions = {}): Tensor {
+  check('feedForward', x, w1, b1);
+  check('feedForward', x, w2, b2);
+  const hidden = outFeatures('feedForward', x.shape, w1, b1);
+  const outF = outFeatures('feedForward', [...x.shape.slice(0, -1), hidden], w2, b2);
+  const outShape = [...x.shape.slice(0, -1), outF];
+  const r = residualRows('feedForward', x, options.residual, outShape);
+  const x2 = reshape(x, [-1, x.shape[x.rank - 1]!]);
+  const [w1T, w2T] = [transpose(w1), transpose(w2)];
+  const a = empty([x2.shape[0]!, hidden], x.dtype);
+  const h = matmulRaw(x2, w1T, x.dtype, { bias: b1, gelu: a });
+  const y2 = matmulRaw(a, w2T, r?.dtype ?? x.dtype, { bias: b2, residual: r });
+  const inputs = [x2, w1, ...(b1 ? [b1] : []), w2, ...(b2 ? [b2] : []), ...(r ? [r] : [])];
+  const y = record(y2, 'feedForward', inputs, [x2, w1, w2, h, a], (g, [sx, sw1, sw2, sh, sa]) => {
+    const [dW2, db2] = weightGrads(g, sa!, w2, b2);
+    const first = x2.requiresGrad || w1.requiresGrad || !!b1?.requiresGrad;
+    const dh = first ? matmulRaw(g, sw2!, x.dtype, { geluGradOf: sh }) : null;
+    const dx = x2.requiresGrad ? product(dh!, sw1!, x.dtype) : null;
+    const [dW1, db1] = dh ? weightGrads(dh, sx!, w1, b1) : [null, null];
+    return [dx, dW1, ...(b1 ? [db1] : []), dW2, ...(b2 ? [db2] : []), ...(r ? [g] : [])];
+  });
+  const out = reshape(y, outShape);
+  for (const t of [x2, w1T, w2T, h, a, y, r]) t?.dispose();
+  return out;
+}
+
+/** Checks a linear's weight ([out, in] for an input of `inShape`) and bias ([out]); returns out. */
+function outFeatures(op: string, inShape: Shape, weight: Tensor, bias: Tensor | undefined): number {
+  const inF = inShape[inShape.length - 1]!;
+  if (weight.rank !== 2 || weight.shape[1] !== inF) {
+    throw new Error(`${op}: input ${fmt(inShape)} and weight ${fmt(weight.shape)} don't match (weight must be [out, ${inF}])`);
+  }
+  const outF = weight.shape[0]!;
+  if (bias && (bias.rank !== 1 || bias.shape[0] !== outF)) throw new Error(`${op}: bias ${fmt(bias.shape)} must be [${outF}]`);
+  return outF;
+}
+
+/**
+ * Checks a residual for an output of `shape` from input x, and returns it as the store reads it: as rows
+ * [.., F], contiguous from offset 0 (a handle of its own, for the caller to dispose).
+ */
+function residualRows(op: string, x: Tensor, residual: Tensor | undefined, shape: Shape): Tensor | undefined {
+  if (!residual) return undefined;
+  residual.assertAlive(op);
+  if (!sameShape(residual.shape, shape)) throw new Error(`${op}: residual ${fmt(residual.shape)} must be the output's shape ${fmt(shape)}`);
+  if (residual.dtype !== x.dtype && !(x.dtype === 'float16' && residual.dtype === 'float32')) {
+    throw new Error(`${op}: residual ${residual.dtype} ${fmt(residual.shape)} must be of the input's dtype ${x.dtype}, or float32 for a float16 input`);
+  }
+  const rows = reshape(residual, [-1, shape[shape.length - 1]!]);
+  if (rows.isContiguous && rows.offset === 0) return rows;
+  const copy = contiguous(rows);
+  rows.dispose();
+  return copy;
 }
 
 /**
