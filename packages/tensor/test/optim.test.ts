@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { type Tensor, init, matmul, memory, mul, optim, relu, slice, sum, sync, tensor, tidy, transpose, zeros } from '@tmpose/tensor';
+import { type DeviceInfo, type Tensor, init, matmul, memory, mul, nn, optim, relu, slice, sum, sync, tensor, tidy, transpose, zeros } from '@tmpose/tensor';
 import { runtimeStats } from '../src/runtime/queue.js';
 import { expectClose } from './helpers.js';
 
@@ -31,9 +31,32 @@ function make(c: Case, params: Tensor[]): optim.Optimizer<optim.Hyper> {
 const ATOL = 2e-6;
 const RTOL = 2e-5;
 
+let info: DeviceInfo;
 beforeAll(async () => {
-  await init();
+  info = await init();
 });
+
+/** A module holding `params` (to flatten them). */
+class Holder extends nn.Module<[], null> {
+  constructor(params: readonly Tensor[]) {
+    super();
+    params.forEach((p, i) => this.registerParameter(`p${i}`, p));
+  }
+  forward(): null {
+    return null;
+  }
+}
+
+/** Runs `fn` as if the adapter's limits were `limits` (smaller ones: bindings are checked against the real ones). */
+async function withLimits<T>(limits: Record<string, number>, fn: () => Promise<T>): Promise<T> {
+  const real = info.limits;
+  info.limits = new Proxy(real, { get: (t, k) => (typeof k === 'string' && k in limits ? limits[k] : Reflect.get(t, k, t)) });
+  try {
+    return await fn();
+  } finally {
+    info.limits = real;
+  }
+}
 
 describe('optimizers match PyTorch', () => {
   for (const c of fixtures.cases) {
@@ -112,7 +135,7 @@ describe('optimizers match PyTorch', () => {
 });
 
 describe('fused multi-parameter Adam', () => {
-  it('equals a float64 per-parameter Adam over 100 steps: 13 parameters of odd sizes in 2 groups, views of one buffer, one without a gradient', async () => {
+  for (const flat of [false, true]) it(`equals a float64 per-parameter Adam over 100 steps: 13 parameters of odd sizes in 2 groups, views of one buffer, one without a gradient${flat ? ', flattened' : ''}`, async () => {
     const sizes = [1, 7, 300, 5, 64, 3, 129, 2, 33, 17, 4, 1, 50];
     const host = (n: number, seed: number) => Float64Array.from({ length: n }, (_, i) => Math.sin(i * 0.7 + seed) * 0.5);
     const inits = sizes.map((n, j) => host(n, j));
@@ -123,6 +146,7 @@ describe('fused multi-parameter Adam', () => {
       view.requiresGrad = true;
       return view;
     });
+    if (flat) new Holder(params).flattenParameters();
     const groups = [
       { params: params.slice(0, 8), lr: 0.01, weightDecay: 0.1 },
       { params: params.slice(8), lr: 0.003, betas: [0.8, 0.99] as [number, number], eps: 1e-6 },
@@ -149,6 +173,7 @@ describe('fused multi-parameter Adam', () => {
       opt.zeroGrad();
     }
     for (const [j, p] of params.entries()) expectClose(await p.data(), state[j]!.w, 2e-6, 2e-5, `parameter ${j}`);
+    if (flat) expect(new Set(params.map((p) => p.storage)).size).toBe(1);
     opt.dispose();
     params.forEach((p) => p.dispose());
     shared.dispose();
@@ -173,6 +198,97 @@ describe('fused multi-parameter Adam', () => {
     for (const o of [fused, ...alone]) o.dispose();
     for (const p of [...fusedParams, ...aloneParams]) p.dispose();
   });
+});
+
+describe('flattened parameters', () => {
+  const host = (n: number, seed: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 0.7 + seed) * 0.5);
+
+  it('flattenParameters moves every parameter into one buffer at offsets of 4, same objects and values, gradients dropped; idempotent; splits at the binding limit', async () => {
+    const shapes = [[1], [7], [2, 3], [300], [5]];
+    const make = () => shapes.map((shape, j) => tensor(host(shape.reduce((a, b) => a * b), j), shape, { requiresGrad: true }));
+    const params = make();
+    // A non-contiguous parameter comes out contiguous.
+    const t = transpose(tensor(host(6, 9), [2, 3]));
+    params.push(t);
+    const holder = new Holder(params);
+    params[0]!.grad = tensor([1]);
+    const before = await Promise.all(params.map(async (p) => Array.from(await p.data())));
+    expect(holder.flattenParameters()).toBe(holder);
+    expect(holder.parameters()).toEqual(params);
+    expect(new Set(params.map((p) => p.storage)).size).toBe(1);
+    expect(params.map((p) => p.offset)).toEqual([0, 4, 12, 20, 320, 328]);
+    expect(params.every((p) => p.isContiguous && p.requiresGrad)).toBe(true);
+    expect(params[0]!.grad).toBeNull();
+    for (const [j, p] of params.entries()) expect(Array.from(await p.data()), `parameter ${j}`).toEqual(before[j]);
+    const storage = params[0]!.storage;
+    holder.flattenParameters();
+    expect(params.every((p) => p.storage === storage)).toBe(true);
+    holder.dispose();
+
+    // Storage bindings of 300 floats: [1], [7], [2, 3] in one buffer, [300] in a second, [5] in a third.
+    const split = make();
+    await withLimits({ maxStorageBufferBindingSize: 300 * 4 }, async () => {
+      const h = new Holder(split).flattenParameters();
+      expect(split.map((p) => p.offset)).toEqual([0, 4, 12, 0, 0]);
+      expect(new Set(split.map((p) => p.storage)).size).toBe(3);
+      for (const [j, p] of split.entries()) expect(Array.from(await p.data()), `parameter ${j}`).toEqual(Array.from(host(p.size, j)));
+      h.dispose();
+    });
+  });
+
+  // Fused Adam and AdamW over flattened parameters, unflattened ones and views, with gradients that are
+  // views of shared buffers (as batch norm's), in two groups (decoupled decay and L2), against one
+  // optimizer per parameter, on this adapter and as one with WebGPU's default 8 storage buffers.
+  for (const storages of [0, 8]) {
+    it(`equals one Adam per parameter over 100 steps, bit for bit: flattened, mixed, shared gradient buffers, 2 groups${storages ? `, ${storages} storage buffers` : ''}`, async () => {
+      const limits: Record<string, number> = storages ? { maxStorageBuffersPerShaderStage: storages } : {};
+      await withLimits(limits, async () => {
+        const sizes = Array.from({ length: 40 }, (_, j) => 1 + ((j * 37) % 97));
+        const make = () => sizes.map((n, j) => tensor(host(n, j), [n], { requiresGrad: true }));
+        const fusedParams = make();
+        const aloneParams = make();
+        // 0..29 flattened, 30..39 each its own buffer.
+        const holder = new Holder(fusedParams.slice(0, 30)).flattenParameters();
+        const options = (j: number): optim.ParamGroupInput<optim.AdamHyper> =>
+          j % 2 ? { params: [], lr: 0.003, weightDecay: 0.05, betas: [0.8, 0.99] } : { params: [], lr: 0.01, weightDecay: 0.1, decoupledWeightDecay: true };
+        const fused = new optim.Adam([0, 1].map((r) => ({ ...options(r), params: fusedParams.filter((_, j) => j % 2 === r) })));
+        const alone = aloneParams.map((p, j) => new optim.Adam([{ ...options(j), params: [p] }]));
+        // Gradients 0..11 are rows of one buffer, 12..15 of another, the rest their own.
+        const shared = [[0, 12], [12, 16]] as const;
+        const gradients = (step: number) => {
+          const grads = sizes.map((n, j) => host(n, 100 * step + j));
+          const views: Tensor[] = [];
+          for (const [from, to] of shared) {
+            const buffer = tensor(Float32Array.from(grads.slice(from, to).flatMap((g) => Array.from(g))));
+            let at = 0;
+            for (let j = from; j < to; j++) views[j] = slice(buffer, 0, at, (at += sizes[j]!));
+            buffer.dispose();
+          }
+          return grads.map((g, j) => views[j] ?? tensor(g, [sizes[j]!]));
+        };
+        let dispatches = 0;
+        for (let step = 0; step < 100; step++) {
+          gradients(step).forEach((g, j) => (fusedParams[j]!.grad = g));
+          aloneParams.forEach((p, j) => (p.grad = tensor(host(sizes[j]!, 100 * step + j), [sizes[j]!])));
+          const before = runtimeStats().dispatches;
+          fused.step();
+          dispatches = runtimeStats().dispatches - before;
+          for (const o of alone) o.step();
+          fused.zeroGrad();
+          for (const o of alone) o.zeroGrad();
+        }
+        for (const [j, p] of fusedParams.entries()) expect(Array.from(await p.data()), `parameter ${j}`).toEqual(Array.from(await aloneParams[j]!.data()));
+        // Per group: 15 flattened parameters on 1 weight binding and their gradients, then the 5
+        // unflattened ones (the half-and-half layout); at most 24 slots a dispatch.
+        const free = (storages || info.limits.maxStorageBuffersPerShaderStage) - 2;
+        console.log(`${free + 2} storage buffers: ${dispatches} dispatches for 40 parameters in 2 groups`);
+        expect(dispatches).toBeLessThan(40 / Math.floor(free / 2));
+        for (const o of [fused, ...alone]) o.dispose();
+        for (const p of [...fusedParams, ...aloneParams]) p.dispose();
+        holder.dispose();
+      });
+    });
+  }
 });
 
 describe('a steady training loop creates no GPU objects', () => {

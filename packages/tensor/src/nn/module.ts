@@ -9,11 +9,12 @@
 // Parameters and buffers are owned by the module: `keep` takes them out of any enclosing `tidy`, and
 // `dispose()` frees them.
 import { noGrad } from '../autograd.js';
-import { type DType, checkDType } from '../dtype.js';
+import { getDevice } from '../device.js';
+import { type DType, checkDType, dtypes } from '../dtype.js';
 import { to } from '../ops/cast.js';
 import { copyInto } from '../ops/copy.js';
 import { keep } from '../scope.js';
-import { fmt, sameShape } from '../shape.js';
+import { contiguousStrides, fmt, sameShape } from '../shape.js';
 import { type Tensor, empty } from '../tensor.js';
 
 /** Any module, whatever its forward signature. */
@@ -170,6 +171,48 @@ export abstract class Module<In extends unknown[] = [Tensor], Out = Tensor> {
     if (dtype !== 'float16' && dtype !== 'float32') throw new Error(`${this.constructor.name}.to: converts to float16 or float32, not ${dtype}`);
     noGrad(() => {
       for (const [, t] of this.#namedState()) if (t.dtype !== 'int32' && t.dtype !== dtype) t.replaceData(to(t, dtype));
+    });
+    return this;
+  }
+
+  /**
+   * Moves every parameter, here and in submodules, into one GPU buffer per dtype (PyTorch's
+   * `RNN.flatten_parameters()`, FSDP's flat parameter): each parameter becomes a contiguous view at an
+   * offset that is a multiple of 4 elements (vec4 paths need it), in module order. The parameter objects
+   * stay the same (`replaceData`) and hold the same values; their gradients are dropped, and views taken
+   * of them earlier keep the old memory. A model larger than one storage binding may hold
+   * (maxStorageBufferBindingSize) gets several buffers. Why: an optimizer binds storages, not
+   * parameters, so Adam then updates many parameters per dispatch. Idempotent.
+   */
+  flattenParameters(): this {
+    const { limits } = getDevice().info;
+    const maxBytes = Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize);
+    const byDtype = new Map<DType, Tensor[]>();
+    for (const p of this.parameters()) byDtype.set(p.dtype, [...(byDtype.get(p.dtype) ?? []), p]);
+    noGrad(() => {
+      for (const [dtype, params] of byDtype) {
+        const maxElements = Math.floor(maxBytes / dtypes[dtype].bytes / 4) * 4;
+        // Chunks of parameters, each with its offsets: a new chunk where the next would pass maxElements.
+        const chunks: { params: Tensor[]; offsets: number[]; size: number }[] = [];
+        for (const p of params) {
+          let chunk = chunks.at(-1);
+          if (!chunk || chunk.size + p.size > maxElements) chunks.push((chunk = { params: [], offsets: [], size: 0 }));
+          chunk.params.push(p);
+          chunk.offsets.push(chunk.size);
+          chunk.size += Math.ceil(p.size / 4) * 4;
+        }
+        for (const { params: ps, offsets, size } of chunks) {
+          const flat = ps.every((p, i) => p.storage === ps[0]!.storage && p.offset === offsets[i] && p.isContiguous);
+          if (flat) continue;
+          const buffer = empty([size], dtype);
+          ps.forEach((p, i) => {
+            const view = buffer.view(p.shape, contiguousStrides(p.shape), offsets[i]!);
+            copyInto(view, p);
+            p.replaceData(view);
+          });
+          buffer.dispose();
+        }
+      }
     });
     return this;
   }

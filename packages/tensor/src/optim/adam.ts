@@ -7,6 +7,7 @@
 // place. The per-step scalars are computed here in double precision, as PyTorch does in Python; they
 // change every step, so they travel in the optimizer's per-step buffer, and the uniforms stay the same.
 import { getDevice } from '../device.js';
+import { PARAM_WORDS } from '../runtime/uniforms.js';
 import { type Kernel, linearEntry } from '../runtime/pipelines.js';
 import { type Storage, allocate, release } from '../runtime/pool.js';
 import { dispatch, f32bits, flushNumber, grid } from '../runtime/queue.js';
@@ -31,43 +32,62 @@ export interface AdamHyper extends Hyper {
   decoupledWeightDecay: boolean;
 }
 
-/**
- * Parameters updated per dispatch: each binds its weights and gradient, and every parameter's m and v
- * live in one buffer (the optimizer's arena), so K parameters take 2K + 2 storage bindings.
- */
-function slotsPerDispatch(): number {
-  return Math.max(1, Math.min(8, Math.floor((getDevice().info.limits.maxStorageBuffersPerShaderStage - 2) / 2)));
+// A dispatch binds storages, not parameters: up to NW weight storages (read_write, so distinct: writable
+// bindings must not alias) and NG gradient storages, and updates up to SLOTS parameters (slots), each
+// naming its weight and gradient binding and its offsets. Parameters sharing a storage (a model's
+// flattenParameters(), batch norm's weight and bias gradients, rows of one buffer) share a binding.
+// Every parameter's m and v live in one buffer (the optimizer's arena), and the per-step values in
+// another: 2 more. Two layouts of the same kernel: one weight storage and all the rest gradients (the
+// flattened case), or half and half (a parameter per buffer, as built).
+
+// Uniforms: b1, 1-b1, b2, 1-b2, eps, L2 decay, total elements, v's distance from m in the arena, slots
+// used, then per slot k at HEAD + 5k: first element (of the dispatch's), weight offset, gradient offset,
+// m offset, and (weight binding | gradient binding << 8 | per-step values offset << 16).
+// Per-step values S[at..at+2]: step size lr / bc1, decoupled decay factor 1 - lr * wd, sqrt(bc2).
+const HEAD = 9;
+const SLOT_WORDS = 5;
+const SLOTS = Math.floor((PARAM_WORDS - HEAD) / SLOT_WORDS);
+
+/** The two binding layouts this device allows: [weight storages, gradient storages] per dispatch. */
+function layouts(): [number, number][] {
+  const free = Math.max(2, getDevice().info.limits.maxStorageBuffersPerShaderStage - 2);
+  const half = Math.floor(free / 2);
+  return [[1, free - 1], [half, free - half]];
 }
 
-// Params: b1, 1-b1, b2, 1-b2, eps, L2 decay, total elements, v's distance from m in the arena, then per
-// slot k at 8 + 6k: first element (of the dispatch's), elements, weight offset, gradient offset, m
-// offset, per-step values offset.
-// Per-step values S[at..at+2]: step size lr / bc1, decoupled decay factor 1 - lr * wd, sqrt(bc2).
-function adamKernel(K: number): Kernel {
-  const slots = [...Array(K).keys()];
+function adamKernel(NW: number, NG: number): Kernel {
+  const ws = [...Array(NW).keys()];
+  const gs = [...Array(NG).keys()];
   return {
     name: 'adam_step',
-    key: `k${K}`,
+    key: `w${NW}g${NG}`,
     bindings: [
-      ...slots.map((k) => ({ name: `W${k}`, type: 'f32', access: 'read_write' as const })),
-      ...slots.map((k) => ({ name: `G${k}`, type: 'f32', access: 'read' as const })),
+      ...ws.map((k) => ({ name: `W${k}`, type: 'f32', access: 'read_write' as const })),
+      ...gs.map((k) => ({ name: `G${k}`, type: 'f32', access: 'read' as const })),
       { name: 'MV', type: 'f32', access: 'read_write' },
       { name: 'S', type: 'f32', access: 'read' },
     ],
     body: () => `
 ${linearEntry(WG)}
   if (i >= pu(6u)) { return; }
-  var k = 0u;
-  ${slots.slice(1).map((k) => `if (i >= pu(${8 + 6 * k}u)) { k = ${k}u; }`).join(' ')}
-  let slot = 8u + 6u * k;
+  var slot = ${HEAD}u;
+  for (var k = 1u; k < pu(8u); k++) {
+    if (i >= pu(${HEAD}u + ${SLOT_WORDS}u * k)) { slot = ${HEAD}u + ${SLOT_WORDS}u * k; }
+  }
   let e = i - pu(slot);
-  let wi = pu(slot + 2u) + e;
-  let gi = pu(slot + 3u) + e;
-  let si = pu(slot + 4u) + e;
-  let at = pu(slot + 5u);
+  let wi = pu(slot + 1u) + e;
+  let gi = pu(slot + 2u) + e;
+  let si = pu(slot + 3u) + e;
+  let packed = pu(slot + 4u);
+  let wb = packed & 0xffu;
+  let at = packed >> 16u;
   var w: f32; var g: f32;
-  switch k {
-    ${slots.map((k) => `case ${k}u: { w = W${k}[wi]; g = G${k}[gi]; }`).join('\n    ')}
+  switch wb {
+    ${ws.map((k) => `case ${k}u: { w = W${k}[wi]; }`).join('\n    ')}
+    default: {}
+  }
+  switch (packed >> 8u) & 0xffu {
+    ${gs.map((k) => `case ${k}u: { g = G${k}[gi]; }`).join('\n    ')}
     default: {}
   }
   g += pf(5u) * w;
@@ -77,12 +97,19 @@ ${linearEntry(WG)}
   MV[si] = m;
   MV[vi] = v;
   let next = w * S[at + 1u] - S[at] * m / (sqrt(v) / S[at + 2u] + pf(4u));
-  switch k {
-    ${slots.map((k) => `case ${k}u: { W${k}[wi] = next; }`).join('\n    ')}
+  switch wb {
+    ${ws.map((k) => `case ${k}u: { W${k}[wi] = next; }`).join('\n    ')}
     default: {}
   }
 }`,
   };
+}
+
+/** A dispatch's updates and the distinct storages they bind. */
+interface Batch {
+  updates: Update<AdamHyper>[];
+  weights: Storage[];
+  grads: Storage[];
 }
 
 export class Adam extends Optimizer<AdamHyper> {
@@ -116,45 +143,56 @@ export class Adam extends Optimizer<AdamHyper> {
   }
 
   protected encode(updates: readonly Update<AdamHyper>[], scalars: Storage): void {
-    const K = slotsPerDispatch();
-    const kernel = adamKernel(K);
-    // One dispatch per K parameters of a group (the hyper-parameters are uniforms of the dispatch);
-    // parameters sharing a buffer go to different dispatches, as writable bindings must not alias.
+    const shapes = layouts();
+    const layoutFor = (w: number, g: number) => shapes.find(([NW, NG]) => w <= NW && g <= NG);
+    const fits = (w: number, g: number, n: number) => n <= SLOTS && layoutFor(w, g) !== undefined;
+    // Dispatches per group (the hyper-parameters are uniforms of the dispatch), each filled in order
+    // while its storages fit one of the layouts and its slots the uniforms.
     for (const group of this.paramGroups) {
       const [b1, b2] = group.betas;
       const hyper = [b1, 1 - b1, b2, 1 - b2, group.eps, group.decoupledWeightDecay ? 0 : group.weightDecay].map(f32bits);
-      let batch: Update<AdamHyper>[] = [];
-      const run = () => {
-        if (batch.length) this.dispatchBatch(kernel, K, batch, hyper, scalars);
-        batch = [];
-      };
+      let batch: Batch = { updates: [], weights: [], grads: [] };
       for (const u of updates) {
         if (u.group !== group) continue;
-        if (batch.length === K || batch.some((b) => b.p.storage === u.p.storage)) run();
-        batch.push(u);
+        const w = batch.weights.includes(u.p.storage) ? 0 : 1;
+        const g = batch.grads.includes(u.grad.storage) ? 0 : 1;
+        if (!fits(batch.weights.length + w, batch.grads.length + g, batch.updates.length + 1)) {
+          this.dispatchBatch(batch, layoutFor(batch.weights.length, batch.grads.length)!, hyper, scalars);
+          batch = { updates: [], weights: [], grads: [] };
+        }
+        if (!batch.weights.includes(u.p.storage)) batch.weights.push(u.p.storage);
+        if (!batch.grads.includes(u.grad.storage)) batch.grads.push(u.grad.storage);
+        batch.updates.push(u);
       }
-      run();
+      if (batch.updates.length) this.dispatchBatch(batch, layoutFor(batch.weights.length, batch.grads.length)!, hyper, scalars);
     }
   }
 
-  private dispatchBatch(kernel: Kernel, K: number, batch: Update<AdamHyper>[], hyper: number[], scalars: Storage): void {
-    const m = batch.map((u) => (u.state.tensors.expAvg ??= this.stateTensor(u.p, 'expAvg')));
-    // v sits stateStride past m in the arena (one binding for both).
-    for (const u of batch) u.state.tensors.expAvgSq ??= this.stateTensor(u.p, 'expAvgSq');
+  private dispatchBatch({ updates, weights, grads }: Batch, [NW, NG]: [number, number], hyper: number[], scalars: Storage): void {
     const slots: number[] = [];
     let total = 0;
-    batch.forEach((u, k) => {
-      slots.push(total, u.p.size, u.p.offset, u.grad.offset, m[k]!.offset, u.at);
+    let mv: Storage | undefined;
+    for (const u of updates) {
+      const m = (u.state.tensors.expAvg ??= this.stateTensor(u.p, 'expAvg'));
+      // v sits stateStride past m in the arena (one binding for both).
+      u.state.tensors.expAvgSq ??= this.stateTensor(u.p, 'expAvgSq');
+      mv = m.storage;
+      const bindings = weights.indexOf(u.p.storage) | (grads.indexOf(u.grad.storage) << 8) | (u.at << 16);
+      slots.push(total, u.p.offset, u.grad.offset, m.offset, bindings);
       total += u.p.size;
-    });
-    // Unused slots start past the end (never selected) and bind small buffers of their own, kept for
-    // the optimizer's life (writable bindings can't alias).
-    while (this.spares.length < K - 1) this.spares.push(allocate(16));
-    const spare = this.spares.slice(0, K - batch.length);
-    for (const _ of spare) slots.push(total, 0, 0, 0, 0, 0);
-    const weights = [...batch.map((u) => u.p.storage), ...spare];
-    const grads = [...batch.map((u) => u.grad.storage), ...spare.map(() => batch[0]!.grad.storage)];
-    dispatch(kernel, [...weights, ...grads, m[0]!.storage, scalars], [...hyper, total, this.stateStride, ...slots], grid(Math.ceil(total / WG)));
+    }
+    // Unused weight bindings bind small buffers of their own, kept for the optimizer's life (writable
+    // bindings can't alias); unused gradient bindings repeat the first (read-only ones may).
+    while (this.spares.length < NW - 1) this.spares.push(allocate(16));
+    const storages = [
+      ...weights,
+      ...this.spares.slice(0, NW - weights.length),
+      ...grads,
+      ...Array<Storage>(NG - grads.length).fill(grads[0]!),
+      mv!,
+      scalars,
+    ];
+    dispatch(adamKernel(NW, NG), storages, [...hyper, total, this.stateStride, updates.length, ...slots], grid(Math.ceil(total / WG)));
   }
 
   private readonly spares: Storage[] = [];
