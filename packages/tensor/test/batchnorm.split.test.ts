@@ -37,14 +37,15 @@ async function step(shape: number[], dtype: DType, variant: BatchNormVariant, ep
     const [rm, rv] = [tensor(new Float32Array(C), [C]), tensor(new Float32Array(C).fill(1), [C])];
     const r = epilogue === 'addRelu' ? tensor(values(n, 5), shape, { dtype, requiresGrad: true }) : undefined;
     const dy = tensor(values(n, 4), shape, { dtype });
+    const count = tensor(new Int32Array([5]), [], { dtype: 'int32' });
     const d0 = runtimeStats().dispatches;
-    const y = batchNorm2d(x, w, b, rm, rv, { relu, residual: r });
+    const y = batchNorm2d(x, w, b, rm, rv, { relu, residual: r, numBatchesTracked: count });
     const d1 = runtimeStats().dispatches;
-    owned.push(x, w, b, rm, rv, y, dy, ...(r ? [r] : []));
+    owned.push(x, w, b, rm, rv, y, dy, count, ...(r ? [r] : []));
     y.backward(dy);
     const d2 = runtimeStats().dispatches;
     const read = async (t: Tensor) => Float32Array.from(await t.data());
-    const out: Float32Array[] & { dispatches?: [number, number] } = [await read(y), await read(x.grad!), await read(w.grad!), await read(b.grad!), await read(rm), await read(rv), ...(r ? [await read(r.grad!)] : [])];
+    const out: Float32Array[] & { dispatches?: [number, number] } = [await read(y), await read(x.grad!), await read(w.grad!), await read(b.grad!), await read(rm), await read(rv), await read(count), ...(r ? [await read(r.grad!)] : [])];
     out.dispatches = [d1 - d0, d2 - d1];
     return out;
   } finally {
@@ -53,7 +54,7 @@ async function step(shape: number[], dtype: DType, variant: BatchNormVariant, ep
   }
 }
 
-const NAMES = ['y', 'dx', 'dweight', 'dbias', 'running mean', 'running var', 'dresidual'];
+const NAMES = ['y', 'dx', 'dweight', 'dbias', 'running mean', 'running var', 'batches counted', 'dresidual'];
 
 describe('batch norm: split reductions', () => {
   // [3, 17, 37, 29]: 3219 scalar units per channel, 4 chunks of 805 (the last 804); [2, 1, 64, 48]: one
@@ -61,12 +62,15 @@ describe('batch norm: split reductions', () => {
   const shapes = [[3, 17, 37, 29], [2, 1, 64, 48], [1, 3, 2, 2]];
   for (const dtype of ['float32', 'float16'] as const) {
     for (const shape of shapes) {
-      it(`${dtype} ${shape.join('x')}: split matches one pass per channel, relu`, async () => {
-        const one = await step(shape, dtype, 'channel', true);
-        const split = await step(shape, dtype, 'split', true);
+      const epilogue = (['none', 'relu', 'addRelu'] as const)[shapes.indexOf(shape)]!;
+      it(`${dtype} ${shape.join('x')}: split matches one pass per channel, ${epilogue}, in as many dispatches`, async () => {
+        const one = await step(shape, dtype, 'channel', epilogue);
+        const split = await step(shape, dtype, 'split', epilogue);
         // Sums of the same terms in another order: f32 rounding, or one float16 ulp after rounding.
         const atol = dtype === 'float16' ? 2 ** -9 : 1e-5;
         one.forEach((want, i) => expectClose(split[i]!, want, atol, atol, `${dtype} ${shape.join('x')} ${NAMES[i]}`));
+        expect(split[6]).toEqual(Float32Array.of(6));
+        expect(split.dispatches).toEqual([2, 2]);
       });
     }
   }

@@ -6,10 +6,12 @@
 //
 // Few channels over many values (HRNet's 32-channel branch: 32 workgroups) leave a GPU mostly idle, so
 // either reduction can also run split: workgroups over (chunk of N*H*W, channel) write two f32 partial
-// sums each, and one workgroup per channel adds its partials in a fixed tree order (no atomics: the same
-// bits every run) and finishes as before. The partial sums are the same shifted sums in f32 (the shift is
-// the channel's first element for every chunk), each over fewer terms than one workgroup's loop, so the
-// split is no less accurate.
+// sums each, and the per-unit pass finishes them: each of its workgroups adds its channel's few
+// partials in a fixed order (no atomics: the same bits every run, and in every workgroup) before it
+// applies, and the first workgroup of the channel also writes what the per-channel kernel would (running
+// statistics, the saved statistics, the weight and bias gradients). Two dispatches, as 'channel'. The
+// partial sums are the same shifted sums in f32 (the shift is the channel's first element for every
+// chunk), each over fewer terms than one workgroup's loop, so the split is no less accurate.
 //
 // Small planes go the other way ('fused'): the channel's workgroup reduces and then applies, in one
 // dispatch (forward: statistics then y; backward: the sums then dx), the same arithmetic as the two
@@ -67,10 +69,8 @@ const TREE_SUM = (names: string[]) => `
     workgroupBarrier();
   }`;
 
-/** The channel's two sums into shared0[0] and shared1[0]: its own loop over N planes, or its partials. */
-const channelSums = (width: 1 | 4, variant: BatchNormVariant, term: Term) =>
-  variant !== 'split'
-    ? `
+/** The channel's two sums into shared0[0] and shared1[0], from its own loop over the N planes. */
+const channelSums = (width: 1 | 4, term: Term) => `
   var a1 = ${zero(width)}; var a2 = a1;
   for (var n = 0u; n < N; n++) {
     let base = (n * C + c) * HW;
@@ -78,16 +78,46 @@ const channelSums = (width: 1 | 4, variant: BatchNormVariant, term: Term) =>
   }
   let s1 = ${laneSum('a1', width)};
   let s2 = ${laneSum('a2', width)};
-  ${TREE_SUM(['s1', 's2'])}`
-    : `
-  var s1 = 0.0; var s2 = 0.0;
-  for (var k = li; k < u.chunks; k += ${WG}u) {
-    let p = 2u * (c * u.chunks + k);
-    s1 += Part[p]; s2 += Part[p + 1u];
-  }
   ${TREE_SUM(['s1', 's2'])}`;
 
+/** The channel's two sums s1 and s2 from its partials, added in order (every thread the same). */
+const PARTIAL_SUMS = `
+  var s1 = 0.0; var s2 = 0.0;
+  for (var k = 0u; k < u.chunks; k++) {
+    let p = 2u * (c * u.chunks + k);
+    s1 += Part[p]; s2 += Part[p + 1u];
+  }`;
+
 const PART = { name: 'Part', type: 'f32', access: 'read' as const };
+
+/**
+ * Training statistics from the channel's two sums of x - shift0 (its M = N * HW units of `width`):
+ * `mean` and `varB` (declared before), and the running estimates updated where `writer` holds.
+ */
+const trainingStats = (width: 1 | 4, P: Elem, s1: string, s2: string, writer: string) => `
+    let M = f32(N * HW * ${width}u);
+    let m1 = ${s1} / M;
+    mean = shift0 + m1;
+    varB = max(${s2} / M - m1 * m1, 0.0);
+    if (${writer} && u.hasRunning == 1u) {
+      let mom = u.momentum;
+      let rm = u.rmOffset + c;
+      let rv = u.rvOffset + c;
+      RM[rm] = ${P}((1.0 - mom) * f32(RM[rm]) + mom * mean);
+      RV[rv] = ${P}((1.0 - mom) * f32(RV[rv]) + mom * varB * M / max(M - 1.0, 1.0));
+    }`;
+
+/** The normalisation's invstd, scale and shift from mean and varB, saved to Stats where `writer` holds. */
+const normalization = (writer: string) => `
+  let invstd = inverseSqrt(varB + u.eps);
+  let scale = f32(Wt[u.wOffset + c]) * invstd;
+  let shift = f32(Bs[u.bOffset + c]) - mean * scale;
+  if (${writer}) {
+    Stats[4u * c] = mean;
+    Stats[4u * c + 1u] = invstd;
+    Stats[4u * c + 2u] = scale;
+    Stats[4u * c + 3u] = shift;
+  }`;
 
 /** A fused kernel's second pass: `body(i)` for each unit i of the channel's N planes, this thread's share. */
 const overChannel = (body: (i: string) => string) => `
@@ -98,11 +128,12 @@ const overChannel = (body: (i: string) => string) => `
 
 // The split pass: workgroup (k, c) sums the units j in [k * chunk, (k + 1) * chunk) of channel c's
 // N * HW (j = n * HW + e, in units of width elements; offsets too) into Part[2 * (c * chunks + k)] and
-// the next word. dyOffset is unused by the statistics.
-const PARTIALS = uniforms({ N: 'u32', C: 'u32', HW: 'u32', xOffset: 'u32', dyOffset: 'u32', chunk: 'u32', chunks: 'u32' });
-const partials = (E: Elem, width: 1 | 4, pass: 'stats' | BatchNormEpilogue) => ({
+// the next word. dyOffset is unused by the statistics; the statistics' pass also counts the batch
+// (countOffset) when counting.
+const PARTIALS = uniforms({ N: 'u32', C: 'u32', HW: 'u32', xOffset: 'u32', dyOffset: 'u32', chunk: 'u32', chunks: 'u32', countOffset: 'u32' });
+const partials = (E: Elem, width: 1 | 4, pass: 'stats' | BatchNormEpilogue, counting = false) => ({
   name: 'batchNormPartials',
-  key: `${E}${width}${pass}`,
+  key: `${E}${width}${pass}${counting ? 'c' : ''}`,
   uniforms: PARTIALS,
   bindings: [
     { name: 'X', type: unit(width, E), access: 'read' as const },
@@ -114,11 +145,13 @@ const partials = (E: Elem, width: 1 | 4, pass: 'stats' | BatchNormEpilogue) => (
           ...(pass === 'none' ? [] : [{ name: 'Y', type: unit(width, E), access: 'read' as const }]),
         ]),
     { name: 'Out', type: 'f32', access: 'read_write' as const },
+    ...(counting ? [{ name: 'Count', type: 'i32', access: 'read_write' as const }] : []),
   ],
   body: () => `${CHANNEL_ENTRY}
   let N = u.N; let C = u.C; let HW = u.HW; let xo = u.xOffset; let go = u.dyOffset;
   let c = wg.y;
-  ${pass === 'stats' ? `let shift = f32(X[xo + c * HW]${width === 4 ? '.x' : ''});` : 'let mean = Stats[4u * c];'}
+  ${counting ? 'if (wg.x == 0u && c == 0u && li == 0u) { Count[u.countOffset] += 1; }' : ''}
+  ${pass === 'stats' ? `let shift0 = f32(X[xo + c * HW]${width === 4 ? '.x' : ''});` : 'let mean = Stats[4u * c];'}
   let end = min((wg.x + 1u) * u.chunk, N * HW);
   var j = wg.x * u.chunk + li;
   // (n, e) of unit j, stepped without dividing in the loop.
@@ -141,24 +174,22 @@ const partials = (E: Elem, width: 1 | 4, pass: 'stats' | BatchNormEpilogue) => (
 }`,
 });
 
-const STATS_TERM = (width: 1 | 4): Term => (i) => `let v = ${load(width, `X[xo + ${i}]`)} - shift; a1 += v; a2 += v * v;`;
+const STATS_TERM = (width: 1 | 4): Term => (i) => `let v = ${load(width, `X[xo + ${i}]`)} - shift0; a1 += v; a2 += v * v;`;
 
 // training and hasRunning are 0 or 1; HW and xOffset count units of `width` elements; the parameters'
 // offsets (they may be views into larger buffers) count elements, and so does that of the batch counter
 // (nn.BatchNorm2d's num_batches_tracked: counted here rather than in two more dispatches) when counting.
-// chunks is the split pass's partials per channel (unused by the channel variant).
 // rOffset (in units) is the residual's, read by the fused variant's addRelu epilogue.
 const STATS = uniforms({
   N: 'u32', C: 'u32', HW: 'u32', eps: 'f32', momentum: 'f32', training: 'u32', xOffset: 'u32',
-  hasRunning: 'u32', wOffset: 'u32', bOffset: 'u32', rmOffset: 'u32', rvOffset: 'u32', countOffset: 'u32', chunks: 'u32', rOffset: 'u32',
+  hasRunning: 'u32', wOffset: 'u32', bOffset: 'u32', rmOffset: 'u32', rvOffset: 'u32', countOffset: 'u32', rOffset: 'u32',
 });
 // The fused variant also applies, as `apply` does: its bindings go on with R (addRelu) and Y.
-const stats = (E: Elem, P: Elem, width: 1 | 4, counting: boolean, variant: BatchNormVariant, epilogue: BatchNormEpilogue = 'none') => ({
+const stats = (E: Elem, P: Elem, width: 1 | 4, counting: boolean, variant: 'channel' | 'fused', epilogue: BatchNormEpilogue = 'none') => ({
   name: 'batchNormStats',
-  key: `${E}${P}${width}${counting ? 'c' : ''}${variant === 'split' ? 's' : variant === 'fused' ? `f${epilogue}` : ''}`,
+  key: `${E}${P}${width}${counting ? 'c' : ''}${variant === 'fused' ? `f${epilogue}` : ''}`,
   uniforms: STATS,
   bindings: [
-    ...(variant === 'split' ? [PART] : []),
     { name: 'X', type: unit(width, E), access: 'read' as const },
     { name: 'Wt', type: P, access: 'read' as const },
     { name: 'Bs', type: P, access: 'read' as const },
@@ -180,32 +211,13 @@ const stats = (E: Elem, P: Elem, width: 1 | 4, counting: boolean, variant: Batch
   let c = wg.x;
   var mean: f32; var varB: f32;
   if (u.training == 1u) {
-    let shift = f32(X[xo + c * HW]${width === 4 ? '.x' : ''});
-    ${channelSums(width, variant, STATS_TERM(width))}
-    let M = f32(N * HW * ${width}u);
-    let m1 = shared0[0] / M;
-    mean = shift + m1;
-    varB = max(shared1[0] / M - m1 * m1, 0.0);
-    if (li == 0u && u.hasRunning == 1u) {
-      let mom = u.momentum;
-      let rm = u.rmOffset + c;
-      let rv = u.rvOffset + c;
-      RM[rm] = ${P}((1.0 - mom) * f32(RM[rm]) + mom * mean);
-      RV[rv] = ${P}((1.0 - mom) * f32(RV[rv]) + mom * varB * M / max(M - 1.0, 1.0));
-    }
+    let shift0 = f32(X[xo + c * HW]${width === 4 ? '.x' : ''});
+    ${channelSums(width, STATS_TERM(width))}
+    ${trainingStats(width, P, 'shared0[0]', 'shared1[0]', 'li == 0u')}
   } else {
     mean = f32(RM[u.rmOffset + c]);
     varB = f32(RV[u.rvOffset + c]);
-  }
-  let invstd = inverseSqrt(varB + u.eps);
-  let scale = f32(Wt[u.wOffset + c]) * invstd;
-  let shift = f32(Bs[u.bOffset + c]) - mean * scale;
-  if (li == 0u) {
-    Stats[4u * c] = mean;
-    Stats[4u * c + 1u] = invstd;
-    Stats[4u * c + 2u] = scale;
-    Stats[4u * c + 3u] = shift;
-  }${variant === 'fused' ? overChannel((i) => applyUnit(E, width, epilogue, `X[xo + ${i}]`, 'scale', 'shift', `R[u.rOffset + ${i}]`, `Y[${i}]`)) : ''}
+  }${normalization('li == 0u')}${variant === 'fused' ? overChannel((i) => applyUnit(E, width, epilogue, `X[xo + ${i}]`, 'scale', 'shift', `R[u.rOffset + ${i}]`, `Y[${i}]`)) : ''}
 }`,
 });
 
@@ -251,6 +263,39 @@ const apply = (E: Elem, width: 1 | 4, epilogue: BatchNormEpilogue) => ({
 }`,
 });
 
+// The split forward's per-unit pass: the statistics from the partials, then y as apply. The first
+// workgroup of channel c (plane n = 0, wg.x = 0) updates the running estimates and saves Stats.
+const APPLY_SPLIT = uniforms({
+  N: 'u32', C: 'u32', HW: 'u32', eps: 'f32', momentum: 'f32', xOffset: 'u32', rOffset: 'u32',
+  hasRunning: 'u32', wOffset: 'u32', bOffset: 'u32', rmOffset: 'u32', rvOffset: 'u32', chunks: 'u32',
+});
+const FIRST_OF_CHANNEL = 'wg.y == c && wg.x == 0u && li == 0u';
+const applySplit = (E: Elem, P: Elem, width: 1 | 4, epilogue: BatchNormEpilogue) => ({
+  name: 'batchNormApply',
+  key: `${E}${P}${width}${epilogue}s`,
+  uniforms: APPLY_SPLIT,
+  bindings: [
+    PART,
+    { name: 'X', type: unit(width, E), access: 'read' as const },
+    { name: 'Wt', type: P, access: 'read' as const },
+    { name: 'Bs', type: P, access: 'read' as const },
+    { name: 'RM', type: P, access: 'read_write' as const },
+    { name: 'RV', type: P, access: 'read_write' as const },
+    { name: 'Stats', type: 'f32', access: 'read_write' as const },
+    ...(epilogue === 'addRelu' ? [{ name: 'R', type: unit(width, E), access: 'read' as const }] : []),
+    { name: 'Y', type: unit(width, E), access: 'read_write' as const },
+  ],
+  body: () => `${PLANE_ENTRY}
+  let N = u.N;
+  let shift0 = f32(X[u.xOffset + c * HW]${width === 4 ? '.x' : ''});
+  ${PARTIAL_SUMS}
+  var mean: f32; var varB: f32;
+  ${trainingStats(width, P, 's1', 's2', FIRST_OF_CHANNEL)}
+  ${normalization(FIRST_OF_CHANNEL)}
+  ${applyUnit(E, width, epilogue, 'X[u.xOffset + i]', 'scale', 'shift', 'R[u.rOffset + i]', 'Y[i]')}
+}`,
+});
+
 /** The gradient reaching the normalisation: dy itself, or masked where the fused ReLU's output was 0. */
 const maskedDy = (width: 1 | 4, epilogue: BatchNormEpilogue, dy: string, y: string) =>
   epilogue === 'none' ? load(width, dy) : `select(${unit(width)}(), ${load(width, dy)}, ${load(width, y)} > ${unit(width)}())`;
@@ -260,36 +305,14 @@ const maskedDy = (width: 1 | 4, epilogue: BatchNormEpilogue, dy: string, y: stri
 const BACKWARD_TERM = (width: 1 | 4, epilogue: BatchNormEpilogue): Term => (i) =>
   `let dy = ${maskedDy(width, epilogue, `DY[go + ${i}]`, `Y[${i}]`)}; a1 += dy; a2 += dy * (${load(width, `X[xo + ${i}]`)} - mean);`;
 
-// The split variant reads its sums from the partials (chunks per channel) instead of X, DY and Y. The
-// fused variant also writes dx (and a fused residual's gradient) as backwardApply does: bindings DX, DR.
-const BACKWARD_REDUCE = uniforms({ N: 'u32', C: 'u32', HW: 'u32', training: 'u32', xOffset: 'u32', dyOffset: 'u32', wOffset: 'u32', chunks: 'u32' });
-const backwardReduce = (E: Elem, P: Elem, width: 1 | 4, epilogue: BatchNormEpilogue, variant: BatchNormVariant) => ({
-  name: 'batchNormBackwardReduce',
-  // The split variant reads no X, DY or Y: one kernel serves every epilogue.
-  key: `${E}${P}${width}${variant === 'split' ? 's' : variant === 'fused' ? `f${epilogue}` : epilogue === 'none' ? '' : 'relu'}`,
-  uniforms: BACKWARD_REDUCE,
-  bindings: [
-    ...(variant === 'split'
-      ? [PART]
-      : [
-          { name: 'X', type: unit(width, E), access: 'read' as const },
-          { name: 'DY', type: unit(width, E), access: 'read' as const },
-        ]),
-    { name: 'Wt', type: P, access: 'read' as const },
-    { name: 'Stats', type: 'f32', access: 'read' as const },
-    ...(epilogue === 'none' || variant === 'split' ? [] : [{ name: 'Y', type: unit(width, E), access: 'read' as const }]),
-    { name: 'Coef', type: 'f32', access: 'read_write' as const },
-    ...(variant === 'fused' ? dxBindings(E, width, epilogue) : []),
-  ],
-  body: () => `${CHANNEL_ENTRY}
-  let N = u.N; let C = u.C; let HW = u.HW; ${variant === 'split' ? '' : 'let xo = u.xOffset; let go = u.dyOffset;'}
-  let c = wg.x;
-  let mean = Stats[4u * c];
-  let invstd = Stats[4u * c + 1u];
-  ${channelSums(width, variant, BACKWARD_TERM(width, epilogue))}
+/**
+ * dx's coefficients k1, k2, k3 from the channel's sums of dy (s1) and dy * (x - mean) (s2), and its
+ * weight and bias gradients, written to Coef where `writer` holds.
+ */
+const backwardCoefficients = (width: 1 | 4, s1: string, s2: string, writer: string) => `
   let M = f32(N * HW * ${width}u);
-  let db = shared0[0];
-  let dw = shared1[0] * invstd;
+  let db = ${s1};
+  let dw = ${s2} * invstd;
   let k1 = f32(Wt[u.wOffset + c]) * invstd;
   var k2 = 0.0; var k3 = 0.0;
   if (u.training == 1u) {
@@ -297,11 +320,34 @@ const backwardReduce = (E: Elem, P: Elem, width: 1 | 4, epilogue: BatchNormEpilo
     k2 = -k1 * invstd * dw / M;
     k3 = -k1 * db / M - k2 * mean;
   }
-  if (li == 0u) {
+  if (${writer}) {
     // One row per coefficient (row j at j * C): dw and db are contiguous [C] views, gradients as they are.
     Coef[c] = k1; Coef[C + c] = k2; Coef[2u * C + c] = k3;
     Coef[3u * C + c] = dw; Coef[4u * C + c] = db;
-  }${variant === 'fused' ? overChannel((i) => dxUnit(E, width, epilogue, `DY[go + ${i}]`, `X[xo + ${i}]`, i, 'k1', 'k2', 'k3')) : ''}
+  }`;
+
+// The fused variant also writes dx (and a fused residual's gradient) as backwardApply does: bindings DX, DR.
+const BACKWARD_REDUCE = uniforms({ N: 'u32', C: 'u32', HW: 'u32', training: 'u32', xOffset: 'u32', dyOffset: 'u32', wOffset: 'u32' });
+const backwardReduce = (E: Elem, P: Elem, width: 1 | 4, epilogue: BatchNormEpilogue, variant: 'channel' | 'fused') => ({
+  name: 'batchNormBackwardReduce',
+  key: `${E}${P}${width}${variant === 'fused' ? `f${epilogue}` : epilogue === 'none' ? '' : 'relu'}`,
+  uniforms: BACKWARD_REDUCE,
+  bindings: [
+    { name: 'X', type: unit(width, E), access: 'read' as const },
+    { name: 'DY', type: unit(width, E), access: 'read' as const },
+    { name: 'Wt', type: P, access: 'read' as const },
+    { name: 'Stats', type: 'f32', access: 'read' as const },
+    ...(epilogue === 'none' ? [] : [{ name: 'Y', type: unit(width, E), access: 'read' as const }]),
+    { name: 'Coef', type: 'f32', access: 'read_write' as const },
+    ...(variant === 'fused' ? dxBindings(E, width, epilogue) : []),
+  ],
+  body: () => `${CHANNEL_ENTRY}
+  let N = u.N; let C = u.C; let HW = u.HW; let xo = u.xOffset; let go = u.dyOffset;
+  let c = wg.x;
+  let mean = Stats[4u * c];
+  let invstd = Stats[4u * c + 1u];
+  ${channelSums(width, BACKWARD_TERM(width, epilogue))}
+  ${backwardCoefficients(width, 'shared0[0]', 'shared1[0]', 'li == 0u')}${variant === 'fused' ? overChannel((i) => dxUnit(E, width, epilogue, `DY[go + ${i}]`, `X[xo + ${i}]`, i, 'k1', 'k2', 'k3')) : ''}
 }`,
 });
 
@@ -336,6 +382,33 @@ const backwardApply = (E: Elem, width: 1 | 4, epilogue: BatchNormEpilogue) => ({
 }`,
 });
 
+// The split backward's per-unit pass: dx's coefficients from the partials, then dx as backwardApply;
+// the first workgroup of channel c writes the coefficients (the weight and bias gradients among them).
+const BACKWARD_APPLY_SPLIT = uniforms({ N: 'u32', C: 'u32', HW: 'u32', training: 'u32', xOffset: 'u32', dyOffset: 'u32', wOffset: 'u32', chunks: 'u32' });
+const backwardApplySplit = (E: Elem, P: Elem, width: 1 | 4, epilogue: BatchNormEpilogue) => ({
+  name: 'batchNormBackwardApply',
+  key: `${E}${P}${width}${epilogue}s`,
+  uniforms: BACKWARD_APPLY_SPLIT,
+  bindings: [
+    PART,
+    { name: 'X', type: unit(width, E), access: 'read' as const },
+    { name: 'DY', type: unit(width, E), access: 'read' as const },
+    { name: 'Wt', type: P, access: 'read' as const },
+    { name: 'Stats', type: 'f32', access: 'read' as const },
+    ...(epilogue === 'none' ? [] : [{ name: 'Y', type: unit(width, E), access: 'read' as const }]),
+    { name: 'Coef', type: 'f32', access: 'read_write' as const },
+    ...dxBindings(E, width, epilogue),
+  ],
+  body: () => `${PLANE_ENTRY}
+  let N = u.N; let C = u.C;
+  let mean = Stats[4u * c];
+  let invstd = Stats[4u * c + 1u];
+  ${PARTIAL_SUMS}
+  ${backwardCoefficients(width, 's1', 's2', FIRST_OF_CHANNEL)}
+  ${dxUnit(E, width, epilogue, 'DY[u.dyOffset + i]', 'X[u.xOffset + i]', 'i', 'k1', 'k2', 'k3')}
+}`,
+});
+
 /** Row j of the [5, C] float32 coefficients as a new tensor of `dtype`. */
 function rowAs(coef: Tensor, j: number, C: number, dtype: DType): Tensor {
   const view = coef.view([C], [1], j * C);
@@ -365,43 +438,46 @@ function chunksOf(C: number, units: number): { chunk: number; chunks: number } {
 // Per channel, at most this many values go through one workgroup's two passes when a GPU runs untuned.
 const FUSED_MAX_VALUES = 4096;
 
+/** The kernels of one per-channel reduction and the per-unit pass that uses it (y, or dx), per variant. */
+interface ChannelPasses {
+  /** 'channel' and 'fused': one workgroup per channel reduces, and (fused) applies too. */
+  reduce(variant: 'channel' | 'fused', buffers: Storage[]): void;
+  /** The per-unit pass after 'channel'. */
+  apply(buffers: Storage[]): void;
+  /** 'split': the partial sums, then the per-unit pass that finishes them. */
+  partials(buffers: Storage[], part: Storage, chunk: number, chunks: number): void;
+  finish(buffers: Storage[], part: Storage, chunks: number): void;
+  /** The storage bindings of each variant's largest kernel: a variant over the adapter's limit is not run. */
+  bindings: Record<BatchNormVariant, number>;
+}
+
 /**
- * One per-channel reduction (the statistics, or the backward's sums) and the per-unit pass that uses it
- * (y, or dx), chosen per adapter and problem by measurement. `encode(variant, buffers, partials)`
- * dispatches the reduction's final kernel on `buffers` (the fused one doing the per-unit pass too),
- * after the split pass has filled `partials` (split only); `pass` dispatches that pass, `apply` the
- * per-unit pass after the other variants.
+ * One per-channel reduction (the statistics, or the backward's sums) and its per-unit pass, on `buffers`
+ * (the callbacks' own layout), with the variant chosen per adapter and problem by measurement.
  */
-function reduceChannels(
-  problem: string,
-  C: number,
-  units: number,
-  elements: number,
-  buffers: Storage[],
-  pass: (buffers: Storage[], partials: Storage, chunk: number, chunks: number) => void,
-  encode: (variant: BatchNormVariant, buffers: Storage[], partials: Storage | null, chunks: number) => void,
-  apply: (buffers: Storage[]) => void,
-): void {
+function reduceChannels(problem: string, C: number, units: number, elements: number, buffers: Storage[], passes: ChannelPasses): void {
   const { chunk, chunks } = chunksOf(C, units);
   const run = (variant: BatchNormVariant, bufs: Storage[]) => {
-    if (variant === 'fused') return encode(variant, bufs, null, 0);
-    if (variant === 'channel') encode(variant, bufs, null, 0);
-    else {
-      const part = empty([C * chunks * 2]);
-      pass(bufs, part.storage, chunk, chunks);
-      encode(variant, bufs, part.storage, chunks);
-      part.dispose();
+    if (variant !== 'split') {
+      passes.reduce(variant, bufs);
+      if (variant === 'channel') passes.apply(bufs);
+      return;
     }
-    apply(bufs);
+    const part = empty([C * chunks * 2]);
+    passes.partials(bufs, part.storage, chunk, chunks);
+    passes.finish(bufs, part.storage, chunks);
+    part.dispose();
   };
-  const gpu = !getDevice().info.isCpu;
+  const { isCpu, limits } = getDevice().info;
+  const candidates = BATCH_NORM_VARIANTS.filter((v) => passes.bindings[v] <= limits.maxStorageBuffersPerShaderStage);
+  // A CPU's few threads are busy with the channels alone; a GPU's are when each channel's values are
+  // few, and not when chunks would be many.
+  const preferred: BatchNormVariant = isCpu || elements / C <= FUSED_MAX_VALUES ? 'fused' : chunks >= 4 ? 'split' : 'channel';
   const variant = choose<BatchNormVariant>({
     problem: `batchNorm|${problem}|C${sizeClass(C)}|M${sizeClass(units)}`,
-    candidates: [...BATCH_NORM_VARIANTS],
+    candidates,
     label: (v) => v,
-    // A CPU's few threads are busy with the channels alone; a GPU's are when each channel's values are
-    // few, and not when chunks would be many.
-    fallback: !gpu || elements / C <= FUSED_MAX_VALUES ? 'fused' : chunks >= 4 ? 'split' : 'channel',
+    fallback: candidates.includes(preferred) ? preferred : 'channel',
     // Bandwidth-bound: an element read costs about as much time as 50 flops.
     worthTuning: worthTuning(50 * elements),
     prepare: () => {
@@ -481,25 +557,31 @@ export function batchNorm2d(
   const width = HW % 4 === 0 && hx.t.offset % 4 === 0 && (hr?.t.offset ?? 0) % 4 === 0 ? 4 : 1;
   const xOffset = hx.t.offset / width;
   const rOffset = (hr?.t.offset ?? 0) / width;
-  const words = (chunks: number) => STATS.pack({
-    N, C, HW: HW / width, eps: options.eps ?? 1e-5, momentum: options.momentum ?? 0.1, training: training ? 1 : 0, xOffset,
-    hasRunning: runningMean ? 1 : 0, wOffset: w.offset, bOffset: b.offset, rmOffset: rm.offset, rvOffset: rv.offset, countOffset: counter?.offset ?? 0, chunks, rOffset,
-  });
+  const running = { eps: options.eps ?? 1e-5, momentum: options.momentum ?? 0.1, hasRunning: runningMean ? 1 : 0, wOffset: w.offset, bOffset: b.offset, rmOffset: rm.offset, rvOffset: rv.offset };
+  const words = STATS.pack({ N, C, HW: HW / width, training: training ? 1 : 0, xOffset, countOffset: counter?.offset ?? 0, rOffset, ...running });
   const y = empty(x.shape, x.dtype);
-  // The statistics' buffers (x, w, b, rm, rv, stats, counter), then the residual and y.
+  // Buffers: x, w, b, rm, rv, the statistics, the counter; the residual; y.
   const statsCount = counter ? 7 : 6;
-  const buffers = [hx.t.storage, w.storage, b.storage, rm.storage, rv.storage, statsOut.storage, ...(counter ? [counter.storage] : []), ...(hr ? [hr.t.storage] : []), y.storage];
-  const applyY = (bufs: Storage[]) => dispatch(apply(E, width, epilogue), [bufs[0]!, bufs[5]!, ...bufs.slice(statsCount)], APPLY.pack({ HW: HW / width, C, xOffset, rOffset }), planeGrid(HW / width, N * C));
+  const rest = [...(hr ? [hr.t.storage] : []), y.storage];
+  const buffers = [hx.t.storage, w.storage, b.storage, rm.storage, rv.storage, statsOut.storage, ...(counter ? [counter.storage] : []), ...rest];
+  const passes: ChannelPasses = {
+    reduce: (v, bufs) => dispatch(stats(E, P, width, !!counter, v, epilogue), v === 'fused' ? bufs : bufs.slice(0, statsCount), words, [C]),
+    apply: (bufs) => dispatch(apply(E, width, epilogue), [bufs[0]!, bufs[5]!, ...bufs.slice(statsCount)], APPLY.pack({ HW: HW / width, C, xOffset, rOffset }), planeGrid(HW / width, N * C)),
+    partials: (bufs, part, chunk, chunks) =>
+      dispatch(partials(E, width, 'stats', !!counter), [bufs[0]!, part, ...bufs.slice(6, statsCount)], PARTIALS.pack({ N, C, HW: HW / width, xOffset, dyOffset: 0, chunk, chunks, countOffset: counter?.offset ?? 0 }), [chunks, C]),
+    finish: (bufs, part, chunks) =>
+      dispatch(applySplit(E, P, width, epilogue), [part, ...bufs.slice(0, 6), ...bufs.slice(statsCount)], APPLY_SPLIT.pack({ N, C, HW: HW / width, xOffset, rOffset, chunks, ...running }), planeGrid(HW / width, N * C)),
+    bindings: {
+      channel: Math.max(stats(E, P, width, !!counter, 'channel').bindings.length, apply(E, width, epilogue).bindings.length),
+      fused: stats(E, P, width, !!counter, 'fused', epilogue).bindings.length,
+      split: Math.max(partials(E, width, 'stats', !!counter).bindings.length, applySplit(E, P, width, epilogue).bindings.length),
+    },
+  };
   if (!training) {
-    dispatch(stats(E, P, width, !!counter, 'channel'), buffers.slice(0, statsCount), words(0), [C]);
-    applyY(buffers);
+    passes.reduce('channel', buffers);
+    passes.apply(buffers);
   } else {
-    reduceChannels(
-      `${E}|stats${epilogue}`, C, (N * HW) / width, N * C * HW, buffers,
-      ([bx], part, chunk, chunks) => dispatch(partials(E, width, 'stats'), [bx!, part], PARTIALS.pack({ N, C, HW: HW / width, xOffset, dyOffset: 0, chunk, chunks }), [chunks, C]),
-      (v, bufs, part, chunks) => dispatch(stats(E, P, width, !!counter, v, epilogue), v === 'fused' ? bufs : [...(part ? [part] : []), ...bufs.slice(0, statsCount)], words(chunks), [C]),
-      applyY,
-    );
+    reduceChannels(`${E}|stats${epilogue}`, C, (N * HW) / width, N * C * HW, buffers, passes);
   }
   hx.done();
   hr?.done();
@@ -515,25 +597,35 @@ export function batchNorm2d(
     const [xo, go] = [cx.t.offset / w4, cdy.t.offset / w4];
     const dx = empty(x.shape, x.dtype);
     const dr = residual ? empty(x.shape, x.dtype) : null;
-    // Buffers: x, dy, the statistics, y when masked; the weight; the coefficients; dx, and dr after a residual.
+    // Buffers: x, dy, the statistics, y when masked; the weight; the coefficients; dx, and dr after a
+    // residual. The fused and split variants write dx whether or not it is needed.
+    const training01 = training ? 1 : 0;
+    const passes: ChannelPasses = {
+      reduce: (v, bufs) => {
+        const [bx, bdy, bst] = bufs;
+        const [bw, bcoef] = bufs.slice(3 + m, 5 + m);
+        dispatch(backwardReduce(E, P, w4, epilogue, v), [bx!, bdy!, bw!, bst!, ...bufs.slice(3, 3 + m), bcoef!, ...(v === 'fused' ? bufs.slice(5 + m) : [])], BACKWARD_REDUCE.pack({ N, C, HW: HW / w4, training: training01, xOffset: xo, dyOffset: go, wOffset: sw!.offset }), [C]);
+      },
+      apply: (bufs) => {
+        if (!x.requiresGrad && !dr) return;
+        dispatch(backwardApply(E, w4, epilogue), [bufs[0]!, bufs[1]!, bufs[4 + m]!, ...bufs.slice(3, 3 + m), ...bufs.slice(5 + m)], BACKWARD_APPLY.pack({ HW: HW / w4, C, xOffset: xo, dyOffset: go }), planeGrid(HW / w4, N * C));
+      },
+      partials: (bufs, part, chunk, chunks) => dispatch(partials(E, w4, epilogue === 'none' ? 'none' : 'relu'), [...bufs.slice(0, 3 + m), part], PARTIALS.pack({ N, C, HW: HW / w4, xOffset: xo, dyOffset: go, chunk, chunks, countOffset: 0 }), [chunks, C]),
+      finish: (bufs, part, chunks) => {
+        const [bx, bdy, bst] = bufs;
+        const [bw, bcoef] = bufs.slice(3 + m, 5 + m);
+        dispatch(backwardApplySplit(E, P, w4, epilogue), [part, bx!, bdy!, bw!, bst!, ...bufs.slice(3, 3 + m), bcoef!, ...bufs.slice(5 + m)], BACKWARD_APPLY_SPLIT.pack({ N, C, HW: HW / w4, training: training01, xOffset: xo, dyOffset: go, wOffset: sw!.offset, chunks }), planeGrid(HW / w4, N * C));
+      },
+      bindings: {
+        channel: Math.max(backwardReduce(E, P, w4, epilogue, 'channel').bindings.length, backwardApply(E, w4, epilogue).bindings.length),
+        fused: backwardReduce(E, P, w4, epilogue, 'fused').bindings.length,
+        split: Math.max(partials(E, w4, epilogue === 'none' ? 'none' : 'relu').bindings.length, backwardApplySplit(E, P, w4, epilogue).bindings.length),
+      },
+    };
     reduceChannels(
       `${E}${P}|backward${epilogue}`, C, (N * HW) / w4, N * C * HW,
       [cx.t.storage, cdy.t.storage, st!.storage, ...(sy ? [sy.storage] : []), sw!.storage, coef.storage, dx.storage, ...(dr ? [dr.storage] : [])],
-      (bufs, part, chunk, chunks) => dispatch(partials(E, w4, epilogue === 'none' ? 'none' : 'relu'), [...bufs.slice(0, 3 + m), part], PARTIALS.pack({ N, C, HW: HW / w4, xOffset: xo, dyOffset: go, chunk, chunks }), [chunks, C]),
-      (v, bufs, part, chunks) => {
-        const [bx, bdy, bst] = bufs;
-        const [bw, bcoef] = bufs.slice(3 + m, 5 + m);
-        const inputs = part ? [part] : [bx!, bdy!];
-        const by = part ? [] : bufs.slice(3, 3 + m);
-        const outs = v === 'fused' ? bufs.slice(5 + m) : [];
-        dispatch(backwardReduce(E, P, w4, epilogue, v), [...inputs, bw!, bst!, ...by, bcoef!, ...outs], BACKWARD_REDUCE.pack({ N, C, HW: HW / w4, training: training ? 1 : 0, xOffset: xo, dyOffset: go, wOffset: sw!.offset, chunks }), [C]);
-      },
-      (bufs) => {
-        // The fused variant writes dx whether or not it is needed; the others only when it is.
-        if (!x.requiresGrad && !dr) return;
-        const [bx, bdy] = bufs;
-        dispatch(backwardApply(E, w4, epilogue), [bx!, bdy!, bufs[4 + m]!, ...bufs.slice(3, 3 + m), ...bufs.slice(5 + m)], BACKWARD_APPLY.pack({ HW: HW / w4, C, xOffset: xo, dyOffset: go }), planeGrid(HW / w4, N * C));
-      },
+      passes,
     );
     cx.done();
     cdy.done();
