@@ -9,8 +9,14 @@
 // A block computes x = x + Attn(LN(x)); x = x + FFN(LN(x)). "sine-full": before every layer except the
 // first, the position embedding is added again to the visual tokens of the residual stream (so it
 // accumulates); keypoint tokens never get it. Each residual add is fused into the store of the branch's
-// last linear (to_out.0, net.3) when no dropout follows it: `residual.forward(x)` is `fn(LN(x), x)`.
-import { type Tensor, add, feedForward, multiHeadAttention, nn, tidy } from '@tmpose/tensor';
+// last linear (to_out.0, net.3) when no dropout follows it: `residual.forward(x)` is `fn(LN(x), { residual: x })`;
+// so is the position re-add, into the store of the layer before (its feed-forward's net.3).
+import { type LinearOptions, type Tensor, add, feedForward, multiHeadAttention, nn, tidy } from '@tmpose/tensor';
+
+/** What a residual branch adds to its output (a residual, and an addend broadcast over the batch). */
+type Added = Pick<LinearOptions, 'residual' | 'addend'>;
+/** A residual branch: its input, and what to add to its output. */
+type Branch = nn.Module<[Tensor, Added?]>;
 
 /** A plain container (torch.nn.ModuleList): children named "0", "1", ...; it has no forward of its own. */
 export class ModuleList<M extends nn.AnyModule = nn.AnyModule> extends nn.Module<never[], never> {
@@ -27,17 +33,18 @@ export class ModuleList<M extends nn.AnyModule = nn.AnyModule> extends nn.Module
 }
 
 /**
- * The output linear of a residual branch plus the residual: in the linear's store, or (with dropout
- * between them) by an add.
+ * The output linear of a residual branch plus what the branch adds: in the linear's store, or (with
+ * dropout between them) by adds.
  */
-function outputPlus(linear: nn.Linear, dropout: nn.Dropout, x: Tensor, residual: Tensor | undefined): Tensor {
-  if (dropout.p === 0) return linear.forward(x, { residual });
+function outputPlus(linear: nn.Linear, dropout: nn.Dropout, x: Tensor, { residual, addend }: Added): Tensor {
+  if (dropout.p === 0) return linear.forward(x, { residual, addend });
   const out = dropout.forward(linear.forward(x));
-  return residual ? add(residual, out) : out;
+  const sum = residual ? add(residual, out) : out;
+  return addend ? add(sum, addend) : sum;
 }
 
 /** Multi-head self-attention: to_qkv (no bias) → heads → softmax(q kᵀ · head_dim^-0.5) v → to_out (+ residual). */
-export class Attention extends nn.Module<[Tensor, Tensor?]> {
+export class Attention extends nn.Module<[Tensor, Added?]> {
   readonly to_qkv: nn.Linear;
   readonly to_out: nn.Sequential;
   readonly headDim: number;
@@ -57,16 +64,16 @@ export class Attention extends nn.Module<[Tensor, Tensor?]> {
     this.to_out = this.registerModule('to_out', new nn.Sequential(new nn.Linear(dim, dim), new nn.Dropout(dropout)));
   }
 
-  forward(x: Tensor, residual?: Tensor): Tensor {
+  forward(x: Tensor, added: Added = {}): Tensor {
     // qkv [B, L, 3D] is [B, L, 3, H, hd]: the attention reads q, k, v from it in place and writes the
     // heads merged, [B, L, D], as to_out reads them (no permute copies either way).
     const merged = multiHeadAttention(this.to_qkv.forward(x), this.heads, { scale: this.scale });
-    return outputPlus(this.to_out.at(0) as nn.Linear, this.to_out.at(1) as nn.Dropout, merged, residual);
+    return outputPlus(this.to_out.at(0) as nn.Linear, this.to_out.at(1) as nn.Dropout, merged, added);
   }
 }
 
 /** Linear → GELU (erf) → Dropout → Linear → Dropout (+ residual); without dropout, one fused op (feedForward). */
-export class FeedForward extends nn.Module<[Tensor, Tensor?]> {
+export class FeedForward extends nn.Module<[Tensor, Added?]> {
   readonly net: nn.Sequential;
 
   constructor(dim: number, hidden: number, dropout = 0) {
@@ -77,16 +84,16 @@ export class FeedForward extends nn.Module<[Tensor, Tensor?]> {
     );
   }
 
-  forward(x: Tensor, residual?: Tensor): Tensor {
+  forward(x: Tensor, added: Added = {}): Tensor {
     const [fc1, fc2] = [this.net.at(0) as nn.Linear, this.net.at(3) as nn.Linear];
     const [drop1, drop2] = [this.net.at(2) as nn.Dropout, this.net.at(4) as nn.Dropout];
-    if (drop1.p === 0 && drop2.p === 0) return feedForward(x, fc1.weight, fc1.bias ?? undefined, fc2.weight, fc2.bias ?? undefined, { residual });
-    return outputPlus(fc2, drop2, drop1.forward(this.net.at(1).forward(fc1.forward(x))), residual);
+    if (drop1.p === 0 && drop2.p === 0) return feedForward(x, fc1.weight, fc1.bias ?? undefined, fc2.weight, fc2.bias ?? undefined, added);
+    return outputPlus(fc2, drop2, drop1.forward(this.net.at(1).forward(fc1.forward(x))), added);
   }
 }
 
-/** fn(LN(x), residual), with children `norm` and `fn`. */
-export class PreNorm<F extends nn.Module<[Tensor, Tensor?]>> extends nn.Module<[Tensor, Tensor?]> {
+/** fn(LN(x), added), with children `norm` and `fn`. */
+export class PreNorm<F extends Branch> extends nn.Module<[Tensor, Added?]> {
   readonly norm: nn.LayerNorm;
   readonly fn: F;
 
@@ -96,13 +103,13 @@ export class PreNorm<F extends nn.Module<[Tensor, Tensor?]>> extends nn.Module<[
     this.fn = this.registerModule('fn', fn);
   }
 
-  forward(x: Tensor, residual?: Tensor): Tensor {
-    return this.fn.forward(this.norm.forward(x), residual);
+  forward(x: Tensor, added: Added = {}): Tensor {
+    return this.fn.forward(this.norm.forward(x), added);
   }
 }
 
-/** x + fn(x), with child `fn` (which adds x itself: see PreNorm, Attention, FeedForward). */
-export class Residual<F extends nn.Module<[Tensor, Tensor?]>> extends nn.Module {
+/** x + fn(x) (+ addend), with child `fn` (which adds them itself: see PreNorm, Attention, FeedForward). */
+export class Residual<F extends Branch> extends nn.Module<[Tensor, Tensor?]> {
   readonly fn: F;
 
   constructor(fn: F) {
@@ -110,8 +117,8 @@ export class Residual<F extends nn.Module<[Tensor, Tensor?]>> extends nn.Module 
     this.fn = this.registerModule('fn', fn);
   }
 
-  forward(x: Tensor): Tensor {
-    return this.fn.forward(x, x);
+  forward(x: Tensor, addend?: Tensor): Tensor {
+    return this.fn.forward(x, { residual: x, addend });
   }
 }
 
@@ -149,13 +156,16 @@ export class Transformer extends nn.Module<[Tensor, Tensor | null], Tensor> {
    * with zeros over the K keypoint tokens ([B or 1, K + n, D]); null adds nothing.
    */
   forward(x: Tensor, pos: Tensor | null): Tensor {
+    // The re-add before layer i + 1 is done by layer i's last store, when pos has the stream's dtype.
+    const fold = pos !== null && pos.dtype === x.dtype;
+    const depth = this.layers.items.length;
     let h = x;
     this.layers.items.forEach((block, idx) => {
       const prev = h;
       h = tidy(() => {
-        const y = idx > 0 && pos ? add(prev, pos) : prev;
+        const y = idx > 0 && pos && !fold ? add(prev, pos) : prev;
         const a = block.items[0]!.forward(y);
-        return block.items[1]!.forward(a);
+        return block.items[1]!.forward(a, fold && idx + 1 < depth ? pos! : undefined);
       });
       if (prev !== x) prev.dispose();
     });

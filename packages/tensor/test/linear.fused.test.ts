@@ -1,6 +1,7 @@
 // Epilogues fused into the product kernels: a linear's bias gradient summed by the weight gradient's own
 // pass over g (the first column tile's workgroups sum the rows of gᵀ they load anyway); a residual added
-// in the forward store (torch.addmm's input; its gradient is g itself, no dispatch); and feedForward's
+// in the forward store (torch.addmm's input; its gradient is g itself, no dispatch), and an addend
+// broadcast over the leading dims (a position embedding re-added); and feedForward's
 // GELU: h and gelu(h) stored by one pass, gelu'(h) applied in the store of the product through w2.
 // feedForward exercises every epilogue, so it takes every matmul variant (register kernels, GEMM
 // tiles, split-K with its sum pass) in float32, a register and a split tile in float16 (the same WGSL
@@ -70,7 +71,13 @@ function columnSums(g: ArrayLike<number>, M: number, N: number): Float64Array {
   for (let i = 0; i < M; i++) for (let j = 0; j < N; j++) s[j] += g[i * N + j]!;
   return s;
 }
-const plus = (a: ArrayLike<number>, b: ArrayLike<number>) => Float64Array.from(a, (v, i) => v + b[i]!);
+/** y + r + p, with p's rows repeating over y's (a broadcast addend); and p's gradient, g summed over them. */
+const plus = (y: ArrayLike<number>, r: ArrayLike<number>, p: ArrayLike<number>) => Float64Array.from(y, (v, i) => v + r[i]! + p[i % p.length]!);
+const periodicSum = (g: ArrayLike<number>, n: number) => {
+  const s = new Float64Array(n);
+  for (let i = 0; i < g.length; i++) s[i % n] += g[i]!;
+  return s;
+};
 
 /** erf in float64: its Taylor series near 0, a continued fraction for erfc beyond 3. */
 function erf(x: number): number {
@@ -101,7 +108,7 @@ async function toHalf(v: Float64Array): Promise<Float64Array> {
 }
 
 interface Case {
-  /** x's leading dims (folded into M rows); in, hidden (feedForward) and out features. */
+  /** x's leading dims (folded into M rows; the addend is [1, ..lead[1:], N]); in, hidden (feedForward) and out features. */
   lead: number[];
   K: number;
   H: number;
@@ -111,6 +118,7 @@ interface Case {
   w: DType;
 }
 const rowsOf = (c: Case) => c.lead.reduce((p, d) => p * d, 1);
+const addendShape = (c: Case) => [1, ...c.lead.slice(1), c.N];
 const tolerance = (d: DType) => (d === 'float32' ? FLOAT : HALF);
 
 /** Runs `net` forward and backward (g seeds it) with a matmul variant forced; returns y. */
@@ -125,29 +133,31 @@ function run(label: string | null, g: Tensor, net: () => Tensor): Tensor {
   }
 }
 
-/** linear(x, w, b, { residual: r }) forward and backward against float64: y and every gradient. */
+/** linear(x, w, b, { residual: r, addend: p }) forward and backward against float64: y and every gradient. */
 async function checkLinear(c: Case, label: string | null): Promise<void> {
   const before = memory().liveTensors;
   const M = rowsOf(c);
-  const [x, w, b, r] = [leaf([...c.lead, c.K], 1, c.x), leaf([c.N, c.K], 2, c.w), leaf([c.N], 3, c.w), leaf([...c.lead, c.N], 4, c.w)];
+  const [x, w, b, r, p] = [leaf([...c.lead, c.K], 1, c.x), leaf([c.N, c.K], 2, c.w), leaf([c.N], 3, c.w), leaf([...c.lead, c.N], 4, c.w), leaf(addendShape(c), 8, c.w)];
   const yDType = c.w === 'float32' ? 'float32' : c.x;
   const g = leaf([...c.lead, c.N], 5, yDType, false);
-  const y = run(label, g, () => linear(x, w, b, { residual: r }));
-  expect([y.dtype, x.grad!.dtype, w.grad!.dtype, b.grad!.dtype, r.grad!.dtype]).toEqual([yDType, c.x, c.w, c.w, c.w]);
+  const y = run(label, g, () => linear(x, w, b, { residual: r, addend: p }));
+  expect([y.dtype, x.grad!.dtype, w.grad!.dtype, b.grad!.dtype, r.grad!.dtype, p.grad!.dtype]).toEqual([yDType, c.x, c.w, c.w, c.w, c.w]);
   const [xs, ws, gs] = [await values(x), await values(w), await values(g)];
   const near = async (t: Tensor, want: Float64Array, what: string) => expectNear(await values(t), want, tolerance(t.dtype as DType).atol, tolerance(t.dtype as DType).rtol, what);
-  await near(y, plus(affine(xs, M, c.K, ws, c.N, await values(b)), await values(r)), 'y');
+  await near(y, plus(affine(xs, M, c.K, ws, c.N, await values(b)), await values(r), await values(p)), 'y');
+  await near(p.grad!, periodicSum(gs, p.size), 'dp');
   await near(x.grad!, backData(gs, M, c.N, ws, c.K), 'dx');
   await near(w.grad!, backWeight(gs, M, c.N, xs, c.K), 'dW');
   await near(b.grad!, columnSums(gs, M, c.N), 'db');
   // The residual's gradient is g, exactly.
   expect(Array.from(await values(r.grad!))).toEqual(Array.from(gs));
-  for (const t of [x.grad!, w.grad!, b.grad!, r.grad!, x, w, b, r, g, y]) t.dispose();
+  for (const t of [x, w, b, r, p]) t.grad!.dispose();
+  for (const t of [x, w, b, r, p, g, y]) t.dispose();
   expect(memory().liveTensors).toBe(before);
 }
 
 /**
- * feedForward(x, w1, b1, w2, b2, { residual: r }) forward and backward against float64: y and every
+ * feedForward(x, w1, b1, w2, b2, { residual: r, addend: p }) forward and backward against float64: y and every
  * gradient. Float16 intermediates (h, gelu(h), and h's gradient) are rounded in the reference as the
  * kernels round them; a flip of one such rounding moves a result by a float16 ulp of one term, hence
  * the looser float16 tolerance here.
@@ -157,11 +167,11 @@ async function checkFeedForward(c: Case, label: string | null): Promise<void> {
   const M = rowsOf(c);
   const x = leaf([...c.lead, c.K], 1, c.x);
   const [w1, b1, w2, b2] = [leaf([c.H, c.K], 2, c.w), leaf([c.H], 3, c.w), leaf([c.N, c.H], 4, c.w), leaf([c.N], 5, c.w)];
-  const r = leaf([...c.lead, c.N], 6, c.w);
+  const [r, p] = [leaf([...c.lead, c.N], 6, c.w), leaf(addendShape(c), 8, c.w)];
   const yDType = c.w === 'float32' ? 'float32' : c.x;
   const g = leaf([...c.lead, c.N], 7, yDType, false);
-  const y = run(label, g, () => feedForward(x, w1, b1, w2, b2, { residual: r }));
-  expect([y.dtype, x.grad!.dtype, w1.grad!.dtype, b2.grad!.dtype, r.grad!.dtype]).toEqual([yDType, c.x, c.w, c.w, c.w]);
+  const y = run(label, g, () => feedForward(x, w1, b1, w2, b2, { residual: r, addend: p }));
+  expect([y.dtype, x.grad!.dtype, w1.grad!.dtype, b2.grad!.dtype, r.grad!.dtype, p.grad!.dtype]).toEqual([yDType, c.x, c.w, c.w, c.w, c.w]);
   const round = async (v: Float64Array) => (c.x === 'float16' ? toHalf(v) : v);
   const [xs, w1s, w2s, gs] = [await values(x), await values(w1), await values(w2), await values(g)];
   const h = affine(xs, M, c.K, w1s, c.H, await values(b1));
@@ -173,23 +183,25 @@ async function checkFeedForward(c: Case, label: string | null): Promise<void> {
     const tol = loose ?? tolerance(t.dtype as DType);
     expectNear(await values(t), want, tol.atol, tol.rtol, what);
   };
-  await near(y, plus(affine(a, M, c.H, w2s, c.N, await values(b2)), await values(r)), 'y');
+  await near(y, plus(affine(a, M, c.H, w2s, c.N, await values(b2)), await values(r), await values(p)), 'y');
+  await near(p.grad!, periodicSum(gs, p.size), 'dp');
   await near(x.grad!, backData(dh, M, c.H, w1s, c.K), 'dx');
   await near(w1.grad!, backWeight(dh, M, c.H, xs, c.K), 'dW1');
   await near(b1.grad!, columnSums(dh, M, c.H), 'db1');
   await near(w2.grad!, backWeight(gs, M, c.N, a, c.H), 'dW2');
   await near(b2.grad!, columnSums(gs, M, c.N), 'db2');
   expect(Array.from(await values(r.grad!))).toEqual(Array.from(gs));
-  for (const t of [x, w1, b1, w2, b2, r]) t.grad!.dispose();
-  for (const t of [x, w1, b1, w2, b2, r, g, y]) t.dispose();
+  for (const t of [x, w1, b1, w2, b2, r, p]) t.grad!.dispose();
+  for (const t of [x, w1, b1, w2, b2, r, p, g, y]) t.dispose();
   expect(memory().liveTensors).toBe(before);
 }
 
-// 37 rows (x [1, 37, 13]): partial row tiles forward, and the weight gradients' products (K = 37) two
-// split-K chunks, the second partial, and a partial vec4 of k in the register kernels. 13 inputs: scalar
-// x loads, dW1's output neither a multiple of 4 nor of a tile. 20 hidden, 16 outputs: the tiles' vec4
-// store with the residual. Products 13 or more wide have register variants of 4 and 8 rows per thread.
-const SHAPE = { lead: [1, 37], K: 13, H: 20, N: 16 };
+// 38 rows (x [2, 19, 13]; the addend [1, 19, 16] repeats over the 2): partial row tiles forward, and the
+// weight gradients' products (K = 38) two split-K chunks, the second partial, and a partial vec4 of k
+// in the register kernels. 13 inputs: scalar x loads, dW1's output neither a multiple of 4 nor of a
+// tile. 20 hidden, 16 outputs: the tiles' vec4 store with the residual and the addend. Products 13 or
+// more wide have register variants of 4 and 8 rows per thread.
+const SHAPE = { lead: [2, 19], K: 13, H: 20, N: 16 };
 const LABELS = matmulVariantLabels(13);
 
 describe('feedForward (linear, GELU, linear, residual) in fused products, every matmul variant', () => {
@@ -204,8 +216,8 @@ describe('feedForward (linear, GELU, linear, residual) in fused products, every 
   // At SHAPE, on the default variant: the kernels compiled above.
   it('gradcheck', () =>
     gradcheck(
-      ([x, w1, b1, w2, b2, r]) => feedForward(x!, w1!, b1, w2!, b2, { residual: r }),
-      [data([1, 37, 13], 90), data([20, 13], 91, 0.3), data([20], 92), data([16, 20], 93, 0.3), data([16], 94), data([1, 37, 16], 95)],
+      ([x, w1, b1, w2, b2, r, p]) => feedForward(x!, w1!, b1, w2!, b2, { residual: r, addend: p }),
+      [data([2, 19, 13], 90), data([20, 13], 91, 0.3), data([20], 92), data([16, 20], 93, 0.3), data([16], 94), data([2, 19, 16], 95), data([1, 19, 16], 96)],
     ));
 });
 
@@ -217,24 +229,30 @@ describe('linear with a bias and a residual', () => {
     checkLinear({ ...second, x: 'float16', w: 'float32' }, null));
   it('one row and one output', () => checkLinear({ lead: [1], K: 5, H: 0, N: 1, x: 'float32', w: 'float32' }, null));
   it('gradcheck', () =>
-    gradcheck(([x, w, b, r]) => linear(x!, w!, b, { residual: r }), [data([1, 37, 20], 80), data([16, 20], 81, 0.3), data([16], 82), data([1, 37, 16], 83)]));
+    gradcheck(
+      ([x, w, b, r, p]) => linear(x!, w!, b, { residual: r, addend: p }),
+      [data([2, 19, 20], 80), data([16, 20], 81, 0.3), data([16], 82), data([2, 19, 16], 83), data([1, 19, 16], 84)],
+    ));
 
-  it('a residual of another shape or dtype is an error', () => {
-    const [x, w, b] = [leaf([3, 4], 6, 'float32'), leaf([2, 4], 7, 'float32'), leaf([2], 8, 'float32')];
-    const [wide, half] = [leaf([3, 3], 9, 'float32'), leaf([3, 2], 10, 'float16')];
-    throwsEarly(() => linear(x, w, b, { residual: wide }), /^linear: residual \[3, 3\] must be the output's shape \[3, 2\]/);
-    throwsEarly(() => linear(x, w, b, { residual: half }), /^linear: residual float16 \[3, 2\] must be of the input's dtype float32/);
-    for (const t of [x, w, b, wide, half]) t.dispose();
+  it('a residual or an addend of another shape or dtype is an error', () => {
+    const [x, w, b] = [leaf([2, 3, 4], 6, 'float32'), leaf([2, 4], 7, 'float32'), leaf([2], 8, 'float32')];
+    const [wide, half, column] = [leaf([2, 3, 3], 9, 'float32'), leaf([2, 3, 2], 10, 'float16'), leaf([2, 3, 1], 11, 'float32')];
+    throwsEarly(() => linear(x, w, b, { residual: wide }), /^linear: residual \[2, 3, 3\] must be the output's shape \[2, 3, 2\]/);
+    throwsEarly(() => linear(x, w, b, { residual: half }), /^linear: residual float16 \[2, 3, 2\] must be of the input's dtype float32/);
+    throwsEarly(() => linear(x, w, b, { addend: column }), /^linear: addend \[2, 3, 1\] must broadcast over the leading dims of the output \[2, 3, 2\]/);
+    throwsEarly(() => linear(x, w, b, { addend: wide }), /^linear: addend \[2, 3, 3\] must broadcast/);
+    for (const t of [x, w, b, wide, half, column]) t.dispose();
   });
 });
 
 describe('dispatches', () => {
   // launchesOf compiles and runs nothing: each step's dispatches, with a register variant and a GEMM tile.
-  let [x, r, g] = [] as Tensor[] as [Tensor, Tensor, Tensor];
+  let [x, r, p, g] = [] as Tensor[] as [Tensor, Tensor, Tensor, Tensor];
   beforeAll(() => {
     [x, r, g] = [leaf([2, 5, 13], 12, 'float32'), leaf([2, 5, 16], 13, 'float32'), leaf([2, 5, 16], 14, 'float32', false)];
+    p = leaf([1, 5, 16], 15, 'float32', false);
   });
-  afterAll(() => [x, r, g].forEach((t) => t.dispose()));
+  afterAll(() => [x, r, p, g].forEach((t) => t.dispose()));
   const names = (label: string, step: () => Tensor, params: Tensor[]) => {
     forceVariant('matmul', label);
     try {
@@ -249,10 +267,10 @@ describe('dispatches', () => {
   };
   const VARIANTS = [[LABELS[0]!, 'matmul'], ['g64x64', 'matmulTiled']] as const;
 
-  it('linear with a bias and a residual: three products (forward, dx = g W, dW = gᵀ x with db), no sum, no add', () => {
+  it('linear with a bias, a residual and an addend: three products (forward, dx = g W, dW = gᵀ x with db), no sum, no add', () => {
     const fc = new nn.Linear(13, 16, { seed: 11 });
     for (const [label, kernel] of VARIANTS) {
-      expect(names(label, () => fc.forward(x, { residual: r }), fc.parameters()), label).toEqual(Array(3).fill(kernel));
+      expect(names(label, () => fc.forward(x, { residual: r, addend: p }), fc.parameters()), label).toEqual(Array(3).fill(kernel));
     }
     for (const t of fc.parameters()) t.dispose();
   });
@@ -261,7 +279,7 @@ describe('dispatches', () => {
     const [fc1, fc2] = [new nn.Linear(13, 20, { seed: 15 }), new nn.Linear(20, 16, { seed: 16 })];
     const params = [...fc1.parameters(), ...fc2.parameters()];
     for (const [label, kernel] of VARIANTS) {
-      const step = () => feedForward(x, fc1.weight, fc1.bias!, fc2.weight, fc2.bias!, { residual: r });
+      const step = () => feedForward(x, fc1.weight, fc1.bias!, fc2.weight, fc2.bias!, { residual: r, addend: p });
       expect(names(label, step, params), label).toEqual(Array(6).fill(kernel));
     }
     for (const t of params) t.dispose();

@@ -35,9 +35,10 @@ type BMode = 'n' | 'k' | 's';
 
 const MAX_BATCH_RANK = 3;
 // The strided views: offsets of A and B, their strides (m k, k n), the first batch of the dispatch, the
-// batch shape (collapsed to 3 dims) and A's and B's strides along it (0 where broadcast).
+// batch shape (collapsed to 3 dims) and A's and B's strides along it (0 where broadcast); and the rows
+// of an epilogue's addend (its row m % pRows is added to C's row m).
 const VIEW = {
-  offA: 'u32', offB: 'u32', sAm: 'u32', sAk: 'u32', sBk: 'u32', sBn: 'u32', batchStart: 'u32',
+  pRows: 'u32', offA: 'u32', offB: 'u32', sAm: 'u32', sAk: 'u32', sBk: 'u32', sBn: 'u32', batchStart: 'u32',
   shape0: 'u32', shape1: 'u32', shape2: 'u32', bsA0: 'u32', bsA1: 'u32', bsA2: 'u32', bsB0: 'u32', bsB1: 'u32', bsB2: 'u32',
 } as const;
 const U = uniforms({ M: 'u32', N: 'u32', K: 'u32', ...VIEW });
@@ -106,23 +107,24 @@ interface Elems {
 const elemsOf = (e: Elems) => elemsKey(e.a, e.b, e.o);
 
 /**
- * What a product does beside C = A B in the same pass. In the store: `bias` [N] (b's dtype) and
- * `residual` are added; then `gelu` receives gelu(C) (C itself, the pre-activation, is still stored),
+ * What a product does beside C = A B in the same pass. In the store: `bias` [N] (b's dtype), `residual`
+ * and `addend` (rows [P, N], row m % P added to C's row m: broadcast over leading dims) are added; then `gelu` receives gelu(C) (C itself, the pre-activation, is still stored),
  * or C is multiplied by gelu'(`geluGradOf`) (the gradient through a GELU of that input). And `rowSums`
  * [M] (one batch) receives the sums of A's rows over k: a linear's bias gradient, Σ_rows g, from the
  * pass over gᵀ that makes its weight gradient. The tensors of C's shape (residual, gelu, geluGradOf)
- * are contiguous from offset 0; all but bias have C's dtype.
+ * and the addend are contiguous from offset 0; all but bias have C's dtype. An addend or row sums take one batch.
  */
 interface Epilogue {
   bias?: Tensor;
   residual?: Tensor;
+  addend?: Tensor;
   gelu?: Tensor;
   geluGradOf?: Tensor;
   rowSums?: Tensor;
 }
 /** Which parts of an epilogue a kernel has (its key suffix and its bindings follow them). */
 type Fused = { [K in keyof Epilogue]-?: boolean };
-const fusedKey = (f: Fused) => `${f.bias ? 'b' : ''}${f.residual ? 'r' : ''}${f.gelu ? 'g' : ''}${f.geluGradOf ? 'd' : ''}${f.rowSums ? 's' : ''}`;
+const fusedKey = (f: Fused) => `${f.bias ? 'b' : ''}${f.residual ? 'r' : ''}${f.addend ? 'p' : ''}${f.gelu ? 'g' : ''}${f.geluGradOf ? 'd' : ''}${f.rowSums ? 's' : ''}`;
 
 /** The bindings in order: A, B, the epilogue's inputs, the output, the epilogue's other outputs. */
 function productBindings(e: Elems, f: Fused, aType: string, bType: string, oType: string): Binding[] {
@@ -131,6 +133,7 @@ function productBindings(e: Elems, f: Fused, aType: string, bType: string, oType
     { name: 'B', type: bType, access: 'read' },
     ...(f.bias ? [{ name: 'Bias', type: e.b, access: 'read' as const }] : []),
     ...(f.residual ? [{ name: 'R', type: oType, access: 'read' as const }] : []),
+    ...(f.addend ? [{ name: 'P', type: oType, access: 'read' as const }] : []),
     ...(f.geluGradOf ? [{ name: 'H', type: e.o, access: 'read' as const }] : []),
     { name: 'O', type: oType, access: 'read_write' },
     ...(f.gelu ? [{ name: 'G', type: e.o, access: 'read_write' as const }] : []),
@@ -138,13 +141,15 @@ function productBindings(e: Elems, f: Fused, aType: string, bType: string, oType
   ];
 }
 
-/** Statements storing C's f32 `v` at flat index `i` (column `n`) with the epilogue; `vec`: O and R bound as vec4s. */
-function storeOne(e: Elems, f: Fused, i: string, n: string, v: string, vec: boolean): string {
-  const at = (name: string) => (vec ? `${name}[(${i}) >> 2u][(${i}) & 3u]` : `${name}[${i}]`);
-  const sum = `${v}${f.bias ? ` + f32(Bias[${n}])` : ''}${f.residual ? ` + f32(${at('R')})` : ''}`;
-  if (!f.gelu && !f.geluGradOf) return `${at('O')} = ${e.o}(${sum});`;
-  return `{ let pre = ${sum}; ${at('O')} = ${e.o}(${f.geluGradOf ? `geluGrad_(f32(H[${i}]), pre)` : 'pre'});${f.gelu ? ` G[${i}] = ${e.o}(gelu_(pre));` : ''} }`;
+/** Statements storing C's f32 `v` at (m, n), flat index `i`, with the epilogue; `vec`: O, R and P bound as vec4s. */
+function storeOne(e: Elems, f: Fused, m: string, n: string, i: string, v: string, vec: boolean): string {
+  const at = (name: string, i: string) => (vec ? `${name}[(${i}) >> 2u][(${i}) & 3u]` : `${name}[${i}]`);
+  const sum = `${v}${f.bias ? ` + f32(Bias[${n}])` : ''}${f.residual ? ` + f32(${at('R', i)})` : ''}${f.addend ? ` + f32(${at('P', addendAt(m, n))})` : ''}`;
+  if (!f.gelu && !f.geluGradOf) return `${at('O', i)} = ${e.o}(${sum});`;
+  return `{ let pre = ${sum}; ${at('O', i)} = ${e.o}(${f.geluGradOf ? `geluGrad_(f32(H[${i}]), pre)` : 'pre'});${f.gelu ? ` G[${i}] = ${e.o}(gelu_(pre));` : ''} }`;
 }
+/** The flat index of the addend's element added at C's (m, n). */
+const addendAt = (m: string, n: string) => `(${m}) % u.pRows * N + ${n}`;
 /** The kernels' module-scope WGSL for an epilogue. */
 const epilogueFns = (f: Fused) => (f.gelu || f.geluGradOf ? GELU_WGSL : '');
 
@@ -185,7 +190,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     if (m >= M) { break; }
     for (var c = 0u; c < 4u; c++) {
       if (col + c < N) {
-        ${storeOne(e, f, 'oBase + m * N + col + c', 'col + c', `acc${j}[r][c]`, false)}
+        ${storeOne(e, f, 'm', 'col + c', 'oBase + m * N + col + c', `acc${j}[r][c]`, false)}
       }
     }
   }${storeRowSums(j)}`).join('\n  ')}
@@ -205,7 +210,7 @@ function gemmOps(e: Elems, am: AMode, bm: BMode, f: Fused, aligned: boolean, val
   // vec4 stores where rows are aligned, but for GELU (a scalar function) stores are scalar.
   const oVec = aligned && !f.gelu && !f.geluGradOf;
   const addends4 = (m: string, n: string) =>
-    `${f.bias ? ` + vec4<f32>(f32(Bias[${n}]), f32(Bias[${n} + 1u]), f32(Bias[${n} + 2u]), f32(Bias[${n} + 3u]))` : ''}${f.residual ? ` + vec4<f32>(R[(${oAt(m, n)}) >> 2u])` : ''}`;
+    `${f.bias ? ` + vec4<f32>(f32(Bias[${n}]), f32(Bias[${n} + 1u]), f32(Bias[${n} + 2u]), f32(Bias[${n} + 3u]))` : ''}${f.residual ? ` + vec4<f32>(R[(${oAt(m, n)}) >> 2u])` : ''}${f.addend ? ` + vec4<f32>(P[(${addendAt(m, n)}) >> 2u])` : ''}`;
   return {
     name: 'matmulTiled',
     key: `${elemsOf(e)}${am}${bm}${fusedKey(f)}${oVec ? 'v' : ''}`,
@@ -225,7 +230,7 @@ function gemmOps(e: Elems, am: AMode, bm: BMode, f: Fused, aligned: boolean, val
       load4: bm === 'n' ? (k, n) => `vec4<f32>(B[(bBase + ${k} * sBk + ${n}) >> 2u])` : bm === 'k' ? (k, n) => `vec4<f32>(B[(bBase + ${n} * sBn + ${k}) >> 2u])` : undefined,
     },
     fns: epilogueFns(f),
-    store: (m, n, v) => storeOne(e, f, oAt(m, n), n, v, oVec),
+    store: (m, n, v) => storeOne(e, f, m, n, oAt(m, n), v, oVec),
     store4: oVec ? (m, n, v) => `O[(${oAt(m, n)}) >> 2u] = vec4<${e.o}>(${v}${addends4(m, n)});` : undefined,
     rowSums: f.rowSums ? (m, v) => `S[${m}] = ${e.o}(${v});` : undefined,
   };
@@ -259,10 +264,10 @@ function matmulRaw(a: Tensor, b: Tensor, dtype: DType, epilogue: Epilogue = {}):
   const e: Elems = { a: dtypes[a.dtype].wgsl, b: dtypes[b.dtype].wgsl, o: dtypes[dtype].wgsl };
   const out = empty([...batchShape, M, N], dtype);
   const batches = sizeOf(batchShape);
-  const { bias, residual, gelu, geluGradOf, rowSums } = epilogue;
-  if (rowSums && (batches !== 1 || N === 0)) throw new Error(`matmul: row sums need one batch and a non-empty output, got ${fmt(out.shape)}`);
+  const { bias, residual, addend, gelu, geluGradOf, rowSums } = epilogue;
+  if ((rowSums || addend) && (batches !== 1 || N === 0)) throw new Error(`matmul: row sums or an addend need one batch and a non-empty output, got ${fmt(out.shape)}`);
   if (out.size === 0) return out;
-  const f: Fused = { bias: !!bias, residual: !!residual, gelu: !!gelu, geluGradOf: !!geluGradOf, rowSums: !!rowSums };
+  const f: Fused = { bias: !!bias, residual: !!residual, addend: !!addend, gelu: !!gelu, geluGradOf: !!geluGradOf, rowSums: !!rowSums };
   const pad = (xs: number[], fill: number) => [...Array(MAX_BATCH_RANK - xs.length).fill(fill), ...xs];
   const bShape = pad(c.shape, 1);
   const bsA = pad(c.strides[0]!, 0);
@@ -274,7 +279,7 @@ function matmulRaw(a: Tensor, b: Tensor, dtype: DType, epilogue: Epilogue = {}):
   const [shape0, shape1, shape2] = bShape as [number, number, number];
   const [bsA0, bsA1, bsA2] = bsA as [number, number, number];
   const [bsB0, bsB1, bsB2] = bsB as [number, number, number];
-  const view = (batchStart: number): View => ({ offA: a.offset, offB: b.offset, sAm, sAk, sBk, sBn, batchStart, shape0, shape1, shape2, bsA0, bsA1, bsA2, bsB0, bsB1, bsB2 });
+  const view = (batchStart: number): View => ({ pRows: addend?.shape[0] ?? 1, offA: a.offset, offB: b.offset, sAm, sAk, sBk, sBn, batchStart, shape0, shape1, shape2, bsA0, bsA1, bsA2, bsB0, bsB1, bsB2 });
   const encode = (v: Variant, buffers: Storage[]) => {
     if (!('wx' in v)) {
       const chunk = gemmMaxBatches(v);
@@ -290,7 +295,7 @@ function matmulRaw(a: Tensor, b: Tensor, dtype: DType, epilogue: Epilogue = {}):
       dispatch(kernel, buffers, U.pack({ M, N, K, ...view(start) }), [Math.ceil(N / (4 * v.wx)), Math.ceil(M / (v.tm * wy)), Math.min(maxZ, batches - start)]);
     }
   };
-  const bound = [a, b, bias, residual, geluGradOf, out, gelu, rowSums].filter((t): t is Tensor => !!t);
+  const bound = [a, b, bias, residual, addend, geluGradOf, out, gelu, rowSums].filter((t): t is Tensor => !!t);
   const variant = choose<Variant>({
     problem: `matmul|${elemsOf(e)}|${am}${bm}${fusedKey(f)}|M${sizeClass(M)}|N${sizeClass(N)}|K${sizeClass(K)}|B${sizeClass(batches)}`,
     ...matmulChoices(M, N, K, batches),
@@ -399,14 +404,18 @@ function gradOfB(a: Tensor, g: Tensor, b: Tensor): Tensor {
   return product(transpose(reshape(a, [-1, a.shape[a.rank - 1]!])), reshape(g, [-1, g.shape[g.rank - 1]!]), b.dtype);
 }
 
-/** linear's options. */
+/**
+ * linear's options: tensors added to the result in the product's store, with no add of their own. Of
+ * x's dtype, or float32 for a float16 x (y is then float32: the f32 sums plus them, rounded once).
+ */
 export interface LinearOptions {
-  /**
-   * Added to the result in the product's store, as `torch.addmm`'s input (a residual connection with
-   * no add of its own): y's shape, of x's dtype, or float32 for a float16 x (y is then float32: the f32
-   * sums plus the residual, rounded once). Its gradient is y's, with no dispatch.
-   */
+  /** y's shape, as `torch.addmm`'s input (a residual connection). Its gradient is y's, with no dispatch. */
   residual?: Tensor;
+  /**
+   * Broadcast over y's leading dims: its dims are y's last ones, after leading 1s (a position embedding
+   * [1, L, F] re-added to a stream [B, L, F]). Its gradient sums y's over the broadcast dims.
+   */
+  addend?: Tensor;
 }
 
 /**
@@ -418,18 +427,18 @@ export function linear(x: Tensor, weight: Tensor, bias?: Tensor, options: Linear
   check('linear', x, weight, bias);
   const outF = outFeatures('linear', x.shape, weight, bias);
   const outShape = [...x.shape.slice(0, -1), outF];
-  const r = residualRows('linear', x, options.residual, outShape);
+  const added = addendsOf('linear', x, options, outShape);
   // Fold leading dims into rows so that the weight gradient is one matmul, not a batch plus a sum.
   const x2 = reshape(x, [-1, x.shape[x.rank - 1]!]);
   const wT = transpose(weight);
-  const y2 = matmulRaw(x2, wT, r?.dtype ?? x.dtype, { bias, residual: r });
-  const y = record(y2, 'linear', [x2, weight, ...(bias ? [bias] : []), ...(r ? [r] : [])], [x2, weight], (g, [sx, sw]) => {
+  const y2 = matmulRaw(x2, wT, added.dtype, { bias, ...added.epilogue });
+  const y = record(y2, 'linear', [x2, weight, ...(bias ? [bias] : []), ...added.inputs], [x2, weight], (g, [sx, sw]) => {
     const dx = x2.requiresGrad ? product(g, sw!, x.dtype) : null;
     const [dW, db] = weightGrads(g, sx!, weight, bias);
-    return [dx, dW, ...(bias ? [db] : []), ...(r ? [g] : [])];
+    return [dx, dW, ...(bias ? [db] : []), ...added.grads(g)];
   });
   const out = reshape(y, outShape);
-  for (const t of [x2, wT, y, r]) t?.dispose();
+  for (const t of [x2, wT, y, ...added.inputs]) t.dispose();
   return out;
 }
 
@@ -444,23 +453,23 @@ export function feedForward(x: Tensor, w1: Tensor, b1: Tensor | undefined, w2: T
   const hidden = outFeatures('feedForward', x.shape, w1, b1);
   const outF = outFeatures('feedForward', [...x.shape.slice(0, -1), hidden], w2, b2);
   const outShape = [...x.shape.slice(0, -1), outF];
-  const r = residualRows('feedForward', x, options.residual, outShape);
+  const added = addendsOf('feedForward', x, options, outShape);
   const x2 = reshape(x, [-1, x.shape[x.rank - 1]!]);
   const [w1T, w2T] = [transpose(w1), transpose(w2)];
   const a = empty([x2.shape[0]!, hidden], x.dtype);
   const h = matmulRaw(x2, w1T, x.dtype, { bias: b1, gelu: a });
-  const y2 = matmulRaw(a, w2T, r?.dtype ?? x.dtype, { bias: b2, residual: r });
-  const inputs = [x2, w1, ...(b1 ? [b1] : []), w2, ...(b2 ? [b2] : []), ...(r ? [r] : [])];
+  const y2 = matmulRaw(a, w2T, added.dtype, { bias: b2, ...added.epilogue });
+  const inputs = [x2, w1, ...(b1 ? [b1] : []), w2, ...(b2 ? [b2] : []), ...added.inputs];
   const y = record(y2, 'feedForward', inputs, [x2, w1, w2, h, a], (g, [sx, sw1, sw2, sh, sa]) => {
     const [dW2, db2] = weightGrads(g, sa!, w2, b2);
     const first = x2.requiresGrad || w1.requiresGrad || !!b1?.requiresGrad;
     const dh = first ? matmulRaw(g, sw2!, x.dtype, { geluGradOf: sh }) : null;
     const dx = x2.requiresGrad ? product(dh!, sw1!, x.dtype) : null;
     const [dW1, db1] = dh ? weightGrads(dh, sx!, w1, b1) : [null, null];
-    return [dx, dW1, ...(b1 ? [db1] : []), dW2, ...(b2 ? [db2] : []), ...(r ? [g] : [])];
+    return [dx, dW1, ...(b1 ? [db1] : []), dW2, ...(b2 ? [db2] : []), ...added.grads(g)];
   });
   const out = reshape(y, outShape);
-  for (const t of [x2, w1T, w2T, h, a, y, r]) t?.dispose();
+  for (const t of [x2, w1T, w2T, h, a, y, ...added.inputs]) t.dispose();
   return out;
 }
 
@@ -475,22 +484,58 @@ function outFeatures(op: string, inShape: Shape, weight: Tensor, bias: Tensor | 
   return outF;
 }
 
-/**
- * Checks a residual for an output of `shape` from input x, and returns it as the store reads it: as rows
- * [.., F], contiguous from offset 0 (a handle of its own, for the caller to dispose).
- */
-function residualRows(op: string, x: Tensor, residual: Tensor | undefined, shape: Shape): Tensor | undefined {
-  if (!residual) return undefined;
-  residual.assertAlive(op);
-  if (!sameShape(residual.shape, shape)) throw new Error(`${op}: residual ${fmt(residual.shape)} must be the output's shape ${fmt(shape)}`);
-  if (residual.dtype !== x.dtype && !(x.dtype === 'float16' && residual.dtype === 'float32')) {
-    throw new Error(`${op}: residual ${residual.dtype} ${fmt(residual.shape)} must be of the input's dtype ${x.dtype}, or float32 for a float16 input`);
+/** A linear's residual and addend as its store reads them, and their part of its backward. */
+interface Added {
+  /** y's dtype: theirs, else x's. */
+  dtype: DType;
+  epilogue: Pick<Epilogue, 'residual' | 'addend'>;
+  /** The op's autograd inputs after its own (handles of their own, for the op to dispose). */
+  inputs: Tensor[];
+  /** Their gradients from y's, g [rows, F]. */
+  grads: (g: Tensor) => (Tensor | null)[];
+}
+
+/** Checks LinearOptions for an output of `shape` from x; returns them as rows, contiguous from offset 0. */
+function addendsOf(op: string, x: Tensor, options: LinearOptions, shape: Shape): Added {
+  const { residual, addend } = options;
+  const F = shape[shape.length - 1]!;
+  const dtype = residual?.dtype ?? addend?.dtype ?? x.dtype;
+  for (const [name, t] of [['residual', residual], ['addend', addend]] as const) {
+    if (!t) continue;
+    t.assertAlive(op);
+    if (t.dtype !== dtype || (dtype !== x.dtype && !(x.dtype === 'float16' && dtype === 'float32'))) {
+      throw new Error(`${op}: ${name} ${t.dtype} ${fmt(t.shape)} must be of the input's dtype ${x.dtype}, or float32 for a float16 input (a residual and an addend alike)`);
+    }
   }
-  const rows = reshape(residual, [-1, shape[shape.length - 1]!]);
-  if (rows.isContiguous && rows.offset === 0) return rows;
-  const copy = contiguous(rows);
-  rows.dispose();
-  return copy;
+  if (residual && !sameShape(residual.shape, shape)) throw new Error(`${op}: residual ${fmt(residual.shape)} must be the output's shape ${fmt(shape)}`);
+  if (addend) {
+    const last = shape.slice(shape.length - addend.rank);
+    const first = addend.shape.findIndex((d) => d !== 1);
+    const ok = addend.rank <= shape.length && addend.shape[addend.rank - 1] === F && addend.shape.every((d, i) => i < (first < 0 ? addend.rank : first) || d === last[i]);
+    if (!ok) throw new Error(`${op}: addend ${fmt(addend.shape)} must broadcast over the leading dims of the output ${fmt(shape)} (its dims the output's last ones, after leading 1s)`);
+  }
+  const rowsOf = (t: Tensor) => {
+    const rows = reshape(t, [-1, F]);
+    if (rows.isContiguous && rows.offset === 0) return rows;
+    const copy = contiguous(rows);
+    rows.dispose();
+    return copy;
+  };
+  const r = residual && rowsOf(residual);
+  const p = addend && rowsOf(addend);
+  // The addend's gradient: g summed over the output's rows that share each of its rows.
+  const pGrad = (g: Tensor) => {
+    const P = p!.shape[0]!;
+    if (!p!.requiresGrad) return null;
+    if (P === g.shape[0]) return g;
+    return reshape(sumTo(reshape(g, [-1, P, F]), [1, P, F]), [P, F]);
+  };
+  return {
+    dtype,
+    epilogue: { residual: r, addend: p },
+    inputs: [r, p].filter((t): t is Tensor => !!t),
+    grads: (g) => [...(r ? [g] : []), ...(p ? [pGrad(g)] : [])],
+  };
 }
 
 /**
