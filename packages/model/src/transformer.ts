@@ -9,14 +9,13 @@
 // A block computes x = x + Attn(LN(x)); x = x + FFN(LN(x)). "sine-full": before every layer except the
 // first, the position embedding is added again to the visual tokens of the residual stream (so it
 // accumulates); keypoint tokens never get it. Each residual add is fused into the store of the branch's
-// last linear (to_out.0, net.3) when no dropout follows it: `residual.forward(x)` is `fn(LN(x), { residual: x })`;
-// so is the position re-add, into the store of the layer before (its feed-forward's net.3).
+// last linear (to_out.0, net.3) when no dropout follows it: `residual.forward(x)` is
+// `fn(LN(x), { residual: x })`; so is the position re-add, into the store of the layer before (its
+// feed-forward's net.3, as LinearOptions' addend). The feed-forward is one op, feedForward (GELU fused).
 import { type LinearOptions, type Tensor, add, feedForward, multiHeadAttention, nn, tidy } from '@tmpose/tensor';
 
-/** What a residual branch adds to its output (a residual, and an addend broadcast over the batch). */
-type Added = Pick<LinearOptions, 'residual' | 'addend'>;
-/** A residual branch: its input, and what to add to its output. */
-type Branch = nn.Module<[Tensor, Added?]>;
+/** A residual branch: its input, and what its output linear adds in its store (a residual, an addend). */
+type Branch = nn.Module<[Tensor, LinearOptions?]>;
 
 /** A plain container (torch.nn.ModuleList): children named "0", "1", ...; it has no forward of its own. */
 export class ModuleList<M extends nn.AnyModule = nn.AnyModule> extends nn.Module<never[], never> {
@@ -36,15 +35,16 @@ export class ModuleList<M extends nn.AnyModule = nn.AnyModule> extends nn.Module
  * The output linear of a residual branch plus what the branch adds: in the linear's store, or (with
  * dropout between them) by adds.
  */
-function outputPlus(linear: nn.Linear, dropout: nn.Dropout, x: Tensor, { residual, addend }: Added): Tensor {
-  if (dropout.p === 0) return linear.forward(x, { residual, addend });
+function outputPlus(linear: nn.Linear, dropout: nn.Dropout, x: Tensor, added: LinearOptions): Tensor {
+  if (dropout.p === 0) return linear.forward(x, added);
+  const { residual, addend } = added;
   const out = dropout.forward(linear.forward(x));
   const sum = residual ? add(residual, out) : out;
   return addend ? add(sum, addend) : sum;
 }
 
 /** Multi-head self-attention: to_qkv (no bias) → heads → softmax(q kᵀ · head_dim^-0.5) v → to_out (+ residual). */
-export class Attention extends nn.Module<[Tensor, Added?]> {
+export class Attention extends nn.Module<[Tensor, LinearOptions?]> {
   readonly to_qkv: nn.Linear;
   readonly to_out: nn.Sequential;
   readonly headDim: number;
@@ -64,7 +64,7 @@ export class Attention extends nn.Module<[Tensor, Added?]> {
     this.to_out = this.registerModule('to_out', new nn.Sequential(new nn.Linear(dim, dim), new nn.Dropout(dropout)));
   }
 
-  forward(x: Tensor, added: Added = {}): Tensor {
+  forward(x: Tensor, added: LinearOptions = {}): Tensor {
     // qkv [B, L, 3D] is [B, L, 3, H, hd]: the attention reads q, k, v from it in place and writes the
     // heads merged, [B, L, D], as to_out reads them (no permute copies either way).
     const merged = multiHeadAttention(this.to_qkv.forward(x), this.heads, { scale: this.scale });
@@ -73,7 +73,7 @@ export class Attention extends nn.Module<[Tensor, Added?]> {
 }
 
 /** Linear → GELU (erf) → Dropout → Linear → Dropout (+ residual); without dropout, one fused op (feedForward). */
-export class FeedForward extends nn.Module<[Tensor, Added?]> {
+export class FeedForward extends nn.Module<[Tensor, LinearOptions?]> {
   readonly net: nn.Sequential;
 
   constructor(dim: number, hidden: number, dropout = 0) {
@@ -84,7 +84,7 @@ export class FeedForward extends nn.Module<[Tensor, Added?]> {
     );
   }
 
-  forward(x: Tensor, added: Added = {}): Tensor {
+  forward(x: Tensor, added: LinearOptions = {}): Tensor {
     const [fc1, fc2] = [this.net.at(0) as nn.Linear, this.net.at(3) as nn.Linear];
     const [drop1, drop2] = [this.net.at(2) as nn.Dropout, this.net.at(4) as nn.Dropout];
     if (drop1.p === 0 && drop2.p === 0) return feedForward(x, fc1.weight, fc1.bias ?? undefined, fc2.weight, fc2.bias ?? undefined, added);
@@ -93,7 +93,7 @@ export class FeedForward extends nn.Module<[Tensor, Added?]> {
 }
 
 /** fn(LN(x), added), with children `norm` and `fn`. */
-export class PreNorm<F extends Branch> extends nn.Module<[Tensor, Added?]> {
+export class PreNorm<F extends Branch> extends nn.Module<[Tensor, LinearOptions?]> {
   readonly norm: nn.LayerNorm;
   readonly fn: F;
 
@@ -103,7 +103,7 @@ export class PreNorm<F extends Branch> extends nn.Module<[Tensor, Added?]> {
     this.fn = this.registerModule('fn', fn);
   }
 
-  forward(x: Tensor, added: Added = {}): Tensor {
+  forward(x: Tensor, added: LinearOptions = {}): Tensor {
     return this.fn.forward(this.norm.forward(x), added);
   }
 }

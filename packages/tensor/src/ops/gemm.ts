@@ -10,6 +10,10 @@
 // is long, K is cut into chunks of at least MIN_K_PER_SPLIT; each chunk's workgroups write f32 partials,
 // and a second pass sums them in a fixed order (deterministic: no float atomics) and stores C.
 //
+// Row sums (an op's option): the workgroups of the first column tile also add up the rows of A they
+// stage (split: as partials after C's, summed by the second pass), e.g. a linear's bias gradient Σ_rows g
+// from the pass over gᵀ that makes its weight gradient.
+//
 // On a CPU adapter (lavapipe) barriers are very expensive and the ops keep their register-only kernels;
 // these variants are tuned (and forceable) beside them.
 import { type DType, commonDType } from '../dtype.js';

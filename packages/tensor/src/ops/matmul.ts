@@ -11,6 +11,10 @@
 // Those kernels are shaped for lavapipe (a CPU), and a CPU adapter keeps them. GPUs also get the tiled
 // core of gemm.ts (workgroup-memory tiles, split-K for small outputs with long K), read through the
 // same strides and read modes; the tuner picks among both there.
+//
+// Both kinds take an epilogue (see Epilogue): a bias, a residual and a broadcast addend added in the
+// store, GELU or its gradient applied there, and the row sums of A (a linear's bias gradient from its
+// weight gradient's pass), so that linear and feedForward need no elementwise or reduction dispatch.
 import { record } from '../autograd.js';
 import { getDevice } from '../device.js';
 import { type DType, dtypes } from '../dtype.js';
@@ -98,7 +102,7 @@ function loadB(mode: BMode): string {
   return `let Bm = mat4x4<f32>(${rowOf(0)}, ${rowOf(1)}, ${rowOf(2)}, ${rowOf(3)});`;
 }
 
-/** The WGSL storage types of A, B (and the bias) and the output (and the residual and row sums). */
+/** The WGSL storage types of A, B (and the bias) and the output (and the epilogue's other tensors). */
 interface Elems {
   a: string;
   b: string;
@@ -108,11 +112,12 @@ const elemsOf = (e: Elems) => elemsKey(e.a, e.b, e.o);
 
 /**
  * What a product does beside C = A B in the same pass. In the store: `bias` [N] (b's dtype), `residual`
- * and `addend` (rows [P, N], row m % P added to C's row m: broadcast over leading dims) are added; then `gelu` receives gelu(C) (C itself, the pre-activation, is still stored),
- * or C is multiplied by gelu'(`geluGradOf`) (the gradient through a GELU of that input). And `rowSums`
- * [M] (one batch) receives the sums of A's rows over k: a linear's bias gradient, Σ_rows g, from the
- * pass over gᵀ that makes its weight gradient. The tensors of C's shape (residual, gelu, geluGradOf)
- * and the addend are contiguous from offset 0; all but bias have C's dtype. An addend or row sums take one batch.
+ * and `addend` (rows [P, N], row m % P added to C's row m: broadcast over leading dims) are added; then
+ * `gelu` receives gelu(C) (C itself, the pre-activation, is still stored), or C is multiplied by
+ * gelu'(`geluGradOf`) (the gradient through a GELU of that input). And `rowSums` [M] receives the sums
+ * of A's rows over k: a linear's bias gradient, Σ_rows g, from the pass over gᵀ that makes its weight
+ * gradient. The tensors of C's shape (residual, gelu, geluGradOf) and the addend are contiguous from
+ * offset 0; all but bias have C's dtype. An addend or row sums take one batch.
  */
 interface Epilogue {
   bias?: Tensor;
