@@ -21,7 +21,7 @@ function countStep(name: ConfigName, batch: number): Map<string, number> {
   const [H, W] = config.imageSize;
   const [h, w] = config.heatmapSize;
   const model = createModel(config, { seed: 1 });
-  model.train();
+  model.train().flattenParameters(); // one buffer: Adam binds it once for many parameters
   const opt = new optim.Adam(model.parameters().filter((p) => p.requiresGrad), { lr: 1e-3 });
   const images = randn([batch, 3, H, W]);
   const targets = randn([batch, 17, h, w]);
