@@ -1,5 +1,6 @@
 // The optimizer base: parameter groups with their hyper-parameters, per-parameter state (step count and
-// state tensors), zeroGrad / step, and state dicts. Subclasses supply one fused GPU update per parameter.
+// state tensors), zeroGrad / step, and state dicts. Subclasses encode a step's fused GPU updates (Adam
+// many parameters per dispatch, binding storages: see Module.flattenParameters; SGD one per parameter).
 //
 // Parameters are updated in place, so they must be contiguous (a view with an offset is fine: kernels
 // add `offset`). Gradients may be any strided view: a non-contiguous one is copied first.
