@@ -1,6 +1,6 @@
 // Mixed-precision training of `tiny` on the bundled sample (data/coco-mini): the float16 run (autocast +
 // GradScaler on float32 master weights) follows the float32 loss curve, loss scaling recovers from
-// overflows forced mid-run (a scale that doubles every 3 good steps from 2^16 until the float16 backward
+// overflows forced mid-run (a scale that doubles every 3 good steps from 2^20 until the float16 backward
 // overflows), and the checkpoint carries the scaler's state.
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -43,7 +43,7 @@ describe('mixed-precision training of tiny on the bundled sample', () => {
     const t0 = performance.now();
     const f32 = await train(base(f32Out));
     const t1 = performance.now();
-    const f16 = await train({ ...base(f16Out), precision: 'float16', gradScaler: { initScale: 2 ** 16, growthInterval: 3 } });
+    const f16 = await train({ ...base(f16Out), precision: 'float16', gradScaler: { initScale: 2 ** 20, growthInterval: 3 } });
     const t2 = performance.now();
     expect([f32.precision, f16.precision]).toEqual(['float32', 'float16']);
     const a = stepsOf(f32Out);

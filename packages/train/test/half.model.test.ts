@@ -108,7 +108,11 @@ describe('float16 inference', () => {
       const f16 = await heatmaps(model.to('float16'), input);
       const diff = maxDiff(f16.data, f32.data);
       console.log(`trained tiny float16 vs float32 heatmaps: max |diff| ${diff.toExponential(3)}, max |heatmap| ${maxAbs(f32.data).toExponential(3)}`);
-      expect(argmaxes(f16.data, hmH * hmW)).toEqual(argmaxes(f32.data, hmH * hmW));
+      // float32's keypoint is float16's: its argmax, or tied with it (two peaks less than a float16 ulp
+      // apart round to one value, and the first of them is the argmax).
+      const size = hmH * hmW;
+      const atF32Argmax = argmaxes(f32.data, size).map((i, j) => f16.data[j * size + i]);
+      expect(atF32Argmax).toEqual(argmaxes(f16.data, size).map((i, j) => f16.data[j * size + i]));
     } finally {
       model.dispose();
     }
