@@ -208,8 +208,9 @@ describe('flattened parameters', () => {
     const make = () => shapes.map((shape, j) => tensor(host(shape.reduce((a, b) => a * b), j), shape, { requiresGrad: true }));
     const params = make();
     // A non-contiguous parameter comes out contiguous.
-    const t = transpose(tensor(host(6, 9), [2, 3]));
-    params.push(t);
+    const source = tensor(host(6, 9), [2, 3]);
+    params.push(transpose(source) as Tensor<'float32'>);
+    source.dispose();
     const holder = new Holder(params);
     params[0]!.grad = tensor([1]);
     const before = await Promise.all(params.map(async (p) => Array.from(await p.data())));
@@ -257,11 +258,11 @@ describe('flattened parameters', () => {
         const shared = [[0, 12], [12, 16]] as const;
         const gradients = (step: number) => {
           const grads = sizes.map((n, j) => host(n, 100 * step + j));
-          const views: Tensor[] = [];
+          const views: Tensor<'float32'>[] = [];
           for (const [from, to] of shared) {
             const buffer = tensor(Float32Array.from(grads.slice(from, to).flatMap((g) => Array.from(g))));
             let at = 0;
-            for (let j = from; j < to; j++) views[j] = slice(buffer, 0, at, (at += sizes[j]!));
+            for (let j = from; j < to; j++) views[j] = slice(buffer, 0, at, (at += sizes[j]!)) as Tensor<'float32'>;
             buffer.dispose();
           }
           return grads.map((g, j) => views[j] ?? tensor(g, [sizes[j]!]));
