@@ -139,19 +139,34 @@ function productBindings(e: Elems, f: Fused, aType: string, bType: string, oType
     ...(f.bias ? [{ name: 'Bias', type: e.b, access: 'read' as const }] : []),
     ...(f.residual ? [{ name: 'R', type: oType, access: 'read' as const }] : []),
     ...(f.addend ? [{ name: 'P', type: oType, access: 'read' as const }] : []),
-    ...(f.geluGradOf ? [{ name: 'H', type: e.o, access: 'read' as const }] : []),
+    ...(f.geluGradOf ? [{ name: 'H', type: oType, access: 'read' as const }] : []),
     { name: 'O', type: oType, access: 'read_write' },
-    ...(f.gelu ? [{ name: 'G', type: e.o, access: 'read_write' as const }] : []),
+    ...(f.gelu ? [{ name: 'G', type: oType, access: 'read_write' as const }] : []),
     ...(f.rowSums ? [{ name: 'S', type: e.o, access: 'read_write' as const }] : []),
   ];
 }
 
-/** Statements storing C's f32 `v` at (m, n), flat index `i`, with the epilogue; `vec`: O, R and P bound as vec4s. */
+/**
+ * Statements storing C's f32 `v` at (m, n), flat index `i`, with the epilogue; `vec`: the tensors of C's
+ * layout (O, R, P, H, G) bound as vec4s.
+ */
 function storeOne(e: Elems, f: Fused, m: string, n: string, i: string, v: string, vec: boolean): string {
   const at = (name: string, i: string) => (vec ? `${name}[(${i}) >> 2u][(${i}) & 3u]` : `${name}[${i}]`);
   const sum = `${v}${f.bias ? ` + f32(Bias[${n}])` : ''}${f.residual ? ` + f32(${at('R', i)})` : ''}${f.addend ? ` + f32(${at('P', addendAt(m, n))})` : ''}`;
   if (!f.gelu && !f.geluGradOf) return `${at('O', i)} = ${e.o}(${sum});`;
-  return `{ let pre = ${sum}; ${at('O', i)} = ${e.o}(${f.geluGradOf ? `geluGrad_(f32(H[${i}]), pre)` : 'pre'});${f.gelu ? ` G[${i}] = ${e.o}(gelu_(pre));` : ''} }`;
+  return `{ let pre = ${sum}; ${at('O', i)} = ${e.o}(${f.geluGradOf ? `geluGrad_(f32(${at('H', i)}), pre)` : 'pre'});${f.gelu ? ` ${at('G', i)} = ${e.o}(gelu_(pre));` : ''} }`;
+}
+
+/** storeOne for a vec4<f32> `v` at (m, n .. n+3), flat index `i` aligned, the tensors of C's layout bound as vec4s. */
+function storeFour(e: Elems, f: Fused, m: string, n: string, i: string, v: string): string {
+  const four = (name: string, i: string) => `vec4<f32>(${name}[(${i}) >> 2u])`;
+  const bias = `vec4<f32>(f32(Bias[${n}]), f32(Bias[${n} + 1u]), f32(Bias[${n} + 2u]), f32(Bias[${n} + 3u]))`;
+  const sum = `${v}${f.bias ? ` + ${bias}` : ''}${f.residual ? ` + ${four('R', i)}` : ''}${f.addend ? ` + ${four('P', addendAt(m, n))}` : ''}`;
+  if (!f.gelu && !f.geluGradOf) return `O[(${i}) >> 2u] = vec4<${e.o}>(${sum});`;
+  // GELU's functions are scalar: applied per component.
+  const each = (fn: string, ...args: string[]) => `vec4<f32>(${['x', 'y', 'z', 'w'].map((c) => `${fn}(${args.map((a) => `${a}.${c}`).join(', ')})`).join(', ')})`;
+  const o = f.geluGradOf ? each('geluGrad_', 'h', 'pre') : 'pre';
+  return `{ let pre = ${sum};${f.geluGradOf ? ` let h = ${four('H', i)};` : ''} O[(${i}) >> 2u] = vec4<${e.o}>(${o});${f.gelu ? ` G[(${i}) >> 2u] = vec4<${e.o}>(${each('gelu_', 'pre')});` : ''} }`;
 }
 /** The flat index of the addend's element added at C's (m, n). */
 const addendAt = (m: string, n: string) => `(${m}) % u.pRows * N + ${n}`;
@@ -207,15 +222,11 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
  * The tiled core's reads and store for matmul: the same strides, batch broadcast and read modes as the
  * register kernels, vec4 loads along the contiguous dim, a vec4 store when N % 4 == 0.
  */
-function gemmOps(e: Elems, am: AMode, bm: BMode, f: Fused, aligned: boolean, values: View): GemmOps {
+function gemmOps(e: Elems, am: AMode, bm: BMode, f: Fused, oVec: boolean, values: View): GemmOps {
   const scalar = (name: 'A' | 'B', mode: string, i: string) => (mode === 's' ? `f32(${name}[${i}])` : `f32(${name}[(${i}) >> 2u][(${i}) & 3u])`);
   const aAt = (k: string, m: string) => `aBase + ${m} * sAm + ${k} * sAk`;
   const bAt = (k: string, n: string) => `bBase + ${k} * sBk + ${n} * sBn`;
   const oAt = (m: string, n: string) => `(zOut * M + ${m}) * N + ${n}`;
-  // vec4 stores where rows are aligned, but for GELU (a scalar function) stores are scalar.
-  const oVec = aligned && !f.gelu && !f.geluGradOf;
-  const addends4 = (m: string, n: string) =>
-    `${f.bias ? ` + vec4<f32>(f32(Bias[${n}]), f32(Bias[${n} + 1u]), f32(Bias[${n} + 2u]), f32(Bias[${n} + 3u]))` : ''}${f.residual ? ` + vec4<f32>(R[(${oAt(m, n)}) >> 2u])` : ''}${f.addend ? ` + vec4<f32>(P[(${addendAt(m, n)}) >> 2u])` : ''}`;
   return {
     name: 'matmulTiled',
     key: `${elemsOf(e)}${am}${bm}${fusedKey(f)}${oVec ? 'v' : ''}`,
@@ -236,7 +247,7 @@ function gemmOps(e: Elems, am: AMode, bm: BMode, f: Fused, aligned: boolean, val
     },
     fns: epilogueFns(f),
     store: (m, n, v) => storeOne(e, f, m, n, oAt(m, n), v, oVec),
-    store4: oVec ? (m, n, v) => `O[(${oAt(m, n)}) >> 2u] = vec4<${e.o}>(${v}${addends4(m, n)});` : undefined,
+    store4: oVec ? (m, n, v) => storeFour(e, f, m, n, oAt(m, n), v) : undefined,
     rowSums: f.rowSums ? (m, v) => `S[${m}] = ${e.o}(${v});` : undefined,
   };
 }
