@@ -4,7 +4,7 @@
 // to a pending gradient; one row, rows in 1 chunk and in 9 (the last one short; the thread variant's
 // workgroups take 64 rows, 4 chunks), D of 7, 33 and 67.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type DType, type Tensor, add, forceVariant, init, launchesOf, layerNorm, memory, mul, sum, tensor, tidy } from '@tmpose/tensor';
+import { type DType, type Tensor, add, forceVariant, init, launchesOf, layerNorm, memory, mul, nn, sum, tensor, tidy } from '@tmpose/tensor';
 import { ROW_VARIANTS } from '../src/ops/rowlanes.js';
 import { normal } from './gradcheck.js';
 import { expectClose } from './helpers.js';
@@ -141,4 +141,26 @@ describe('layerNorm backward in one kernel, against float64', () => {
       }
     });
   }
+
+  it('weight and bias at offsets in a shared buffer (Module.flattenParameters) give what their own buffers give', async () => {
+    const [rows, D] = [15, 33];
+    // Two norms: the second one's weight and bias sit at offsets 36 and 72 of the flat buffer.
+    const run = async (flat: boolean) => {
+      const m = new nn.Sequential(new nn.LayerNorm(D), new nn.LayerNorm(D));
+      const values = tidy(() => Object.fromEntries(Object.entries(m.stateDict()).map(([k], i) => [k, tensor(normal([D], 10 + i, 0.3, 1).values, [D])])));
+      m.loadStateDict(values);
+      for (const t of Object.values(values)) t.dispose();
+      if (flat) m.flattenParameters();
+      const x = tensor(normal([rows, D], 1, 2, 0.5).values, [rows, D], { requiresGrad: true });
+      const g = tensor(normal([rows, D], 4).values, [rows, D]);
+      const y = tidy(() => m.forward(x));
+      tidy(() => sum(mul(y, g)).backward());
+      const out = [await y.data(), await x.grad!.data(), ...(await Promise.all(m.parameters().map((p) => p.grad!.data())))];
+      for (const t of [x.grad!, ...m.parameters().map((p) => p.grad!), x, g, y, m]) t.dispose();
+      return out;
+    };
+    const own = await run(false);
+    const flat = await run(true);
+    own.forEach((want, i) => expect(Array.from(flat[i]!), `output ${i}`).toEqual(Array.from(want)));
+  });
 });

@@ -39,8 +39,9 @@ ${lanes.entry}
   };
 }
 
-// Rows of D elements; xOffset and gOffset are the element offsets of X and G.
-const FORWARD_U = uniforms({ rows: 'u32', D: 'u32', eps: 'f32', xOffset: 'u32' });
+// Rows of D elements; xOffset, gOffset, wOffset and bOffset are the element offsets of X, G, W and Bias
+// (parameters may be views into a larger buffer: Module.flattenParameters).
+const FORWARD_U = uniforms({ rows: 'u32', D: 'u32', eps: 'f32', xOffset: 'u32', wOffset: 'u32', bOffset: 'u32' });
 const FORWARD = (l: RowLanes) => `
   let i = row;
   let D = u.D;
@@ -51,7 +52,7 @@ const FORWARD = (l: RowLanes) => `
   var v = 0.0;
   ${l.loop('d', 'D')} { let c = f32(X[xb + d]) - m; v += c * c; }
   let rstd = inverseSqrt(${l.add('v')} / f32(D) + u.eps);
-  ${l.loop('d', 'D')} { Y[i * D + d] = YT((f32(X[xb + d]) - m) * rstd * f32(W[d]) + f32(Bias[d])); }
+  ${l.loop('d', 'D')} { Y[i * D + d] = YT((f32(X[xb + d]) - m) * rstd * f32(W[u.wOffset + d]) + f32(Bias[u.bOffset + d])); }
   if (${l.lead}) {
     Stats[2u * i] = m;
     Stats[2u * i + 1u] = rstd;
@@ -70,7 +71,7 @@ interface BackwardForm {
 // and P[c, 1, column], so that one sum over chunks gives both gradients as the rows of a [2, D]; each is
 // summed by one lane in row order (the same order in every variant).
 const CHUNK = 16;
-const BACKWARD_U = uniforms({ rows: 'u32', D: 'u32', xOffset: 'u32', gOffset: 'u32' });
+const BACKWARD_U = uniforms({ rows: 'u32', D: 'u32', xOffset: 'u32', gOffset: 'u32', wOffset: 'u32' });
 const PARTIAL = `
 fn partial(c: u32, d: u32) {
   let D = u.D;
@@ -93,7 +94,7 @@ const BACKWARD = (variant: RowVariant, form: BackwardForm) => (l: RowLanes) => {
     var a = 0.0;
     var b = 0.0;
     ${l.loop('d', 'D')} {
-      let dh = f32(G[gb + d]) * f32(W[d]);
+      let dh = f32(G[gb + d]) * f32(W[u.wOffset + d]);
       a += dh;
       b += dh * (f32(X[xb + d]) - m) * rstd;
     }
@@ -101,7 +102,7 @@ const BACKWARD = (variant: RowVariant, form: BackwardForm) => (l: RowLanes) => {
     b = ${l.add('b')} / f32(D);
     ${l.loop('d', 'D')} {
       let xh = (f32(X[xb + d]) - m) * rstd;
-      DX[i * D + d] = DXT(${form.dx === 'accumulate' ? 'f32(DX[i * D + d]) + ' : ''}rstd * (f32(G[gb + d]) * f32(W[d]) - a - xh * b));
+      DX[i * D + d] = DXT(${form.dx === 'accumulate' ? 'f32(DX[i * D + d]) + ' : ''}rstd * (f32(G[gb + d]) * f32(W[u.wOffset + d]) - a - xh * b));
     }`;
   if (variant === 'thread') {
     // The workgroup's threads (one per row, up to the last row) share its chunks' (chunk, column) pairs.
@@ -135,8 +136,8 @@ export function layerNorm(x: Tensor, normalizedShape: readonly number[], weight?
     throw new Error(`layerNorm: input ${fmt(x.shape)} ${x.dtype} does not end with normalizedShape ${fmt(normalizedShape)}`);
   }
   for (const [name, p] of [['weight', weight], ['bias', bias]] as const) {
-    if (p && !sameShape(p.assertAlive('layerNorm').shape, normalizedShape)) {
-      throw new Error(`layerNorm: ${name} ${fmt(p.shape)} must have shape ${fmt(normalizedShape)}`);
+    if (p && (!sameShape(p.assertAlive('layerNorm').shape, normalizedShape) || !p.isContiguous)) {
+      throw new Error(`layerNorm: ${name} ${fmt(p.shape)} must be contiguous with shape ${fmt(normalizedShape)}`);
     }
     // float32 parameters (master weights) go with any float input; otherwise the input's dtype.
     if (p && p.dtype !== 'float32' && p.dtype !== dtype) {
@@ -152,7 +153,7 @@ export function layerNorm(x: Tensor, normalizedShape: readonly number[], weight?
   const stats = empty([rows, 2]);
   const forwardBindings: Binding[] = [['X', dtype, false], ['W', ones.dtype, false], ['Bias', zeros.dtype, false], ['Y', dtype, true], ['Stats', 'float32', true]];
   const forwardOf = (v: RowVariant) => rowKernel('layerNorm', FORWARD_U, v, forwardBindings, '', FORWARD);
-  dispatchRows(`layerNorm|${dtype},${ones.dtype},${zeros.dtype}`, rows, D, [hx.t.storage, ones.storage, zeros.storage, y.storage, stats.storage], forwardOf, FORWARD_U.pack({ rows, D, eps, xOffset: hx.t.offset }));
+  dispatchRows(`layerNorm|${dtype},${ones.dtype},${zeros.dtype}`, rows, D, [hx.t.storage, ones.storage, zeros.storage, y.storage, stats.storage], forwardOf, FORWARD_U.pack({ rows, D, eps, xOffset: hx.t.offset, wOffset: ones.offset, bOffset: zeros.offset }));
   hx.done();
   const inputs = [x, ...(weight ? [weight] : []), ...(bias ? [bias] : [])];
   const out = record(y, 'layerNorm', inputs, [x, ones, stats], (g, [sx, sw, st], pending) => {
@@ -176,7 +177,7 @@ export function layerNorm(x: Tensor, normalizedShape: readonly number[], weight?
     }
     const flags = `${form.partials ? 'p' : ''}${form.dx === 'accumulate' ? 'a' : form.dx === 'none' ? 'n' : ''}`;
     const kernelOf = (v: RowVariant) => rowKernel('layerNormBackward', BACKWARD_U, v, bindings, flags, BACKWARD(v, form), form.partials ? PARTIAL : '');
-    dispatchRows(`layerNormBackward|${dtype},${g.dtype},${sw!.dtype},${flags}`, rows, D, buffers, kernelOf, BACKWARD_U.pack({ rows, D, xOffset: cx.t.offset, gOffset: cg.t.offset }), CHUNK);
+    dispatchRows(`layerNormBackward|${dtype},${g.dtype},${sw!.dtype},${flags}`, rows, D, buffers, kernelOf, BACKWARD_U.pack({ rows, D, xOffset: cx.t.offset, gOffset: cg.t.offset, wOffset: sw!.offset }), CHUNK);
     const grads: (Tensor | null)[] = [dx];
     if (part) {
       // Both summed in f32 by one reduction (none for a single chunk), each then rounded once to its
