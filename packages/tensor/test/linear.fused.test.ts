@@ -285,3 +285,32 @@ describe('dispatches', () => {
     for (const t of params) t.dispose();
   });
 });
+
+describe('a linear bias at an offset in a shared buffer (Module.flattenParameters)', () => {
+  // 13 -> 18 stores scalars, 18 -> 16 vec4s: both read the bias at its offset.
+  for (const label of [null, 'g64x64']) {
+    it(`gives what its own buffers give, bit for bit (${label ?? 'default variant'})`, async () => {
+      const run = async (flat: boolean) => {
+        const m = new nn.Sequential(new nn.Linear(13, 18), new nn.Linear(18, 16));
+        const values = tidy(() => Object.fromEntries(Object.entries(m.stateDict()).map(([k, t], i) => [k, tensor(data([...t.shape], 20 + i, 0.3).values, [...t.shape])])));
+        m.loadStateDict(values);
+        for (const t of Object.values(values)) t.dispose();
+        if (flat) m.flattenParameters();
+        const x = tensor(data([5, 13], 1).values, [5, 13], { requiresGrad: true });
+        forceVariant('matmul', label);
+        try {
+          const y = tidy(() => m.forward(x));
+          tidy(() => y.sum().backward());
+          const out = [await y.data(), await x.grad!.data(), ...(await Promise.all(m.parameters().map((p) => p.grad!.data())))];
+          for (const t of [x.grad!, ...m.parameters().map((p) => p.grad!), x, y, m]) t.dispose();
+          return out;
+        } finally {
+          forceVariant('matmul', null);
+        }
+      };
+      const own = await run(false);
+      const flat = await run(true);
+      own.forEach((want, i) => expect(Array.from(flat[i]!), `output ${i}`).toEqual(Array.from(want)));
+    });
+  }
+});

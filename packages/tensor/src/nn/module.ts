@@ -182,9 +182,8 @@ export abstract class Module<In extends unknown[] = [Tensor], Out = Tensor> {
    * stay the same (`replaceData`) and hold the same values; their gradients are dropped, and views taken
    * of them earlier keep the old memory. A model larger than one storage binding may hold
    * (maxStorageBufferBindingSize) gets several buffers. Why: an optimizer binds storages, not
-   * parameters, so Adam then updates many parameters per dispatch. Idempotent. Every kernel must read
-   * its parameters at their offsets: matmul's bias epilogue (Linear's bias) and layerNorm do not yet
-   * (train/test/flatten.train.test.ts fails until they do), so do not flatten models that use them.
+   * parameters, so Adam then updates many parameters per dispatch. Idempotent. Every kernel reads its
+   * parameters at their offsets (train/test/flatten.train.test.ts: a model trains bit for bit the same).
    */
   flattenParameters(): this {
     const { limits } = getDevice().info;

@@ -39,10 +39,11 @@ type BMode = 'n' | 'k' | 's';
 
 const MAX_BATCH_RANK = 3;
 // The strided views: offsets of A and B, their strides (m k, k n), the first batch of the dispatch, the
-// batch shape (collapsed to 3 dims) and A's and B's strides along it (0 where broadcast); and the rows
-// of an epilogue's addend (its row m % pRows is added to C's row m).
+// batch shape (collapsed to 3 dims) and A's and B's strides along it (0 where broadcast); the rows of an
+// epilogue's addend (its row m % pRows is added to C's row m) and the offset of its bias (a parameter
+// may be a view into a larger buffer: Module.flattenParameters).
 const VIEW = {
-  pRows: 'u32', offA: 'u32', offB: 'u32', sAm: 'u32', sAk: 'u32', sBk: 'u32', sBn: 'u32', batchStart: 'u32',
+  pRows: 'u32', offBias: 'u32', offA: 'u32', offB: 'u32', sAm: 'u32', sAk: 'u32', sBk: 'u32', sBn: 'u32', batchStart: 'u32',
   shape0: 'u32', shape1: 'u32', shape2: 'u32', bsA0: 'u32', bsA1: 'u32', bsA2: 'u32', bsB0: 'u32', bsB1: 'u32', bsB2: 'u32',
 } as const;
 const U = uniforms({ M: 'u32', N: 'u32', K: 'u32', ...VIEW });
@@ -152,7 +153,7 @@ function productBindings(e: Elems, f: Fused, aType: string, bType: string, oType
  */
 function storeOne(e: Elems, f: Fused, m: string, n: string, i: string, v: string, vec: boolean): string {
   const at = (name: string, i: string) => (vec ? `${name}[(${i}) >> 2u][(${i}) & 3u]` : `${name}[${i}]`);
-  const sum = `${v}${f.bias ? ` + f32(Bias[${n}])` : ''}${f.residual ? ` + f32(${at('R', i)})` : ''}${f.addend ? ` + f32(${at('P', addendAt(m, n))})` : ''}`;
+  const sum = `${v}${f.bias ? ` + f32(Bias[u.offBias + ${n}])` : ''}${f.residual ? ` + f32(${at('R', i)})` : ''}${f.addend ? ` + f32(${at('P', addendAt(m, n))})` : ''}`;
   if (!f.gelu && !f.geluGradOf) return `${at('O', i)} = ${e.o}(${sum});`;
   return `{ let pre = ${sum}; ${at('O', i)} = ${e.o}(${f.geluGradOf ? `geluGrad_(f32(${at('H', i)}), pre)` : 'pre'});${f.gelu ? ` ${at('G', i)} = ${e.o}(gelu_(pre));` : ''} }`;
 }
@@ -160,7 +161,7 @@ function storeOne(e: Elems, f: Fused, m: string, n: string, i: string, v: string
 /** storeOne for a vec4<f32> `v` at (m, n .. n+3), flat index `i` aligned, the tensors of C's layout bound as vec4s. */
 function storeFour(e: Elems, f: Fused, m: string, n: string, i: string, v: string): string {
   const four = (name: string, i: string) => `vec4<f32>(${name}[(${i}) >> 2u])`;
-  const bias = `vec4<f32>(f32(Bias[${n}]), f32(Bias[${n} + 1u]), f32(Bias[${n} + 2u]), f32(Bias[${n} + 3u]))`;
+  const bias = `vec4<f32>(${[0, 1, 2, 3].map((j) => `f32(Bias[u.offBias + ${n} + ${j}u])`).join(', ')})`;
   const sum = `${v}${f.bias ? ` + ${bias}` : ''}${f.residual ? ` + ${four('R', i)}` : ''}${f.addend ? ` + ${four('P', addendAt(m, n))}` : ''}`;
   if (!f.gelu && !f.geluGradOf) return `O[(${i}) >> 2u] = vec4<${e.o}>(${sum});`;
   // GELU's functions are scalar: applied per component.
@@ -280,9 +281,11 @@ function matmulRaw(a: Tensor, b: Tensor, dtype: DType, epilogue: Epilogue = {}):
   const e: Elems = { a: dtypes[a.dtype].wgsl, b: dtypes[b.dtype].wgsl, o: dtypes[dtype].wgsl };
   const out = empty([...batchShape, M, N], dtype);
   const batches = sizeOf(batchShape);
-  const { bias, residual, addend, gelu, geluGradOf, rowSums } = epilogue;
+  const { residual, addend, gelu, geluGradOf, rowSums } = epilogue;
   if ((rowSums || addend) && (batches !== 1 || N === 0)) throw new Error(`matmul: row sums or an addend need one batch and a non-empty output, got ${fmt(out.shape)}`);
   if (out.size === 0) return out;
+  // The bias is read at its offset, with unit stride.
+  const bias = epilogue.bias && !epilogue.bias.isContiguous ? contiguous(epilogue.bias) : epilogue.bias;
   const f: Fused = { bias: !!bias, residual: !!residual, addend: !!addend, gelu: !!gelu, geluGradOf: !!geluGradOf, rowSums: !!rowSums };
   const pad = (xs: number[], fill: number) => [...Array(MAX_BATCH_RANK - xs.length).fill(fill), ...xs];
   const bShape = pad(c.shape, 1);
@@ -295,7 +298,7 @@ function matmulRaw(a: Tensor, b: Tensor, dtype: DType, epilogue: Epilogue = {}):
   const [shape0, shape1, shape2] = bShape as [number, number, number];
   const [bsA0, bsA1, bsA2] = bsA as [number, number, number];
   const [bsB0, bsB1, bsB2] = bsB as [number, number, number];
-  const view = (batchStart: number): View => ({ pRows: addend?.shape[0] ?? 1, offA: a.offset, offB: b.offset, sAm, sAk, sBk, sBn, batchStart, shape0, shape1, shape2, bsA0, bsA1, bsA2, bsB0, bsB1, bsB2 });
+  const view = (batchStart: number): View => ({ pRows: addend?.shape[0] ?? 1, offBias: bias?.offset ?? 0, offA: a.offset, offB: b.offset, sAm, sAk, sBk, sBn, batchStart, shape0, shape1, shape2, bsA0, bsA1, bsA2, bsB0, bsB1, bsB2 });
   const encode = (v: Variant, buffers: Storage[]) => {
     if (!('wx' in v)) {
       const chunk = gemmMaxBatches(v);
@@ -323,6 +326,7 @@ function matmulRaw(a: Tensor, b: Tensor, dtype: DType, epilogue: Epilogue = {}):
     },
   });
   encode(variant, bound.map((t) => t.storage));
+  if (bias !== epilogue.bias) bias!.dispose();
   return out;
 }
 
