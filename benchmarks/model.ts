@@ -53,7 +53,7 @@ export async function main(args: string[]): Promise<void> {
   for (const B of batches) {
     for (const v of variants) {
       const model = createModel(v.config, { seed: 1 });
-      model.train();
+      model.train().flattenParameters();
       const [H, W] = v.config.imageSize;
       const images = randn([B, 3, H, W], { seed: 2 });
       const target = randn([B, v.config.numJoints, ...v.config.heatmapSize], { seed: 3 });

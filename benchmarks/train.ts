@@ -62,7 +62,7 @@ export async function main(args: string[]): Promise<void> {
     for await (const b of loader.epoch(0)) n += b.size;
     const loaderRate = (n * 1000) / (performance.now() - t0);
     const model = createModel(config, { seed: 1 });
-    model.train();
+    model.train().flattenParameters();
     const opt = new optim.Adam(model.parameters().filter((p) => p.requiresGrad), { lr: 1e-3 });
     const scaler = prec === 'f16' ? new GradScaler() : null;
     const times: number[] = [];

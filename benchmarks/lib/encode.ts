@@ -25,7 +25,7 @@ export async function encode(args: string[]): Promise<void> {
   const [H, W] = config.imageSize;
   const [h, w] = config.heatmapSize;
   const model = createModel(config, { seed: 1 });
-  model.train();
+  model.train().flattenParameters();
   const opt = new optim.Adam(model.parameters().filter((p) => p.requiresGrad), { lr: 1e-3 });
   const images = randn([batch, 3, H, W]);
   const targets = randn([batch, 17, h, w]);

@@ -66,7 +66,7 @@ export async function losses(args: string[]): Promise<void> {
     model.loadStateDict(dict);
     for (const t of Object.values(dict)) t.dispose();
   }
-  model.train();
+  model.train().flattenParameters();
   const trained = model.parameters().filter((p) => p.requiresGrad);
   const opt = args.includes('--sgd') ? new optim.SGD(trained, { lr: 1e-2, momentum: 0.9 }) : new optim.Adam(trained, { lr: 1e-3 });
   const out: number[] = [];

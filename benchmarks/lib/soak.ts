@@ -88,7 +88,7 @@ async function soakEngine(steps: number, every: number, record: (step: number) =
   const dataset = await loadCoco({ annotationFile: `${data}test_coco.json`, imageRoot: data, aspectRatio: W / H });
   const loader = new DataLoader(dataset, { batchSize: 8, seed: 1, dropLast: true, samplesPerEpoch: 64, cacheImages: true, inputSize: [W, H], heatmapSize: [W / 4, H / 4] });
   const model = createModel(config, { seed: 1 });
-  model.train();
+  model.train().flattenParameters();
   const opt = new optim.Adam(model.parameters().filter((p) => p.requiresGrad), { lr: 1e-3 });
   let step = 0;
   record(0);

@@ -93,6 +93,8 @@ export async function trainOnSample(
   const ws = new SampleWorkspace(cfg);
   const stepsPerEpoch = Math.max(1, Math.floor(SAMPLES_PER_EPOCH / B));
   const epochs = Math.ceil(steps / stepsPerEpoch);
+  // As the CLI's training loop: one weight buffer, so Adam binds it once for many parameters.
+  model.flattenParameters();
   const optimizer = new optim.Adam(model.parameters().filter((p) => p.requiresGrad), { lr });
   const scheduler = new optim.MultiStepLR(optimizer as unknown as optim.Optimizer<optim.Hyper>, { milestones: [Math.round(epochs * 0.75)] });
   const losses: number[] = [];

@@ -195,6 +195,9 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     const { loaded, skipped } = await loadPretrainedBackbone(model, options.pretrained);
     console.error(`pretrained: ${loaded.length} tensors loaded into the backbone from ${options.pretrained}, ${skipped.length} skipped`);
   }
+  // One buffer for all the weights: Adam then binds it once for many parameters (33 dispatches instead
+  // of 87 for a tmpose-b step). Loading a checkpoint on resume copies into it.
+  model.flattenParameters();
   const optimizer = new optim.Adam(model.parameters().filter((p) => p.requiresGrad), { lr: options.lr ?? 1e-3 });
   const scheduler = new optim.MultiStepLR(optimizer, { milestones: options.milestones ?? [200, 260], gamma: options.gamma ?? 0.1 });
   const state: TrainingState = { epoch: 0, batch: 0, step: 0, best: -1, rng: seed, config: trainedAs };
