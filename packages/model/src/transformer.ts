@@ -12,7 +12,7 @@
 // last linear (to_out.0, net.3) when no dropout follows it: `residual.forward(x)` is
 // `fn(LN(x), { residual: x })`; so is the position re-add, into the store of the layer before (its
 // feed-forward's net.3, as LinearOptions' addend). The feed-forward is one op, feedForward (GELU fused).
-import { type LinearOptions, type Tensor, add, feedForward, multiHeadAttention, nn, tidy } from '@tmpose/tensor';
+import { type LinearOptions, type Tensor, add, feedForward, isAutocastEnabled, multiHeadAttention, nn, tidy } from '@tmpose/tensor';
 
 /** A residual branch: its input, and what its output linear adds in its store (a residual, an addend). */
 type Branch = nn.Module<[Tensor, LinearOptions?]>;
@@ -104,7 +104,9 @@ export class PreNorm<F extends Branch> extends nn.Module<[Tensor, LinearOptions?
   }
 
   forward(x: Tensor, added: LinearOptions = {}): Tensor {
-    return this.fn.forward(this.norm.forward(x), added);
+    // Under autocast the branch's products run in float16: the norm writes float16 for them (its sums
+    // stay float32), so no cast pass stands between, forward or backward.
+    return this.fn.forward(this.norm.forward(x, isAutocastEnabled() ? { dtype: 'float16' } : {}), added);
   }
 }
 

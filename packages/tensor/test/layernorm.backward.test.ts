@@ -1,8 +1,8 @@
 // layerNorm forward and its one-kernel backward (dx per row and the weight and bias partials per column
 // over chunks of 16 rows, then one sum) against float64 on the host, in every row variant forced: f32,
-// float16 inputs with float32 or float16 parameters, affine-free, an input without gradient, dx added
-// to a pending gradient; one row, rows in 1 chunk and in 9 (the last one short; the thread variant's
-// workgroups take 64 rows, 4 chunks), D of 7, 33 and 67.
+// float16 inputs with float32 or float16 parameters, a float32 input written as float16, affine-free, an
+// input without gradient, dx added to a pending gradient; one row, rows in 1 chunk and in 9 (the last
+// one short; the thread variant's workgroups take 64 rows, 4 chunks), D of 7, 33 and 67.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DType, type Tensor, add, forceVariant, init, launchesOf, layerNorm, memory, mul, nn, sum, tensor, tidy } from '@tmpose/tensor';
 import { ROW_VARIANTS } from '../src/ops/rowlanes.js';
@@ -28,6 +28,8 @@ interface Case {
   accumulate: boolean;
   /** The backward kernel's key ends with the variant and these. */
   flags: string;
+  /** y's dtype when not the input's (layerNorm's dtype option; the cotangent g takes it too). */
+  out?: 'float16';
 }
 const CASES: Case[] = [
   { what: 'f32 with weight and bias', dtype: 'float32', param: 'float32', affine: true, xGrad: true, accumulate: false, flags: 'p' },
@@ -36,6 +38,7 @@ const CASES: Case[] = [
   { what: 'f32, dx added to the pending gradient', dtype: 'float32', param: 'float32', affine: true, xGrad: true, accumulate: true, flags: 'pa' },
   { what: 'f16 input, f32 weight and bias', dtype: 'float16', param: 'float32', affine: true, xGrad: true, accumulate: false, flags: 'p' },
   { what: 'f16 input, weight and bias', dtype: 'float16', param: 'float16', affine: true, xGrad: true, accumulate: false, flags: 'p' },
+  { what: 'f32 input, weight and bias, f16 output (a pre-norm under autocast)', dtype: 'float32', param: 'float32', affine: true, xGrad: true, accumulate: false, flags: 'p', out: 'float16' },
 ];
 const SHAPES: [rows: number, D: number][] = [
   [1, 7],
@@ -74,10 +77,10 @@ function graph(c: Case, rows: number, D: number) {
     const x = tensor(normal([rows, D], 1, 2, 0.5).values, [rows, D], { dtype: c.dtype, requiresGrad: c.xGrad });
     const w = tensor(normal([D], 2, 0.3, 1).values, [D], { dtype: c.param, requiresGrad: true });
     const b = tensor(normal([D], 3, 0.3).values, [D], { dtype: c.param, requiresGrad: true });
-    const g = tensor(normal([rows, D], 4).values, [rows, D], { dtype: c.dtype });
+    const g = tensor(normal([rows, D], 4).values, [rows, D], { dtype: c.out ?? c.dtype });
     const a = tensor(normal([rows, D], 5).values, [rows, D], { dtype: c.dtype });
     const h = c.accumulate ? mul(x, 2) : x;
-    const y = c.affine ? layerNorm(h, [D], w, b) : layerNorm(h, [D]);
+    const y = c.affine ? layerNorm(h, [D], w, b, 1e-5, { dtype: c.out }) : layerNorm(h, [D]);
     const loss = c.accumulate ? add(sum(mul(y, g)), sum(mul(h, a))) : sum(mul(y, g));
     return { x, w, b, g, a, y, loss };
   });
@@ -122,7 +125,8 @@ describe('layerNorm backward in one kernel, against float64', () => {
               const max = Math.max(...Array.from(expected, Math.abs));
               expectClose(await read(got), expected, tolOf(dtype) * max + 1e-7, 0, `${c.what}, ${variant}, ${rows}x${D}: ${what}`);
             };
-            await check(y, want.y, c.dtype, 'y');
+            await check(y, want.y, c.out ?? c.dtype, 'y');
+            expect(y.dtype).toBe(c.out ?? c.dtype);
             if (c.xGrad) {
               const dx = c.accumulate ? Array.from(want.dx, (v, i) => 2 * (v + av![i]!)) : want.dx;
               await check(x.grad!, dx, c.dtype, 'dx');

@@ -29,7 +29,8 @@ export class LayerNorm extends Module {
     this.bias = affine && (options.bias ?? true) ? this.registerParameter('bias', zeros(this.normalizedShape)) : null;
   }
 
-  forward(x: Tensor): Tensor {
-    return layerNorm(x, this.normalizedShape, this.weight ?? undefined, this.bias ?? undefined, this.eps);
+  /** `dtype`: the output's (default: the input's), as layerNorm's. */
+  forward(x: Tensor, options: { dtype?: 'float32' | 'float16' } = {}): Tensor {
+    return layerNorm(x, this.normalizedShape, this.weight ?? undefined, this.bias ?? undefined, this.eps, options);
   }
 }

@@ -3,8 +3,10 @@
 // picks) writes dx per row and, reading the same g and x, the weight and bias gradients' partial sums per
 // column over chunks of 16 rows; one reduction of the partials then gives both gradients. Mean,
 // variance and every sum are f32, and so are the saved statistics and the partials, whatever the dtypes:
-// a float16 input may come with float16 or float32 (master) weight and bias; y and dx take the input's
-// dtype, the weight and bias gradients the parameter's.
+// a float16 input may come with float16 or float32 (master) weight and bias; y takes the input's dtype
+// or the one asked for (a float32 residual stream's norm written as float16 for the float16 products that
+// read it, under autocast: no cast pass either way), dx the input's, the weight and bias gradients the
+// parameter's.
 import { record } from '../autograd.js';
 import { type DType, commonDType, dtypes } from '../dtype.js';
 import type { Kernel } from '../runtime/pipelines.js';
@@ -126,12 +128,15 @@ const BACKWARD = (variant: RowVariant, form: BackwardForm) => (l: RowLanes) => {
 
 /**
  * `torch.nn.functional.layer_norm`: normalises over the trailing `normalizedShape` dims, then scales
- * by weight and shifts by bias (each optional, shaped like normalizedShape).
+ * by weight and shifts by bias (each optional, shaped like normalizedShape). `dtype`: the output's
+ * (default: the input's); the statistics and sums are float32 either way.
  */
-export function layerNorm(x: Tensor, normalizedShape: readonly number[], weight?: Tensor, bias?: Tensor, eps = 1e-5): Tensor {
+export function layerNorm(x: Tensor, normalizedShape: readonly number[], weight?: Tensor, bias?: Tensor, eps = 1e-5, options: { dtype?: 'float32' | 'float16' } = {}): Tensor {
   x.assertAlive('layerNorm');
   const k = normalizedShape.length;
   const dtype = commonDType('layerNorm', [x]);
+  const yDtype = options.dtype ?? dtype;
+  if (yDtype !== 'float32' && yDtype !== 'float16') throw new Error(`layerNorm: the output dtype must be float32 or float16, got ${String(yDtype)}`);
   if (k === 0 || !sameShape(x.shape.slice(x.rank - k), normalizedShape)) {
     throw new Error(`layerNorm: input ${fmt(x.shape)} ${x.dtype} does not end with normalizedShape ${fmt(normalizedShape)}`);
   }
@@ -149,11 +154,11 @@ export function layerNorm(x: Tensor, normalizedShape: readonly number[], weight?
   const ones = weight ?? full([D], 1);
   const zeros = bias ?? full([D], 0);
   const hx = asContiguous(x);
-  const y = empty(x.shape, dtype);
+  const y = empty(x.shape, yDtype);
   const stats = empty([rows, 2]);
-  const forwardBindings: Binding[] = [['X', dtype, false], ['W', ones.dtype, false], ['Bias', zeros.dtype, false], ['Y', dtype, true], ['Stats', 'float32', true]];
+  const forwardBindings: Binding[] = [['X', dtype, false], ['W', ones.dtype, false], ['Bias', zeros.dtype, false], ['Y', yDtype, true], ['Stats', 'float32', true]];
   const forwardOf = (v: RowVariant) => rowKernel('layerNorm', FORWARD_U, v, forwardBindings, '', FORWARD);
-  dispatchRows(`layerNorm|${dtype},${ones.dtype},${zeros.dtype}`, rows, D, [hx.t.storage, ones.storage, zeros.storage, y.storage, stats.storage], forwardOf, FORWARD_U.pack({ rows, D, eps, xOffset: hx.t.offset, wOffset: ones.offset, bOffset: zeros.offset }));
+  dispatchRows(`layerNorm|${dtype},${ones.dtype},${zeros.dtype},${yDtype}`, rows, D, [hx.t.storage, ones.storage, zeros.storage, y.storage, stats.storage], forwardOf, FORWARD_U.pack({ rows, D, eps, xOffset: hx.t.offset, wOffset: ones.offset, bOffset: zeros.offset }));
   hx.done();
   const inputs = [x, ...(weight ? [weight] : []), ...(bias ? [bias] : [])];
   const out = record(y, 'layerNorm', inputs, [x, ones, stats], (g, [sx, sw, st], pending) => {
