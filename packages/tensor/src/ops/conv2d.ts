@@ -20,17 +20,17 @@ import { linearEntry } from '../runtime/pipelines.js';
 import { uniforms } from '../runtime/uniforms.js';
 import { type Storage, allocate, release } from '../runtime/pool.js';
 import { dispatch, flushNumber, grid } from '../runtime/queue.js';
+import { holdSum } from '../runtime/sums.js';
 import { choose, sizeClass } from '../runtime/tune.js';
 import { getDevice } from '../device.js';
-import { type GemmTile, GEMM_TILES, elemsKey, gemm, gemmChoices, gemmLabel, gemmUnderfilled, productDTypes } from './gemm.js';
+import { type GemmTile, GEMM_TILES, elemsKey, gemm, gemmChoices, gemmLabel, gemmPlan, gemmUnderfilled, productDTypes, splitPartials } from './gemm.js';
 import { backwardDataOps, backwardWeightOps, forwardOps } from './convgemm.js';
 import { fmt } from '../shape.js';
 import { type Tensor, empty } from '../tensor.js';
 import { sum } from './reduce.js';
 import { asContiguous } from './rows.js';
 import { contiguous, copyInto } from './copy.js';
-import { reshape, slice } from './view.js';
-import { to } from './cast.js';
+import { slice } from './view.js';
 
 const WG = 64;
 const CT = 8; // channels per thread
@@ -427,24 +427,30 @@ function backwardWeightRaw(x: Tensor, dy: Tensor, g: Geometry): Tensor {
   };
   const outBytes = Math.max(4 * partShape.reduce((a, b) => a * b), M * N * dtypes[g.wdtype].bytes);
   const v = passVariant('wgrad', g, g.OW, [M, N, K, 1], [x.storage.byteSize, dy.storage.byteSize, outBytes], encode);
-  if (isTile(v)) {
-    const dw = empty([g.F, g.C, g.KH, g.KW], g.wdtype);
+  // The partial sums over splits are held back (runtime/sums.ts): the optimizer's step reads the weight
+  // gradient first, and by then the sums of every conv go out together, several per dispatch.
+  const dw = empty([g.F, g.C, g.KH, g.KW], g.wdtype);
+  if (isTile(v) && !v.split) {
     encode(v, [x.storage, dy.storage, dw.storage]);
     return dw;
   }
-  const part = empty(partShape);
-  encode(v, [x.storage, dy.storage, part.storage]);
-  const dw = splits === 1 ? reshape(part, partShape.slice(1)) : sum(part, 0);
-  part.dispose();
-  return toDType(dw, g.wdtype);
-}
-
-/** A float32 result as `dtype` (the one rounding of an f32-accumulated float16 gradient); disposes the input. */
-function toDType(t: Tensor, dtype: DType): Tensor {
-  if (t.dtype === dtype) return t;
-  const r = to(t, dtype);
-  t.dispose();
-  return r;
+  if (!isTile(v) && splits === 1 && g.wdtype === 'float32') {
+    // One band: the register kernel writes the gradient itself.
+    encode(v, [x.storage, dy.storage, dw.storage]);
+    return dw;
+  }
+  const held = { partOffset: 0, stride: M * N, n: M * N, out: dw.storage, outOffset: 0, dtype: g.wdtype };
+  if (isTile(v)) {
+    const part = splitPartials(backwardWeightOps(elem(g.dtype), elem(g.wdtype), g, { x: x.offset, dy: dy.offset }), v, { M, N, K, batches: 1 }, [x.storage, dy.storage, dw.storage]);
+    holdSum({ ...held, part, splits: gemmPlan(v, M, N, K, 1).splits });
+    release(part, flushNumber());
+  } else {
+    const part = empty(partShape);
+    encode(v, [x.storage, dy.storage, part.storage]);
+    holdSum({ ...held, part: part.storage, splits });
+    part.dispose();
+  }
+  return dw;
 }
 
 /** Runs fn for each group and writes its result into that group's slice of `into` along `axis`. */

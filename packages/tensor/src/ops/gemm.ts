@@ -283,10 +283,24 @@ export function gemm(ops: GemmOps, t: GemmTile, dims: { M: number; N: number; K:
     dispatch(gemmKernel(ops, t), buffers, params, plan.workgroups);
     return;
   }
-  const part = allocate(plan.splits * (batches * M * N + (ops.rowSums ? M : 0)) * 4, () => `${ops.name}: split-K partials ${plan.splits}x${batches}x${M}x${N}`);
-  dispatch(gemmKernel(ops, t, N % 4 === 0), [...buffers, part], params, plan.workgroups);
+  const part = splitPartials(ops, t, dims, buffers);
   dispatch(sumKernel(ops), [...buffers, part], params, grid(Math.ceil((batches * M * N) / 64)));
   release(part, flushNumber());
+}
+
+/**
+ * A split tile's first pass alone: the f32 partials of C, split s's batch-major [batches, M, N] at
+ * s * batches * M * N (then, with rowSums, split s's [M] row sums at splits * batches * M * N + s * M),
+ * returned for the caller to sum (runtime/sums.ts holds such sums back). The op's store is not run.
+ */
+export function splitPartials(ops: GemmOps, t: GemmTile, dims: { M: number; N: number; K: number; batches: number }, buffers: Storage[]): Storage {
+  const { M, N, K, batches } = dims;
+  if (!t.split) throw new Error(`${ops.name}: ${gemmLabel(t)} is not a split tile`);
+  const plan = gemmPlan(t, M, N, K, batches);
+  const params = uniformsOf(ops).pack({ M, N, K, batches, splits: plan.splits, kChunk: plan.kChunk, ...ops.values });
+  const part = allocate(plan.splits * (batches * M * N + (ops.rowSums ? M : 0)) * 4, () => `${ops.name}: split-K partials ${plan.splits}x${batches}x${M}x${N}`);
+  dispatch(gemmKernel(ops, t, N % 4 === 0), [...buffers, part], params, plan.workgroups);
+  return part;
 }
 
 /**

@@ -21,9 +21,10 @@ import { type DType, dtypes } from '../dtype.js';
 import type { Binding } from '../runtime/pipelines.js';
 import { type Storage, allocate, release } from '../runtime/pool.js';
 import { dispatch, flushNumber } from '../runtime/queue.js';
+import { holdSum } from '../runtime/sums.js';
 import { choose, sizeClass } from '../runtime/tune.js';
 import { uniforms } from '../runtime/uniforms.js';
-import { type GemmOps, type GemmTile, elemsKey, gemm, gemmChoices, gemmLabel, gemmMaxBatches, gemmUnderfilled, productDTypes, GEMM_TILES } from './gemm.js';
+import { type GemmOps, type GemmTile, elemsKey, gemm, gemmChoices, gemmLabel, gemmMaxBatches, gemmPlan, gemmUnderfilled, productDTypes, splitPartials, GEMM_TILES } from './gemm.js';
 import { type Shape, broadcastShapes, fmt, sameShape, sizeOf } from '../shape.js';
 import { type Tensor, empty } from '../tensor.js';
 import { GELU_WGSL } from './elementwise.js';
@@ -118,7 +119,9 @@ const elemsOf = (e: Elems) => elemsKey(e.a, e.b, e.o);
  * gelu'(`geluGradOf`) (the gradient through a GELU of that input). And `rowSums` [M] receives the sums
  * of A's rows over k: a linear's bias gradient, Σ_rows g, from the pass over gᵀ that makes its weight
  * gradient. The tensors of C's shape (residual, gelu, geluGradOf) and the addend are contiguous from
- * offset 0; all but bias have C's dtype. An addend or row sums take one batch.
+ * offset 0; all but bias have C's dtype. An addend or row sums take one batch. `hold` (a weight
+ * gradient, read first by the optimizer's step): a split tile's sums over its splits are held back and
+ * go out with others (runtime/sums.ts).
  */
 interface Epilogue {
   bias?: Tensor;
@@ -127,9 +130,10 @@ interface Epilogue {
   gelu?: Tensor;
   geluGradOf?: Tensor;
   rowSums?: Tensor;
+  hold?: boolean;
 }
 /** Which parts of an epilogue a kernel has (its key suffix and its bindings follow them). */
-type Fused = { [K in keyof Epilogue]-?: boolean };
+type Fused = { [K in Exclude<keyof Epilogue, 'hold'>]-?: boolean };
 const fusedKey = (f: Fused) => `${f.bias ? 'b' : ''}${f.residual ? 'r' : ''}${f.addend ? 'p' : ''}${f.gelu ? 'g' : ''}${f.geluGradOf ? 'd' : ''}${f.rowSums ? 's' : ''}`;
 
 /** The bindings in order: A, B, the epilogue's inputs, the output, the epilogue's other outputs. */
@@ -325,6 +329,15 @@ function matmulRaw(a: Tensor, b: Tensor, dtype: DType, epilogue: Epilogue = {}):
       return { run: (v) => encode(v, scratch), dispose: () => scratch.forEach((s) => release(s, flushNumber())) };
     },
   });
+  if (epilogue.hold && !('wx' in variant) && variant.split && batches === 1 && !bias && !residual && !addend && !gelu && !geluGradOf) {
+    // C's partials summed later, with other weight gradients' (and the row sums', after them in the partials).
+    const part = splitPartials(gemmOps(e, am, bm, f, N % 4 === 0, view(0)), variant, { M, N, K, batches: 1 }, bound.map((t) => t.storage));
+    const splits = gemmPlan(variant, M, N, K, 1).splits;
+    holdSum({ part, partOffset: 0, stride: M * N, splits, n: M * N, out: out.storage, outOffset: 0, dtype });
+    if (rowSums) holdSum({ part, partOffset: splits * M * N, stride: M, splits, n: M, out: rowSums.storage, outOffset: 0, dtype: rowSums.dtype });
+    release(part, flushNumber());
+    return out;
+  }
   encode(variant, bound.map((t) => t.storage));
   if (bias !== epilogue.bias) bias!.dispose();
   return out;
@@ -567,7 +580,7 @@ function weightGrads(g: Tensor, x: Tensor, weight: Tensor, bias: Tensor | undefi
   if (!weight.requiresGrad) return [null, wantB ? sumTo(g, bias!.shape, bias!.dtype) : null];
   const gT = transpose(g);
   // An empty weight gradient (no input features) has no pass to sum g in.
-  if (!wantB || x.shape[1] === 0) return [product(gT, x, weight.dtype), wantB ? sumTo(g, bias!.shape, bias!.dtype) : null];
+  if (!wantB || x.shape[1] === 0) return [matmulRaw(gT, x, weight.dtype, { hold: true }), wantB ? sumTo(g, bias!.shape, bias!.dtype) : null];
   const db = empty(bias!.shape, bias!.dtype);
-  return [matmulRaw(gT, x, weight.dtype, { rowSums: db }), db];
+  return [matmulRaw(gT, x, weight.dtype, { rowSums: db, hold: true }), db];
 }

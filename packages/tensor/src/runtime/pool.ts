@@ -18,6 +18,11 @@ export class Storage {
   refs = 1;
   /** Flush number in which the buffer was last released: an upload must not overtake work still queued on it. */
   releasedAt = -1;
+  /**
+   * Encodes work that writes this buffer and was held back (a deferred sum: runtime/sums.ts). Whatever
+   * binds, reads, overwrites or releases the buffer calls it first.
+   */
+  pending: (() => void) | null = null;
   constructor(
     readonly buffer: GPUBuffer,
     readonly byteSize: number,
@@ -125,6 +130,8 @@ export function allocate(bytes: number, what: () => string = () => `${bytes} byt
 
 export function release(storage: Storage, flushNumber: number): void {
   if (--storage.refs > 0) return;
+  // Held-back writes go out before the buffer can be handed to another tensor.
+  storage.pending?.();
   if (storage.refs < 0) throw new Error('release: storage released twice');
   liveBytes -= storage.byteSize;
   pooledBytes += storage.byteSize;

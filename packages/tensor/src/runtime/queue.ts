@@ -153,6 +153,7 @@ export function dispatch(
     throw new Error(`${kernel.name}: ${params.length} parameter words for ${kernel.uniforms.words} declared uniforms`);
   }
   const [x, y = 1, z = 1] = workgroups;
+  for (const s of buffers) s.pending?.();
   if (recorder) {
     // The pipeline cache trusts name|key to determine the WGSL: two sources under one key would
     // silently run the first one compiled.
@@ -200,6 +201,15 @@ export function dispatch(
   if (batch!.dispatches >= dispatchesPerSubmit && !stamping) flush();
 }
 
+// Encodes work held back for later (runtime/sums.ts registers it when it first holds some): a recording
+// ends with it, so that what fn left held is counted as the run would encode it.
+let encodeHeld: () => void = () => {};
+
+/** @internal Sets the function that encodes held-back work. */
+export function setEncodeHeld(fn: () => void): void {
+  encodeHeld = fn;
+}
+
 /**
  * The distinct kernels that `fn` would dispatch, found without compiling or running any of them (its
  * outputs hold garbage; it must not read anything back). With `everyVariant`, also the kernels of
@@ -208,6 +218,8 @@ export function dispatch(
  */
 export function kernelsOf(fn: () => void, { everyVariant = false } = {}): Kernel[] {
   if (recorder) throw new Error('kernelsOf: already recording');
+  // Work held back by real runs goes out first, for real: the recording must not swallow it.
+  encodeHeld();
   recorder = new Map();
   try {
     const tunables = tunablesOf(fn);
@@ -218,6 +230,7 @@ export function kernelsOf(fn: () => void, { everyVariant = false } = {}): Kernel
         scratch.dispose();
       }
     }
+    encodeHeld();
     return [...recorder.values()].map((r) => r.kernel);
   } finally {
     recorder = null;
@@ -310,6 +323,7 @@ export function copyBuffer(src: GPUBuffer, srcOffset: number, dst: GPUBuffer, ds
 
 /** Writes host data into a buffer, after any queued work that may still read the buffer's old contents. */
 export function upload(storage: Storage, data: ArrayBufferView, byteOffset = 0): void {
+  storage.pending?.();
   if (batch && storage.releasedAt >= flushes) flush();
   const { gpu } = getDevice();
   gpu.queue.writeBuffer(storage.buffer, byteOffset, data.buffer, data.byteOffset, data.byteLength);
@@ -325,6 +339,7 @@ async function raiseErrors(): Promise<void> {
 
 /** Reads `bytes` from a buffer after all queued work; throws pending compile or validation errors. */
 export async function readback(storage: Storage, byteOffset: number, bytes: number): Promise<ArrayBuffer> {
+  storage.pending?.();
   const { gpu } = getDevice();
   const size = Math.ceil(bytes / 4) * 4;
   const staging = gpu.createBuffer({ size: Math.max(size, 4), usage: 0x01 /* MAP_READ */ | 0x08 /* COPY_DST */ });

@@ -1,0 +1,92 @@
+// Sums over split partials that nothing reads yet wait here and go out together, several per dispatch.
+// A weight gradient's split reduction is made in the backward pass and first read by the optimizer's
+// step: its sum pass need not run at once, and a tmpose-b step has one per conv (109 at batch 1 as a
+// GPU picks its tiles, 155 at batch 32). A held-back sum marks its output storage `pending`; whatever
+// binds, reads, overwrites or releases that storage runs `flushSums` first (queue.ts, pool.ts), so
+// nothing sees it unsummed. Each sum adds its splits in order, as the sum pass it replaces did.
+import type { DType } from '../dtype.js';
+import { dtypes } from '../dtype.js';
+import { getDevice } from '../device.js';
+import { type Kernel, linearEntry } from './pipelines.js';
+import { type Storage, release } from './pool.js';
+import { dispatch, flushNumber, grid, setEncodeHeld } from './queue.js';
+
+/** out[outOffset + e] = sum over s < splits of part[partOffset + s * stride + e], for e < n (f32 sums). */
+export interface HeldSum {
+  part: Storage;
+  partOffset: number;
+  stride: number;
+  splits: number;
+  n: number;
+  out: Storage;
+  outOffset: number;
+  /** The output's dtype: the sum is rounded to it once. */
+  dtype: DType;
+}
+
+const held: HeldSum[] = [];
+const WG = 64;
+
+/** Holds `sum` back until its output is used; takes a reference on its partials until then. */
+export function holdSum(sum: HeldSum): void {
+  setEncodeHeld(flushSums);
+  sum.part.refs++;
+  sum.out.pending = flushSums;
+  held.push(sum);
+}
+
+// Header: the elements of the dispatch; then per sum k at 1 + 5k: its first element (of the dispatch's),
+// splits, partOffset, stride, outOffset.
+function sumsKernel(K: number, out: string): Kernel {
+  const slots = [...Array(K).keys()];
+  return {
+    name: 'heldSums',
+    key: `${out}k${K}`,
+    bindings: [
+      ...slots.map((k) => ({ name: `P${k}`, type: 'f32', access: 'read' as const })),
+      ...slots.map((k) => ({ name: `O${k}`, type: out, access: 'read_write' as const })),
+    ],
+    body: () => `
+${linearEntry(WG)}
+  if (i >= pu(0u)) { return; }
+  var k = 0u;
+  ${slots.slice(1).map((k) => `if (i >= pu(${1 + 5 * k}u)) { k = ${k}u; }`).join(' ')}
+  let at = 1u + 5u * k;
+  let e = i - pu(at);
+  let splits = pu(at + 1u); let p = pu(at + 2u) + e; let stride = pu(at + 3u); let o = pu(at + 4u) + e;
+  var v = 0.0;
+  switch k {
+    ${slots.map((k) => `case ${k}u: { for (var s = 0u; s < splits; s++) { v += P${k}[p + s * stride]; } O${k}[o] = ${out}(v); }`).join('\n    ')}
+    default: {}
+  }
+}`,
+  };
+}
+
+/** Encodes every held sum: those of one output dtype K at a time, K as the adapter's bindings allow. */
+export function flushSums(): void {
+  if (!held.length) return;
+  const sums = held.splice(0);
+  for (const s of sums) s.out.pending = null;
+  const K = Math.max(1, Math.min(8, Math.floor(getDevice().info.limits.maxStorageBuffersPerShaderStage / 2)));
+  for (const dtype of new Set(sums.map((s) => s.dtype))) {
+    // Up to K sums a dispatch, no two writing one buffer (writable bindings must not alias).
+    let batch: HeldSum[] = [];
+    const run = () => {
+      const words = [0];
+      for (const s of batch) {
+        words.push(words[0]!, s.splits, s.partOffset, s.stride, s.outOffset);
+        words[0] += s.n;
+      }
+      dispatch(sumsKernel(batch.length, dtypes[dtype].wgsl), [...batch.map((s) => s.part), ...batch.map((s) => s.out)], words, grid(Math.ceil(words[0]! / WG)));
+      batch = [];
+    };
+    for (const s of sums) {
+      if (s.dtype !== dtype) continue;
+      if (batch.length === K || batch.some((b) => b.out === s.out)) run();
+      batch.push(s);
+    }
+    run();
+  }
+  for (const s of sums) release(s.part, flushNumber());
+}
