@@ -6,11 +6,13 @@
 // checked 256 times tighter than one float16 rounding. Also: which mixes are errors, and that autocast
 // casts only the input then.
 import { beforeAll, describe, expect, it } from 'vitest';
-import { type Tensor, add, autocast, conv2d, init, kernelsOf, launchesOf, linear, matmul, memory, mul, randn, sum, tensor, tidy } from '@tmpose/tensor';
+import { type Tensor, add, autocast, conv2d, init, kernelsOf, launchesOf, linear, matmul, memory, mul, sum, tensor, tidy } from '@tmpose/tensor';
 import { CONV_VARIANTS } from '../src/ops/conv2d.js';
 import { matmulVariantLabels } from '../src/ops/matmul.js';
 import { forceVariant, tunablesOf } from '../src/runtime/tune.js';
-import { expectClose, throwsEarly } from './helpers.js';
+import { expectClose, leaf, throwsEarly } from './helpers.js';
+
+const values = async (t: Tensor) => (await t.data()) as Float32Array;
 
 beforeAll(async () => {
   await init();
@@ -33,17 +35,6 @@ function expectNear(got: Float32Array, want: Float64Array, t: { atol: number; rt
     }
   }
 }
-
-/** A seeded normal leaf: float32, or float32 values rounded once to float16. */
-function leaf(shape: number[], seed: number, dtype: 'float32' | 'float16', requiresGrad = true): Tensor {
-  const t = randn(shape, { seed });
-  const out = dtype === 'float32' ? t : t.to(dtype);
-  if (out !== t) t.dispose();
-  out.requiresGrad = requiresGrad;
-  return out;
-}
-
-const values = async (t: Tensor) => (await t.data()) as Float32Array;
 
 /** y = x wᵀ + b, dx = g w, dw = gᵀ x, db = column sums of g, in float64. */
 function linearReference(M: number, K: number, N: number, x: Float32Array, w: Float32Array, b: Float32Array, g: Float32Array) {

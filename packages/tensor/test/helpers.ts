@@ -1,7 +1,7 @@
 // Test helpers: a real WebGPU device (never mocked), and comparisons with stated tolerances.
 import { expect } from 'vitest';
 import * as api from '@tmpose/tensor';
-import { type Tensor, init, memory } from '@tmpose/tensor';
+import { type Tensor, init, memory, randn } from '@tmpose/tensor';
 import { getDevice } from '../src/device.js';
 import { runtimeStats } from '../src/runtime/queue.js';
 
@@ -61,4 +61,13 @@ export function withoutShaderF16<T>(body: () => T): T {
   } finally {
     features.shaderF16 = had;
   }
+}
+
+/** A seeded normal leaf: float32, or float32 values rounded once to float16. */
+export function leaf(shape: number[], seed: number, dtype: 'float32' | 'float16', requiresGrad = true): Tensor {
+  const t = randn(shape, { seed });
+  const out = dtype === 'float32' ? t : t.to(dtype);
+  if (out !== t) t.dispose();
+  out.requiresGrad = requiresGrad;
+  return out;
 }

@@ -10,11 +10,13 @@
 // forward and every gradient against float64 references computed from the values the kernels read.
 // linear with a residual on the default variant, one row and one output; gradchecks; and dispatch counts.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Tensor, feedForward, init, launchesOf, linear, memory, nn, randn, tensor, tidy } from '@tmpose/tensor';
+import { type Tensor, feedForward, init, launchesOf, linear, memory, nn, tensor, tidy } from '@tmpose/tensor';
 import { matmulVariantLabels } from '../src/ops/matmul.js';
 import { forceVariant } from '../src/runtime/tune.js';
 import { gradcheck, normal as data } from './gradcheck.js';
-import { throwsEarly } from './helpers.js';
+import { leaf, throwsEarly } from './helpers.js';
+
+const values = async (t: Tensor) => (await t.data()) as Float32Array;
 
 type DType = 'float32' | 'float16';
 
@@ -36,15 +38,6 @@ function expectNear(got: Float32Array, want: Float64Array, atol: number, rtol: n
 const FLOAT = { atol: 1e-5, rtol: 1e-5 };
 const HALF = { atol: 2 ** -14, rtol: 2 ** -10 };
 
-function leaf(shape: number[], seed: number, dtype: DType, requiresGrad = true): Tensor {
-  const t = randn(shape, { seed });
-  const out = dtype === 'float32' ? t : t.to(dtype);
-  if (out !== t) t.dispose();
-  out.requiresGrad = requiresGrad;
-  return out;
-}
-
-const values = async (t: Tensor) => (await t.data()) as Float32Array;
 
 // float64 pieces on row-major arrays: x [M, K] wᵀ ([N, K]) + b, g [M, N] w, gᵀ [N, M] x, column sums.
 function affine(x: ArrayLike<number>, M: number, K: number, w: ArrayLike<number>, N: number, b: ArrayLike<number>): Float64Array {
