@@ -3,10 +3,10 @@
 // lack: many chunks, N*H*W not a multiple of the chunk, 17 channels, scalar and vec4 planes, f32 and
 // f16, each epilogue; and the same bits run to run (no atomics).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type DType, type Tensor, batchNorm2d, forceVariant, init, memory, runtimeStats, tensor } from '@tmpose/tensor';
-import { type BatchNormEpilogue, type BatchNormVariant } from '../src/ops/batchnorm.js';
+import { type DType, type Tensor, batchNorm2d, forceVariant, init, kernelsOf, memory, runtimeStats, tensor, tidy } from '@tmpose/tensor';
+import { BATCH_NORM_VARIANTS, type BatchNormEpilogue, type BatchNormVariant, MOST_BINDINGS } from '../src/ops/batchnorm.js';
 import { hashFill } from './fixtures.js';
-import { expectClose } from './helpers.js';
+import { expectClose, withLimits } from './helpers.js';
 
 beforeAll(async () => {
   await init();
@@ -22,9 +22,10 @@ const values = (n: number, seed: number) => Float32Array.from(hashFill(n, { seed
 
 /**
  * y, dx, dweight, dbias, the running mean and variance (and the residual's gradient) of one training
- * step with `variant` forced, and the dispatches of its forward and of its backward.
+ * step with `variant` forced (null: as the adapter chooses), and the dispatches of its forward and of
+ * its backward.
  */
-async function step(shape: number[], dtype: DType, variant: BatchNormVariant, epilogue: BatchNormEpilogue | boolean): Promise<Float32Array[] & { dispatches?: [number, number] }> {
+async function step(shape: number[], dtype: DType, variant: BatchNormVariant | null, epilogue: BatchNormEpilogue | boolean): Promise<Float32Array[] & { dispatches?: [number, number] }> {
   const C = shape[1]!;
   const n = shape.reduce((a, b) => a * b, 1);
   const relu = epilogue === true || epilogue === 'relu' || epilogue === 'addRelu';
@@ -89,6 +90,36 @@ describe('batch norm: split reductions', () => {
       }
     }
   }
+
+  it(`every kernel takes at most ${MOST_BINDINGS} storage bindings; with WebGPU's default 8, the variants that need 9 are not run`, async () => {
+    // The most bindings: a batch counter and a residual, forward and backward.
+    const call = () => tidy(() => {
+      const x = tensor(values(2 * 3 * 4 * 4, 1), [2, 3, 4, 4], { requiresGrad: true });
+      const r = tensor(values(2 * 3 * 4 * 4, 5), [2, 3, 4, 4], { requiresGrad: true });
+      const [w, b] = [tensor(values(3, 2), [3], { requiresGrad: true }), tensor(values(3, 3), [3], { requiresGrad: true })];
+      const [rm, rv] = [tensor(new Float32Array(3), [3]), tensor(new Float32Array(3).fill(1), [3])];
+      const count = tensor(new Int32Array([0]), [], { dtype: 'int32' });
+      batchNorm2d(x, w, b, rm, rv, { relu: true, residual: r, numBatchesTracked: count }).sum().backward();
+    });
+    for (const variant of BATCH_NORM_VARIANTS) {
+      forceVariant('batchNorm', variant);
+      try {
+        const most = Math.max(...kernelsOf(call).filter((k) => k.name.startsWith('batchNorm')).map((k) => k.bindings.length));
+        expect(most, variant).toBeLessThanOrEqual(MOST_BINDINGS);
+      } finally {
+        forceVariant('batchNorm', null);
+      }
+    }
+    // Untuned on 8 bindings: the forward's fused kernel (9 with the counter and the residual) gives way to
+    // the channel variant's two; the backward's (8) stays. The same bits either way.
+    const [chosen, limited] = await withLimits({ maxStorageBuffersPerShaderStage: 8 }, async () => [
+      kernelsOf(call).filter((k) => k.name.startsWith('batchNorm')),
+      await step([2, 3, 4, 4], 'float32', null, 'addRelu'),
+    ] as const);
+    expect(chosen.map((k) => `${k.name}|${k.key}`)).toEqual(['batchNormStats|f32f324c', 'batchNormApply|f324addRelu', 'batchNormBackwardReduce|f32f324faddRelu']);
+    const one = await step([2, 3, 4, 4], 'float32', 'channel', 'addRelu');
+    one.forEach((want, i) => expect(Buffer.from(limited[i]!.buffer).equals(Buffer.from(want.buffer)), NAMES[i]).toBe(true));
+  });
 
   it('the same bits run to run', async () => {
     const first = await step([3, 17, 37, 29], 'float32', 'split', false);

@@ -71,3 +71,15 @@ export function leaf(shape: number[], seed: number, dtype: 'float32' | 'float16'
   out.requiresGrad = requiresGrad;
   return out;
 }
+
+/** Runs `fn` as if the adapter's limits were `limits` (smaller ones: bindings are checked against the real ones). */
+export async function withLimits<T>(limits: Record<string, number>, fn: () => Promise<T>): Promise<T> {
+  const info = getDevice().info;
+  const real = info.limits;
+  info.limits = new Proxy(real, { get: (t, k) => (typeof k === 'string' && k in limits ? limits[k] : Reflect.get(t, k, t)) });
+  try {
+    return await fn();
+  } finally {
+    info.limits = real;
+  }
+}

@@ -437,6 +437,9 @@ function chunksOf(C: number, units: number): { chunk: number; chunks: number } {
 
 // Per channel, at most this many values go through one workgroup's two passes when a GPU runs untuned.
 const FUSED_MAX_VALUES = 4096;
+// The most storage bindings a batch norm kernel takes (the fused statistics with a batch counter and a
+// residual; the split variant's finishing passes); WebGPU's default limit is 8.
+export const MOST_BINDINGS = 9;
 
 /** The kernels of one per-channel reduction and the per-unit pass that uses it (y, or dx), per variant. */
 interface ChannelPasses {
@@ -448,7 +451,7 @@ interface ChannelPasses {
   partials(buffers: Storage[], part: Storage, chunk: number, chunks: number): void;
   finish(buffers: Storage[], part: Storage, chunks: number): void;
   /** The storage bindings of each variant's largest kernel: a variant over the adapter's limit is not run. */
-  bindings: Record<BatchNormVariant, number>;
+  bindings(): Record<BatchNormVariant, number>;
 }
 
 /**
@@ -469,7 +472,9 @@ function reduceChannels(problem: string, C: number, units: number, elements: num
     part.dispose();
   };
   const { isCpu, limits } = getDevice().info;
-  const candidates = BATCH_NORM_VARIANTS.filter((v) => passes.bindings[v] <= limits.maxStorageBuffersPerShaderStage);
+  // Every kernel here takes at most MOST_BINDINGS: only a smaller limit needs them counted.
+  const fit = limits.maxStorageBuffersPerShaderStage >= MOST_BINDINGS ? null : passes.bindings();
+  const candidates = fit ? BATCH_NORM_VARIANTS.filter((v) => fit[v] <= limits.maxStorageBuffersPerShaderStage) : [...BATCH_NORM_VARIANTS];
   // A CPU's few threads are busy with the channels alone; a GPU's are when each channel's values are
   // few, and not when chunks would be many.
   const preferred: BatchNormVariant = isCpu || elements / C <= FUSED_MAX_VALUES ? 'fused' : chunks >= 4 ? 'split' : 'channel';
@@ -571,11 +576,11 @@ export function batchNorm2d(
       dispatch(partials(E, width, 'stats', !!counter), [bufs[0]!, part, ...bufs.slice(6, statsCount)], PARTIALS.pack({ N, C, HW: HW / width, xOffset, dyOffset: 0, chunk, chunks, countOffset: counter?.offset ?? 0 }), [chunks, C]),
     finish: (bufs, part, chunks) =>
       dispatch(applySplit(E, P, width, epilogue), [part, ...bufs.slice(0, 6), ...bufs.slice(statsCount)], APPLY_SPLIT.pack({ N, C, HW: HW / width, xOffset, rOffset, chunks, ...running }), planeGrid(HW / width, N * C)),
-    bindings: {
+    bindings: () => ({
       channel: Math.max(stats(E, P, width, !!counter, 'channel').bindings.length, apply(E, width, epilogue).bindings.length),
       fused: stats(E, P, width, !!counter, 'fused', epilogue).bindings.length,
       split: Math.max(partials(E, width, 'stats', !!counter).bindings.length, applySplit(E, P, width, epilogue).bindings.length),
-    },
+    }),
   };
   if (!training) {
     passes.reduce('channel', buffers);
@@ -616,11 +621,11 @@ export function batchNorm2d(
         const [bw, bcoef] = bufs.slice(3 + m, 5 + m);
         dispatch(backwardApplySplit(E, P, w4, epilogue), [part, bx!, bdy!, bw!, bst!, ...bufs.slice(3, 3 + m), bcoef!, ...bufs.slice(5 + m)], BACKWARD_APPLY_SPLIT.pack({ N, C, HW: HW / w4, training: training01, xOffset: xo, dyOffset: go, wOffset: sw!.offset, chunks }), planeGrid(HW / w4, N * C));
       },
-      bindings: {
+      bindings: () => ({
         channel: Math.max(backwardReduce(E, P, w4, epilogue, 'channel').bindings.length, backwardApply(E, w4, epilogue).bindings.length),
         fused: backwardReduce(E, P, w4, epilogue, 'fused').bindings.length,
         split: Math.max(partials(E, w4, epilogue === 'none' ? 'none' : 'relu').bindings.length, backwardApplySplit(E, P, w4, epilogue).bindings.length),
-      },
+      }),
     };
     reduceChannels(
       `${E}${P}|backward${epilogue}`, C, (N * HW) / w4, N * C * HW,
