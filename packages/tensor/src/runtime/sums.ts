@@ -66,8 +66,14 @@ ${linearEntry(WG)}
 /** Encodes every held sum: those of one output dtype K at a time, K as the adapter's bindings allow. */
 export function flushSums(): void {
   if (!held.length) return;
-  const sums = held.splice(0);
-  for (const s of sums) s.out.pending = null;
+  // Sums of an older device (init after a device loss) have nothing left to write to.
+  const { id } = getDevice();
+  const sums = held.splice(0).filter((s) => {
+    s.out.pending = null;
+    if (s.out.deviceId === id) return true;
+    release(s.part, flushNumber());
+    return false;
+  });
   const K = Math.max(1, Math.min(8, Math.floor(getDevice().info.limits.maxStorageBuffersPerShaderStage / 2)));
   for (const dtype of new Set(sums.map((s) => s.dtype))) {
     // Up to K sums a dispatch, no two writing one buffer (writable bindings must not alias).
