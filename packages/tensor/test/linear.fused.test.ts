@@ -4,7 +4,7 @@
 // broadcast over the leading dims (a position embedding re-added); and feedForward's
 // GELU: h and gelu(h) stored by one pass, gelu'(h) applied in the store of the product through w2.
 // feedForward exercises every epilogue, so it takes every kind of matmul kernel (the register kernels,
-// the tiled core, split-K with its sum pass) in float32, a register and a split tile in float16 (the same WGSL
+// the tiled core, split-K with its sum pass) in float32, a register kernel in float16 (the same WGSL
 // with other element types: each variant is a cold compile in CI), and the mixed case (float16 x,
 // float32 weights and residual; every variant of the mixed bias gradient is in half.mixed.test.ts):
 // forward and every gradient against float64 references computed from the values the kernels read.
@@ -206,9 +206,7 @@ describe('feedForward (linear, GELU, linear, residual) in fused products, every 
   for (const label of LABELS) {
     it(`float32, variant ${label}: y and every gradient`, () => checkFeedForward({ ...SHAPE, x: 'float32', w: 'float32' }, label));
   }
-  for (const label of [LABELS[0]!, 'g64x64s']) {
-    it(`float16, variant ${label}`, () => checkFeedForward({ ...SHAPE, x: 'float16', w: 'float16' }, label));
-  }
+  it(`float16, variant ${LABELS[0]!}`, () => checkFeedForward({ ...SHAPE, x: 'float16', w: 'float16' }, LABELS[0]!));
   it('float16 x with float32 weights and a float32 residual: y float32, the weights\' gradients float32', () =>
     checkFeedForward({ ...SHAPE, x: 'float16', w: 'float32' }, null));
   // At SHAPE, on the default variant: the kernels compiled above.
