@@ -4,7 +4,7 @@
 // input without gradient, dx added to a pending gradient; one row, rows in 1 chunk and in 9 (the last
 // one short; the thread variant's workgroups take 64 rows, 4 chunks), D of 7, 33 and 67.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type DType, type Tensor, add, forceVariant, init, launchesOf, layerNorm, memory, mul, nn, sum, tensor, tidy } from '@tmpose/tensor';
+import { type DType, type Tensor, add, forceVariant, init, launchesOf, layerNorm, memory, mul, nn, slice, squeeze, sum, tensor, tidy } from '@tmpose/tensor';
 import { ROW_VARIANTS } from '../src/ops/rowlanes.js';
 import { normal } from './gradcheck.js';
 import { expectClose } from './helpers.js';
@@ -145,6 +145,27 @@ describe('layerNorm backward in one kernel, against float64', () => {
       }
     });
   }
+
+  it('strided weight and bias (views, as PyTorch takes them) give what contiguous ones give, gradients included', async () => {
+    const [rows, D] = [15, 33];
+    const run = async (strided: boolean) => {
+      const values = normal([2 * D], 30, 0.3, 1).values;
+      // Weight and bias interleaved in one [D, 2] leaf: columns 0 and 1, stride 2.
+      const pair = tensor(Float32Array.from({ length: 2 * D }, (_, i) => values[(i % 2) * D + (i >> 1)]!), [D, 2], { requiresGrad: true });
+      const own = [tensor(values.slice(0, D), [D], { requiresGrad: true }), tensor(values.slice(D), [D], { requiresGrad: true })];
+      const x = tensor(normal([rows, D], 1, 2, 0.5).values, [rows, D], { requiresGrad: true });
+      const g = tensor(normal([rows, D], 4).values, [rows, D]);
+      const y = tidy(() => (strided ? layerNorm(x, [D], squeeze(slice(pair, 1, 0, 1), 1), squeeze(slice(pair, 1, 1, 2), 1)) : layerNorm(x, [D], own[0], own[1])));
+      tidy(() => sum(mul(y, g)).backward());
+      const grads = strided ? [await pair.grad!.data()].map((p) => [Array.from(p).filter((_, i) => i % 2 === 0), Array.from(p).filter((_, i) => i % 2 === 1)]).flat() : await Promise.all(own.map(async (t) => Array.from(await t.grad!.data())));
+      const out = [Array.from(await y.data()), Array.from(await x.grad!.data()), ...grads];
+      for (const t of [pair.grad, ...own.map((o) => o.grad), x.grad, pair, ...own, x, g, y]) t?.dispose();
+      return out;
+    };
+    const own = await run(false);
+    const strided = await run(true);
+    own.forEach((want, i) => expect(strided[i], `output ${i}`).toEqual(want));
+  });
 
   it('weight and bias at offsets in a shared buffer (Module.flattenParameters) give what their own buffers give', async () => {
     const [rows, D] = [15, 33];

@@ -184,25 +184,30 @@ const STATS = uniforms({
   N: 'u32', C: 'u32', HW: 'u32', eps: 'f32', momentum: 'f32', training: 'u32', xOffset: 'u32',
   hasRunning: 'u32', wOffset: 'u32', bOffset: 'u32', rmOffset: 'u32', rvOffset: 'u32', countOffset: 'u32', rOffset: 'u32',
 });
+/** What every kernel that finishes the statistics binds: x, weight, bias, the running estimates, the saved statistics. */
+const statsBindings = (E: Elem, P: Elem, width: 1 | 4) => [
+  { name: 'X', type: unit(width, E), access: 'read' as const },
+  { name: 'Wt', type: P, access: 'read' as const },
+  { name: 'Bs', type: P, access: 'read' as const },
+  { name: 'RM', type: P, access: 'read_write' as const },
+  { name: 'RV', type: P, access: 'read_write' as const },
+  { name: 'Stats', type: 'f32', access: 'read_write' as const },
+];
+/** The residual (addRelu) and y of a kernel that also applies. */
+const yBindings = (E: Elem, width: 1 | 4, epilogue: BatchNormEpilogue) => [
+  ...(epilogue === 'addRelu' ? [{ name: 'R', type: unit(width, E), access: 'read' as const }] : []),
+  { name: 'Y', type: unit(width, E), access: 'read_write' as const },
+];
+
 // The fused variant also applies, as `apply` does: its bindings go on with R (addRelu) and Y.
 const stats = (E: Elem, P: Elem, width: 1 | 4, counting: boolean, variant: 'channel' | 'fused', epilogue: BatchNormEpilogue = 'none') => ({
   name: 'batchNormStats',
   key: `${E}${P}${width}${counting ? 'c' : ''}${variant === 'fused' ? `f${epilogue}` : ''}`,
   uniforms: STATS,
   bindings: [
-    { name: 'X', type: unit(width, E), access: 'read' as const },
-    { name: 'Wt', type: P, access: 'read' as const },
-    { name: 'Bs', type: P, access: 'read' as const },
-    { name: 'RM', type: P, access: 'read_write' as const },
-    { name: 'RV', type: P, access: 'read_write' as const },
-    { name: 'Stats', type: 'f32', access: 'read_write' as const },
+    ...statsBindings(E, P, width),
     ...(counting ? [{ name: 'Count', type: 'i32', access: 'read_write' as const }] : []),
-    ...(variant !== 'fused'
-      ? []
-      : [
-          ...(epilogue === 'addRelu' ? [{ name: 'R', type: unit(width, E), access: 'read' as const }] : []),
-          { name: 'Y', type: unit(width, E), access: 'read_write' as const },
-        ]),
+    ...(variant === 'fused' ? yBindings(E, width, epilogue) : []),
   ],
   body: () => `${CHANNEL_ENTRY}
   // HW and xo count in units of ${width} elements.
@@ -274,17 +279,7 @@ const applySplit = (E: Elem, P: Elem, width: 1 | 4, epilogue: BatchNormEpilogue)
   name: 'batchNormApply',
   key: `${E}${P}${width}${epilogue}s`,
   uniforms: APPLY_SPLIT,
-  bindings: [
-    PART,
-    { name: 'X', type: unit(width, E), access: 'read' as const },
-    { name: 'Wt', type: P, access: 'read' as const },
-    { name: 'Bs', type: P, access: 'read' as const },
-    { name: 'RM', type: P, access: 'read_write' as const },
-    { name: 'RV', type: P, access: 'read_write' as const },
-    { name: 'Stats', type: 'f32', access: 'read_write' as const },
-    ...(epilogue === 'addRelu' ? [{ name: 'R', type: unit(width, E), access: 'read' as const }] : []),
-    { name: 'Y', type: unit(width, E), access: 'read_write' as const },
-  ],
+  bindings: [PART, ...statsBindings(E, P, width), ...yBindings(E, width, epilogue)],
   body: () => `${PLANE_ENTRY}
   let N = u.N;
   let shift0 = f32(X[u.xOffset + c * HW]${width === 4 ? '.x' : ''});

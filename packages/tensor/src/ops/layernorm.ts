@@ -14,6 +14,7 @@ import { type UniformBlock, uniforms } from '../runtime/uniforms.js';
 import { contiguousStrides, fmt, sameShape, sizeOf } from '../shape.js';
 import { type Tensor, empty } from '../tensor.js';
 import { to } from './cast.js';
+import { contiguous } from './copy.js';
 import { full } from './create.js';
 import { sum } from './reduce.js';
 import { type RowLanes, type RowVariant, WG, dispatchRows, rowLanes } from './rowlanes.js';
@@ -141,8 +142,8 @@ export function layerNorm(x: Tensor, normalizedShape: readonly number[], weight?
     throw new Error(`layerNorm: input ${fmt(x.shape)} ${x.dtype} does not end with normalizedShape ${fmt(normalizedShape)}`);
   }
   for (const [name, p] of [['weight', weight], ['bias', bias]] as const) {
-    if (p && (!sameShape(p.assertAlive('layerNorm').shape, normalizedShape) || !p.isContiguous)) {
-      throw new Error(`layerNorm: ${name} ${fmt(p.shape)} must be contiguous with shape ${fmt(normalizedShape)}`);
+    if (p && !sameShape(p.assertAlive('layerNorm').shape, normalizedShape)) {
+      throw new Error(`layerNorm: ${name} ${fmt(p.shape)} must have shape ${fmt(normalizedShape)}`);
     }
     // float32 parameters (master weights) go with any float input; otherwise the input's dtype.
     if (p && p.dtype !== 'float32' && p.dtype !== dtype) {
@@ -151,8 +152,9 @@ export function layerNorm(x: Tensor, normalizedShape: readonly number[], weight?
   }
   const D = sizeOf(normalizedShape);
   const rows = D === 0 ? 0 : x.size / D;
-  const ones = weight ?? full([D], 1);
-  const zeros = bias ?? full([D], 0);
+  // Read at their offsets with unit stride: a strided view is copied first (its gradient still reaches it).
+  const ones = weight ? (weight.isContiguous ? weight : contiguous(weight)) : full([D], 1);
+  const zeros = bias ? (bias.isContiguous ? bias : contiguous(bias)) : full([D], 0);
   const hx = asContiguous(x);
   const y = empty(x.shape, yDtype);
   const stats = empty([rows, 2]);
@@ -207,8 +209,8 @@ export function layerNorm(x: Tensor, normalizedShape: readonly number[], weight?
     cg.done();
     return grads;
   });
-  if (!weight) ones.dispose();
-  if (!bias) zeros.dispose();
+  if (ones !== weight) ones.dispose();
+  if (zeros !== bias) zeros.dispose();
   stats.dispose();
   return out;
 }
