@@ -6,6 +6,19 @@ import { defineConfig } from 'vitest/config';
 
 const src = (pkg: string) => fileURLToPath(new URL(`./packages/${pkg}/src/index.ts`, import.meta.url));
 
+const tests = ['packages/*/test/**/*.test.ts', 'apps/*/test/**/*.test.ts'];
+// Files that time things (kernel tuning), race a child process (interrupts) or drive Chromium on a
+// deadline: each runs alone, after the others.
+const alone = [
+  'packages/tensor/test/tune.test.ts',
+  'packages/tensor/test/browser.test.ts',
+  'packages/model/test/pose.browser.test.ts',
+  'apps/web/test/web.test.ts',
+  'apps/cli/test/interrupt.test.ts',
+  'apps/cli/test/dist.test.ts',
+  'apps/cli/test/dist.loader.test.ts',
+];
+
 export default defineConfig({
   resolve: {
     alias: {
@@ -15,9 +28,6 @@ export default defineConfig({
     },
   },
   test: {
-    include: ['packages/*/test/**/*.test.ts', 'apps/*/test/**/*.test.ts'],
-    // One WebGPU device per worker, and lavapipe already uses every core: run files one at a time.
-    fileParallelism: false,
     testTimeout: 120_000,
     hookTimeout: 120_000,
     env: {
@@ -26,5 +36,11 @@ export default defineConfig({
       // run starts from an empty one of its own, as on a new machine.
       TMPOSE_TUNE_FILE: process.env.TMPOSE_TUNE_FILE ?? join(mkdtempSync(join(tmpdir(), 'tmpose-test-')), 'tune.json'),
     },
+    projects: [
+      // The suite is bound by shader compiles (one thread per process), so two files at a time: one
+      // WebGPU device per worker, and Mesa's shader cache is shared between them.
+      { extends: true, test: { name: 'kernels', include: tests, exclude: alone, maxWorkers: 2, sequence: { groupOrder: 0 } } },
+      { extends: true, test: { name: 'alone', include: alone, fileParallelism: false, sequence: { groupOrder: 1 } } },
+    ],
   },
 });
