@@ -14,17 +14,17 @@
 // Those kernels are shaped for lavapipe (a CPU), and a CPU adapter keeps them. GPUs also get the three
 // passes as implicit GEMMs of the tiled core (convgemm.ts, gemm.ts: workgroup-memory tiles, split-K for
 // the weight gradient's small output and long reduction); the tuner picks per pass.
-import { isGradEnabled, record } from '../autograd.js';
+import { record } from '../autograd.js';
 import { type DType, type DTypeInfo, dtypes } from '../dtype.js';
-import { linearEntry } from '../runtime/pipelines.js';
 import { uniforms } from '../runtime/uniforms.js';
 import { type Storage, allocate, release } from '../runtime/pool.js';
-import { dispatch, flushNumber, grid } from '../runtime/queue.js';
+import { dispatch, flushNumber } from '../runtime/queue.js';
 import { holdSum } from '../runtime/sums.js';
 import { choose, sizeClass } from '../runtime/tune.js';
 import { getDevice } from '../device.js';
 import { type GemmTile, GEMM_TILES, elemsKey, gemm, gemmChoices, gemmLabel, gemmPlan, gemmUnderfilled, productDTypes, splitPartials } from './gemm.js';
 import { backwardDataOps, backwardWeightOps, forwardOps } from './convgemm.js';
+import { laidWeights } from './convlayouts.js';
 import { fmt } from '../shape.js';
 import { type Tensor, empty } from '../tensor.js';
 import { sum } from './reduce.js';
@@ -39,70 +39,6 @@ const pad8 = (n: number) => Math.ceil(n / CT) * CT;
 type Elem = DTypeInfo['wgsl'];
 const elem = (dtype: DType): Elem => dtypes[dtype].wgsl;
 
-// out[b, c, r] = in[b, r, c] for r < R, 0 for R <= r < RPad: puts channels fastest for vec4 loads.
-const LAYOUT = uniforms({ batches: 'u32', R: 'u32', C: 'u32', RPad: 'u32', offset: 'u32' });
-const transposePad = (E: Elem) => ({
-  name: 'conv2dWeightLayout',
-  key: E,
-  uniforms: LAYOUT,
-  bindings: [
-    { name: 'I', type: E, access: 'read' as const },
-    { name: 'O', type: E, access: 'read_write' as const },
-  ],
-  body: () => `
-${linearEntry(WG)}
-  let R = u.R; let C = u.C; let RPad = u.RPad;
-  if (i >= u.batches * C * RPad) { return; }
-  let r = i % RPad;
-  let c = (i / RPad) % C;
-  let b = i / (RPad * C);
-  O[i] = select(0.0, I[u.offset + (b * R + r) * C + c], r < R);
-}`,
-});
-
-// Both re-laid weights at once, for a conv whose input gradient will be needed: WT as the forward reads
-// it (relayout(w, 1, F, C*KK)) and WD as the input gradient does (relayout(w, F, C, KK)), one dispatch
-// instead of one in each pass.
-const LAYOUTS = uniforms({ F: 'u32', C: 'u32', KK: 'u32', FPad: 'u32', CPad: 'u32', offset: 'u32' });
-const bothLayoutsKernel = (E: Elem) => ({
-  name: 'conv2dWeightLayouts',
-  key: E,
-  uniforms: LAYOUTS,
-  bindings: [
-    { name: 'I', type: E, access: 'read' as const },
-    { name: 'WT', type: E, access: 'read_write' as const },
-    { name: 'WD', type: E, access: 'read_write' as const },
-  ],
-  body: () => `
-${linearEntry(WG)}
-  let F = u.F; let C = u.C; let KK = u.KK; let FPad = u.FPad; let CPad = u.CPad; let o = u.offset;
-  if (i < C * KK * FPad) {
-    let f = i % FPad;
-    WT[i] = select(0.0, I[o + f * C * KK + i / FPad], f < F);
-  }
-  if (i < F * KK * CPad) {
-    let c = i % CPad;
-    let fk = i / CPad;
-    WD[i] = select(0.0, I[o + ((fk / KK) * C + c) * KK + fk % KK], c < C);
-  }
-}`,
-});
-
-function bothLayouts(w: Tensor, g: Geometry): [Tensor, Tensor] {
-  const KK = g.KH * g.KW;
-  const wt = empty([g.C * KK * pad8(g.F)], w.dtype);
-  const wd = empty([g.F * KK * pad8(g.C)], w.dtype);
-  dispatch(bothLayoutsKernel(elem(w.dtype)), [w.storage, wt.storage, wd.storage], LAYOUTS.pack({ F: g.F, C: g.C, KK, FPad: pad8(g.F), CPad: pad8(g.C), offset: w.offset }), grid(Math.ceil(Math.max(wt.size, wd.size) / WG)));
-  return [wt, wd];
-}
-
-function relayout(w: Tensor, batches: number, R: number, C: number): Tensor {
-  const RPad = pad8(R);
-  const out = empty([batches * C * RPad], w.dtype);
-  dispatch(transposePad(elem(w.dtype)), [w.storage, out.storage], LAYOUT.pack({ batches, R, C, RPad, offset: w.offset }), grid(Math.ceil(out.size / WG)));
-  return out;
-}
-
 interface Geometry {
   dtype: DType; // of the input, the output and the input gradient
   wdtype: DType; // of the weight, the bias and their gradients
@@ -116,8 +52,8 @@ interface Geometry {
 const GEOM = { N: 'u32', C: 'u32', H: 'u32', W: 'u32', F: 'u32', OH: 'u32', OW: 'u32', padH: 'i32', padW: 'i32' } as const;
 const geom = (g: Geometry) => ({ N: g.N, C: g.C, H: g.H, W: g.W, F: g.F, OH: g.OH, OW: g.OW, padH: g.padH, padW: g.padW });
 // Each kernel's own uniforms after the geometry: offsets of its inputs, the bias flag, the row bands.
-const FORWARD = uniforms({ ...GEOM, xOff: 'u32', hasBias: 'u32', biasOff: 'u32' });
-const DATA = uniforms({ ...GEOM, dyOff: 'u32' });
+const FORWARD = uniforms({ ...GEOM, xOff: 'u32', wOff: 'u32', hasBias: 'u32', biasOff: 'u32' });
+const DATA = uniforms({ ...GEOM, dyOff: 'u32', wOff: 'u32' });
 const WEIGHT = uniforms({ ...GEOM, xOff: 'u32', dyOff: 'u32', rows: 'u32', splits: 'u32' });
 /** The entry of the tiled kernels, with the shared params read. */
 const GEOM_ENTRY = `
@@ -158,7 +94,7 @@ function forwardKernel(E: Elem, EW: Elem, KH: number, KW: number, S: number, TW:
       let rowBase = u.xOff + ((n * C + ci) * u32(H) + u32(ih)) * u32(W);
       let iw0 = ow0 * ${S} - padW;
       ${[...Array(J).keys()].map((j) => `let x${j} = select(0.0, f32(X[rowBase + u32(max(iw0 + ${j}, 0))]), iw0 + ${j} >= 0 && iw0 + ${j} < W);`).join('\n      ')}
-      let kBase = ((ci * ${KH}u + u32(kh)) * ${KW}u) * FPad + f0;
+      let kBase = u.wOff + ((ci * ${KH}u + u32(kh)) * ${KW}u) * FPad + f0;
       ${[...Array(KW).keys()].map((kw) => `{
         let wa = vec4<f32>(WT[(kBase + ${kw}u * FPad) >> 2u]);
         let wb = vec4<f32>(WT[((kBase + ${kw}u * FPad) >> 2u) + 1u]);
@@ -208,7 +144,7 @@ function backwardDataKernel(E: Elem, EW: Elem, KH: number, KW: number, S: number
       let rowBase = u.dyOff + ((n * F + f) * u32(OH) + u32(ohs / ${S})) * u32(OW);
       let ows0 = iw0 + padW - ${KW - 1};
       ${[...Array(J).keys()].map((j) => `let d${j} = select(0.0, f32(DY[rowBase + u32(max(ows0 + ${j}, 0) / ${S})]), ows0 + ${j} >= 0 && (ows0 + ${j}) % ${S} == 0 && (ows0 + ${j}) / ${S} < OW);`).join('\n      ')}
-      let kBase = ((f * ${KH}u + u32(kh)) * ${KW}u) * CPad + c0;
+      let kBase = u.wOff + ((f * ${KH}u + u32(kh)) * ${KW}u) * CPad + c0;
       ${[...Array(KW).keys()].map((kw) => {
         // column t of the tile meets kernel column kw at output candidate j = t - kw + KW - 1
         const j = (t: number) => `d${t - kw + KW - 1}`;
@@ -348,18 +284,18 @@ function passVariant(pass: string, g: Geometry, columns: number, gemmDims: [numb
   });
 }
 
-/** The output, and with `keepDataLayout` the weights re-laid for the input gradient (made in the same dispatch). */
-function forwardRaw(x: Tensor, w: Tensor, bias: Tensor | undefined, g: Geometry, keepDataLayout = false): [Tensor, Tensor | null] {
+/** The output. The register kernels read the weights re-laid (convlayouts.ts), the GEMM core as they are. */
+function forwardRaw(x: Tensor, w: Tensor, bias: Tensor | undefined, g: Geometry): Tensor {
   const out = empty([g.N, g.F, g.OH, g.OW], g.dtype);
-  const params = FORWARD.pack({ ...geom(g), xOff: x.offset, hasBias: bias ? 1 : 0, biasOff: bias?.offset ?? 0 });
-  // The register kernel reads re-laid weights (ws), the GEMM core the weights as they are.
-  const encode = (v: Variant, [xs, ws, bs, os]: Storage[]) => {
+  // `wOff`: where the re-laid weights start in their arena (0 in the tuner's scratch).
+  const encode = (v: Variant, [xs, ws, bs, os]: Storage[], wOff = 0) => {
     if (isTile(v)) {
       const ops = forwardOps(elem(g.dtype), elem(g.wdtype), g, !!bias, { x: x.offset, w: w.offset, bias: bias?.offset ?? 0 });
       gemm(ops, v, { M: g.F, N: g.OH * g.OW, K: g.C * g.KH * g.KW, batches: g.N }, bias ? [xs!, ws!, bs!, os!] : [xs!, ws!, os!]);
       return;
     }
     const tiles = g.N * g.OH * Math.ceil(g.OW / v);
+    const params = FORWARD.pack({ ...geom(g), xOff: x.offset, wOff, hasBias: bias ? 1 : 0, biasOff: bias?.offset ?? 0 });
     dispatch(forwardKernel(elem(g.dtype), elem(g.wdtype), g.KH, g.KW, g.stride, v), [xs!, ws!, bs!, os!], params, [Math.ceil(tiles / WG), Math.ceil(g.F / CT)]);
   };
   const laidBytes = g.C * g.KH * g.KW * pad8(g.F) * dtypes[g.wdtype].bytes;
@@ -367,30 +303,28 @@ function forwardRaw(x: Tensor, w: Tensor, bias: Tensor | undefined, g: Geometry,
   const v = passVariant('fwd', g, g.OW, [g.F, g.OH * g.OW, g.C * g.KH * g.KW, g.N], sizes, encode);
   if (isTile(v)) {
     encode(v, [x.storage, w.storage, (bias ?? w).storage, out.storage]);
-    return [out, null];
+  } else {
+    const { wt, wtOffset } = laidWeights(w);
+    encode(v, [x.storage, wt, (bias ?? w).storage, out.storage], wtOffset);
   }
-  const [wt, wd] = keepDataLayout ? bothLayouts(w, g) : [relayout(w, 1, g.F, g.C * g.KH * g.KW), null];
-  encode(v, [x.storage, wt.storage, (bias ?? wt).storage, out.storage]);
-  wt.dispose();
-  return [out, wd];
+  return out;
 }
 
 /**
- * `laid`: the weights already re-laid by the forward pass (kept by the caller), or null to re-lay them.
  * `into`: a gradient of x to add the result to, in place (autograd's pending one: contiguous from
  * offset 0, its buffer its own), returned as the result. In float16 the sum is then rounded once
  * (pending + the f32 result) where the engine's add would round the result and then the sum.
  */
-function backwardDataRaw(dy: Tensor, w: Tensor, g: Geometry, laid: Tensor | null = null, into: Tensor | null = null): Tensor {
+function backwardDataRaw(dy: Tensor, w: Tensor, g: Geometry, into: Tensor | null = null): Tensor {
   const dx = into ?? empty([g.N, g.C, g.H, g.W], g.dtype);
   const accumulate = into !== null;
-  const encode = (v: Variant, [ds, ws, xs]: Storage[]) => {
+  const encode = (v: Variant, [ds, ws, xs]: Storage[], wOff = 0) => {
     if (isTile(v)) {
       gemm(backwardDataOps(elem(g.dtype), elem(g.wdtype), g, { dy: dy.offset, w: w.offset }, accumulate), v, { M: g.C, N: g.H * g.W, K: g.F * g.KH * g.KW, batches: g.N }, [ds!, ws!, xs!]);
       return;
     }
     const tiles = g.N * g.H * Math.ceil(g.W / v);
-    dispatch(backwardDataKernel(elem(g.dtype), elem(g.wdtype), g.KH, g.KW, g.stride, v, accumulate), [ds!, ws!, xs!], DATA.pack({ ...geom(g), dyOff: dy.offset }), [Math.ceil(tiles / WG), Math.ceil(g.C / CT)]);
+    dispatch(backwardDataKernel(elem(g.dtype), elem(g.wdtype), g.KH, g.KW, g.stride, v, accumulate), [ds!, ws!, xs!], DATA.pack({ ...geom(g), dyOff: dy.offset, wOff }), [Math.ceil(tiles / WG), Math.ceil(g.C / CT)]);
   };
   const laidBytes = g.F * g.KH * g.KW * pad8(g.C) * dtypes[g.wdtype].bytes;
   const sizes = [dy.storage.byteSize, Math.max(laidBytes, w.storage.byteSize), dx.storage.byteSize];
@@ -398,9 +332,8 @@ function backwardDataRaw(dy: Tensor, w: Tensor, g: Geometry, laid: Tensor | null
   if (isTile(v)) {
     encode(v, [dy.storage, w.storage, dx.storage]);
   } else {
-    const wd = laid ?? relayout(w, g.F, g.C, g.KH * g.KW);
-    encode(v, [dy.storage, wd.storage, dx.storage]);
-    if (!laid) wd.dispose();
+    const { wd, wdOffset } = laidWeights(w);
+    encode(v, [dy.storage, wd, dx.storage], wdOffset);
   }
   return dx;
 }
@@ -485,15 +418,14 @@ export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor, options: Conv2d
   const hx = asContiguous(x);
   const hw = asContiguous(weight);
   let out: Tensor;
-  let laid: Tensor | null = null;
   if (g.groups === 1) {
-    [out, laid] = forwardRaw(hx.t, hw.t, bias, g, x.requiresGrad && isGradEnabled());
+    out = forwardRaw(hx.t, hw.t, bias, g);
   } else {
     out = perGroup(g.groups, empty([g.N, Ftotal, g.OH, g.OW], g.dtype), 1, g.F, (gi) => {
       const xs = groupOf(hx.t, 1, g.C, gi);
       const ws = groupOf(hw.t, 0, g.F, gi);
       const bs = bias ? groupOf(bias, 0, g.F, gi) : undefined;
-      const [r] = forwardRaw(xs, ws, bs, g);
+      const r = forwardRaw(xs, ws, bs, g);
       xs.dispose(); ws.dispose(); bs?.dispose();
       return r;
     });
@@ -501,7 +433,7 @@ export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor, options: Conv2d
   hx.done();
   hw.done();
   const inputs = [x, weight, ...(bias ? [bias] : [])];
-  const result = record(out, 'conv2d', inputs, [x, weight, ...(laid ? [laid] : [])], (dy, [sx, sw, sl], pending) => {
+  return record(out, 'conv2d', inputs, [x, weight], (dy, [sx, sw], pending) => {
     const cdy = asContiguous(dy);
     const cx = asContiguous(sx!);
     const cw = asContiguous(sw!);
@@ -509,7 +441,7 @@ export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor, options: Conv2d
     let dw: Tensor | null = null;
     if (x.requiresGrad) {
       // Grouped convs leave the pending gradient to the engine's add.
-      dx = g.groups === 1 ? backwardDataRaw(cdy.t, cw.t, g, sl ?? null, pending.take(0, g.dtype)) : perGroup(g.groups, empty(x.shape, g.dtype), 1, g.C, (gi) => {
+      dx = g.groups === 1 ? backwardDataRaw(cdy.t, cw.t, g, pending.take(0, g.dtype)) : perGroup(g.groups, empty(x.shape, g.dtype), 1, g.C, (gi) => {
         const d = groupOf(cdy.t, 1, g.F, gi);
         const w = groupOf(cw.t, 0, g.F, gi);
         const r = backwardDataRaw(d, w, g);
@@ -531,7 +463,5 @@ export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor, options: Conv2d
     cdy.done(); cx.done(); cw.done();
     return [dx, dw, ...(bias ? [db] : [])];
   });
-  laid?.dispose();
-  return result;
 }
 

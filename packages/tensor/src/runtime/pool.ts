@@ -23,6 +23,10 @@ export class Storage {
    * binds, reads, overwrites or releases the buffer calls it first.
    */
   pending: (() => void) | null = null;
+  /** Counts the writes to the buffer (dispatches binding it writable, uploads): what was computed from its contents is stale when this moves. */
+  writes = 0;
+  /** Frees what was computed from the buffer's contents (conv weight layouts) when the buffer is released. */
+  onRelease: (() => void) | null = null;
   constructor(
     readonly buffer: GPUBuffer,
     readonly byteSize: number,
@@ -133,6 +137,8 @@ export function release(storage: Storage, flushNumber: number): void {
   // Held-back writes go out before the buffer can be handed to another tensor.
   storage.pending?.();
   if (storage.refs < 0) throw new Error('release: storage released twice');
+  storage.onRelease?.();
+  storage.onRelease = null;
   liveBytes -= storage.byteSize;
   pooledBytes += storage.byteSize;
   storage.releasedAt = flushNumber;

@@ -38,6 +38,7 @@ let uniformsCreated = 0;
 let recorder: Map<string, { kernel: Kernel; source: string }> | null = null;
 // While set (`launchesOf`), every recorded dispatch is also listed here with its workgroup counts.
 let launches: Launch[] | null = null;
+let recordings = 0;
 
 function paramBuffer(gpu: GPUDevice, deviceId: number, params: Params): { buffer: GPUBuffer; id: number } {
   if (paramsDevice !== deviceId) {
@@ -154,6 +155,7 @@ export function dispatch(
   }
   const [x, y = 1, z = 1] = workgroups;
   for (const s of buffers) s.pending?.();
+  for (let i = 0; i < buffers.length; i++) if (kernel.bindings[i]!.access !== 'read') buffers[i]!.writes++;
   if (recorder) {
     // The pipeline cache trusts name|key to determine the WGSL: two sources under one key would
     // silently run the first one compiled.
@@ -221,6 +223,7 @@ export function kernelsOf(fn: () => void, { everyVariant = false } = {}): Kernel
   // Work held back by real runs goes out first, for real: the recording must not swallow it.
   encodeHeld();
   recorder = new Map();
+  recordings++;
   try {
     const tunables = tunablesOf(fn);
     if (everyVariant) {
@@ -235,6 +238,11 @@ export function kernelsOf(fn: () => void, { everyVariant = false } = {}): Kernel
   } finally {
     recorder = null;
   }
+}
+
+/** The number of the recording under way (kernelsOf, launchesOf), 0 when none: a dispatch made in one never ran. */
+export function recording(): number {
+  return recorder ? recordings : 0;
 }
 
 /** One dispatch: its kernel and its grid of workgroups. */
@@ -327,6 +335,7 @@ export function upload(storage: Storage, data: ArrayBufferView, byteOffset = 0):
   if (batch && storage.releasedAt >= flushes) flush();
   const { gpu } = getDevice();
   gpu.queue.writeBuffer(storage.buffer, byteOffset, data.buffer, data.byteOffset, data.byteLength);
+  storage.writes++;
 }
 
 setSubmitQueued(() => flush());
