@@ -20,6 +20,10 @@
 // per problem; untuned, a CPU (whose few threads the channels keep busy) and a GPU on small planes fuse,
 // a GPU splits when the channels alone would not fill it.
 //
+// A split-K conv leaves its output (and its input gradient) as partials with a held sum
+// (runtime/sums.ts); the fused variant takes that sum over and makes the input itself, in its own
+// dispatch, so the conv's sum pass goes too.
+//
 // float16 input (and residual, output, dx) is widened on load: the statistics, the per-channel
 // coefficients and every sum are f32, and each result is rounded to half once, on store. The weight,
 // bias and running statistics have a dtype of their own (float32 for mixed precision, where master
@@ -29,6 +33,7 @@ import { type DType, type DTypeInfo, commonDType, dtypes } from '../dtype.js';
 import { getDevice } from '../device.js';
 import { type Storage, allocate, release } from '../runtime/pool.js';
 import { dispatch, flushNumber } from '../runtime/queue.js';
+import { type HeldSum, takeSum } from '../runtime/sums.js';
 import { choose, sizeClass, worthTuning } from '../runtime/tune.js';
 import { uniforms } from '../runtime/uniforms.js';
 import { fmt } from '../shape.js';
@@ -183,10 +188,14 @@ const STATS_TERM = (width: 1 | 4): Term => (i) => `let v = ${load(width, `X[xo +
 const STATS = uniforms({
   N: 'u32', C: 'u32', HW: 'u32', eps: 'f32', momentum: 'f32', training: 'u32', xOffset: 'u32',
   hasRunning: 'u32', wOffset: 'u32', bOffset: 'u32', rmOffset: 'u32', rvOffset: 'u32', countOffset: 'u32', rOffset: 'u32',
+  splits: 'u32', pStride: 'u32',
 });
-/** What every kernel that finishes the statistics binds: x, weight, bias, the running estimates, the saved statistics. */
-const statsBindings = (E: Elem, P: Elem, width: 1 | 4) => [
-  { name: 'X', type: unit(width, E), access: 'read' as const },
+/**
+ * What every kernel that finishes the statistics binds: x, weight, bias, the running estimates, the saved
+ * statistics. x is written by a kernel that makes it from a held sum's partials (fromParts).
+ */
+const statsBindings = (E: Elem, P: Elem, width: 1 | 4, writesX = false) => [
+  { name: 'X', type: unit(width, E), access: writesX ? ('read_write' as const) : ('read' as const) },
   { name: 'Wt', type: P, access: 'read' as const },
   { name: 'Bs', type: P, access: 'read' as const },
   { name: 'RM', type: P, access: 'read_write' as const },
@@ -199,21 +208,40 @@ const yBindings = (E: Elem, width: 1 | 4, epilogue: BatchNormEpilogue) => [
   { name: 'Y', type: unit(width, E), access: 'read_write' as const },
 ];
 
-// The fused variant also applies, as `apply` does: its bindings go on with R (addRelu) and Y.
-const stats = (E: Elem, P: Elem, width: 1 | 4, counting: boolean, variant: 'channel' | 'fused', epilogue: BatchNormEpilogue = 'none') => ({
+// A held sum taken over (runtime/sums.ts): the kernel first makes its channel's units of the input from
+// the partials Part (splits of pStride units), added in the held sum's order (and, for a sum that
+// accumulates, added to the value already there), stores them rounded as the sum pass would, and then
+// reads them back as stored, after a barrier, as if the sum pass had run before it.
+const MAKE_FROM_PARTS = (E: Elem, width: 1 | 4, target: 'X' | 'DY', offset: string, accumulate: boolean) => `
+  for (var n = 0u; n < N; n++) {
+    let base = ${offset} + (n * C + c) * HW;
+    for (var e = li; e < HW; e += ${WG}u) {
+      let i = base + e;
+      var v = ${zero(width)};
+      for (var s = 0u; s < u.splits; s++) { v += Part[s * u.pStride + i]; }
+      ${target}[i] = ${unit(width, E)}(${accumulate ? `${load(width, `${target}[i]`)} + v` : 'v'});
+    }
+  }
+  storageBarrier();`;
+const partsBinding = (width: 1 | 4) => ({ name: 'Part', type: unit(width), access: 'read' as const });
+
+// The fused variant also applies, as `apply` does: its bindings go on with R (addRelu) and Y. With
+// `fromParts`, x is a held sum that the kernel makes first (MAKE_FROM_PARTS).
+const stats = (E: Elem, P: Elem, width: 1 | 4, counting: boolean, variant: 'channel' | 'fused', epilogue: BatchNormEpilogue = 'none', fromParts = false) => ({
   name: 'batchNormStats',
-  key: `${E}${P}${width}${counting ? 'c' : ''}${variant === 'fused' ? `f${epilogue}` : ''}`,
+  key: `${E}${P}${width}${counting ? 'c' : ''}${variant === 'fused' ? `f${epilogue}` : ''}${fromParts ? 'p' : ''}`,
   uniforms: STATS,
   bindings: [
-    ...statsBindings(E, P, width),
+    ...statsBindings(E, P, width, fromParts),
     ...(counting ? [{ name: 'Count', type: 'i32', access: 'read_write' as const }] : []),
     ...(variant === 'fused' ? yBindings(E, width, epilogue) : []),
+    ...(fromParts ? [partsBinding(width)] : []),
   ],
   body: () => `${CHANNEL_ENTRY}
   // HW and xo count in units of ${width} elements.
   ${counting ? 'if (wg.x == 0u && li == 0u) { Count[u.countOffset] += 1; }' : ''}
   let N = u.N; let C = u.C; let HW = u.HW; let xo = u.xOffset;
-  let c = wg.x;
+  let c = wg.x;${fromParts ? MAKE_FROM_PARTS(E, width, 'X', 'xo', false) : ''}
   var mean: f32; var varB: f32;
   if (u.training == 1u) {
     let shift0 = f32(X[xo + c * HW]${width === 4 ? '.x' : ''});
@@ -322,23 +350,26 @@ const backwardCoefficients = (width: 1 | 4, s1: string, s2: string, writer: stri
   }`;
 
 // The fused variant also writes dx (and a fused residual's gradient) as backwardApply does: bindings DX, DR.
-const BACKWARD_REDUCE = uniforms({ N: 'u32', C: 'u32', HW: 'u32', training: 'u32', xOffset: 'u32', dyOffset: 'u32', wOffset: 'u32' });
-const backwardReduce = (E: Elem, P: Elem, width: 1 | 4, epilogue: BatchNormEpilogue, variant: 'channel' | 'fused') => ({
+// With `fromParts`, dy is a held sum that the kernel makes first (MAKE_FROM_PARTS; 'add': one that adds
+// to the gradient already in dy's buffer).
+const BACKWARD_REDUCE = uniforms({ N: 'u32', C: 'u32', HW: 'u32', training: 'u32', xOffset: 'u32', dyOffset: 'u32', wOffset: 'u32', splits: 'u32', pStride: 'u32' });
+const backwardReduce = (E: Elem, P: Elem, width: 1 | 4, epilogue: BatchNormEpilogue, variant: 'channel' | 'fused', fromParts: 'sum' | 'add' | null = null) => ({
   name: 'batchNormBackwardReduce',
-  key: `${E}${P}${width}${variant === 'fused' ? `f${epilogue}` : epilogue === 'none' ? '' : 'relu'}`,
+  key: `${E}${P}${width}${variant === 'fused' ? `f${epilogue}` : epilogue === 'none' ? '' : 'relu'}${fromParts ? `p${fromParts}` : ''}`,
   uniforms: BACKWARD_REDUCE,
   bindings: [
     { name: 'X', type: unit(width, E), access: 'read' as const },
-    { name: 'DY', type: unit(width, E), access: 'read' as const },
+    { name: 'DY', type: unit(width, E), access: fromParts ? ('read_write' as const) : ('read' as const) },
     { name: 'Wt', type: P, access: 'read' as const },
     { name: 'Stats', type: 'f32', access: 'read' as const },
     ...(epilogue === 'none' ? [] : [{ name: 'Y', type: unit(width, E), access: 'read' as const }]),
     { name: 'Coef', type: 'f32', access: 'read_write' as const },
     ...(variant === 'fused' ? dxBindings(E, width, epilogue) : []),
+    ...(fromParts ? [partsBinding(width)] : []),
   ],
   body: () => `${CHANNEL_ENTRY}
   let N = u.N; let C = u.C; let HW = u.HW; let xo = u.xOffset; let go = u.dyOffset;
-  let c = wg.x;
+  let c = wg.x;${fromParts ? MAKE_FROM_PARTS(E, width, 'DY', 'go', fromParts === 'add') : ''}
   let mean = Stats[4u * c];
   let invstd = Stats[4u * c + 1u];
   ${channelSums(width, BACKWARD_TERM(width, epilogue))}
@@ -412,6 +443,19 @@ function rowAs(coef: Tensor, j: number, C: number, dtype: DType): Tensor {
   return out;
 }
 
+/**
+ * The held sum (runtime/sums.ts) still to be written to bufs[at], taken over by the kernel about to bind
+ * it when that kernel can make every element itself: the input is all of the buffer (from offset 0),
+ * bound once (it becomes writable), and the kernel's bindings with the partials fit the adapter; a sum
+ * that adds to the buffer's values only where `accumulating`.
+ */
+function takeHeldInput(bufs: Storage[], at: number, bindings: number, elements: number, dtype: DType, offset: number, accumulating = true): HeldSum | null {
+  const input = bufs[at]!;
+  if (!input.pending || offset !== 0 || bufs.indexOf(input) !== at || bufs.lastIndexOf(input) !== at) return null;
+  if (bindings > getDevice().info.limits.maxStorageBuffersPerShaderStage) return null;
+  return takeSum(input, elements, dtype, accumulating);
+}
+
 /** Workgroups along a plane (x) for every plane (y). */
 function planeGrid(planeUnits: number, planes: number): [number, number] {
   const maxWg = getDevice().info.limits.maxComputeWorkgroupsPerDimension;
@@ -433,7 +477,8 @@ function chunksOf(C: number, units: number): { chunk: number; chunks: number } {
 // Per channel, at most this many values go through one workgroup's two passes when a GPU runs untuned.
 const FUSED_MAX_VALUES = 4096;
 // The most storage bindings a batch norm kernel takes (the fused statistics with a batch counter and a
-// residual; the split variant's finishing passes); WebGPU's default limit is 8.
+// residual; the split variant's finishing passes); WebGPU's default limit is 8. Taking over a held sum
+// binds one more, done only where the adapter has it.
 export const MOST_BINDINGS = 9;
 
 /** The kernels of one per-channel reduction and the per-unit pass that uses it (y, or dx), per variant. */
@@ -558,14 +603,21 @@ export function batchNorm2d(
   const xOffset = hx.t.offset / width;
   const rOffset = (hr?.t.offset ?? 0) / width;
   const running = { eps: options.eps ?? 1e-5, momentum: options.momentum ?? 0.1, hasRunning: runningMean ? 1 : 0, wOffset: w.offset, bOffset: b.offset, rmOffset: rm.offset, rvOffset: rv.offset };
-  const words = STATS.pack({ N, C, HW: HW / width, training: training ? 1 : 0, xOffset, countOffset: counter?.offset ?? 0, rOffset, ...running });
+  const words = (splits = 0, pStride = 0) => STATS.pack({ N, C, HW: HW / width, training: training ? 1 : 0, xOffset, countOffset: counter?.offset ?? 0, rOffset, ...running, splits, pStride });
   const y = empty(x.shape, x.dtype);
   // Buffers: x, w, b, rm, rv, the statistics, the counter; the residual; y.
   const statsCount = counter ? 7 : 6;
   const rest = [...(hr ? [hr.t.storage] : []), y.storage];
   const buffers = [hx.t.storage, w.storage, b.storage, rm.storage, rv.storage, statsOut.storage, ...(counter ? [counter.storage] : []), ...rest];
   const passes: ChannelPasses = {
-    reduce: (v, bufs) => dispatch(stats(E, P, width, !!counter, v, epilogue), v === 'fused' ? bufs : bufs.slice(0, statsCount), words, [C]),
+    reduce: (v, bufs) => {
+      const own = v === 'fused' ? bufs : bufs.slice(0, statsCount);
+      // x still a held sum (a split-K conv's output): the statistics' pass makes it (training only: the
+      // pass that reads x before applying).
+      const held = v === 'fused' && training ? takeHeldInput(own, 0, stats(E, P, width, !!counter, v, epilogue, true).bindings.length, x.size, x.dtype, xOffset, false) : null;
+      dispatch(stats(E, P, width, !!counter, v, epilogue, !!held), held ? [...own, held.part] : own, held ? words(held.splits, held.stride / width) : words(), [C]);
+      if (held) release(held.part, flushNumber());
+    },
     apply: (bufs) => dispatch(apply(E, width, epilogue), [bufs[0]!, bufs[5]!, ...bufs.slice(statsCount)], APPLY.pack({ HW: HW / width, C, xOffset, rOffset }), planeGrid(HW / width, N * C)),
     partials: (bufs, part, chunk, chunks) =>
       dispatch(partials(E, width, 'stats', !!counter), [bufs[0]!, part, ...bufs.slice(6, statsCount)], PARTIALS.pack({ N, C, HW: HW / width, xOffset, dyOffset: 0, chunk, chunks, countOffset: counter?.offset ?? 0 }), [chunks, C]),
@@ -604,7 +656,12 @@ export function batchNorm2d(
       reduce: (v, bufs) => {
         const [bx, bdy, bst] = bufs;
         const [bw, bcoef] = bufs.slice(3 + m, 5 + m);
-        dispatch(backwardReduce(E, P, w4, epilogue, v), [bx!, bdy!, bw!, bst!, ...bufs.slice(3, 3 + m), bcoef!, ...(v === 'fused' ? bufs.slice(5 + m) : [])], BACKWARD_REDUCE.pack({ N, C, HW: HW / w4, training: training01, xOffset: xo, dyOffset: go, wOffset: sw!.offset }), [C]);
+        const own = [bx!, bdy!, bw!, bst!, ...bufs.slice(3, 3 + m), bcoef!, ...(v === 'fused' ? bufs.slice(5 + m) : [])];
+        // dy still a held sum (a split-K conv's input gradient): the fused pass makes it.
+        const held = v === 'fused' ? takeHeldInput(own, 1, backwardReduce(E, P, w4, epilogue, v, 'sum').bindings.length, x.size, x.dtype, go) : null;
+        const words = BACKWARD_REDUCE.pack({ N, C, HW: HW / w4, training: training01, xOffset: xo, dyOffset: go, wOffset: sw!.offset, splits: held?.splits ?? 0, pStride: (held?.stride ?? 0) / w4 });
+        dispatch(backwardReduce(E, P, w4, epilogue, v, held ? (held.accumulate ? 'add' : 'sum') : null), held ? [...own, held.part] : own, words, [C]);
+        if (held) release(held.part, flushNumber());
       },
       apply: (bufs) => {
         if (!x.requiresGrad && !dr) return;

@@ -22,7 +22,7 @@ import { dispatch, flushNumber } from '../runtime/queue.js';
 import { holdSum } from '../runtime/sums.js';
 import { choose, sizeClass } from '../runtime/tune.js';
 import { getDevice } from '../device.js';
-import { type GemmTile, GEMM_TILES, elemsKey, gemm, gemmChoices, gemmLabel, gemmPlan, gemmUnderfilled, productDTypes, splitPartials } from './gemm.js';
+import { type GemmTile, GEMM_TILES, elemsKey, gemm, gemmChoices, gemmHeld, gemmLabel, gemmPlan, gemmUnderfilled, productDTypes, splitPartials } from './gemm.js';
 import { backwardDataOps, backwardWeightOps, forwardOps } from './convgemm.js';
 import { laidWeights } from './convlayouts.js';
 import { fmt } from '../shape.js';
@@ -301,7 +301,11 @@ function forwardRaw(x: Tensor, w: Tensor, bias: Tensor | undefined, g: Geometry)
   const laidBytes = g.C * g.KH * g.KW * pad8(g.F) * dtypes[g.wdtype].bytes;
   const sizes = [x.storage.byteSize, Math.max(laidBytes, w.storage.byteSize), (bias ?? w).storage.byteSize, out.storage.byteSize];
   const v = passVariant('fwd', g, g.OW, [g.F, g.OH * g.OW, g.C * g.KH * g.KW, g.N], sizes, encode);
-  if (isTile(v)) {
+  if (isTile(v) && !bias) {
+    // The split tiles' sum waits for the output's first use: batch norm's statistics may do it.
+    const ops = forwardOps(elem(g.dtype), elem(g.wdtype), g, false, { x: x.offset, w: w.offset, bias: 0 });
+    gemmHeld(ops, v, { M: g.F, N: g.OH * g.OW, K: g.C * g.KH * g.KW, batches: g.N }, [x.storage, w.storage, out.storage], out.storage, g.dtype);
+  } else if (isTile(v)) {
     encode(v, [x.storage, w.storage, (bias ?? w).storage, out.storage]);
   } else {
     const { wt, wtOffset } = laidWeights(w);
@@ -330,7 +334,8 @@ function backwardDataRaw(dy: Tensor, w: Tensor, g: Geometry, into: Tensor | null
   const sizes = [dy.storage.byteSize, Math.max(laidBytes, w.storage.byteSize), dx.storage.byteSize];
   const v = passVariant('dgrad', g, g.W, [g.C, g.H * g.W, g.F * g.KH * g.KW, g.N], sizes, encode);
   if (isTile(v)) {
-    encode(v, [dy.storage, w.storage, dx.storage]);
+    // The split tiles' sum waits for dx's first use: batch norm's backward may do it.
+    gemmHeld(backwardDataOps(elem(g.dtype), elem(g.wdtype), g, { dy: dy.offset, w: w.offset }, accumulate), v, { M: g.C, N: g.H * g.W, K: g.F * g.KH * g.KW, batches: g.N }, [dy.storage, w.storage, dx.storage], dx.storage, g.dtype, accumulate);
   } else {
     const { wd, wdOffset } = laidWeights(w);
     encode(v, [dy.storage, wd, dx.storage], wdOffset);

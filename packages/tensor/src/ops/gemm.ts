@@ -20,6 +20,7 @@ import { type DType, commonDType } from '../dtype.js';
 import { type Binding, type Kernel, linearEntry } from '../runtime/pipelines.js';
 import { type Storage, allocate, release } from '../runtime/pool.js';
 import { dispatch, flushNumber, grid } from '../runtime/queue.js';
+import { holdSum } from '../runtime/sums.js';
 import { type Uniforms, uniforms } from '../runtime/uniforms.js';
 import { type Shape, fmt } from '../shape.js';
 
@@ -285,6 +286,20 @@ export function gemm(ops: GemmOps, t: GemmTile, dims: { M: number; N: number; K:
   }
   const part = splitPartials(ops, t, dims, buffers);
   dispatch(sumKernel(ops), [...buffers, part], params, grid(Math.ceil((batches * M * N) / 64)));
+  release(part, flushNumber());
+}
+
+/**
+ * As gemm, but a split tile's sum over its partials is held back (runtime/sums.ts) until `out` is used,
+ * where it may go out with other held sums, or be done by the kernel that reads `out` next (batch norm
+ * takes it). For ops whose store is plain: out[e] = dtype(v), e the element's index in [batches, M, N]
+ * (with `accumulate`, out[e] = dtype(out[e] + v)).
+ */
+export function gemmHeld(ops: GemmOps, t: GemmTile, dims: { M: number; N: number; K: number; batches: number }, buffers: Storage[], out: Storage, dtype: DType, accumulate = false): void {
+  if (!t.split) return gemm(ops, t, dims, buffers);
+  const n = dims.batches * dims.M * dims.N;
+  const part = splitPartials(ops, t, dims, buffers);
+  holdSum({ part, partOffset: 0, stride: n, splits: gemmPlan(t, dims.M, dims.N, dims.K, dims.batches).splits, n, out, outOffset: 0, dtype, accumulate });
   release(part, flushNumber());
 }
 

@@ -1,7 +1,8 @@
 // Sums over split partials that nothing reads yet wait here and go out together, several per dispatch.
 // A weight gradient's split reduction is made in the backward pass and first read by the optimizer's
 // step: its sum pass need not run at once, and a tmpose-b step has one per conv (109 at batch 1 as a
-// GPU picks its tiles, 155 at batch 32). A held-back sum marks its output storage `pending`; whatever
+// GPU picks its tiles, 155 at batch 32). A split-K conv's output and input gradient wait here too, for
+// the batch norm that reads them next to take over (takeSum): it makes them in its own pass. A held-back sum marks its output storage `pending`; whatever
 // binds, reads, overwrites or releases that storage runs `flushSums` first (queue.ts, pool.ts), so
 // nothing sees it unsummed. Each sum adds its splits in order, as the sum pass it replaces did.
 import type { DType } from '../dtype.js';
@@ -11,7 +12,10 @@ import { type Kernel, linearEntry } from './pipelines.js';
 import { type Storage, release } from './pool.js';
 import { dispatch, flushNumber, grid, setEncodeHeld } from './queue.js';
 
-/** out[outOffset + e] = sum over s < splits of part[partOffset + s * stride + e], for e < n (f32 sums). */
+/**
+ * out[outOffset + e] = sum over s < splits of part[partOffset + s * stride + e], for e < n (f32 sums);
+ * with `accumulate`, out's value plus that sum (a gradient added to the one pending there).
+ */
 export interface HeldSum {
   part: Storage;
   partOffset: number;
@@ -22,6 +26,7 @@ export interface HeldSum {
   outOffset: number;
   /** The output's dtype: the sum is rounded to it once. */
   dtype: DType;
+  accumulate?: boolean;
 }
 
 const held: HeldSum[] = [];
@@ -35,8 +40,25 @@ export function holdSum(sum: HeldSum): void {
   held.push(sum);
 }
 
-// Header: the elements of the dispatch; then per sum k at 1 + 5k: its first element (of the dispatch's),
-// splits, partOffset, stride, outOffset.
+/**
+ * Takes back the held sum that writes all of `out` (n elements of `dtype` from offset 0, partials from
+ * offset 0; one that adds to out's values only when the caller is `accumulating`), or null when there is
+ * none such. The caller's kernel then adds the splits in the same
+ * order and stores every element itself (so `out` ends as the sum pass would leave it), binds `part`,
+ * and releases it after its dispatch.
+ */
+export function takeSum(out: Storage, n: number, dtype: DType, accumulating: boolean): HeldSum | null {
+  const mine = held.filter((s) => s.out === out);
+  const sum = mine[0];
+  if (mine.length !== 1 || sum!.n !== n || sum!.dtype !== dtype || sum!.outOffset !== 0 || sum!.partOffset !== 0) return null;
+  if (sum!.accumulate && !accumulating) return null;
+  held.splice(held.indexOf(sum!), 1);
+  out.pending = null;
+  return sum!;
+}
+
+// Header: the elements of the dispatch; then per sum k at 1 + 6k: its first element (of the dispatch's),
+// splits, partOffset, stride, outOffset, accumulate (0 or 1).
 function sumsKernel(K: number, out: string): Kernel {
   const slots = [...Array(K).keys()];
   return {
@@ -50,13 +72,14 @@ function sumsKernel(K: number, out: string): Kernel {
 ${linearEntry(WG)}
   if (i >= pu(0u)) { return; }
   var k = 0u;
-  ${slots.slice(1).map((k) => `if (i >= pu(${1 + 5 * k}u)) { k = ${k}u; }`).join(' ')}
-  let at = 1u + 5u * k;
+  ${slots.slice(1).map((k) => `if (i >= pu(${1 + 6 * k}u)) { k = ${k}u; }`).join(' ')}
+  let at = 1u + 6u * k;
   let e = i - pu(at);
   let splits = pu(at + 1u); let p = pu(at + 2u) + e; let stride = pu(at + 3u); let o = pu(at + 4u) + e;
+  let accumulate = pu(at + 5u) == 1u;
   var v = 0.0;
   switch k {
-    ${slots.map((k) => `case ${k}u: { for (var s = 0u; s < splits; s++) { v += P${k}[p + s * stride]; } O${k}[o] = ${out}(v); }`).join('\n    ')}
+    ${slots.map((k) => `case ${k}u: { for (var s = 0u; s < splits; s++) { v += P${k}[p + s * stride]; } O${k}[o] = ${out}(select(v, f32(O${k}[o]) + v, accumulate)); }`).join('\n    ')}
     default: {}
   }
 }`,
@@ -81,7 +104,7 @@ export function flushSums(): void {
     const run = () => {
       const words = [0];
       for (const s of batch) {
-        words.push(words[0]!, s.splits, s.partOffset, s.stride, s.outOffset);
+        words.push(words[0]!, s.splits, s.partOffset, s.stride, s.outOffset, s.accumulate ? 1 : 0);
         words[0] += s.n;
       }
       dispatch(sumsKernel(batch.length, dtypes[dtype].wgsl), [...batch.map((s) => s.part), ...batch.map((s) => s.out)], words, grid(Math.ceil(words[0]! / WG)));
