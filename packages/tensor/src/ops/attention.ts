@@ -1,9 +1,9 @@
 // Fused scaled dot-product attention on [B, H, L, D]. The forward pass is flash-style: each thread
 // owns a few query rows and streams every key and value once with an online softmax, so the L x L
 // score matrix never exists in memory; it keeps the log-sum-exp of each row. The backward pass is
-// FlashAttention-2's: a prepass for delta = rowsum(dO * O), then one kernel in which each thread owns
-// a few keys and accumulates their dK and dV over all queries, and one in which each thread owns a
-// few queries and accumulates dQ over all keys. Probabilities are recomputed from the saved
+// FlashAttention-2's: one kernel in which each thread owns a few queries and accumulates dQ over all
+// keys (working out delta = rowsum(dO * O) of its rows on the way, FlashAttention-2's prepass), then one
+// in which each thread owns a few keys and accumulates their dK and dV over all queries. Probabilities are recomputed from the saved
 // log-sum-exp. These row kernels use no shared memory or barriers; for GPUs, attentiontiles.ts has a
 // forward with a workgroup per block of queries and keys staged in workgroup memory (same outputs), and
 // attentiontilesbackward.ts a backward with a workgroup per block of keys (dK, dV) or queries (dQ).
@@ -111,8 +111,24 @@ export const halves = (E: Elem) => (E === 'f16' ? `
 fn h4(w: vec2<u32>) -> vec4<f32> { return vec4<f32>(unpack2x16float(w.x), unpack2x16float(w.y)); }
 fn p4(v: vec4<f32>) -> vec2<u32> { return vec2<u32>(pack2x16float(v.xy), pack2x16float(v.zw)); }` : '');
 export const QKV = (E: Elem) => [vec4(E, 'Q'), vec4(E, 'K'), vec4(E, 'V')];
-/** What both backward kernels read: q, k, v, dO and the (lse, delta) pairs. */
+/** What the dK, dV kernels read: q, k, v, dO and the (lse, delta) pairs the dQ kernel wrote. */
 export const backwardInputs = (E: Elem) => [...QKV(E), vec4(E, 'DO'), f32('Stats')];
+/**
+ * The dQ kernels' bindings: q, k, v, dO, O and the log-sum-exps; the (lse, delta) pairs they write for
+ * the dK, dV pass after them; dq.
+ */
+export const backwardQBindings = (E: Elem) => [...QKV(E), vec4(E, 'DO'), vec4(E, 'O'), f32('LSE'), f32('Stats', 'read_write'), vec4(E, 'DQ', 'read_write')];
+/**
+ * WGSL: delta = sum(dO[row] * O[row]) for the rows at ga (dO) and oa (O), f32, and the function that
+ * saves a row's (lse, delta) pair for the dK, dV pass. The dQ kernels call both for their own rows.
+ */
+export const rowDelta = (E: Elem) => `
+fn rowDelta(ga: u32, oa: u32) -> f32 {
+  var s = vec4<f32>();
+  for (var d = 0u; d < u.D4; d++) { s += ${ld(E, 'DO[ga + d]')} * ${ld(E, 'O[oa + d]')}; }
+  return s.x + s.y + s.z + s.w;
+}
+fn saveStats(row: u32, lse: f32, delta: f32) { Stats[2u * row] = lse; Stats[2u * row + 1u] = delta; }`;
 /** What the dK, dV kernels write: dk and dv lie in one buffer (WebGPU forbids two writable bindings of one buffer). */
 export const DKV = (E: Elem) => vec4(E, 'DKV', 'read_write');
 
@@ -173,25 +189,6 @@ function forwardKernel(E: Elem, D: number, RQ: number) {
   };
 }
 
-// Stats[row] = (lse[row], delta[row] = sum(dO[row] * O[row])) for the B·H·L rows: the backward
-// kernels then read both with one binding.
-const delta = (E: Elem) => ({
-  name: 'attentionDelta',
-  key: E,
-  uniforms: ROWS,
-  bindings: [vec4(E, 'DO'), vec4(E, 'O'), f32('LSE'), f32('Stats', 'read_write')],
-  body: () => `${halves(E)}${linearEntry(WG, 'row', 'u.B * u.H * u.L')}
-  let bh = row / u.L; let i = row % u.L;
-  let b = bh / u.H; let h = bh % u.H;
-  let ga = ${rowAddr('g', 'i')}; let oa = ${rowAddr('o', 'i')};
-  let D4 = u.D4;
-  var s = vec4<f32>();
-  for (var d = 0u; d < D4; d++) { s += ${ld(E, 'DO[ga + d]')} * ${ld(E, 'O[oa + d]')}; }
-  Stats[2u * row] = LSE[row];
-  Stats[2u * row + 1u] = s.x + s.y + s.z + s.w;
-}`,
-});
-
 /** dK and dV: each thread owns RK keys and walks the queries four at a time. */
 function backwardKVKernel(E: Elem, D: number, RK: number) {
   const D4 = headDimClass(D);
@@ -247,12 +244,12 @@ function backwardQKernel(E: Elem, D: number, RQ: number) {
     name: 'attentionBackwardQ',
     key: `${E}d${4 * D4}r${RQ}`,
     uniforms: ROWS,
-    bindings: [...backwardInputs(E), vec4(E, 'DQ', 'read_write')],
-    body: () => `${halves(E)}${ENTRY(RQ)}
+    bindings: backwardQBindings(E),
+    body: () => `${halves(E)}${rowDelta(E)}${ENTRY(RQ)}
   ${each((r) => `var q${r}: array<vec4<f32>, ${D4}>; var g${r}: array<vec4<f32>, ${D4}>; var dq${r}: array<vec4<f32>, ${D4}>;
   let row${r} = rowOut + min(r0 + ${r}u, L - 1u);
   let qa${r} = ${rowAddr('q', `min(r0 + ${r}u, L - 1u)`)}; let ga${r} = ${rowAddr('g', `min(r0 + ${r}u, L - 1u)`)};
-  let lse${r} = Stats[2u * row${r}]; let delta${r} = Stats[2u * row${r} + 1u];`, '\n  ')}
+  let lse${r} = LSE[row${r}]; let delta${r} = rowDelta(ga${r}, ${rowAddr('o', `min(r0 + ${r}u, L - 1u)`)});`, '\n  ')}
   for (var d = 0u; d < D4; d++) {
     ${each((r) => `q${r}[d] = ${ld(E, `Q[qa${r} + d]`)} * scale; g${r}[d] = ${ld(E, `DO[ga${r} + d]`)}; dq${r}[d] = vec4<f32>();`, '\n    ')}
   }
@@ -277,6 +274,7 @@ function backwardQKernel(E: Elem, D: number, RQ: number) {
   ${each((r) => `if (r0 + ${r}u < L) {
     let dqa = ${rowAddr('dq', `r0 + ${r}u`)};
     for (var d = 0u; d < D4; d++) { DQ[dqa + d] = ${st(E, `dq${r}[d] * scale`)}; }
+    saveStats(row${r}, lse${r}, delta${r});
   }`, '\n  ')}
 }`,
   };
@@ -326,14 +324,14 @@ function backwardQUnrolled(E: Elem, D: number, RQ: number) {
     name: 'attentionBackwardQ',
     key: `${E}d${D}r${RQ}u`,
     uniforms: ROWS,
-    bindings: [...backwardInputs(E), vec4(E, 'DQ', 'read_write')],
-    body: () => `${halves(E)}${ENTRY(RQ)}
+    bindings: backwardQBindings(E),
+    body: () => `${halves(E)}${rowDelta(E)}${ENTRY(RQ)}
   ${range(RQ).map((r) => `
   let row${r} = rowOut + min(r0 + ${r}u, L - 1u);
   let qa${r} = ${rowAddr('q', `min(r0 + ${r}u, L - 1u)`)}; let ga${r} = ${rowAddr('g', `min(r0 + ${r}u, L - 1u)`)};
   ${ds.map((d) => `let q${r}_${d} = ${ld(E, `Q[qa${r} + ${d}u]`)} * scale; let g${r}_${d} = ${ld(E, `DO[ga${r} + ${d}u]`)}; var dq${r}_${d} = vec4<f32>();`).join('\n  ')}
-  let lse${r} = Stats[2u * row${r}];
-  let delta${r} = Stats[2u * row${r} + 1u];`).join('')}
+  let lse${r} = LSE[row${r}];
+  let delta${r} = rowDelta(ga${r}, ${rowAddr('o', `min(r0 + ${r}u, L - 1u)`)});`).join('')}
   for (var j = 0u; j < L; j++) {
     let ka = ${rowAddr('k', 'j')};
     let va = ${rowAddr('v', 'j')};
@@ -348,6 +346,7 @@ function backwardQUnrolled(E: Elem, D: number, RQ: number) {
   ${range(RQ).map((r) => `if (r0 + ${r}u < L) {
     let dqa = ${rowAddr('dq', `r0 + ${r}u`)};
     ${ds.map((d) => `DQ[dqa + ${d}u] = ${st(E, `dq${r}_${d} * scale`)};`).join(' ')}
+    saveStats(row${r}, lse${r}, delta${r});
   }`).join('\n  ')}
 }`,
   };
@@ -407,11 +406,12 @@ function attend(E: Elem, { q, k, v, o }: Heads, lse: Tensor, scale: number): voi
 function attendBackward(E: Elem, { q, k, v, o }: Heads, lse: Tensor, g: Tensor, dq: Tensor, dk: Tensor, dv: Tensor, scale: number): void {
   const [B, H, L, D] = q.shape as [number, number, number, number];
   const params = rowUniforms(scale, { q, k, v, o, g, dq, dk, dv });
+  // The dQ pass also works out each row's delta (it reads the row's dO anyway) and saves it with the
+  // row's lse for the dK, dV pass: FlashAttention-2's prepass for delta, without a dispatch of its own.
   const stats = empty([B * H * L, 2]);
-  dispatch(delta(E), [g.storage, o.storage, lse.storage, stats.storage], params, grid(Math.ceil((B * H * L) / WG)));
-  const inputs = [q.storage, k.storage, v.storage, g.storage, stats.storage];
-  runPass(E, 'dkdv', q, (x) => ('rows' in x ? backwardKV(E, D, x.rows) : backwardKVTiled(E, D, x.tile)), params, [...inputs, dk.storage]);
-  runPass(E, 'dq', q, (x) => ('rows' in x ? backwardQ(E, D, x.rows) : backwardQTiled(E, D, x.tile)), params, [...inputs, dq.storage]);
+  const qkvg = [q.storage, k.storage, v.storage, g.storage];
+  runPass(E, 'dq', q, (x) => ('rows' in x ? backwardQ(E, D, x.rows) : backwardQTiled(E, D, x.tile)), params, [...qkvg, o.storage, lse.storage, stats.storage, dq.storage]);
+  runPass(E, 'dkdv', q, (x) => ('rows' in x ? backwardKV(E, D, x.rows) : backwardKVTiled(E, D, x.tile)), params, [...qkvg, stats.storage, dk.storage]);
   stats.dispose();
 }
 

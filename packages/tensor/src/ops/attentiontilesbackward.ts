@@ -1,10 +1,11 @@
 // The attention backward for GPUs, as the tiled forward (attentiontiles.ts) is laid out: dK and dV with
 // a workgroup per (b, h, block of T keys), one key per thread, walking the queries with R query rows,
-// their dO rows and their (lse, delta) staged in workgroup memory at a time; dQ with a workgroup per
-// block of T queries, one query per thread, walking the keys with K and V rows staged. Each thread
+// their dO rows and their (lse, delta) staged in workgroup memory at a time; dQ (first: it saves the
+// (lse, delta) pairs) with a workgroup per block of T queries, one query per thread, walking the keys
+// with K and V rows staged. Each thread
 // writes only its own rows: no atomics, the same bits run to run. Live floats per thread: 4·D + ~20
 // for dK, dV (k, v and both accumulators) and 3·D + ~20 for dQ (q, dO and the accumulator).
-import { DKV, type Elem, ROWS, backwardInputs, halves, headDimClass, ld, rowAddr, st, vec4 } from './attention.js';
+import { DKV, type Elem, ROWS, backwardInputs, backwardQBindings, halves, headDimClass, ld, rowAddr, rowDelta, st } from './attention.js';
 import { TILE_ENTRY, stageKeyBlock, stagedKV, stagedKeys } from './attentiontiles.js';
 
 const four = (f: (c: number) => string, sep = ' ') => [0, 1, 2, 3].map(f).join(sep);
@@ -76,13 +77,13 @@ export function backwardQTiled(E: Elem, D: number, T: number) {
     name: 'attentionBackwardQTiled',
     key: `${E}d${4 * D4}t${T}`,
     uniforms: ROWS,
-    bindings: [...backwardInputs(E), vec4(E, 'DQ', 'read_write')],
-    body: () => `${halves(E)}
+    bindings: backwardQBindings(E),
+    body: () => `${halves(E)}${rowDelta(E)}
 ${stagedKV(KT, D4)}
 ${TILE_ENTRY(T)}
   let row = rowOut + min(i, L - 1u);
   let qa = ${rowAddr('q', 'min(i, L - 1u)')}; let ga = ${rowAddr('g', 'min(i, L - 1u)')};
-  let lse = Stats[2u * row]; let delta = Stats[2u * row + 1u];
+  let lse = LSE[row]; let delta = rowDelta(ga, ${rowAddr('o', 'min(i, L - 1u)')});
   var q: array<vec4<f32>, ${D4}>; var g: array<vec4<f32>, ${D4}>; var dq: array<vec4<f32>, ${D4}>;
   for (var d = 0u; d < D4; d++) { q[d] = ${ld(E, 'Q[qa + d]')} * scale; g[d] = ${ld(E, 'DO[ga + d]')}; dq[d] = vec4<f32>(); }
 ${stageKeyBlock(E, KT, T)}
@@ -104,6 +105,7 @@ ${stageKeyBlock(E, KT, T)}
   if (i < L) {
     let dqa = ${rowAddr('dq', 'i')};
     for (var d = 0u; d < D4; d++) { DQ[dqa + d] = ${st(E, 'dq[d] * scale')}; }
+    saveStats(row, lse, delta);
   }
 }`,
   };
