@@ -1,6 +1,7 @@
 // Batch norm taking over a split-K conv's held sum (runtime/sums.ts): the conv's output (or its input
-// gradient) is still its split partials when the fused batch norm binds it, and the batch norm's pass
-// adds them up in the sum pass's order, stores them, and goes on. The results must be those of the
+// gradient) is still its split partials when the fused batch norm binds it (or the split variant's
+// backward partials pass), and the batch norm's pass adds them up in the sum pass's order, stores them,
+// and goes on. The results must be those of the
 // sum pass followed by batch norm, bit for bit: the reference forces the per-channel variant, which
 // leaves the held sums to their own dispatch. Also the gradient added into a pending one (a block input
 // read by two convs), and an input too odd for vec4 planes.
@@ -8,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DType, type Tensor, batchNorm2d, conv2d, forceVariant, init, launchesOf, memory, relu, tensor, tidy } from '@tmpose/tensor';
 import type { BatchNormEpilogue } from '../src/ops/batchnorm.js';
 import { hashFill } from './fixtures.js';
+import { expectClose } from './helpers.js';
 
 let live = 0;
 beforeAll(async () => {
@@ -28,7 +30,7 @@ const [N, C, F] = [2, 5, 6];
  * is conv3's input gradient added to conv2's (in place), and reaches bn1 as the held sum of that add.
  * Every conv runs the split tile; batch norm runs `variant`. Returns every output and gradient read back.
  */
-async function block(dtype: DType, H: number, W: number, epilogue: BatchNormEpilogue, variant: 'fused' | 'channel'): Promise<Float32Array[]> {
+async function block(dtype: DType, H: number, W: number, epilogue: BatchNormEpilogue, variant: 'fused' | 'channel' | 'split'): Promise<Float32Array[]> {
   const t: Record<string, Tensor> = {
     x: leaf([N, C, H, W], 1, dtype),
     w1: leaf([F, C, 3, 3], 2, dtype),
@@ -72,6 +74,20 @@ describe('fused batch norm takes over a split-K conv\'s held sum', () => {
     }
   }
 
+  // The split variant's backward partials pass makes dy's chunks itself (its statistics pass cannot:
+  // see batchnorm.ts). Split sums differ from the per-channel ones in order: compared as the split
+  // variant's own test does. 48x48 and 47x49 planes at batch 2: 2 and 5 chunks per channel.
+  for (const dtype of ['float32', 'float16'] as const) {
+    for (const [H, W, epilogue] of [[48, 48, 'relu'], [47, 49, 'addRelu']] as const) {
+      it(`${dtype} ${H}x${W} ${epilogue}, split variant: dy's chunks made by the partials pass`, async () => {
+        const want = await block(dtype, H, W, epilogue, 'channel');
+        const got = await block(dtype, H, W, epilogue, 'split');
+        const atol = dtype === 'float16' ? 2 ** -9 : 1e-5;
+        want.forEach((w, i) => expectClose(got[i]!, w, atol * Math.max(1, ...Array.from(w, Math.abs)), atol, NAMES[i]));
+      });
+    }
+  }
+
   it('no sum pass of its own for a conv output or input gradient that batch norm reads next', () => {
     const x = leaf([N, C, 8, 6], 1, 'float32');
     const w1 = leaf([F, C, 3, 3], 2, 'float32');
@@ -89,6 +105,13 @@ describe('fused batch norm takes over a split-K conv\'s held sum', () => {
       // conv2's output, read by the ReLU, is summed alone; the two weight gradients and x's go out
       // together when read (here: at the recording's end).
       expect(kernels.filter((k) => k.startsWith('heldSums|'))).toEqual(['heldSums|f32k1', 'heldSums|f32k3']);
+      // The recording above left the weights' gradients (never computed): this backward adds into them,
+      // which runs their held sums, but not the input gradient's, held for the batch norm after it.
+      forceVariant('batchNorm', 'split');
+      const split = launchesOf(() =>
+        tidy(() => conv2d(batchNorm2d(conv2d(x, w1, undefined, { padding: 1 }), gamma, beta, null, null, { relu: true }), w2, undefined, { padding: 1 }).sum().backward()),
+      ).map((l) => `${l.kernel.name}|${l.kernel.key}`);
+      expect(split.filter((k) => /^batchNormPartials\|.*psum$/.test(k)), 'the split backward\'s partials from the partials').toHaveLength(1);
     } finally {
       forceVariant('conv2d', null);
       forceVariant('batchNorm', null);

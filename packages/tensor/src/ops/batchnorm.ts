@@ -22,7 +22,7 @@
 //
 // A split-K conv leaves its output (and its input gradient) as partials with a held sum
 // (runtime/sums.ts); the fused variant takes that sum over and makes the input itself, in its own
-// dispatch, so the conv's sum pass goes too.
+// dispatch, so the conv's sum pass goes too; so does the split variant's backward partials pass.
 //
 // float16 input (and residual, output, dx) is widened on load: the statistics, the per-channel
 // coefficients and every sum are f32, and each result is rounded to half once, on store. The weight,
@@ -131,26 +131,48 @@ const overChannel = (body: (i: string) => string) => `
     for (var e = li; e < HW; e += ${WG}u) { let i = base + e; ${body('i')} }
   }`;
 
+// A held sum taken over (runtime/sums.ts): the kernel first makes its units of the input from the
+// partials Part (splits of pStride units), added in the held sum's order (and, for a sum that
+// accumulates, added to the value already there), stores them rounded as the sum pass would, and then
+// reads them back as stored, after a barrier, as if the sum pass had run before it. The per-channel
+// kernels make their channel; the split pass, its chunk (the per-unit pass after it reads them stored).
+const makeUnit = (E: Elem, width: 1 | 4, target: 'X' | 'DY', i: string, accumulate: boolean) => `{
+      var v = ${zero(width)};
+      for (var s = 0u; s < u.splits; s++) { v += Part[s * u.pStride + ${i}]; }
+      ${target}[${i}] = ${unit(width, E)}(${accumulate ? `${load(width, `${target}[${i}]`)} + v` : 'v'});
+    }`;
+const MAKE_FROM_PARTS = (E: Elem, width: 1 | 4, target: 'X' | 'DY', offset: string, accumulate: boolean) => `
+  for (var n = 0u; n < N; n++) {
+    let base = ${offset} + (n * C + c) * HW;
+    for (var e = li; e < HW; e += ${WG}u) ${makeUnit(E, width, target, 'base + e', accumulate)}
+  }
+  storageBarrier();`;
+const partsBinding = (width: 1 | 4) => ({ name: 'Part', type: unit(width), access: 'read' as const });
+
 // The split pass: workgroup (k, c) sums the units j in [k * chunk, (k + 1) * chunk) of channel c's
 // N * HW (j = n * HW + e, in units of width elements; offsets too) into Part[2 * (c * chunks + k)] and
 // the next word. dyOffset is unused by the statistics; the statistics' pass also counts the batch
 // (countOffset) when counting.
-const PARTIALS = uniforms({ N: 'u32', C: 'u32', HW: 'u32', xOffset: 'u32', dyOffset: 'u32', chunk: 'u32', chunks: 'u32', countOffset: 'u32' });
-const partials = (E: Elem, width: 1 | 4, pass: 'stats' | BatchNormEpilogue, counting = false) => ({
+// The backward's pass may take over dy's held sum (dyParts; 'add': one adding to dy's values): it makes
+// its chunk of dy first. (The statistics' pass cannot: its shift is the channel's first element, made by
+// another workgroup.)
+const PARTIALS = uniforms({ N: 'u32', C: 'u32', HW: 'u32', xOffset: 'u32', dyOffset: 'u32', chunk: 'u32', chunks: 'u32', countOffset: 'u32', splits: 'u32', pStride: 'u32' });
+const partials = (E: Elem, width: 1 | 4, pass: 'stats' | BatchNormEpilogue, counting = false, dyParts: 'sum' | 'add' | null = null) => ({
   name: 'batchNormPartials',
-  key: `${E}${width}${pass}${counting ? 'c' : ''}`,
+  key: `${E}${width}${pass}${counting ? 'c' : ''}${dyParts ? `p${dyParts}` : ''}`,
   uniforms: PARTIALS,
   bindings: [
     { name: 'X', type: unit(width, E), access: 'read' as const },
     ...(pass === 'stats'
       ? []
       : [
-          { name: 'DY', type: unit(width, E), access: 'read' as const },
+          { name: 'DY', type: unit(width, E), access: dyParts ? ('read_write' as const) : ('read' as const) },
           { name: 'Stats', type: 'f32', access: 'read' as const },
           ...(pass === 'none' ? [] : [{ name: 'Y', type: unit(width, E), access: 'read' as const }]),
         ]),
     { name: 'Out', type: 'f32', access: 'read_write' as const },
     ...(counting ? [{ name: 'Count', type: 'i32', access: 'read_write' as const }] : []),
+    ...(dyParts ? [partsBinding(width)] : []),
   ],
   body: () => `${CHANNEL_ENTRY}
   let N = u.N; let C = u.C; let HW = u.HW; let xo = u.xOffset; let go = u.dyOffset;
@@ -158,10 +180,20 @@ const partials = (E: Elem, width: 1 | 4, pass: 'stats' | BatchNormEpilogue, coun
   ${counting ? 'if (wg.x == 0u && c == 0u && li == 0u) { Count[u.countOffset] += 1; }' : ''}
   ${pass === 'stats' ? `let shift0 = f32(X[xo + c * HW]${width === 4 ? '.x' : ''});` : 'let mean = Stats[4u * c];'}
   let end = min((wg.x + 1u) * u.chunk, N * HW);
-  var j = wg.x * u.chunk + li;
-  // (n, e) of unit j, stepped without dividing in the loop.
-  var n = j / HW; var e = j % HW;
   let dn = ${WG}u / HW; let de = ${WG}u % HW;
+  // (n, e) of unit j, stepped without dividing in the loop.
+  ${dyParts ? `{
+    var j = wg.x * u.chunk + li;
+    var n = j / HW; var e = j % HW;
+    for (; j < end; j += ${WG}u) {
+      ${makeUnit(E, width, 'DY', 'go + (n * C + c) * HW + e', dyParts === 'add')}
+      n += dn; e += de;
+      if (e >= HW) { e -= HW; n += 1u; }
+    }
+    storageBarrier();
+  }` : ''}
+  var j = wg.x * u.chunk + li;
+  var n = j / HW; var e = j % HW;
   var a1 = ${zero(width)}; var a2 = a1;
   for (; j < end; j += ${WG}u) {
     let i = (n * C + c) * HW + e;
@@ -208,22 +240,6 @@ const yBindings = (E: Elem, width: 1 | 4, epilogue: BatchNormEpilogue) => [
   { name: 'Y', type: unit(width, E), access: 'read_write' as const },
 ];
 
-// A held sum taken over (runtime/sums.ts): the kernel first makes its channel's units of the input from
-// the partials Part (splits of pStride units), added in the held sum's order (and, for a sum that
-// accumulates, added to the value already there), stores them rounded as the sum pass would, and then
-// reads them back as stored, after a barrier, as if the sum pass had run before it.
-const MAKE_FROM_PARTS = (E: Elem, width: 1 | 4, target: 'X' | 'DY', offset: string, accumulate: boolean) => `
-  for (var n = 0u; n < N; n++) {
-    let base = ${offset} + (n * C + c) * HW;
-    for (var e = li; e < HW; e += ${WG}u) {
-      let i = base + e;
-      var v = ${zero(width)};
-      for (var s = 0u; s < u.splits; s++) { v += Part[s * u.pStride + i]; }
-      ${target}[i] = ${unit(width, E)}(${accumulate ? `${load(width, `${target}[i]`)} + v` : 'v'});
-    }
-  }
-  storageBarrier();`;
-const partsBinding = (width: 1 | 4) => ({ name: 'Part', type: unit(width), access: 'read' as const });
 
 // The fused variant also applies, as `apply` does: its bindings go on with R (addRelu) and Y. With
 // `fromParts`, x is a held sum that the kernel makes first (MAKE_FROM_PARTS).
@@ -620,7 +636,7 @@ export function batchNorm2d(
     },
     apply: (bufs) => dispatch(apply(E, width, epilogue), [bufs[0]!, bufs[5]!, ...bufs.slice(statsCount)], APPLY.pack({ HW: HW / width, C, xOffset, rOffset }), planeGrid(HW / width, N * C)),
     partials: (bufs, part, chunk, chunks) =>
-      dispatch(partials(E, width, 'stats', !!counter), [bufs[0]!, part, ...bufs.slice(6, statsCount)], PARTIALS.pack({ N, C, HW: HW / width, xOffset, dyOffset: 0, chunk, chunks, countOffset: counter?.offset ?? 0 }), [chunks, C]),
+      dispatch(partials(E, width, 'stats', !!counter), [bufs[0]!, part, ...bufs.slice(6, statsCount)], PARTIALS.pack({ N, C, HW: HW / width, xOffset, dyOffset: 0, chunk, chunks, countOffset: counter?.offset ?? 0, splits: 0, pStride: 0 }), [chunks, C]),
     finish: (bufs, part, chunks) =>
       dispatch(applySplit(E, P, width, epilogue), [part, ...bufs.slice(0, 6), ...bufs.slice(statsCount)], APPLY_SPLIT.pack({ N, C, HW: HW / width, xOffset, rOffset, chunks, ...running }), planeGrid(HW / width, N * C)),
     bindings: () => ({
@@ -667,7 +683,15 @@ export function batchNorm2d(
         if (!x.requiresGrad && !dr) return;
         dispatch(backwardApply(E, w4, epilogue), [bufs[0]!, bufs[1]!, bufs[4 + m]!, ...bufs.slice(3, 3 + m), ...bufs.slice(5 + m)], BACKWARD_APPLY.pack({ HW: HW / w4, C, xOffset: xo, dyOffset: go }), planeGrid(HW / w4, N * C));
       },
-      partials: (bufs, part, chunk, chunks) => dispatch(partials(E, w4, epilogue === 'none' ? 'none' : 'relu'), [...bufs.slice(0, 3 + m), part], PARTIALS.pack({ N, C, HW: HW / w4, xOffset: xo, dyOffset: go, chunk, chunks, countOffset: 0 }), [chunks, C]),
+      partials: (bufs, part, chunk, chunks) => {
+        const pass = epilogue === 'none' ? 'none' : 'relu';
+        const own = [...bufs.slice(0, 3 + m), part];
+        // dy still a held sum (a split-K conv's input gradient): the pass makes each chunk of it.
+        const held = takeHeldInput(own, 1, partials(E, w4, pass, false, 'sum').bindings.length, x.size, x.dtype, go);
+        const words = PARTIALS.pack({ N, C, HW: HW / w4, xOffset: xo, dyOffset: go, chunk, chunks, countOffset: 0, splits: held?.splits ?? 0, pStride: (held?.stride ?? 0) / w4 });
+        dispatch(partials(E, w4, pass, false, held ? (held.accumulate ? 'add' : 'sum') : null), held ? [...own, held.part] : own, words, [chunks, C]);
+        if (held) release(held.part, flushNumber());
+      },
       finish: (bufs, part, chunks) => {
         const [bx, bdy, bst] = bufs;
         const [bw, bcoef] = bufs.slice(3 + m, 5 + m);

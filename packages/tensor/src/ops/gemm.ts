@@ -299,7 +299,7 @@ export function gemmHeld(ops: GemmOps, t: GemmTile, dims: { M: number; N: number
   if (!t.split) return gemm(ops, t, dims, buffers);
   const n = dims.batches * dims.M * dims.N;
   const part = splitPartials(ops, t, dims, buffers);
-  holdSum({ part, partOffset: 0, stride: n, splits: gemmPlan(t, dims.M, dims.N, dims.K, dims.batches).splits, n, out, outOffset: 0, dtype, accumulate });
+  holdSum({ part, partOffset: 0, stride: n, splits: gemmPlan(t, dims.M, dims.N, dims.K, dims.batches).splits, n, out, outOffset: 0, dtype, accumulate, readNext: true });
   release(part, flushNumber());
 }
 

@@ -1,7 +1,8 @@
 // layerNorm over the trailing dims: a forward kernel per row that also keeps mean and 1/std, and a
 // fused backward: one kernel (each row on a thread, a workgroup or subgroups: rowlanes.ts, the tuner
 // picks) writes dx per row and, reading the same g and x, the weight and bias gradients' partial sums per
-// column over chunks of 16 rows; one reduction of the partials then gives both gradients. Mean,
+// column over chunks of 16 rows; one sum of the partials, held back until the gradients are used
+// (runtime/sums.ts), then gives both gradients. Mean,
 // variance and every sum are f32, and so are the saved statistics and the partials, whatever the dtypes:
 // a float16 input may come with float16 or float32 (master) weight and bias; y takes the input's dtype
 // or the one asked for (a float32 residual stream's norm written as float16 for the float16 products that
@@ -16,7 +17,7 @@ import { type Tensor, empty } from '../tensor.js';
 import { to } from './cast.js';
 import { contiguous } from './copy.js';
 import { full } from './create.js';
-import { sum } from './reduce.js';
+import { holdSum } from '../runtime/sums.js';
 import { type RowLanes, type RowVariant, WG, dispatchRows, rowLanes } from './rowlanes.js';
 import { asContiguous } from './rows.js';
 
@@ -187,14 +188,19 @@ export function layerNorm(x: Tensor, normalizedShape: readonly number[], weight?
     dispatchRows(`layerNormBackward|${dtype},${g.dtype},${sw!.dtype},${flags}`, rows, D, buffers, kernelOf, BACKWARD_U.pack({ rows, D, xOffset: cx.t.offset, gOffset: cg.t.offset, wOffset: sw!.offset }), CHUNK);
     const grads: (Tensor | null)[] = [dx];
     if (part) {
-      // Both summed in f32 by one reduction (none for a single chunk), each then rounded once to its
-      // parameter's dtype.
-      const sums = part.shape[0] === 1 ? part : sum(part, 0);
+      // Both summed in f32 by one sum over the chunks (none for a single chunk), held back until the
+      // gradients are used (runtime/sums.ts: the optimizer's step sums several at once), rounded once
+      // to the parameters' dtype (or cast after, for a weight and bias of two dtypes).
+      const chunks = part.shape[0]!;
+      const dtypesOf = [weight, bias].flatMap((p) => (p?.requiresGrad ? [p.dtype] : []));
+      const sumDtype = dtypesOf.every((d) => d === dtypesOf[0]) ? dtypesOf[0]! : 'float32';
+      const sums = chunks === 1 ? part : empty([2, D], sumDtype);
+      if (sums !== part) holdSum({ part: part.storage, partOffset: 0, stride: 2 * D, splits: chunks, n: 2 * D, out: sums.storage, outOffset: 0, dtype: sumDtype });
       const gradOf = (p: Tensor, row: number) => {
-        const g32 = sums.view(normalizedShape, contiguousStrides(normalizedShape), row * D);
-        if (p.dtype === 'float32') return g32;
-        const r = to(g32, p.dtype);
-        g32.dispose();
+        const g = sums.view(normalizedShape, contiguousStrides(normalizedShape), row * D);
+        if (p.dtype === sums.dtype) return g;
+        const r = to(g, p.dtype);
+        g.dispose();
         return r;
       };
       if (weight) grads.push(weight.requiresGrad ? gradOf(weight, 0) : null);

@@ -1,9 +1,10 @@
 // Sums over split partials that nothing reads yet wait here and go out together, several per dispatch.
 // A weight gradient's split reduction is made in the backward pass and first read by the optimizer's
 // step: its sum pass need not run at once, and a tmpose-b step has one per conv (109 at batch 1 as a
-// GPU picks its tiles, 155 at batch 32). A split-K conv's output and input gradient wait here too, for
-// the batch norm that reads them next to take over (takeSum): it makes them in its own pass. A held-back sum marks its output storage `pending`; whatever
-// binds, reads, overwrites or releases that storage runs `flushSums` first (queue.ts, pool.ts), so
+// GPU picks its tiles, 155 at batch 32); so are layerNorm's weight and bias gradients. A split-K conv's
+// output and input gradient wait here too, for the batch norm that reads them next to take over
+// (takeSum): it makes them in its own pass. A held-back sum marks its output storage `pending`;
+// whatever binds, reads, overwrites or releases that storage runs it first (queue.ts, pool.ts), so
 // nothing sees it unsummed. Each sum adds its splits in order, as the sum pass it replaces did.
 import type { DType } from '../dtype.js';
 import { dtypes } from '../dtype.js';
@@ -27,6 +28,11 @@ export interface HeldSum {
   /** The output's dtype: the sum is rounded to it once. */
   dtype: DType;
   accumulate?: boolean;
+  /**
+   * The output is read by the next op (a conv's output or input gradient), which may take the sum over:
+   * it goes out only when its own output is used, not along with the others.
+   */
+  readNext?: boolean;
 }
 
 const held: HeldSum[] = [];
@@ -34,9 +40,9 @@ const WG = 64;
 
 /** Holds `sum` back until its output is used; takes a reference on its partials until then. */
 export function holdSum(sum: HeldSum): void {
-  setEncodeHeld(flushSums);
+  setEncodeHeld(() => flushSums());
   sum.part.refs++;
-  sum.out.pending = flushSums;
+  sum.out.pending = () => flushSums(sum.out);
   held.push(sum);
 }
 
@@ -86,12 +92,17 @@ ${linearEntry(WG)}
   };
 }
 
-/** Encodes every held sum: those of one output dtype K at a time, K as the adapter's bindings allow. */
-export function flushSums(): void {
+/**
+ * Encodes the held sums, those of one output dtype K at a time, K as the adapter's bindings allow: all
+ * of them, or when `used` (a storage about to be used) is given, its own and every one not `readNext`.
+ */
+export function flushSums(used?: Storage): void {
   if (!held.length) return;
   // Sums of an older device (init after a device loss) have nothing left to write to.
   const { id } = getDevice();
-  const sums = held.splice(0).filter((s) => {
+  const going = held.filter((s) => !used || !s.readNext || s.out === used);
+  for (const s of going) held.splice(held.indexOf(s), 1);
+  const sums = going.filter((s) => {
     s.out.pending = null;
     if (s.out.deviceId === id) return true;
     release(s.part, flushNumber());
