@@ -30,7 +30,7 @@ const [N, C, F] = [2, 5, 6];
  * is conv3's input gradient added to conv2's (in place), and reaches bn1 as the held sum of that add.
  * Every conv runs the split tile; batch norm runs `variant`. Returns every output and gradient read back.
  */
-async function block(dtype: DType, H: number, W: number, epilogue: BatchNormEpilogue, variant: 'fused' | 'channel' | 'split'): Promise<Float32Array[]> {
+async function block(dtype: DType, H: number, W: number, epilogue: BatchNormEpilogue, variant: 'fused' | 'channel' | 'split', readConvOutput = false): Promise<Float32Array[]> {
   const t: Record<string, Tensor> = {
     x: leaf([N, C, H, W], 1, dtype),
     w1: leaf([F, C, 3, 3], 2, dtype),
@@ -48,6 +48,8 @@ async function block(dtype: DType, H: number, W: number, epilogue: BatchNormEpil
   forceVariant('batchNorm', variant);
   try {
     const h = conv2d(t.x!, t.w1!, undefined, { padding: 1 });
+    // Read back, the conv's output is summed by its own pass before batch norm binds it.
+    if (readConvOutput) await h.data();
     const a = batchNorm2d(h, t.gamma!, t.beta!, t.rm!, t.rv!, { relu: epilogue !== 'none', residual: t.r });
     tidy(() => conv2d(a, t.w2!, undefined, { padding: 1 }).mul(t.g2!).sum().add(conv2d(a, t.w3!, undefined, { padding: 1 }).mul(t.g3!).sum()).backward());
     const read = async (v: Tensor) => Float32Array.from(await v.data());
@@ -74,16 +76,19 @@ describe('fused batch norm takes over a split-K conv\'s held sum', () => {
     }
   }
 
-  // The split variant's backward partials pass makes dy's chunks itself (its statistics pass cannot:
-  // see batchnorm.ts). Split sums differ from the per-channel ones in order: compared as the split
-  // variant's own test does. 48x48 and 47x49 planes at batch 2: 2 and 5 chunks per channel.
+  // The split variant's partials passes make x's chunks (float32 only: see batchnorm.ts) and dy's
+  // themselves. Forward: the bits of the conv's output summed first (read back before batch norm).
+  // Backward: split sums differ from the per-channel ones in order, so compared as the split variant's
+  // own test does. 48x48 and 47x49 planes at batch 2: 2 and 5 chunks per channel.
   for (const dtype of ['float32', 'float16'] as const) {
     for (const [H, W, epilogue] of [[48, 48, 'relu'], [47, 49, 'addRelu']] as const) {
-      it(`${dtype} ${H}x${W} ${epilogue}, split variant: dy's chunks made by the partials pass`, async () => {
+      it(`${dtype} ${H}x${W} ${epilogue}, split variant: x's and dy's chunks made by the partials passes`, async () => {
         const want = await block(dtype, H, W, epilogue, 'channel');
+        const summedFirst = await block(dtype, H, W, epilogue, 'split', true);
         const got = await block(dtype, H, W, epilogue, 'split');
         const atol = dtype === 'float16' ? 2 ** -9 : 1e-5;
         want.forEach((w, i) => expectClose(got[i]!, w, atol * Math.max(1, ...Array.from(w, Math.abs)), atol, NAMES[i]));
+        for (const i of [0, 1, 2, 3]) expect(Buffer.from(got[i]!.buffer).equals(Buffer.from(summedFirst[i]!.buffer)), NAMES[i]).toBe(true);
       });
     }
   }
@@ -111,7 +116,7 @@ describe('fused batch norm takes over a split-K conv\'s held sum', () => {
       const split = launchesOf(() =>
         tidy(() => conv2d(batchNorm2d(conv2d(x, w1, undefined, { padding: 1 }), gamma, beta, null, null, { relu: true }), w2, undefined, { padding: 1 }).sum().backward()),
       ).map((l) => `${l.kernel.name}|${l.kernel.key}`);
-      expect(split.filter((k) => /^batchNormPartials\|.*psum$/.test(k)), 'the split backward\'s partials from the partials').toHaveLength(1);
+      expect(split.filter((k) => /^batchNormPartials\|.*psum$/.test(k)), 'the split partials passes from the partials, forward and backward').toHaveLength(2);
     } finally {
       forceVariant('conv2d', null);
       forceVariant('batchNorm', null);

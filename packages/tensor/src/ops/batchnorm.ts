@@ -22,7 +22,7 @@
 //
 // A split-K conv leaves its output (and its input gradient) as partials with a held sum
 // (runtime/sums.ts); the fused variant takes that sum over and makes the input itself, in its own
-// dispatch, so the conv's sum pass goes too; so does the split variant's backward partials pass.
+// dispatch, so the conv's sum pass goes too; so do the split variant's partials passes.
 //
 // float16 input (and residual, output, dx) is widened on load: the statistics, the per-channel
 // coefficients and every sum are f32, and each result is rounded to half once, on store. The weight,
@@ -153,45 +153,49 @@ const partsBinding = (width: 1 | 4) => ({ name: 'Part', type: unit(width), acces
 // N * HW (j = n * HW + e, in units of width elements; offsets too) into Part[2 * (c * chunks + k)] and
 // the next word. dyOffset is unused by the statistics; the statistics' pass also counts the batch
 // (countOffset) when counting.
-// The backward's pass may take over dy's held sum (dyParts; 'add': one adding to dy's values): it makes
-// its chunk of dy first. (The statistics' pass cannot: its shift is the channel's first element, made by
-// another workgroup.)
+// The pass may take over its input's held sum (parts; 'add': one adding to dy's values): it makes its
+// chunk of x or dy first. The statistics' shift is the channel's first element, which another workgroup
+// makes: each works it out from the partials too, the same f32 sum (float32 only: a float16 x would be
+// rounded in a register here and in memory there, and the two passes' shifts must be the same bits).
+
 const PARTIALS = uniforms({ N: 'u32', C: 'u32', HW: 'u32', xOffset: 'u32', dyOffset: 'u32', chunk: 'u32', chunks: 'u32', countOffset: 'u32', splits: 'u32', pStride: 'u32' });
-const partials = (E: Elem, width: 1 | 4, pass: 'stats' | BatchNormEpilogue, counting = false, dyParts: 'sum' | 'add' | null = null) => ({
+const partials = (E: Elem, width: 1 | 4, pass: 'stats' | BatchNormEpilogue, counting = false, parts: 'sum' | 'add' | null = null) => ({
   name: 'batchNormPartials',
-  key: `${E}${width}${pass}${counting ? 'c' : ''}${dyParts ? `p${dyParts}` : ''}`,
+  key: `${E}${width}${pass}${counting ? 'c' : ''}${parts ? `p${parts}` : ''}`,
   uniforms: PARTIALS,
   bindings: [
-    { name: 'X', type: unit(width, E), access: 'read' as const },
+    { name: 'X', type: unit(width, E), access: parts && pass === 'stats' ? ('read_write' as const) : ('read' as const) },
     ...(pass === 'stats'
       ? []
       : [
-          { name: 'DY', type: unit(width, E), access: dyParts ? ('read_write' as const) : ('read' as const) },
+          { name: 'DY', type: unit(width, E), access: parts ? ('read_write' as const) : ('read' as const) },
           { name: 'Stats', type: 'f32', access: 'read' as const },
           ...(pass === 'none' ? [] : [{ name: 'Y', type: unit(width, E), access: 'read' as const }]),
         ]),
     { name: 'Out', type: 'f32', access: 'read_write' as const },
     ...(counting ? [{ name: 'Count', type: 'i32', access: 'read_write' as const }] : []),
-    ...(dyParts ? [partsBinding(width)] : []),
+    ...(parts ? [partsBinding(width)] : []),
   ],
   body: () => `${CHANNEL_ENTRY}
   let N = u.N; let C = u.C; let HW = u.HW; let xo = u.xOffset; let go = u.dyOffset;
   let c = wg.y;
   ${counting ? 'if (wg.x == 0u && c == 0u && li == 0u) { Count[u.countOffset] += 1; }' : ''}
-  ${pass === 'stats' ? `let shift0 = f32(X[xo + c * HW]${width === 4 ? '.x' : ''});` : 'let mean = Stats[4u * c];'}
   let end = min((wg.x + 1u) * u.chunk, N * HW);
   let dn = ${WG}u / HW; let de = ${WG}u % HW;
   // (n, e) of unit j, stepped without dividing in the loop.
-  ${dyParts ? `{
+  ${parts ? `{
     var j = wg.x * u.chunk + li;
     var n = j / HW; var e = j % HW;
     for (; j < end; j += ${WG}u) {
-      ${makeUnit(E, width, 'DY', 'go + (n * C + c) * HW + e', dyParts === 'add')}
+      ${pass === 'stats' ? makeUnit(E, width, 'X', 'xo + (n * C + c) * HW + e', false) : makeUnit(E, width, 'DY', 'go + (n * C + c) * HW + e', parts === 'add')}
       n += dn; e += de;
       if (e >= HW) { e -= HW; n += 1u; }
     }
     storageBarrier();
   }` : ''}
+  ${pass !== 'stats' ? 'let mean = Stats[4u * c];' : parts ? `var first = ${zero(width)};
+  for (var s = 0u; s < u.splits; s++) { first += Part[s * u.pStride + xo + c * HW]; }
+  let shift0 = first${width === 4 ? '.x' : ''};` : `let shift0 = f32(X[xo + c * HW]${width === 4 ? '.x' : ''});`}
   var j = wg.x * u.chunk + li;
   var n = j / HW; var e = j % HW;
   var a1 = ${zero(width)}; var a2 = a1;
@@ -635,8 +639,14 @@ export function batchNorm2d(
       if (held) release(held.part, flushNumber());
     },
     apply: (bufs) => dispatch(apply(E, width, epilogue), [bufs[0]!, bufs[5]!, ...bufs.slice(statsCount)], APPLY.pack({ HW: HW / width, C, xOffset, rOffset }), planeGrid(HW / width, N * C)),
-    partials: (bufs, part, chunk, chunks) =>
-      dispatch(partials(E, width, 'stats', !!counter), [bufs[0]!, part, ...bufs.slice(6, statsCount)], PARTIALS.pack({ N, C, HW: HW / width, xOffset, dyOffset: 0, chunk, chunks, countOffset: counter?.offset ?? 0, splits: 0, pStride: 0 }), [chunks, C]),
+    partials: (bufs, part, chunk, chunks) => {
+      const own = [bufs[0]!, part, ...bufs.slice(6, statsCount)];
+      // x still a held sum (a split-K conv's output): the pass makes each chunk of it (float32; see partials).
+      const held = E === 'f32' ? takeHeldInput(own, 0, partials(E, width, 'stats', !!counter, 'sum').bindings.length, x.size, x.dtype, xOffset, false) : null;
+      const words = PARTIALS.pack({ N, C, HW: HW / width, xOffset, dyOffset: 0, chunk, chunks, countOffset: counter?.offset ?? 0, splits: held?.splits ?? 0, pStride: (held?.stride ?? 0) / width });
+      dispatch(partials(E, width, 'stats', !!counter, held ? 'sum' : null), held ? [...own, held.part] : own, words, [chunks, C]);
+      if (held) release(held.part, flushNumber());
+    },
     finish: (bufs, part, chunks) =>
       dispatch(applySplit(E, P, width, epilogue), [part, ...bufs.slice(0, 6), ...bufs.slice(statsCount)], APPLY_SPLIT.pack({ N, C, HW: HW / width, xOffset, rOffset, chunks, ...running }), planeGrid(HW / width, N * C)),
     bindings: () => ({
