@@ -21,8 +21,8 @@
 // a GPU splits when the channels alone would not fill it.
 //
 // A split-K conv leaves its output (and its input gradient) as partials with a held sum
-// (runtime/sums.ts); the fused variant takes that sum over and makes the input itself, in its own
-// dispatch, so the conv's sum pass goes too; so do the split variant's partials passes.
+// (runtime/sums.ts); the pass that reads it first (the per-channel or fused reduction, the split
+// variant's partials) takes that sum over and makes its input itself, so the conv's sum pass goes.
 //
 // float16 input (and residual, output, dx) is widened on load: the statistics, the per-channel
 // coefficients and every sum are f32, and each result is rounded to half once, on store. The weight,
@@ -633,8 +633,8 @@ export function batchNorm2d(
     reduce: (v, bufs) => {
       const own = v === 'fused' ? bufs : bufs.slice(0, statsCount);
       // x still a held sum (a split-K conv's output): the statistics' pass makes it (training only: the
-      // pass that reads x before applying).
-      const held = v === 'fused' && training ? takeHeldInput(own, 0, stats(E, P, width, !!counter, v, epilogue, true).bindings.length, x.size, x.dtype, xOffset, false) : null;
+      // pass that reads x first).
+      const held = training ? takeHeldInput(own, 0, stats(E, P, width, !!counter, v, epilogue, true).bindings.length, x.size, x.dtype, xOffset, false) : null;
       dispatch(stats(E, P, width, !!counter, v, epilogue, !!held), held ? [...own, held.part] : own, held ? words(held.splits, held.stride / width) : words(), [C]);
       if (held) release(held.part, flushNumber());
     },
@@ -683,8 +683,8 @@ export function batchNorm2d(
         const [bx, bdy, bst] = bufs;
         const [bw, bcoef] = bufs.slice(3 + m, 5 + m);
         const own = [bx!, bdy!, bw!, bst!, ...bufs.slice(3, 3 + m), bcoef!, ...(v === 'fused' ? bufs.slice(5 + m) : [])];
-        // dy still a held sum (a split-K conv's input gradient): the fused pass makes it.
-        const held = v === 'fused' ? takeHeldInput(own, 1, backwardReduce(E, P, w4, epilogue, v, 'sum').bindings.length, x.size, x.dtype, go) : null;
+        // dy still a held sum (a split-K conv's input gradient): the reduction's pass makes it.
+        const held = takeHeldInput(own, 1, backwardReduce(E, P, w4, epilogue, v, 'sum').bindings.length, x.size, x.dtype, go);
         const words = BACKWARD_REDUCE.pack({ N, C, HW: HW / w4, training: training01, xOffset: xo, dyOffset: go, wOffset: sw!.offset, splits: held?.splits ?? 0, pStride: (held?.stride ?? 0) / w4 });
         dispatch(backwardReduce(E, P, w4, epilogue, v, held ? (held.accumulate ? 'add' : 'sum') : null), held ? [...own, held.part] : own, words, [C]);
         if (held) release(held.part, flushNumber());
