@@ -31,6 +31,7 @@
 import { record } from '../autograd.js';
 import { type DType, type DTypeInfo, commonDType, dtypes } from '../dtype.js';
 import { getDevice } from '../device.js';
+import type { Kernel } from '../runtime/pipelines.js';
 import { type Storage, allocate, release } from '../runtime/pool.js';
 import { dispatch, flushNumber } from '../runtime/queue.js';
 import { type HeldSum, takeSum } from '../runtime/sums.js';
@@ -152,12 +153,11 @@ const partsBinding = (width: 1 | 4) => ({ name: 'Part', type: unit(width), acces
 // The split pass: workgroup (k, c) sums the units j in [k * chunk, (k + 1) * chunk) of channel c's
 // N * HW (j = n * HW + e, in units of width elements; offsets too) into Part[2 * (c * chunks + k)] and
 // the next word. dyOffset is unused by the statistics; the statistics' pass also counts the batch
-// (countOffset) when counting.
-// The pass may take over its input's held sum (parts; 'add': one adding to dy's values): it makes its
-// chunk of x or dy first. The statistics' shift is the channel's first element, which another workgroup
-// makes: each works it out from the partials too, the same f32 sum (float32 only: a float16 x would be
-// rounded in a register here and in memory there, and the two passes' shifts must be the same bits).
-
+// (countOffset) when counting. The pass may take over its input's held sum (parts; 'add': one adding
+// to dy's values): it makes its chunk of x or dy first. The statistics' shift is the channel's first
+// element, which another workgroup makes: each works it out from the partials too, the same f32 sum
+// (float32 only: a float16 x would be rounded in a register here and in memory there, and the two
+// passes' shifts must be the same bits).
 const PARTIALS = uniforms({ N: 'u32', C: 'u32', HW: 'u32', xOffset: 'u32', dyOffset: 'u32', chunk: 'u32', chunks: 'u32', countOffset: 'u32', splits: 'u32', pStride: 'u32' });
 const partials = (E: Elem, width: 1 | 4, pass: 'stats' | BatchNormEpilogue, counting = false, parts: 'sum' | 'add' | null = null) => ({
   name: 'batchNormPartials',
@@ -243,7 +243,6 @@ const yBindings = (E: Elem, width: 1 | 4, epilogue: BatchNormEpilogue) => [
   ...(epilogue === 'addRelu' ? [{ name: 'R', type: unit(width, E), access: 'read' as const }] : []),
   { name: 'Y', type: unit(width, E), access: 'read_write' as const },
 ];
-
 
 // The fused variant also applies, as `apply` does: its bindings go on with R (addRelu) and Y. With
 // `fromParts`, x is a held sum that the kernel makes first (MAKE_FROM_PARTS).
@@ -463,17 +462,30 @@ function rowAs(coef: Tensor, j: number, C: number, dtype: DType): Tensor {
   return out;
 }
 
+/** What of a held input (runtime/sums.ts) a pass can take over: its elements, dtype and offset. */
+interface Takeable {
+  at: number;
+  elements: number;
+  dtype: DType;
+  offset: number;
+  /** Whether a sum that adds to the buffer's values may be taken (the pass then adds them too). */
+  accumulating: boolean;
+}
+
 /**
- * The held sum (runtime/sums.ts) still to be written to bufs[at], taken over by the kernel about to bind
- * it when that kernel can make every element itself: the input is all of the buffer (from offset 0),
- * bound once (it becomes writable), and the kernel's bindings with the partials fit the adapter; a sum
- * that adds to the buffer's values only where `accumulating`.
+ * Dispatches `kernelOf(null)` on `bufs`, or, when bufs[take.at] is still a held sum that the pass can
+ * make itself, `kernelOf('sum' | 'add')` with the sum's partials bound last and `wordsOf` given it. The
+ * pass can when the input is all of its buffer (from offset 0), bound once (it becomes writable), and
+ * the kernel with the partials fits the adapter's bindings.
  */
-function takeHeldInput(bufs: Storage[], at: number, bindings: number, elements: number, dtype: DType, offset: number, accumulating = true): HeldSum | null {
-  const input = bufs[at]!;
-  if (!input.pending || offset !== 0 || bufs.indexOf(input) !== at || bufs.lastIndexOf(input) !== at) return null;
-  if (bindings > getDevice().info.limits.maxStorageBuffersPerShaderStage) return null;
-  return takeSum(input, elements, dtype, accumulating);
+function dispatchTakingHeld(bufs: Storage[], take: Takeable | null, kernelOf: (parts: 'sum' | 'add' | null) => Kernel, wordsOf: (held: HeldSum | null) => number[], grid: [number, number?]): void {
+  const input = take && bufs[take.at]!;
+  const fits = () => kernelOf('sum').bindings.length <= getDevice().info.limits.maxStorageBuffersPerShaderStage;
+  const takeable = !!input?.pending && take!.offset === 0 && bufs.indexOf(input) === take!.at && bufs.lastIndexOf(input) === take!.at && fits();
+  const held = takeable ? takeSum(input!, take!.elements, take!.dtype, take!.accumulating) : null;
+  if (!held) return dispatch(kernelOf(null), bufs, wordsOf(null), grid);
+  dispatch(kernelOf(held.accumulate ? 'add' : 'sum'), [...bufs, held.part], wordsOf(held), grid);
+  release(held.part, flushNumber());
 }
 
 /** Workgroups along a plane (x) for every plane (y). */
@@ -624,29 +636,21 @@ export function batchNorm2d(
   const rOffset = (hr?.t.offset ?? 0) / width;
   const running = { eps: options.eps ?? 1e-5, momentum: options.momentum ?? 0.1, hasRunning: runningMean ? 1 : 0, wOffset: w.offset, bOffset: b.offset, rmOffset: rm.offset, rvOffset: rv.offset };
   const words = (splits = 0, pStride = 0) => STATS.pack({ N, C, HW: HW / width, training: training ? 1 : 0, xOffset, countOffset: counter?.offset ?? 0, rOffset, ...running, splits, pStride });
+  const takeX: Takeable = { at: 0, elements: x.size, dtype: x.dtype, offset: xOffset, accumulating: false };
   const y = empty(x.shape, x.dtype);
   // Buffers: x, w, b, rm, rv, the statistics, the counter; the residual; y.
   const statsCount = counter ? 7 : 6;
   const rest = [...(hr ? [hr.t.storage] : []), y.storage];
   const buffers = [hx.t.storage, w.storage, b.storage, rm.storage, rv.storage, statsOut.storage, ...(counter ? [counter.storage] : []), ...rest];
   const passes: ChannelPasses = {
-    reduce: (v, bufs) => {
-      const own = v === 'fused' ? bufs : bufs.slice(0, statsCount);
-      // x still a held sum (a split-K conv's output): the statistics' pass makes it (training only: the
-      // pass that reads x first).
-      const held = training ? takeHeldInput(own, 0, stats(E, P, width, !!counter, v, epilogue, true).bindings.length, x.size, x.dtype, xOffset, false) : null;
-      dispatch(stats(E, P, width, !!counter, v, epilogue, !!held), held ? [...own, held.part] : own, held ? words(held.splits, held.stride / width) : words(), [C]);
-      if (held) release(held.part, flushNumber());
-    },
+    // x still a held sum (a split-K conv's output): the pass that reads it first makes it (in training;
+    // the split statistics pass for float32 only, see partials).
+    reduce: (v, bufs) =>
+      dispatchTakingHeld(v === 'fused' ? bufs : bufs.slice(0, statsCount), training ? takeX : null, (p) => stats(E, P, width, !!counter, v, epilogue, !!p), (h) => words(h?.splits, (h?.stride ?? 0) / width), [C]),
     apply: (bufs) => dispatch(apply(E, width, epilogue), [bufs[0]!, bufs[5]!, ...bufs.slice(statsCount)], APPLY.pack({ HW: HW / width, C, xOffset, rOffset }), planeGrid(HW / width, N * C)),
-    partials: (bufs, part, chunk, chunks) => {
-      const own = [bufs[0]!, part, ...bufs.slice(6, statsCount)];
-      // x still a held sum (a split-K conv's output): the pass makes each chunk of it (float32; see partials).
-      const held = E === 'f32' ? takeHeldInput(own, 0, partials(E, width, 'stats', !!counter, 'sum').bindings.length, x.size, x.dtype, xOffset, false) : null;
-      const words = PARTIALS.pack({ N, C, HW: HW / width, xOffset, dyOffset: 0, chunk, chunks, countOffset: counter?.offset ?? 0, splits: held?.splits ?? 0, pStride: (held?.stride ?? 0) / width });
-      dispatch(partials(E, width, 'stats', !!counter, held ? 'sum' : null), held ? [...own, held.part] : own, words, [chunks, C]);
-      if (held) release(held.part, flushNumber());
-    },
+    partials: (bufs, part, chunk, chunks) =>
+      dispatchTakingHeld([bufs[0]!, part, ...bufs.slice(6, statsCount)], E === 'f32' ? takeX : null, (p) => partials(E, width, 'stats', !!counter, p), (h) =>
+        PARTIALS.pack({ N, C, HW: HW / width, xOffset, dyOffset: 0, chunk, chunks, countOffset: counter?.offset ?? 0, splits: h?.splits ?? 0, pStride: (h?.stride ?? 0) / width }), [chunks, C]),
     finish: (bufs, part, chunks) =>
       dispatch(applySplit(E, P, width, epilogue), [part, ...bufs.slice(0, 6), ...bufs.slice(statsCount)], APPLY_SPLIT.pack({ N, C, HW: HW / width, xOffset, rOffset, chunks, ...running }), planeGrid(HW / width, N * C)),
     bindings: () => ({
@@ -678,30 +682,24 @@ export function batchNorm2d(
     // Buffers: x, dy, the statistics, y when masked; the weight; the coefficients; dx, and dr after a
     // residual. The fused and split variants write dx whether or not it is needed.
     const training01 = training ? 1 : 0;
+    // dy still a held sum (a split-K conv's input gradient, maybe added to a pending one): the pass that
+    // reads it first makes it.
+    const takeDy: Takeable = { at: 1, elements: x.size, dtype: x.dtype, offset: go, accumulating: true };
     const passes: ChannelPasses = {
       reduce: (v, bufs) => {
         const [bx, bdy, bst] = bufs;
         const [bw, bcoef] = bufs.slice(3 + m, 5 + m);
         const own = [bx!, bdy!, bw!, bst!, ...bufs.slice(3, 3 + m), bcoef!, ...(v === 'fused' ? bufs.slice(5 + m) : [])];
-        // dy still a held sum (a split-K conv's input gradient): the reduction's pass makes it.
-        const held = takeHeldInput(own, 1, backwardReduce(E, P, w4, epilogue, v, 'sum').bindings.length, x.size, x.dtype, go);
-        const words = BACKWARD_REDUCE.pack({ N, C, HW: HW / w4, training: training01, xOffset: xo, dyOffset: go, wOffset: sw!.offset, splits: held?.splits ?? 0, pStride: (held?.stride ?? 0) / w4 });
-        dispatch(backwardReduce(E, P, w4, epilogue, v, held ? (held.accumulate ? 'add' : 'sum') : null), held ? [...own, held.part] : own, words, [C]);
-        if (held) release(held.part, flushNumber());
+        dispatchTakingHeld(own, takeDy, (p) => backwardReduce(E, P, w4, epilogue, v, p), (h) =>
+          BACKWARD_REDUCE.pack({ N, C, HW: HW / w4, training: training01, xOffset: xo, dyOffset: go, wOffset: sw!.offset, splits: h?.splits ?? 0, pStride: (h?.stride ?? 0) / w4 }), [C]);
       },
       apply: (bufs) => {
         if (!x.requiresGrad && !dr) return;
         dispatch(backwardApply(E, w4, epilogue), [bufs[0]!, bufs[1]!, bufs[4 + m]!, ...bufs.slice(3, 3 + m), ...bufs.slice(5 + m)], BACKWARD_APPLY.pack({ HW: HW / w4, C, xOffset: xo, dyOffset: go }), planeGrid(HW / w4, N * C));
       },
-      partials: (bufs, part, chunk, chunks) => {
-        const pass = epilogue === 'none' ? 'none' : 'relu';
-        const own = [...bufs.slice(0, 3 + m), part];
-        // dy still a held sum (a split-K conv's input gradient): the pass makes each chunk of it.
-        const held = takeHeldInput(own, 1, partials(E, w4, pass, false, 'sum').bindings.length, x.size, x.dtype, go);
-        const words = PARTIALS.pack({ N, C, HW: HW / w4, xOffset: xo, dyOffset: go, chunk, chunks, countOffset: 0, splits: held?.splits ?? 0, pStride: (held?.stride ?? 0) / w4 });
-        dispatch(partials(E, w4, pass, false, held ? (held.accumulate ? 'add' : 'sum') : null), held ? [...own, held.part] : own, words, [chunks, C]);
-        if (held) release(held.part, flushNumber());
-      },
+      partials: (bufs, part, chunk, chunks) =>
+        dispatchTakingHeld([...bufs.slice(0, 3 + m), part], takeDy, (p) => partials(E, w4, epilogue === 'none' ? 'none' : 'relu', false, p), (h) =>
+          PARTIALS.pack({ N, C, HW: HW / w4, xOffset: xo, dyOffset: go, chunk, chunks, countOffset: 0, splits: h?.splits ?? 0, pStride: (h?.stride ?? 0) / w4 }), [chunks, C]),
       finish: (bufs, part, chunks) => {
         const [bx, bdy, bst] = bufs;
         const [bw, bcoef] = bufs.slice(3 + m, 5 + m);
