@@ -58,9 +58,9 @@ class Upsample extends nn.Module {
     super();
   }
 
-  /** With `addend`: addend + the upsampled x, in one pass (the fuse layers' sums). */
-  forward(x: Tensor, addend?: Tensor): Tensor {
-    return upsampleNearest(x, this.factor, addend);
+  /** With `addend`: addend + the upsampled x, in one pass (the fuse layers' sums); `relu` on that too. */
+  forward(x: Tensor, addend?: Tensor, relu = false): Tensor {
+    return upsampleNearest(x, this.factor, addend, { relu });
   }
 }
 
@@ -193,15 +193,16 @@ class HighResolutionModule extends nn.Module<[Tensor[]], Tensor[]> {
         const term = (j: number) => (r[j] ? r[j]!.forward(xs[j]!) : xs[j]!);
         // sum + term j, in HRNet's order: an upsampled term (j > i: conv, BN, Upsample) adds the sum in
         // its store, so that such an add is no pass of its own.
-        const plus = (sum: Tensor, j: number) => {
+        const plus = (sum: Tensor, j: number, relu = false) => {
           if (j <= i) return add(sum, term(j));
           const path = r[j]!;
-          return (path.at(2) as Upsample).forward(path.at(1).forward(path.at(0).forward(xs[j]!)), sum);
+          return (path.at(2) as Upsample).forward(path.at(1).forward(path.at(0).forward(xs[j]!)), sum, relu);
         };
         if (i === 0) {
+          // Every other term is upsampled: the last one's pass also applies the ReLU.
           let y = term(0);
-          for (let j = 1; j < xs.length; j++) y = plus(y, j);
-          return relu(y);
+          for (let j = 1; j < xs.length; j++) y = plus(y, j, j === xs.length - 1);
+          return xs.length === 1 ? relu(y) : y;
         }
         // Row i > 0: the path from branch i - 1 ends in a batch norm; the other terms go into it as the
         // residual of its ReLU epilogue, so the last add and the ReLU are no pass of their own.

@@ -37,6 +37,6 @@ export { type Conv2dOptions, CONV_VARIANTS } from './ops/conv2d.js';
 export { matmulVariantLabels, type LinearOptions } from './ops/matmul.js';
 export * as optim from './optim/index.js';
 export type { BatchNormOptions } from './ops/batchnorm.js';
-export { upsampleNearest } from './ops/upsample.js';
+export { upsampleNearest, type UpsampleOptions } from './ops/upsample.js';
 export { type AttentionOptions, ATTENTION_VARIANTS } from './ops/attention.js';
 export * as nn from './nn/index.js';

@@ -3,7 +3,7 @@
 // backward, f32 and f16, on odd shapes, with a contiguous, an offset and a permuted addend; no add kernel
 // either way; the addend's gradient is the output's own; gradcheck; the errors.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Tensor, add, init, launchesOf, memory, mul, permute, sum, tensor, tidy, upsampleNearest } from '@tmpose/tensor';
+import { type Tensor, add, init, launchesOf, memory, mul, permute, relu, sum, tensor, tidy, upsampleNearest } from '@tmpose/tensor';
 import { gradcheck, normal } from './gradcheck.js';
 import { throwsEarly } from './helpers.js';
 
@@ -95,6 +95,47 @@ describe('upsampleNearest with an addend', () => {
         }
       });
     }
+  }
+
+  // relu(addend + upsampled x) in one pass, its gradient applied as the backward reads (HRNet's fuse row
+  // 0): the unfused relu's and add's bits, with neither kernel; x or the addend alone needing a gradient.
+  for (const dtype of ['float32', 'float16'] as const) {
+    it(`${dtype}, with relu: the bits of relu(add(a, up(x))), forward and backward, no relu, add or reluGrad kernel`, async () => {
+      const [shape, factor] = SHAPES[0]!;
+      const outShape = [shape[0]!, shape[1]!, shape[2]! * factor, shape[3]! * factor];
+      const g = leaf(outShape, 4, dtype, false);
+      for (const needs of [{ x: true, a: true }, { x: true, a: false }, { x: false, a: true }]) {
+        const results = [];
+        for (const fused of [true, false]) {
+          const x = leaf(shape, 1, dtype, needs.x);
+          const a = leaf(outShape, 3, dtype, needs.a);
+          const loss = (): Tensor => sum(mul(fused ? upsampleNearest(x, factor, a, { relu: true }) : relu(add(a, upsampleNearest(x, factor))), g));
+          const kernels = tidy(() => {
+            const names = launchesOf(() => void loss()).map((l) => l.kernel.name);
+            const l = loss();
+            return [...names, ...launchesOf(() => l.backward()).map((k) => k.kernel.name)];
+          });
+          for (const t of [x, a]) {
+            t.grad?.dispose(); // the dry run's
+            t.grad = null;
+          }
+          const out = tidy(() => {
+            const l = loss();
+            const value = l.detach();
+            l.backward();
+            return value;
+          });
+          results.push({ loss: await out.data(), dx: needs.x ? await x.grad!.data() : null, da: needs.a ? await a.grad!.data() : null, kernels });
+          for (const t of [out, x, a, x.grad, a.grad]) t?.dispose();
+        }
+        const [fused, unfused] = results as [(typeof results)[0], (typeof results)[0]];
+        for (const k of ['loss', 'dx', 'da'] as const) {
+          if (fused[k]) expect(Buffer.from(fused[k].buffer).equals(Buffer.from(unfused[k]!.buffer)), `${JSON.stringify(needs)}: ${k}`).toBe(true);
+        }
+        expect(fused.kernels.filter((n) => /^(elementwise_(add|relu|reluGrad)|upsample)/.test(n)), JSON.stringify(needs)).toEqual(['upsampleNearest', 'upsampleNearestBackward']);
+      }
+      g.dispose();
+    });
   }
 
   it('x without gradient: the addend gets the output gradient itself, no kernel', () => {
