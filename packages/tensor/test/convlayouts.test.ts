@@ -2,9 +2,9 @@
 // written. Convs whose weights share one buffer (as after Module.flattenParameters) must give what the
 // same convs give with weights of their own, bit for bit (the same kernels read the same re-laid
 // values), after every way the buffer can be written, and around a recording (launchesOf) whose
-// dispatches never ran.
+// dispatches never ran; inference first, then training (the input gradient's copies added later).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Tensor, conv2d, forceVariant, init, launchesOf, memory, optim, tensor } from '@tmpose/tensor';
+import { type Tensor, conv2d, forceVariant, init, launchesOf, memory, noGrad, optim, tensor } from '@tmpose/tensor';
 import { copyInto } from '../src/ops/copy.js';
 import { upload } from '../src/runtime/queue.js';
 import { normal } from './gradcheck.js';
@@ -81,6 +81,19 @@ async function reference(label: string, xs: Tensor[], ws: Tensor[]): Promise<num
   return out;
 }
 
+/** Each conv's output, without gradients. */
+async function inference(label: string, xs: Tensor[], ws: Tensor[]): Promise<number[][]> {
+  forceVariant('conv2d', label);
+  try {
+    const ys = noGrad(() => CONVS.map(([, , k, stride], i) => conv2d(xs[i]!, ws[i]!, undefined, { stride, padding: k >> 1 })));
+    const out = await Promise.all(ys.map(values));
+    for (const y of ys) y.dispose();
+    return out;
+  } finally {
+    forceVariant('conv2d', null);
+  }
+}
+
 /** The re-layout dispatches of one pass over the convs, recorded (nothing runs). */
 const relayouts = (label: string, xs: Tensor[], ws: Tensor[]) =>
   launchesOf(() => pass(label, xs, ws).forEach((t) => t.dispose())).filter((l) => l.kernel.name === 'conv2dWeightLayouts').length;
@@ -92,7 +105,13 @@ describe('conv weights re-laid once per write of their buffer', () => {
         const before = memory().liveBytes;
         const { flat, ws } = sharedWeights(dtype, 7);
         const xs = inputs(dtype);
+        // Inference first: the forward's copies only (no input-gradient copy is kept for it).
+        const inferred = await inference(label, xs, ws);
+        const forwardOnly = memory().liveBytes;
         expect(await run(label, xs, ws)).toEqual(await reference(label, xs, ws));
+        expect(inferred).toEqual((await run(label, xs, ws)).filter((_, i) => i % 2 === 0));
+        const wdBytes = CONVS.reduce((n, [F, C, k]) => n + F * k * k * Math.ceil(C / 8) * 8, 0) * (dtype === 'float16' ? 2 : 4);
+        expect(memory().liveBytes - forwardOnly, 'the input gradients\' copies, made when first asked for').toBeGreaterThanOrEqual(wdBytes);
         // Unchanged weights: a forward and backward of every conv re-lays nothing.
         expect(relayouts(label, xs, ws)).toBe(0);
         // Written by a dispatch (an optimizer step over all of them): one re-layout for the three convs,

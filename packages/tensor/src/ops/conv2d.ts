@@ -308,7 +308,7 @@ function forwardRaw(x: Tensor, w: Tensor, bias: Tensor | undefined, g: Geometry)
   } else if (isTile(v)) {
     encode(v, [x.storage, w.storage, (bias ?? w).storage, out.storage]);
   } else {
-    const { wt, wtOffset } = laidWeights(w);
+    const { wt, wtOffset } = laidWeights(w, false);
     encode(v, [x.storage, wt, (bias ?? w).storage, out.storage], wtOffset);
   }
   return out;
@@ -337,7 +337,7 @@ function backwardDataRaw(dy: Tensor, w: Tensor, g: Geometry, into: Tensor | null
     // The split tiles' sum waits for dx's first use: batch norm's backward may do it.
     gemmHeld(backwardDataOps(elem(g.dtype), elem(g.wdtype), g, { dy: dy.offset, w: w.offset }, accumulate), v, { M: g.C, N: g.H * g.W, K: g.F * g.KH * g.KW, batches: g.N }, [dy.storage, w.storage, dx.storage], dx.storage, g.dtype, accumulate);
   } else {
-    const { wd, wdOffset } = laidWeights(w);
+    const { wd, wdOffset } = laidWeights(w, true);
     encode(v, [dy.storage, wd, dx.storage], wdOffset);
   }
   return dx;

@@ -1,8 +1,9 @@
 // The register conv kernels read their weights re-laid, channels fastest and padded to 8, for vec4
-// loads: WT [C·KK, pad8(F)] for the forward, WD [F·KK, pad8(C)] for the input gradient. Both are kept
-// per weight buffer until that buffer is written again, in two arenas per buffer: a model whose
-// parameters share one buffer (`Module.flattenParameters`) has every conv weight re-laid in one
-// dispatch after each optimizer step, and never again between steps (inference: once).
+// loads: WT [C·KK, pad8(F)] for the forward, WD [F·KK, pad8(C)] for the input gradient (made only for
+// weights whose input gradient was asked for: inference keeps no WD). They are kept per weight buffer
+// until that buffer is written again, in two arenas per buffer: a model whose parameters share one
+// buffer (`Module.flattenParameters`) has every conv weight re-laid in one dispatch after each
+// optimizer step, and never again between steps (inference: once).
 import { type DType, dtypes } from '../dtype.js';
 import { getDevice } from '../device.js';
 import { linearEntry } from '../runtime/pipelines.js';
@@ -20,6 +21,7 @@ interface Laid {
   C: number;
   KK: number;
   wtAt: number;
+  /** NO_WD until the input gradient first asks for WD. */
   wdAt: number;
   /** The source's writes and the recording (0: none) when these copies were last made; -1: never. */
   writes: number;
@@ -40,7 +42,8 @@ interface Arenas {
 }
 
 const arenas = new Map<Storage, Arenas>();
-const TABLE = 8; // words per weight: first thread, offset, F, C, KK, WT at, WD at, (unused)
+const TABLE = 8; // words per weight: first thread, offset, F, C, KK, WT at, WD at (or NO_WD), (unused)
+const NO_WD = 0xffffffff;
 
 // Threads [pu(1), pu(2)) of the table's numbering: thread t re-lays element t - start of its weight.
 const relayoutKernel = (E: string) => ({
@@ -68,7 +71,7 @@ ${linearEntry(WG)}
     let f = j % FPad;
     WT[T[e + 5u] + j] = select(0.0, I[o + f * C * KK + j / FPad], f < F);
   }
-  if (j < F * KK * CPad) {
+  if (T[e + 6u] != ${NO_WD}u && j < F * KK * CPad) {
     let c = j % CPad;
     let fk = j / CPad;
     WD[T[e + 6u] + j] = select(0.0, I[o + ((fk / KK) * C + c) * KK + fk % KK], c < C);
@@ -76,7 +79,7 @@ ${linearEntry(WG)}
 }`,
 });
 
-const threadsOf = (l: Laid) => Math.max(l.C * l.KK * pad8(l.F), l.F * l.KK * pad8(l.C));
+const threadsOf = (l: Laid) => Math.max(l.C * l.KK * pad8(l.F), l.wdAt === NO_WD ? 0 : l.F * l.KK * pad8(l.C));
 
 function dropArenas(source: Storage): void {
   const a = arenas.get(source);
@@ -124,11 +127,12 @@ function relayout(source: Storage, a: Arenas, from: number, to: number): void {
 }
 
 /**
- * The re-laid copies of conv weights `w` ([F, C, KH, KW], contiguous) as storages and element offsets,
- * made now only if `w`'s buffer was written since they last were. When one weight of a buffer is stale
- * they all are (an optimizer step wrote the buffer): all are made again in one dispatch.
+ * The re-laid copies of conv weights `w` ([F, C, KH, KW], contiguous) as storages and element offsets
+ * (WD from the first call `withData` on), made now only if `w`'s buffer was written since they last
+ * were. When one weight of a buffer is stale they all are (an optimizer step wrote the buffer): all are
+ * made again in one dispatch.
  */
-export function laidWeights(w: Tensor): { wt: Storage; wtOffset: number; wd: Storage; wdOffset: number } {
+export function laidWeights(w: Tensor, withData: boolean): { wt: Storage; wtOffset: number; wd: Storage; wdOffset: number } {
   const source = w.storage;
   const [F, C, KH, KW] = w.shape as [number, number, number, number];
   let a = arenas.get(source);
@@ -143,14 +147,18 @@ export function laidWeights(w: Tensor): { wt: Storage; wtOffset: number; wd: Sto
   }
   const key = `${w.offset}:${F}:${C}:${KH * KW}`;
   let l = a.byKey.get(key);
-  if (!l) {
-    const [wt, wd] = [C * KH * KW * pad8(F), F * KH * KW * pad8(C)];
+  if (!l || (withData && l.wdAt === NO_WD)) {
+    const [wt, wd] = [l ? 0 : C * KH * KW * pad8(F), withData ? F * KH * KW * pad8(C) : 0];
     reserve(a, wt, wd);
-    l = { offset: w.offset, F, C, KK: KH * KW, wtAt: a.wtUsed, wdAt: a.wdUsed, writes: -1, recording: 0 };
+    if (!l) {
+      l = { offset: w.offset, F, C, KK: KH * KW, wtAt: a.wtUsed, wdAt: NO_WD, writes: -1, recording: 0 };
+      a.laid.push(l);
+      a.byKey.set(key, l);
+    }
+    if (withData) l.wdAt = a.wdUsed;
+    l.writes = -1;
     a.wtUsed += wt;
     a.wdUsed += wd;
-    a.laid.push(l);
-    a.byKey.set(key, l);
     if (a.table) release(a.table, flushNumber());
     a.table = null;
   }

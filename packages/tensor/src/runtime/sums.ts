@@ -49,9 +49,8 @@ export function holdSum(sum: HeldSum): void {
 /**
  * Takes back the held sum that writes all of `out` (n elements of `dtype` from offset 0, partials from
  * offset 0; one that adds to out's values only when the caller is `accumulating`), or null when there is
- * none such. The caller's kernel then adds the splits in the same
- * order and stores every element itself (so `out` ends as the sum pass would leave it), binds `part`,
- * and releases it after its dispatch.
+ * none such. The caller's kernel then adds the splits in the same order and stores every element itself
+ * (so `out` ends as the sum pass would leave it), binds `part`, and releases it after its dispatch.
  */
 export function takeSum(out: Storage, n: number, dtype: DType, accumulating: boolean): HeldSum | null {
   const mine = held.filter((s) => s.out === out);
