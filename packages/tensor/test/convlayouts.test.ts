@@ -8,7 +8,7 @@ import { type Tensor, conv2d, forceVariant, init, launchesOf, memory, noGrad, op
 import { copyInto } from '../src/ops/copy.js';
 import { upload } from '../src/runtime/queue.js';
 import { normal } from './gradcheck.js';
-import { leaf, values } from './helpers.js';
+import { leaf, values, withLimits } from './helpers.js';
 
 let live = 0;
 beforeAll(async () => {
@@ -99,6 +99,24 @@ const relayouts = (label: string, xs: Tensor[], ws: Tensor[]) =>
   launchesOf(() => pass(label, xs, ws).forEach((t) => t.dispose())).filter((l) => l.kernel.name === 'conv2dWeightLayouts').length;
 
 describe('conv weights re-laid once per write of their buffer', () => {
+  // On an adapter whose largest binding (4 KiB here) cannot hold the three convs' input-gradient copies
+  // (4,704 bytes), they go in two banks: re-laid in a dispatch each, the same bits. The weights need no
+  // gradient (the weight gradient's partials would not fit either).
+  it('float32, banks of arenas under a small maxStorageBufferBindingSize', async () => {
+    const { flat, ws } = sharedWeights('float32', 7);
+    const xs = inputs('float32');
+    for (const w of ws) w.requiresGrad = false;
+    await withLimits({ maxStorageBufferBindingSize: 4096 }, async () => {
+      expect(await run('4', xs, ws)).toEqual(await reference('4', xs, ws));
+      const other = tensor(normal([ws[1]!.size], 12).values, ws[1]!.shape);
+      copyInto(ws[1]!, other);
+      other.dispose();
+      expect(relayouts('4', xs, ws)).toBe(2);
+      expect(await run('4', xs, ws)).toEqual(await reference('4', xs, ws));
+    });
+    for (const t of [...xs, ...ws, flat]) t.dispose();
+  });
+
   for (const dtype of ['float32', 'float16'] as const) {
     for (const label of ['4', '8']) {
       it(`${dtype}, register variant ${label}: shared weights give what own weights give, after each kind of write`, async () => {

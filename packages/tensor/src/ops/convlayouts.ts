@@ -3,7 +3,8 @@
 // weights whose input gradient was asked for: inference keeps no WD). They are kept per weight buffer
 // until that buffer is written again, in two arenas per buffer: a model whose parameters share one
 // buffer (`Module.flattenParameters`) has every conv weight re-laid in one dispatch after each
-// optimizer step, and never again between steps (inference: once).
+// optimizer step, and never again between steps (inference: once). Arenas that would pass the
+// adapter's largest binding go on in another pair (a bank), one dispatch each.
 import { type DType, dtypes } from '../dtype.js';
 import { getDevice } from '../device.js';
 import { linearEntry } from '../runtime/pipelines.js';
@@ -28,7 +29,7 @@ interface Laid {
   recording: number;
 }
 
-/** The re-laid weights of one source buffer. */
+/** The re-laid weights of some of one source buffer's convs. */
 interface Arenas {
   dtype: DType;
   laid: Laid[];
@@ -37,11 +38,14 @@ interface Arenas {
   wd: Storage | null;
   wtUsed: number;
   wdUsed: number;
+  /** wdUsed once every weight here has its WD: a bank takes a weight only with room for both. */
+  wdPlanned: number;
   /** The laid weights as the kernel reads them (TABLE words each), or null until they change no more. */
   table: Storage | null;
 }
 
-const arenas = new Map<Storage, Arenas>();
+// Per source buffer, its banks: the first with room takes a new weight.
+const banks = new Map<Storage, Arenas[]>();
 const TABLE = 8; // words per weight: first thread, offset, F, C, KK, WT at, WD at (or NO_WD), (unused)
 const NO_WD = 0xffffffff;
 
@@ -82,16 +86,24 @@ ${linearEntry(WG)}
 const threadsOf = (l: Laid) => Math.max(l.C * l.KK * pad8(l.F), l.wdAt === NO_WD ? 0 : l.F * l.KK * pad8(l.C));
 
 function dropArenas(source: Storage): void {
-  const a = arenas.get(source);
-  if (!a) return;
-  arenas.delete(source);
-  for (const s of [a.wt, a.wd, a.table]) if (s) release(s, flushNumber());
+  for (const a of banks.get(source) ?? []) for (const s of [a.wt, a.wd, a.table]) if (s) release(s, flushNumber());
+  banks.delete(source);
+}
+
+const largest = () => getDevice().info.limits.maxStorageBufferBindingSize;
+/** Whether `a` can take `wt` and `wd` more elements without an arena passing the largest binding. */
+const fits = (a: Arenas, wt: number, wd: number) => Math.max(a.wtUsed + wt, a.wdPlanned + wd) * dtypes[a.dtype].bytes <= largest();
+
+function newBank(list: Arenas[], dtype: DType): Arenas {
+  const a: Arenas = { dtype, laid: [], byKey: new Map(), wt: null, wd: null, wtUsed: 0, wdUsed: 0, wdPlanned: 0, table: null };
+  list.push(a);
+  return a;
 }
 
 /** Room for `wt` and `wd` more elements; a larger arena starts empty, so every weight is made again. */
 function reserve(a: Arenas, wt: number, wd: number): void {
   const bytes = dtypes[a.dtype].bytes;
-  const most = getDevice().info.limits.maxStorageBufferBindingSize;
+  const most = largest();
   // Doubling: a model's convs, met one by one in its first step, re-make the arenas a few times only.
   const grow = (s: Storage | null, used: number, more: number) =>
     s && (used + more) * bytes <= s.byteSize ? null : Math.max(Math.min(2 * (s?.byteSize ?? 0), most), (used + more) * bytes);
@@ -135,27 +147,32 @@ function relayout(source: Storage, a: Arenas, from: number, to: number): void {
 export function laidWeights(w: Tensor, withData: boolean): { wt: Storage; wtOffset: number; wd: Storage; wdOffset: number } {
   const source = w.storage;
   const [F, C, KH, KW] = w.shape as [number, number, number, number];
-  let a = arenas.get(source);
-  if (a && (a.dtype !== w.dtype || a.wt?.deviceId !== getDevice().id)) {
+  let list = banks.get(source);
+  if (list && (list[0]!.dtype !== w.dtype || list[0]!.wt?.deviceId !== getDevice().id)) {
     dropArenas(source);
-    a = undefined;
+    list = undefined;
   }
-  if (!a) {
-    a = { dtype: w.dtype, laid: [], byKey: new Map(), wt: null, wd: null, wtUsed: 0, wdUsed: 0, table: null };
-    arenas.set(source, a);
+  if (!list) {
+    banks.set(source, (list = []));
     source.onRelease = () => dropArenas(source);
   }
   const key = `${w.offset}:${F}:${C}:${KH * KW}`;
-  let l = a.byKey.get(key);
-  if (!l || (withData && l.wdAt === NO_WD)) {
-    const [wt, wd] = [l ? 0 : C * KH * KW * pad8(F), withData ? F * KH * KW * pad8(C) : 0];
+  const home = list.find((b) => b.byKey.has(key));
+  let l = home?.byKey.get(key);
+  // Elements to find room for: the forward's copy of a new weight, the input gradient's when first asked.
+  // A bank takes a new weight with room for its input gradient's copy too, made later or not.
+  const wdFull = F * KH * KW * pad8(C);
+  const [wt, wd] = [l ? 0 : C * KH * KW * pad8(F), withData && (!l || l.wdAt === NO_WD) ? wdFull : 0];
+  const a = home ?? list.find((b) => fits(b, wt, wdFull)) ?? newBank(list, w.dtype);
+  if (!l || wd) {
     reserve(a, wt, wd);
     if (!l) {
       l = { offset: w.offset, F, C, KK: KH * KW, wtAt: a.wtUsed, wdAt: NO_WD, writes: -1, recording: 0 };
       a.laid.push(l);
       a.byKey.set(key, l);
+      a.wdPlanned += wdFull;
     }
-    if (withData) l.wdAt = a.wdUsed;
+    if (wd) l.wdAt = a.wdUsed;
     l.writes = -1;
     a.wtUsed += wt;
     a.wdUsed += wd;
