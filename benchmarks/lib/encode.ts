@@ -3,9 +3,10 @@
 // parts, with the dispatches and bind groups each step creates. Submits are held back until the step is
 // encoded (setDispatchesPerSubmit(Infinity)): on a CPU adapter the driver would otherwise compute beside
 // the encoding on the same cores, so this times the JavaScript and Dawn's encoding alone, as on a GPU
-// machine. The first step (pipeline compiles) is left out of the medians.
+// machine. The first step (pipeline compiles) is left out of the medians. Then the same step is
+// captured once (captureGraph) and replayed: a replay's CPU time is the driver's encoding alone.
 import { type ConfigName, createModel, getConfig } from '@tmpose/model';
-import { init, keep, optim, randn, runtimeStats, setDispatchesPerSubmit, sync, tensor, tidy } from '@tmpose/tensor';
+import { captureGraph, init, keep, optim, randn, runtimeStats, setDispatchesPerSubmit, sync, tensor, tidy } from '@tmpose/tensor';
 import { jointsMseLoss } from '@tmpose/train';
 
 function option(args: string[], name: string, fallback: string): string {
@@ -51,6 +52,28 @@ export async function encode(args: string[]): Promise<void> {
     loss.dispose();
     rows.push({ forward: t1 - t0, backward: t2 - t1, optimizer: t3 - t2, dispatches: after.dispatches - before.dispatches, bindGroups: after.bindGroupsCreated - before.bindGroupsCreated });
   }
+  // The same step captured once and replayed (captureGraph): the CPU time of a replay is Dawn's encoding alone.
+  const step = () => {
+    const l = jointsMseLoss(model.forward(images), targets, weights);
+    l.backward();
+    opt.step();
+    opt.zeroGrad();
+    return l.detach();
+  };
+  const c0 = performance.now();
+  const graph = captureGraph(step);
+  const captureMs = performance.now() - c0;
+  await sync();
+  const replays: number[] = [];
+  for (let s = 0; s < steps; s++) {
+    const t0 = performance.now();
+    graph.replay();
+    replays.push(performance.now() - t0);
+    await sync();
+  }
+  const graphDispatches = graph.dispatches;
+  const loss = await graph.outputs.item();
+  graph.dispose();
   for (const t of [images, targets, weights, model, opt]) t.dispose();
   const steady = rows.slice(1);
   const ms = (k: 'forward' | 'backward' | 'optimizer') => median(steady.map((r) => r[k]));
@@ -60,4 +83,7 @@ export async function encode(args: string[]): Promise<void> {
   console.log(`${name} training step at batch ${batch}, CPU encode per step (median of ${steady.length} steps after the first):`);
   console.log(`  forward ${ms('forward').toFixed(1)} ms, backward ${ms('backward').toFixed(1)} ms, optimizer ${ms('optimizer').toFixed(1)} ms; total ${total.toFixed(1)} ms`);
   console.log(`  ${last.dispatches} dispatches (${((total * 1000) / last.dispatches).toFixed(1)} µs each), ${last.bindGroups} new bind groups in the last step`);
+  const replay = median(replays);
+  console.log(`captured (captureGraph, ${captureMs.toFixed(0)} ms to capture) and replayed, CPU encode per replay (median of ${replays.length}):`);
+  console.log(`  ${replay.toFixed(1)} ms for ${graphDispatches} dispatches (${((replay * 1000) / graphDispatches).toFixed(1)} µs each); ×${(total / replay).toFixed(1)} less than eager; last loss ${loss.toPrecision(6)}`);
 }

@@ -23,11 +23,13 @@ import {
   concat,
   expand,
   gatherTokens,
+  hostTensor,
   nn,
   noGrad,
   randn,
   reshape,
   slice,
+  tensor,
   tidy,
   zeros,
 } from '@tmpose/tensor';
@@ -142,7 +144,7 @@ export class PoseTransformer extends nn.Module<[Tensor, TokenIndices | null], Te
    * feature [B, C, fh, fw] → heatmaps [B, J, hmH, hmW]. `indices` = kept token ids ([K] or [B, K]),
    * or null for all tokens in order.
    */
-  forward(feature: Tensor, indices: TokenIndices | null): Tensor {
+  forward(feature: Tensor, indices: TokenIndices | Tensor | null): Tensor {
     const o = this.options;
     const B = feature.shape[0]!;
     const J = o.numJoints;
@@ -151,7 +153,7 @@ export class PoseTransformer extends nn.Module<[Tensor, TokenIndices | null], Te
       let tokens = patchify(feature, o.patchSize[0], o.patchSize[1]);
       let pos: Tensor = this.pos_embedding;
       if (indices) {
-        const idx = toGatherIndex(indices, B, this.grid.numTokens);
+        const idx = 'assertAlive' in indices ? indices : indexTensor(toGatherIndex(indices, B, this.grid.numTokens));
         tokens = gatherTokens(tokens, idx);
         const n = tokens.shape[1]!;
         pos = o.pe === 'slot' ? slice(this.pos_embedding, 1, 0, n) : gatherTokens(this.pos_embedding, idx);
@@ -171,6 +173,13 @@ export class PoseTransformer extends nn.Module<[Tensor, TokenIndices | null], Te
       return reshape(y, [B, J, o.heatmapSize[0], o.heatmapSize[1]]);
     });
   }
+}
+
+/** Kept token ids as the int32 tensor gatherTokens reads ([K] or [B, K]). */
+function indexTensor(ids: number[] | number[][]): Tensor<'int32'> {
+  const rows = typeof ids[0] === 'number' ? [ids as number[]] : (ids as number[][]);
+  const shape = typeof ids[0] === 'number' ? [rows[0]!.length] : [rows.length, rows[0]!.length];
+  return tensor(Int32Array.from(rows.flat()), shape, { dtype: 'int32' });
 }
 
 function toGatherIndex(indices: TokenIndices, B: number, P: number): number[] | number[][] {
@@ -264,9 +273,25 @@ export class TMPose extends nn.Module<[Tensor, ForwardOptions?], Tensor> {
 
   /** Heatmaps from backbone features (the Transformer part alone). */
   forwardFeatures(feature: Tensor, options: ForwardOptions = {}): Tensor {
-    const indices = this.resolveIndices(feature.shape[0]!, options);
+    const B = feature.shape[0]!;
+    const indices = this.resolveIndices(B, options);
     this.lastIndices = indices;
-    return this.transformer.forward(feature, indices);
+    if (!indices) return this.transformer.forward(feature, null);
+    // Drawn again, from the same generator, at each replay of a captured training step (captureGraph).
+    let first = true;
+    const shape = typeof indices[0] === 'number' ? [indices.length] : [indices.length, (indices[0] as number[]).length];
+    return tidy(() => {
+      const idx = hostTensor(
+        () => {
+          if (!first) this.lastIndices = this.resolveIndices(B, options);
+          first = false;
+          return Int32Array.from(this.lastIndices!.flat());
+        },
+        shape,
+        { dtype: 'int32' },
+      );
+      return this.transformer.forward(feature, idx);
+    });
   }
 
   /**

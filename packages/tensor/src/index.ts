@@ -8,12 +8,13 @@ export { autocast, isAutocastEnabled, clearAutocastCache, type AutocastDType, ty
 export { GradScaler, type GradScalerOptions, type GradScalerState } from './amp/gradscaler.js';
 export { resolvePrecision, type Precision } from './amp/precision.js';
 export { tidy, keep, memory, type MemoryInfo } from './scope.js';
-export { sync, emptyCache, runtimeStats, kernelsOf, launchesOf, type Launch, timeCompile, setDispatchesPerSubmit } from './runtime/queue.js';
+export { sync, emptyCache, runtimeStats, kernelsOf, launchesOf, type Launch, timeCompile, setDispatchesPerSubmit, hostStep } from './runtime/queue.js';
+export { captureGraph, Graph } from './graph.js';
 export type { Kernel } from './runtime/pipelines.js';
 export { warmup, type WarmupOptions, type WarmupReport } from './runtime/warmup.js';
 export { setTuning, forceVariant, forgetTuning, takeTuneRecords, type TuneRecord, type Measurement } from './runtime/tune.js';
 export { setMemoryBudget, resetPeakMemory } from './runtime/pool.js';
-export { tensor, zeros, ones, full, zerosLike, onesLike, arange, rand, randn, manualSeed } from './ops/create.js';
+export { tensor, hostTensor, zeros, ones, full, zerosLike, onesLike, arange, rand, randn, manualSeed } from './ops/create.js';
 // The ops autocast casts come from amp/ops.ts (each the op of ops/ with its autocast policy).
 export {
   add, sub, mul, div, pow, exp, log, maximum, minimum, eq, ne, lt, le, gt, ge, sum, mean, concat, stack,

@@ -2,7 +2,9 @@
 // same name. Declared by interface merging so they type-check, attached to the prototype here.
 import { to } from './ops/cast.js';
 import { clamp } from './ops/combine.js';
-import { contiguous } from './ops/copy.js';
+import { contiguous, copyInto } from './ops/copy.js';
+import { tensor } from './ops/create.js';
+import { fmt, sameShape } from './shape.js';
 import * as E from './ops/elementwise.js';
 import { type ReduceOptions, max, min } from './ops/reduce.js';
 // The ops autocast casts, with their policies (amp/ops.ts).
@@ -50,6 +52,12 @@ declare module './tensor.js' {
     to<E extends DType>(dtype: E): Tensor<E>;
     softmax(axis?: number): Tensor;
     logSoftmax(axis?: number): Tensor;
+    /**
+     * Writes `src` (a tensor of the same shape, or host values in row-major order) into this tensor's
+     * elements, in place, outside autograd (`torch.Tensor.copy_`); returns this tensor. How new data
+     * reaches a captured graph's inputs (captureGraph).
+     */
+    copy_(src: Tensor | ArrayLike<number>): this;
   }
 }
 
@@ -88,3 +96,22 @@ const methods: Record<string, (this: Tensor, ...args: never[]) => Tensor> = {
   logSoftmax(this: Tensor, axis?: number) { return AC.logSoftmax(this, axis); },
 };
 Object.assign(Tensor.prototype, methods);
+
+Tensor.prototype.copy_ = function copy_<T extends Tensor>(this: T, src: Tensor | ArrayLike<number>): T {
+  this.assertAlive('copy_');
+  if (this.gradFn) throw new Error(`copy_: the ${fmt(this.shape)} tensor is the result of an op that autograd records; write into a leaf or a detached tensor`);
+  if (src instanceof Tensor) {
+    src.assertAlive('copy_');
+    if (!sameShape(src.shape, this.shape)) throw new Error(`copy_: source shape ${fmt(src.shape)} differs from ${fmt(this.shape)}`);
+    const same = src.dtype === this.dtype ? src : to(src, this.dtype);
+    copyInto(this, same);
+    if (same !== src) same.dispose();
+    return this;
+  }
+  if (src.length !== this.size) throw new Error(`copy_: ${src.length} values for a ${fmt(this.shape)} tensor (${this.size} elements)`);
+  // Through a fresh tensor and a GPU copy: a direct upload could overtake queued work still reading this one.
+  const staged = tensor(src as Float32Array, this.shape, { dtype: this.dtype });
+  copyInto(this, staged);
+  staged.dispose();
+  return this;
+};

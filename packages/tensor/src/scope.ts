@@ -35,8 +35,15 @@ function collect(value: unknown, into: Set<Disposable>, depth = 0): void {
   for (const item of items) collect(item, into, depth + 1);
 }
 
+/** The tensors in `value` (a tensor, or arrays, maps and plain objects of them), as `tidy` finds its result's. */
+export function tensorsIn(value: unknown): Disposable[] {
+  const found = new Set<Disposable>();
+  collect(value, found);
+  return [...found];
+}
+
 /**
- * Runs fn and disposes every tensor it created, except the tensors in its result (a tensor, or arrays,
+ * Runs fn and disposes every tensor it created (all of them when fn throws), except the tensors in its result (a tensor, or arrays,
  * maps and plain objects of them), which move to the enclosing scope. Tensors that an autograd graph
  * still needs keep their memory until the graph is released by `backward()` or disposal.
  */
@@ -47,6 +54,10 @@ export function tidy<T>(fn: () => T): T {
   try {
     result = fn();
     if (result instanceof Promise) throw new Error('tidy: fn must be synchronous (it returned a Promise)');
+  } catch (err) {
+    // Nothing fn made is returned: all of it is freed, as tf.tidy does.
+    for (const t of scope) t.dispose();
+    throw err;
   } finally {
     scopes.pop();
   }

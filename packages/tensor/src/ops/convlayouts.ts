@@ -9,7 +9,7 @@ import { type DType, dtypes } from '../dtype.js';
 import { getDevice } from '../device.js';
 import { linearEntry } from '../runtime/pipelines.js';
 import { type Storage, allocate, release } from '../runtime/pool.js';
-import { dispatch, flushNumber, grid, recording, upload } from '../runtime/queue.js';
+import { capturing, dispatch, flushNumber, grid, recording, upload } from '../runtime/queue.js';
 import type { Tensor } from '../tensor.js';
 
 const WG = 64;
@@ -24,9 +24,10 @@ interface Laid {
   wtAt: number;
   /** NO_WD until the input gradient first asks for WD. */
   wdAt: number;
-  /** The source's writes and the recording (0: none) when these copies were last made; -1: never. */
+  /** The source's writes, the recording and the capture (0: none) when these copies were last made; writes -1: never. */
   writes: number;
   recording: number;
+  capture: number;
 }
 
 /** The re-laid weights of some of one source buffer's convs. */
@@ -134,8 +135,8 @@ function relayout(source: Storage, a: Arenas, from: number, to: number): void {
   let end = first;
   for (let k = from; k < to; k++) end += threadsOf(a.laid[k]!);
   dispatch(relayoutKernel(dtypes[a.dtype].wgsl), [source, a.table, a.wt!, a.wd!], [first, end, from, to - 1], grid(Math.ceil((end - first) / WG)));
-  const [writes, rec] = [source.writes, recording()];
-  for (let k = from; k < to; k++) Object.assign(a.laid[k]!, { writes, recording: rec });
+  const [writes, rec, capture] = [source.writes, recording(), capturing()];
+  for (let k = from; k < to; k++) Object.assign(a.laid[k]!, { writes, recording: rec, capture });
 }
 
 /**
@@ -167,7 +168,7 @@ export function laidWeights(w: Tensor, withData: boolean): { wt: Storage; wtOffs
   if (!l || wd) {
     reserve(a, wt, wd);
     if (!l) {
-      l = { offset: w.offset, F, C, KK: KH * KW, wtAt: a.wtUsed, wdAt: NO_WD, writes: -1, recording: 0 };
+      l = { offset: w.offset, F, C, KK: KH * KW, wtAt: a.wtUsed, wdAt: NO_WD, writes: -1, recording: 0, capture: 0 };
       a.laid.push(l);
       a.byKey.set(key, l);
       a.wdPlanned += wdFull;
@@ -180,7 +181,9 @@ export function laidWeights(w: Tensor, withData: boolean): { wt: Storage; wtOffs
     a.table = null;
   }
   // Copies made for real serve every later recording; those a recording encoded (never ran) only it.
-  const stale = (s: Laid) => s.writes !== source.writes || (s.recording !== 0 && s.recording !== recording());
+  // A captured graph makes its own, so that each replay re-lays what the last one's optimizer wrote.
+  const capture = capturing();
+  const stale = (s: Laid) => s.writes !== source.writes || (s.recording !== 0 && s.recording !== recording()) || (capture !== 0 && s.capture !== capture);
   if (stale(l)) {
     const k = a.laid.indexOf(l);
     // Only this one (a weight met for the first time) or every one (the buffer was written).

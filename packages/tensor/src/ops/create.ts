@@ -4,7 +4,8 @@ import { type DType, type DTypeInfo, checkDType, dtypes } from '../dtype.js';
 import { numberToHalf, toHalves } from '../io/half.js';
 import { linearEntry } from '../runtime/pipelines.js';
 import { fillNormal, fillUniform } from '../runtime/random.js';
-import { dispatch, grid, upload } from '../runtime/queue.js';
+import type { Storage } from '../runtime/pool.js';
+import { dispatch, grid, hostStep, upload } from '../runtime/queue.js';
 import { uniforms } from '../runtime/uniforms.js';
 import { type Shape, fmt, sizeOf } from '../shape.js';
 import { type Tensor, empty } from '../tensor.js';
@@ -68,6 +69,13 @@ export function tensor<D extends DType = 'float32'>(
     throw new Error(`tensor: ${flat.length} values do not fill shape ${fmt(finalShape)} (${sizeOf(finalShape)} elements)`);
   }
   const t = empty(finalShape, dtype);
+  write(t.storage, dtype, flat);
+  t.requiresGrad = options.requiresGrad ?? false;
+  return t;
+}
+
+/** Uploads `flat` into a storage as `dtype` stores it. */
+function write(storage: Storage, dtype: DType, flat: ArrayLike<number>): void {
   let data = hostArray(dtype, flat);
   // writeBuffer takes whole 4-byte words: an odd number of halves gets one more (the storage has room).
   if (data instanceof Uint16Array && data.length % 2) {
@@ -75,7 +83,23 @@ export function tensor<D extends DType = 'float32'>(
     padded.set(data);
     data = padded;
   }
-  if (data.length) upload(t.storage, data);
+  if (data.length) upload(storage, data);
+}
+
+/**
+ * A tensor of the values `fill()` makes on the host: now, and again at this point of each replay when
+ * a graph is being captured (captureGraph). Outside a capture it is `tensor(fill(), shape, options)`.
+ * For host-drawn data that changes from step to step, such as masks or kept token indices.
+ */
+export function hostTensor<D extends DType = 'float32'>(fill: () => ArrayLike<number>, shape: Shape, options: CreateOptions<D> = {}): Tensor<D> {
+  const dtype = checkDType('hostTensor', options.dtype ?? 'float32') as D;
+  const t = empty(shape, dtype);
+  const [storage, size] = [t.storage, t.size];
+  hostStep(() => {
+    const flat = fill();
+    if (flat.length !== size) throw new Error(`hostTensor: fill() made ${flat.length} values for shape ${fmt(shape)} (${size} elements)`);
+    write(storage, dtype, flat);
+  });
   t.requiresGrad = options.requiresGrad ?? false;
   return t;
 }
@@ -159,14 +183,18 @@ function random(kind: 'uniform' | 'normal', shape: Shape, a: number, b: number, 
   if (options.dtype !== undefined && checkDType(op, options.dtype) !== 'float32') {
     throw new Error(`${op}: makes float32 only (got dtype ${options.dtype}; convert with .to('${options.dtype}'))`);
   }
-  const t = empty(shape, 'float32');
-  const values = new Float32Array(t.size);
-  const seed = options.seed ?? nextSeed();
-  if (kind === 'uniform') fillUniform(values, seed, a, b);
-  else fillNormal(values, seed, a, b);
-  if (values.length) upload(t.storage, values);
-  t.requiresGrad = options.requiresGrad ?? false;
-  return t;
+  // Without a seed, each call draws the next one: in a captured graph, each replay does.
+  return hostTensor(
+    () => {
+      const values = new Float32Array(sizeOf(shape));
+      const seed = options.seed ?? nextSeed();
+      if (kind === 'uniform') fillUniform(values, seed, a, b);
+      else fillNormal(values, seed, a, b);
+      return values;
+    },
+    shape,
+    { requiresGrad: options.requiresGrad },
+  );
 }
 
 /** Uniform in [low, high) (default [0, 1)). */

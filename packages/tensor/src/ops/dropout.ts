@@ -4,7 +4,7 @@
 import { record } from '../autograd.js';
 import { type DTypeInfo, commonDType, dtypes } from '../dtype.js';
 import { linearEntry } from '../runtime/pipelines.js';
-import { dispatch, grid } from '../runtime/queue.js';
+import { capturing, dispatch, grid } from '../runtime/queue.js';
 import { RANDOM_WGSL } from '../runtime/random.js';
 import { uniforms } from '../runtime/uniforms.js';
 import { type Tensor, empty } from '../tensor.js';
@@ -58,6 +58,10 @@ export function dropout(x: Tensor, p = 0.5, options: DropoutOptions = {}): Tenso
   if (p === 1) {
     const zero = apply(x, 1, 0);
     return record(zero, 'dropout', [x], [], (g) => [apply(g, 1, 0)]);
+  }
+  // The seed is a uniform of the kernel: a replay would draw the captured mask again.
+  if (options.seed === undefined && capturing()) {
+    throw new Error(`dropout: p = ${p} without a seed inside captureGraph would give every replay the same mask; pass a seed, or p = 0`);
   }
   const seed = options.seed ?? nextSeed();
   const out = apply(x, p, seed);

@@ -5,7 +5,7 @@
 // Parameters are updated in place, so they must be contiguous (a view with an offset is fine: kernels
 // add `offset`). Gradients may be any strided view: a non-contiguous one is copied first.
 import { type Storage, allocate, release } from '../runtime/pool.js';
-import { flushNumber, upload } from '../runtime/queue.js';
+import { capturing, flushNumber, hostStep, upload } from '../runtime/queue.js';
 import { keep } from '../scope.js';
 import { contiguous, copyInto } from '../ops/copy.js';
 import { contiguousStrides, fmt, sameShape } from '../shape.js';
@@ -13,6 +13,9 @@ import { zeros } from '../ops/create.js';
 import { type Tensor, empty } from '../tensor.js';
 
 const RING = 3;
+
+/** A group's hyper-parameters but lr, as the update kernels' uniforms take them (fixed in a captured step). */
+const uniformHyper = (g: Hyper & { params: Tensor[] }) => JSON.stringify(Object.entries(g).filter(([k]) => k !== 'lr' && k !== 'params'));
 
 /** One parameter's update in a step. */
 export interface Update<H extends Hyper> {
@@ -155,6 +158,9 @@ export abstract class Optimizer<H extends Hyper> {
         if (grad.dtype !== 'float32') throw new Error(`${this.name}.step: the gradient of a ${fmt(p.shape)} parameter is ${grad.dtype}, not float32`);
         let state = this.state.get(p);
         if (!state) {
+          if (capturing()) {
+            throw new Error(`${this.name}.step: a ${fmt(p.shape)} parameter's state would be made inside captureGraph, and every replay would make it again; run one step before capturing`);
+          }
           state = { step: 0, tensors: {} };
           this.state.set(p, state);
         }
@@ -172,23 +178,48 @@ export abstract class Optimizer<H extends Hyper> {
       }
     }
     if (!updates.length) return;
-    const buffer = this.scalarBuffer(values);
+    const buffer = this.scalarBuffer(values.length);
+    // A captured step's values are made again at each replay, which counts the step as this call did.
+    let first = true;
+    const hyper = this.paramGroups.map(uniformHyper);
+    hostStep(() => {
+      upload(buffer, Float32Array.from(first ? values : this.replayValues(updates, values.length, hyper)));
+      first = false;
+    });
     const ready = updates.map((u) => ({ ...u, grad: u.grad.isContiguous ? u.grad : contiguous(u.grad) }));
     this.encode(ready, buffer);
     ready.forEach((u, i) => u.grad !== updates[i]!.grad && u.grad.dispose());
     buffer.releasedAt = flushNumber();
   }
 
-  /** The next buffer of the ring, holding `values` (float32) by the time this step's updates run. */
-  private scalarBuffer(values: number[]): Storage {
-    const bytes = Math.max(16, values.length * 4);
+  /** A replayed step: each update counted, its values made again where the captured step put them. */
+  private replayValues(updates: readonly Update<H>[], length: number, hyper: readonly string[]): number[] {
+    this.paramGroups.forEach((g, i) => {
+      if (uniformHyper(g) !== hyper[i]) {
+        throw new Error(`${this.name}: group ${i}'s hyper-parameters other than lr changed after captureGraph (${hyper[i]} -> ${uniformHyper(g)}); a replay keeps them as captured`);
+      }
+    });
+    const values = new Array<number>(length);
+    for (const u of updates) {
+      u.state.step++;
+      this.stepScalars(u.state, u.group).forEach((v, k) => {
+        const at = u.at + k;
+        if (values[at] !== undefined && values[at] !== v) throw new Error(`${this.name}: parameters that shared their per-step values at capture differ at replay`);
+        values[at] = v;
+      });
+    }
+    return values;
+  }
+
+  /** The next buffer of the ring, written with this step's values before its updates run. */
+  private scalarBuffer(length: number): Storage {
+    const bytes = Math.max(16, length * 4);
     if (!this.ring.length || this.ring[0]!.byteSize < bytes) {
       for (const old of this.ring.splice(0)) release(old, flushNumber());
       for (let i = 0; i < RING; i++) this.ring.push(allocate(bytes));
     }
     const buffer = this.ring[this.ringNext]!;
     this.ringNext = (this.ringNext + 1) % RING;
-    upload(buffer, Float32Array.from(values));
     return buffer;
   }
 

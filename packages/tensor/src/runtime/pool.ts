@@ -61,9 +61,17 @@ export function setMemoryBudget(bytes: number | null): void {
   if (budget !== null && liveBytes + pooledBytes > budget) trim(budget);
 }
 
+// While a graph is captured, pooled buffers stay: the capture's own released buffers are among them.
+let trimPaused = false;
+
+/** @internal Pauses (or resumes) the freeing of pooled buffers over the budget (captureGraph). */
+export function pauseTrim(paused: boolean): void {
+  trimPaused = paused;
+}
+
 /** Destroys pooled buffers, largest first, until live + pooled bytes fit in `target`. */
 function trim(target: number): void {
-  if (!pooledBytes) return;
+  if (!pooledBytes || trimPaused) return;
   submitQueued();
   for (const [size, bucket] of [...free].sort((a, b) => b[0] - a[0])) {
     while (bucket.length && liveBytes + pooledBytes > target) {
@@ -145,6 +153,21 @@ export function release(storage: Storage, flushNumber: number): void {
   const bucket = free.get(storage.byteSize);
   if (bucket) bucket.push(storage);
   else free.set(storage.byteSize, [storage]);
+}
+
+/** @internal One more reference to a buffer: a live one's count goes up, a pooled one leaves the pool (a captured graph keeps what it uses). */
+export function retain(storage: Storage): void {
+  if (storage.refs > 0) {
+    storage.refs++;
+    return;
+  }
+  const bucket = free.get(storage.byteSize);
+  const at = bucket?.indexOf(storage) ?? -1;
+  if (at < 0) throw new Error('retain: the buffer is neither live nor pooled');
+  bucket!.splice(at, 1);
+  pooledBytes -= storage.byteSize;
+  liveBytes += storage.byteSize;
+  storage.refs = 1;
 }
 
 /** Destroys every pooled buffer (live ones stay). */

@@ -39,6 +39,25 @@ let recorder: Map<string, { kernel: Kernel; source: string }> | null = null;
 // While set (`launchesOf`), every recorded dispatch is also listed here with its workgroup counts.
 let launches: Launch[] | null = null;
 let recordings = 0;
+// While set (captureGraph), everything sent to the GPU is also listed here, to be sent again by replay.
+let capture: { id: number; commands: Command[]; refused: string | null } | null = null;
+let captures = 0;
+// Inside a host step's function (hostStep): its uploads are its own, not recorded.
+let inHostStep = false;
+// Uniform buffers that captured graphs bind: kept (not destroyed) when the cache drops them.
+const pinnedUniforms = new Map<GPUBuffer, number>();
+const droppedPinned = new Set<GPUBuffer>();
+
+/**
+ * One thing a captured graph sends to the GPU: a dispatch (its pipeline, bind group and workgroups;
+ * `storages` and `writable` say what it binds), an upload of data copied at capture, a submit, or a
+ * host step (hostStep) run again at replay.
+ */
+export type Command =
+  | { kind: 'dispatch'; pipeline: GPUComputePipeline; group: GPUBindGroup; x: number; y: number; z: number; storages: Storage[]; writable: boolean[]; uniforms: GPUBuffer }
+  | { kind: 'upload'; storage: Storage; data: Uint8Array; byteOffset: number }
+  | { kind: 'flush' }
+  | { kind: 'host'; fn: () => void; flushFirst: boolean };
 
 function paramBuffer(gpu: GPUDevice, deviceId: number, params: Params): { buffer: GPUBuffer; id: number } {
   if (paramsDevice !== deviceId) {
@@ -51,7 +70,10 @@ function paramBuffer(gpu: GPUDevice, deviceId: number, params: Params): { buffer
   let entry = paramBuffers.get(key);
   if (!entry) {
     if (paramBuffers.size >= MAX_CACHED) {
-      for (const e of paramBuffers.values()) retired.push(e.buffer);
+      for (const e of paramBuffers.values()) {
+        if (pinnedUniforms.has(e.buffer)) droppedPinned.add(e.buffer);
+        else retired.push(e.buffer);
+      }
       paramBuffers.clear();
       bindGroups.clear();
     }
@@ -97,6 +119,7 @@ export const MAX_TIMED_PASSES = 2048;
  */
 export async function gpuTime(encode: () => void): Promise<{ ms: number; passes: number }> {
   if (stamping) throw new Error('gpuTime: already timing');
+  refuseInCapture('gpuTime');
   const { gpu } = getDevice();
   flush();
   const bytes = 16 * MAX_TIMED_PASSES;
@@ -197,6 +220,12 @@ export function dispatch(
   pass.setPipeline(compiled.pipeline);
   pass.setBindGroup(0, group);
   pass.dispatchWorkgroups(x, y, z);
+  if (capture && !inHostStep) {
+    const writable = buffers.map((_, i) => kernel.bindings[i]!.access !== 'read');
+    capture.commands.push({ kind: 'dispatch', pipeline: compiled.pipeline, group, x, y, z, storages: [...buffers], writable, uniforms: uniforms.buffer });
+    // Pinned now: the cache may drop (and destroy) its buffers before the capture ends.
+    pinnedUniforms.set(uniforms.buffer, (pinnedUniforms.get(uniforms.buffer) ?? 0) + 1);
+  }
   batch!.dispatches++;
   dispatchCount++;
   // Timed work (gpuTime) stays in one pass and one submit, however long.
@@ -220,6 +249,7 @@ export function setEncodeHeld(fn: () => void): void {
  */
 export function kernelsOf(fn: () => void, { everyVariant = false } = {}): Kernel[] {
   if (recorder) throw new Error('kernelsOf: already recording');
+  refuseInCapture('kernelsOf');
   // Work held back by real runs goes out first, for real: the recording must not swallow it.
   encodeHeld();
   recorder = new Map();
@@ -309,6 +339,114 @@ export function setDispatchesPerSubmit(dispatches: number): number {
   return previous;
 }
 
+/** The number of the graph being captured (captureGraph), 0 when none. */
+export function capturing(): number {
+  return capture?.id ?? 0;
+}
+
+function refuseInCapture(what: string): void {
+  if (!capture) return;
+  capture.refused ??= `${what} inside captureGraph: a captured step cannot wait for the GPU or read back (replay sends the same work without running the code again)`;
+  throw new Error(`captureGraph: ${capture.refused}`);
+}
+
+/**
+ * @internal Starts listing what is sent to the GPU: held-back work and everything encoded before go
+ * out first, so the capture starts on an empty batch, as each replay does.
+ */
+export function beginCapture(): void {
+  if (capture) throw new Error('captureGraph: already capturing (graphs do not nest)');
+  if (recorder) throw new Error('captureGraph: inside kernelsOf or launchesOf');
+  encodeHeld();
+  flush();
+  capture = { id: ++captures, commands: [], refused: null };
+}
+
+/** @internal Ends the capture: held-back work is encoded and everything submitted. Returns what was sent, or throws what was refused. */
+export function endCapture(): Command[] {
+  const c = capture!;
+  try {
+    if (!c.refused) {
+      encodeHeld();
+      flush();
+    }
+  } finally {
+    capture = null;
+  }
+  if (c.refused) {
+    unpinCommands(c.commands);
+    throw new Error(`captureGraph: ${c.refused}`);
+  }
+  return c.commands;
+}
+
+/** @internal Drops a capture that failed part way (what it encoded was submitted and ran, as eager work). */
+export function abandonCapture(): void {
+  if (capture) unpinCommands(capture.commands);
+  capture = null;
+}
+
+/** @internal Lets go of the uniform buffers that `commands` bind (a graph is disposed). */
+export function unpinCommands(commands: readonly Command[]): void {
+  for (const cmd of commands) {
+    if (cmd.kind !== 'dispatch') continue;
+    const n = pinnedUniforms.get(cmd.uniforms)! - 1;
+    if (n > 0) pinnedUniforms.set(cmd.uniforms, n);
+    else {
+      pinnedUniforms.delete(cmd.uniforms);
+      if (droppedPinned.delete(cmd.uniforms)) retired.push(cmd.uniforms);
+    }
+  }
+}
+
+/**
+ * Runs `fn` now and, when a graph is being captured, again at this point of each replay: host work a
+ * step repeats, such as writing an optimizer's per-step values or drawing a mask (it may upload, not
+ * dispatch). Uploads made by fn are fn's own, not recorded as constants.
+ */
+export function hostStep(fn: () => void): void {
+  if (!capture) return fn();
+  if (inHostStep) return fn();
+  const [before, dispatched] = [flushes, dispatchCount];
+  inHostStep = true;
+  try {
+    fn();
+  } finally {
+    inHostStep = false;
+  }
+  if (dispatchCount !== dispatched) throw new Error('hostStep: the function dispatched GPU work; it may only upload');
+  // A submit fn needed (an upload must not overtake queued work) goes out first at replay too.
+  capture.commands.push({ kind: 'host', fn, flushFirst: flushes !== before });
+}
+
+/** @internal Sends `commands` again, as captured (replay of a graph). */
+export function replayCommands(commands: readonly Command[]): void {
+  if (capture) throw new Error('Graph.replay: inside captureGraph');
+  flush();
+  // The pass, fetched again after anything that may end it (a submit); a new pass has no pipeline set.
+  let pass: GPUComputePassEncoder | null = null;
+  let pipeline: GPUComputePipeline | null = null;
+  for (const c of commands) {
+    if (c.kind === 'dispatch') {
+      if (!pass) [pass, pipeline] = [currentPass(), null];
+      if (c.pipeline !== pipeline) pass.setPipeline((pipeline = c.pipeline));
+      pass.setBindGroup(0, c.group);
+      pass.dispatchWorkgroups(c.x, c.y, c.z);
+      batch!.dispatches++;
+      dispatchCount++;
+      continue;
+    }
+    pass = null;
+    if (c.kind === 'upload') getDevice().gpu.queue.writeBuffer(c.storage.buffer, c.byteOffset, c.data);
+    else if (c.kind === 'flush') flush();
+    else {
+      if (c.flushFirst) flush();
+      c.fn();
+    }
+  }
+  flush();
+}
+
 /** Submits everything encoded so far. */
 export function flush(): void {
   if (!batch) return;
@@ -317,6 +455,7 @@ export function flush(): void {
   gpu.queue.submit([batch.encoder.finish()]);
   batch = null;
   flushes++;
+  if (capture && !inHostStep) capture.commands.push({ kind: 'flush' });
   for (const b of retired) b.destroy();
   retired = [];
 }
@@ -336,6 +475,10 @@ export function upload(storage: Storage, data: ArrayBufferView, byteOffset = 0):
   const { gpu } = getDevice();
   gpu.queue.writeBuffer(storage.buffer, byteOffset, data.buffer, data.byteOffset, data.byteLength);
   storage.writes++;
+  if (capture && !inHostStep) {
+    const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength).slice();
+    capture.commands.push({ kind: 'upload', storage, data: bytes, byteOffset });
+  }
 }
 
 setSubmitQueued(() => flush());
@@ -348,6 +491,7 @@ async function raiseErrors(): Promise<void> {
 
 /** Reads `bytes` from a buffer after all queued work; throws pending compile or validation errors. */
 export async function readback(storage: Storage, byteOffset: number, bytes: number): Promise<ArrayBuffer> {
+  refuseInCapture('reading a tensor back');
   storage.pending?.();
   const { gpu } = getDevice();
   const size = Math.ceil(bytes / 4) * 4;
@@ -367,6 +511,7 @@ export async function readback(storage: Storage, byteOffset: number, bytes: numb
 
 /** Waits until the GPU has finished all submitted work; throws pending errors. */
 export async function sync(): Promise<void> {
+  refuseInCapture('sync');
   await waitIdle();
   await raiseErrors();
   await runPendingTuning({ flushAndWait: waitIdle, gpuTime, maxTimedPasses: MAX_TIMED_PASSES });
@@ -405,6 +550,7 @@ export async function settled<T>(promise: Promise<T>): Promise<T> {
 
 /** Frees every pooled (unused) GPU buffer, like `torch.cuda.empty_cache()`; live tensors stay. */
 export function emptyCache(): void {
+  refuseInCapture('emptyCache');
   flush();
   emptyPool();
   bindGroups.clear();
