@@ -1,0 +1,58 @@
+// `train({ graph: true })` (`tmpose train --graph`): the step from the second on is captured once and
+// replayed, and the run is the eager run, bit for bit: the same logged losses across epochs (masks
+// reseeded per epoch, a learning-rate milestone between them) and the same checkpoint.
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { init } from '@tmpose/tensor';
+import { type TrainOptions, loadCheckpoint, train } from '@tmpose/train';
+
+const data = fileURLToPath(new URL('../../../data/coco-mini', import.meta.url));
+const dirs: string[] = [];
+const tempDir = () => {
+  const d = mkdtempSync(join(tmpdir(), 'tmpose-graph-'));
+  dirs.push(d);
+  return d;
+};
+
+beforeAll(async () => {
+  await init();
+});
+afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+
+// 3 epochs of 3 steps of batch 2; the rate drops after epoch 1.
+const base = (out: string): TrainOptions => ({
+  config: 'tiny', data, out, epochs: 3, batchSize: 2, samplesPerEpoch: 6, workers: 0, logEvery: 1, evalEvery: 0, quiet: true, lr: 5e-3,
+  milestones: [1], seed: 0,
+});
+
+const stepsOf = (out: string) =>
+  readFileSync(join(out, 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { type: string; loss: number; lr: number }).filter((r) => r.type === 'step');
+
+describe('train with a captured step', () => {
+  it('logs the losses and writes the checkpoint of the eager run, bit for bit', async () => {
+    const [eagerOut, graphOut] = [tempDir(), tempDir()];
+    await train(base(eagerOut));
+    await train({ ...base(graphOut), graph: true });
+    const [a, b] = [stepsOf(eagerOut), stepsOf(graphOut)];
+    expect(a).toHaveLength(9);
+    expect(b.map((r) => r.loss)).toEqual(a.map((r) => r.loss));
+    expect(b.map((r) => r.lr)).toEqual(a.map((r) => r.lr));
+    expect(new Set(a.map((r) => r.lr)).size).toBe(2);
+    const [ca, cb] = [await loadCheckpoint(join(eagerOut, 'last.safetensors')), await loadCheckpoint(join(graphOut, 'last.safetensors'))];
+    try {
+      expect(Object.keys(cb.model)).toEqual(Object.keys(ca.model));
+      for (const [name, t] of Object.entries(ca.model)) expect(Array.from(await cb.model[name]!.data()), name).toEqual(Array.from(await t.data()));
+      expect(cb.state).toEqual(ca.state);
+    } finally {
+      ca.dispose();
+      cb.dispose();
+    }
+  });
+
+  it('refuses graph with mixed precision, before any work', async () => {
+    await expect(train({ ...base(tempDir()), precision: 'float16', graph: true })).rejects.toThrow(/graph .* needs float32/);
+  });
+});
