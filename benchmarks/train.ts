@@ -1,14 +1,15 @@
 // Images/s of a full training step — data (the real loader on data/coco-mini, augmentation included),
 // forward, backward, Adam — for `tiny` at batch 8 and 32 and TMPose-B at batch 8 (and 32 with --full),
 // plus the loader alone. `pnpm bench train [--quick] [--full] [--precision f16]`: with --precision f16
-// each configuration runs in float32 and then in mixed precision (autocast + GradScaler). On lavapipe
-// TMPose-B takes minutes.
+// each configuration runs in float32 and then in mixed precision (autocast + GradScaler); with --graph
+// also in float32 with the step captured once and replayed (captureGraph). On lavapipe TMPose-B takes
+// minutes.
 // `pnpm bench train --soak [--steps N] [--run]`: memory over a long run instead (see lib/soak.ts).
 // `pnpm bench train --dispatches [--config C] [--batch N]`: a step's dispatches per kernel (lib/dispatches.ts).
 // `pnpm bench train --losses [...]`: a tmpose-b run's per-step losses on fixed data (lib/losses.ts).
 // `pnpm bench train --encode [--config C] [--batch N] [--steps N]`: a step's CPU encode time (lib/encode.ts).
 import { type ConfigName, createModel, getConfig } from '@tmpose/model';
-import { GradScaler, init, optim, runtimeStats, sync, tensor, tidy } from '@tmpose/tensor';
+import { GradScaler, type Graph, type Tensor, captureGraph, init, optim, runtimeStats, sync, tensor, tidy } from '@tmpose/tensor';
 import { DataLoader, loadCoco } from '@tmpose/train';
 import { fileURLToPath } from 'node:url';
 import { dispatches } from './lib/dispatches.js';
@@ -30,7 +31,7 @@ export async function main(args: string[]): Promise<void> {
   const precisionAt = args.indexOf('--precision');
   const precision = precisionAt >= 0 ? args[precisionAt + 1] : 'f32';
   if (precision !== 'f32' && precision !== 'f16') throw new Error(`bench train: --precision must be f32 or f16, got '${precision}'`);
-  const precisions = precision === 'f16' ? (['f32', 'f16'] as const) : (['f32'] as const);
+  const precisions: ('f32' | 'f16' | 'f32 graph')[] = ['f32', ...(precision === 'f16' ? (['f16'] as const) : []), ...(args.includes('--graph') ? (['f32 graph'] as const) : [])];
   const info = await init();
   console.log(`adapter: ${info.description}`);
   const runs: [ConfigName, number, number][] = [
@@ -51,7 +52,8 @@ export async function main(args: string[]): Promise<void> {
       batchSize: batch,
       seed: 1,
       dropLast: true,
-      samplesPerEpoch: batch * (steps + 1),
+      // A graph run's first step is eager and its second the capture: two replays at least are timed.
+      samplesPerEpoch: batch * ((prec === 'f32 graph' ? Math.max(steps, 3) : steps) + 1),
       cacheImages: true,
       inputSize: [W, H],
       heatmapSize: [config.heatmapSize[1], config.heatmapSize[0]],
@@ -68,13 +70,26 @@ export async function main(args: string[]): Promise<void> {
     const times: number[] = [];
     const perStep: { dispatches: number; bindGroups: number; uniforms: number; encodeMs: number }[] = [];
     t0 = performance.now();
+    // Graph mode: the batches go into the same tensors; the second step is captured, the rest replayed.
+    let statics: [Tensor, Tensor, Tensor] | null = null;
+    let graph: Graph<Tensor> | null = null;
     for await (const b of loader.epoch(1)) {
       const before = runtimeStats();
       const e0 = performance.now();
-      const loss = tidy(() => {
-        const inputs = [tensor(b.images, b.imageShape), tensor(b.targets, b.targetShape), tensor(b.targetWeights, b.weightShape)] as const;
-        return scaler ? mixedBackward(model, scaler, ...inputs) : trainingStep(model, opt, ...inputs);
-      });
+      let loss: Tensor;
+      if (prec === 'f32 graph') {
+        if (statics) [b.images, b.targets, b.targetWeights].forEach((v, i) => statics![i]!.copy_(v));
+        statics ??= [tensor(b.images, b.imageShape), tensor(b.targets, b.targetShape), tensor(b.targetWeights, b.weightShape)];
+        const [x, y, w] = statics;
+        if (graph) graph.replay();
+        else if (times.length) graph = captureGraph(() => trainingStep(model, opt, x, y, w));
+        loss = graph ? graph.outputs : trainingStep(model, opt, x, y, w);
+      } else {
+        loss = tidy(() => {
+          const inputs = [tensor(b.images, b.imageShape), tensor(b.targets, b.targetShape), tensor(b.targetWeights, b.weightShape)] as const;
+          return scaler ? mixedBackward(model, scaler, ...inputs) : trainingStep(model, opt, ...inputs);
+        });
+      }
       const encodeMs = performance.now() - e0;
       if (scaler) {
         // The overflow flag's readback (one per step), then Adam unless a gradient overflowed.
@@ -90,15 +105,19 @@ export async function main(args: string[]): Promise<void> {
         encodeMs,
       });
       await sync();
-      loss.dispose();
+      if (loss !== graph?.outputs) loss.dispose();
       const t1 = performance.now();
       times.push(t1 - t0);
       t0 = t1;
     }
     await loader.close();
+    graph?.dispose();
+    for (const t of statics ?? []) t.dispose();
     model.dispose();
-    const ms = median(times.slice(1)); // the first step compiles pipelines
-    const steady = perStep.slice(1);
+    // The first step compiles pipelines; a graph's second is its capture.
+    const skip = prec === 'f32 graph' ? 2 : 1;
+    const ms = median(times.slice(skip));
+    const steady = perStep.slice(skip);
     const last = steady.at(-1) ?? perStep[0]!;
     rows.push([
       name, `${batch}`, prec, ms.toFixed(0), ((batch * 1000) / ms).toFixed(1), loaderRate.toFixed(0),
@@ -111,4 +130,5 @@ export async function main(args: string[]): Promise<void> {
   console.log('\nA step = data (waited for, prefetched) + forward + backward + Adam; the first step (pipeline compilation) is excluded.');
   console.log('f16: autocast (matmul, conv, attention in float16 with f32 accumulation) + GradScaler on float32 master weights; its CPU encode excludes the overflow readback.');
   console.log('Dispatches, bind groups and uniform buffers created are those of the last step; CPU encode is the time to encode a step before waiting for the GPU.');
+  console.log('f32 graph: the same step captured at the second batch and replayed (captureGraph); its CPU encode is the replay, submit included.');
 }
