@@ -106,7 +106,7 @@ async function readJsonFile(path: string, what: string): Promise<unknown> {
 
 export const commands: Record<string, Command> = {
   train: {
-    summary: 'tmpose train --config tmpose-b --data <COCO | MPII root> --out <run dir> [--pretrained hrnet_w32-36af842e.pth] [--epochs --batch-size --lr --milestones --resume | --overwrite --divergence --precision f32 | f16 | auto --graph ...] [--settings <file.json>]',
+    summary: 'tmpose train --config tmpose-b --data <COCO | MPII root> --out <run dir> [--pretrained hrnet_w32-36af842e.pth] [--epochs --batch-size --lr --milestones --resume | --overwrite --divergence --precision f32 | f16 | auto --no-graph ...] [--settings <file.json>]',
     async run(args) {
       const spec = {
         settings: 'string',
@@ -129,7 +129,7 @@ export const commands: Record<string, Command> = {
         'cache-images': 'boolean',
         pretrained: 'string',
         precision: 'string',
-        graph: 'boolean',
+        'no-graph': 'boolean',
       } as const;
       const { values: flags } = parse(args, spec);
       // A settings file holds the same options as the flags ({"epochs": 300, "batch-size": 32, ...});
@@ -165,7 +165,8 @@ export const commands: Record<string, Command> = {
         cacheImages: Boolean(values['cache-images']),
         pretrained: values.pretrained as string | undefined,
         precision: precisionFlag(values.precision as string | undefined),
-        graph: Boolean(values.graph),
+        // float32 steps are captured and replayed unless --no-graph (the same numbers either way).
+        graph: values['no-graph'] ? false : undefined,
         signal: controller.signal,
       })
         .catch((err: unknown) => {

@@ -81,7 +81,7 @@ export interface TrainOptions {
   /**
    * Capture the training step once, after a first eager one, and replay it (captureGraph): the same
    * numbers, bit for bit, for a fraction of the CPU time per step. float32 only (mixed precision reads
-   * the overflow flag back at every step).
+   * the overflow flag back at every step); the default there, false to run every step eagerly.
    */
   graph?: boolean;
 }
@@ -210,6 +210,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   // Disabled in float32: scale() and step() pass through, one code path for both precisions.
   const mixed = precision === 'float16';
   if (mixed && options.graph) throw new Error('train: graph (a captured step) needs float32: mixed precision reads the overflow flag back at every step');
+  const useGraph = options.graph ?? !mixed;
   const scaler = new GradScaler({ ...options.gradScaler, enabled: mixed });
   // With `graph`: the batches are written into the same three tensors, and the step from the second on
   // is captured once and replayed.
@@ -278,11 +279,11 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       try {
         for await (const batch of loader.epoch(epoch, from)) {
           let loss: Tensor;
-          if (options.graph && inputs) {
+          if (useGraph && inputs) {
             inputs[0].copy_(batch.images);
             inputs[1].copy_(batch.targets);
             inputs[2].copy_(batch.targetWeights);
-          } else if (options.graph) {
+          } else if (useGraph) {
             inputs = [tensor(batch.images, batch.imageShape), tensor(batch.targets, batch.targetShape), tensor(batch.targetWeights, batch.weightShape)];
           }
           if (graph) {
