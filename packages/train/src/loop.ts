@@ -13,7 +13,7 @@
 // with dynamic loss scaling (GradScaler): a step whose gradients overflow is skipped and the scale halved;
 // the scale and the skipped steps are logged and checkpointed.
 import { type ConfigName, type FileWeights, type ModelConfig, type TMPose, createModel, getConfig, modelWithWeights, readWeights } from '@tmpose/model';
-import { GradScaler, type GradScalerOptions, type Graph, type Precision, type Tensor, autocast, captureGraph, init, io, keep, optim, resolvePrecision, tensor, tidy } from '@tmpose/tensor';
+import { GradScaler, type GradScalerOptions, type Graph, type Precision, type Tensor, autocast, captureGraph, init, io, keep, optim, resolvePrecision, sync, tensor, tidy } from '@tmpose/tensor';
 import {
   type Checkpoint,
   NonFiniteError,
@@ -291,6 +291,8 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
             loss = graph.outputs;
           } else if (inputs && steps > 0) {
             const [x, target, weight] = inputs;
+            // Kernel tuning waits for a sync; the captured step keeps the variants it picks.
+            await sync();
             graph = captureGraph(() => {
               const l = jointsMseLoss(model.forward(x), target, weight);
               l.backward();

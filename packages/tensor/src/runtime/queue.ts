@@ -423,6 +423,17 @@ export function hostStep(fn: () => void): void {
 export function replayCommands(commands: readonly Command[]): void {
   if (capture) throw new Error('Graph.replay: inside captureGraph');
   flush();
+  try {
+    encodeReplay(commands);
+  } catch (err) {
+    // A host step threw: what this replay encoded since its last submit is dropped, not sent half done.
+    batch = null;
+    throw err;
+  }
+  flush();
+}
+
+function encodeReplay(commands: readonly Command[]): void {
   // The pass, fetched again after anything that may end it (a submit); a new pass has no pipeline set.
   let pass: GPUComputePassEncoder | null = null;
   let pipeline: GPUComputePipeline | null = null;
@@ -444,7 +455,6 @@ export function replayCommands(commands: readonly Command[]): void {
       c.fn();
     }
   }
-  flush();
 }
 
 /** Submits everything encoded so far. */
