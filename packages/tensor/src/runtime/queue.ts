@@ -31,6 +31,8 @@ let nextParamId = 1;
 // Param buffers dropped from the cache; destroyed after the next submit, since queued work may use them.
 let retired: GPUBuffer[] = [];
 let flushes = 0;
+// CPU time spent finishing and submitting command buffers (the driver records the commands then).
+let submitMs = 0;
 let dispatchCount = 0;
 let bindGroupsCreated = 0;
 let uniformsCreated = 0;
@@ -461,8 +463,10 @@ function encodeReplay(commands: readonly Command[]): void {
 export function flush(): void {
   if (!batch) return;
   const { gpu } = getDevice();
+  const t0 = performance.now();
   batch.pass?.end();
   gpu.queue.submit([batch.encoder.finish()]);
+  submitMs += performance.now() - t0;
   batch = null;
   flushes++;
   if (capture && !inHostStep) capture.commands.push({ kind: 'flush' });
@@ -567,9 +571,10 @@ export function emptyCache(): void {
 }
 
 /**
- * Counters of the runtime: dispatches encoded, submits, bind groups and uniform buffers created (all
- * since start), and the bind groups and pipelines cached now. A steady training loop creates none.
+ * Counters of the runtime: dispatches encoded, submits and the CPU milliseconds they took, bind groups
+ * and uniform buffers created (all since start), and the bind groups and pipelines cached now. A
+ * steady training loop creates none.
  */
-export function runtimeStats(): { dispatches: number; flushes: number; bindGroupsCreated: number; uniformsCreated: number; bindGroups: number; pipelines: number } {
-  return { dispatches: dispatchCount, flushes, bindGroupsCreated, uniformsCreated, bindGroups: bindGroups.size, pipelines: pipelineCount() };
+export function runtimeStats(): { dispatches: number; flushes: number; submitMs: number; bindGroupsCreated: number; uniformsCreated: number; bindGroups: number; pipelines: number } {
+  return { dispatches: dispatchCount, flushes, submitMs, bindGroupsCreated, uniformsCreated, bindGroups: bindGroups.size, pipelines: pipelineCount() };
 }
