@@ -3,7 +3,7 @@
 // from the model's own generator at each replay, as an eager step draws them, and the inputs reach the
 // graph through copy_.
 import { beforeAll, describe, expect, it } from 'vitest';
-import { type Tensor, captureGraph, init, keep, optim, randn, tidy } from '@tmpose/tensor';
+import { type Tensor, captureGraph, init, keep, noGrad, optim, randn, tidy } from '@tmpose/tensor';
 import { createModel, getConfig } from '@tmpose/model';
 import { jointsMseLoss } from '@tmpose/train';
 
@@ -74,5 +74,22 @@ describe('captureGraph on tiny', () => {
     expect(eager.indices[1]).not.toEqual(eager.indices[2]);
     expect(replayed.step).toBe(STEPS);
     replayed.state.forEach((v, i) => expect(v, `state tensor ${i}`).toEqual(eager.state[i]));
+  });
+
+  it('an eval forward captured and replayed on new images gives the eager heatmaps, bit for bit', async () => {
+    const config = getConfig('tiny');
+    const [H, W] = config.imageSize;
+    const model = createModel(config, { seed: 2 }).eval();
+    const x = randn([B, 3, H, W], { seed: 40 });
+    const graph = captureGraph(() => noGrad(() => model.forward(x)));
+    for (const seed of [41, 42]) {
+      tidy(() => x.copy_(randn([B, 3, H, W], { seed })));
+      graph.replay();
+      const replayed = Array.from(await graph.outputs.data());
+      const eager = tidy(() => noGrad(() => model.forward(x)));
+      expect(replayed).toEqual(Array.from(await eager.data()));
+      eager.dispose();
+    }
+    for (const t of [graph, x, model]) t.dispose();
   });
 });
