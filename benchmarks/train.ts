@@ -1,9 +1,9 @@
 // Images/s of a full training step — data (the real loader on data/coco-mini, augmentation included),
 // forward, backward, Adam — for `tiny` at batch 8 and 32 and TMPose-B at batch 8 (and 32 with --full),
 // plus the loader alone. `pnpm bench train [--quick] [--full] [--precision f16]`: with --precision f16
-// each configuration runs in float32 and then in mixed precision (autocast + GradScaler); with --graph
-// also in float32 with the step captured once and replayed (captureGraph). On lavapipe TMPose-B takes
-// minutes.
+// each configuration runs in float32 and then in mixed precision (autocast + GradScaler). Each also
+// runs in float32 with the step captured once and replayed (captureGraph, as `tmpose train` trains;
+// --no-graph leaves that row out). On lavapipe TMPose-B takes minutes.
 // `pnpm bench train --soak [--steps N] [--run]`: memory over a long run instead (see lib/soak.ts).
 // `pnpm bench train --dispatches [--config C] [--batch N]`: a step's dispatches per kernel (lib/dispatches.ts).
 // `pnpm bench train --losses [...]`: a tmpose-b run's per-step losses on fixed data (lib/losses.ts).
@@ -31,7 +31,7 @@ export async function main(args: string[]): Promise<void> {
   const precisionAt = args.indexOf('--precision');
   const precision = precisionAt >= 0 ? args[precisionAt + 1] : 'f32';
   if (precision !== 'f32' && precision !== 'f16') throw new Error(`bench train: --precision must be f32 or f16, got '${precision}'`);
-  const precisions: ('f32' | 'f16' | 'f32 graph')[] = ['f32', ...(precision === 'f16' ? (['f16'] as const) : []), ...(args.includes('--graph') ? (['f32 graph'] as const) : [])];
+  const precisions: ('f32' | 'f16' | 'f32 graph')[] = ['f32', ...(precision === 'f16' ? (['f16'] as const) : []), ...(args.includes('--no-graph') ? [] : (['f32 graph'] as const))];
   const info = await init();
   console.log(`adapter: ${info.description}`);
   const runs: [ConfigName, number, number][] = [
