@@ -96,20 +96,28 @@ async function finish(net: nn.Sequential, opt: optim.Adam, evalOuts: number[][],
   return { losses, params, state, steps, evalOuts };
 }
 
+/** Step s's inputs and learning rate, set in place, as a loop over batches with a scheduler sets them. */
+function prepare(s: number, opt: optim.Adam, x: Tensor, y: Tensor): void {
+  const [xs, ys] = inputs(s);
+  x.copy_(xs);
+  y.copy_(ys);
+  opt.lr = lrAt(s);
+}
+
+/** Step s run eagerly: its loss, then an eval forward. */
+async function eagerStep(s: number, net: nn.Sequential, opt: optim.Adam, x: Tensor, y: Tensor, losses: number[], evalOuts: number[][]): Promise<void> {
+  prepare(s, opt, x, y);
+  const loss = tidy(() => keep(step(net, opt, x, y)));
+  losses.push(await loss.item());
+  loss.dispose();
+  evalOuts.push(await evalForward(net, x));
+}
+
 async function eager(): Promise<Run> {
   manualSeed(5);
   const { net, opt, x, y } = setup();
   const [losses, evalOuts]: [number[], number[][]] = [[], []];
-  for (let s = 0; s < STEPS; s++) {
-    const [xs, ys] = inputs(s);
-    x.copy_(xs);
-    y.copy_(ys);
-    opt.lr = lrAt(s);
-    const loss = tidy(() => keep(step(net, opt, x, y)));
-    losses.push(await loss.item());
-    loss.dispose();
-    evalOuts.push(await evalForward(net, x));
-  }
+  for (let s = 0; s < STEPS; s++) await eagerStep(s, net, opt, x, y, losses, evalOuts);
   const run = await finish(net, opt, evalOuts, losses);
   for (const t of [net, opt, x, y]) t.dispose();
   return run;
@@ -134,20 +142,8 @@ describe('captureGraph', () => {
     const { net, opt, x, y } = setup();
     const [losses, evalOuts]: [number[], number[][]] = [[], []];
     // Step 0 runs eagerly (the optimizer makes its state), step 1 is captured (and runs), the rest replay.
-    for (const s of [0]) {
-      const [xs, ys] = inputs(s);
-      x.copy_(xs);
-      y.copy_(ys);
-      opt.lr = lrAt(s);
-      const loss = tidy(() => keep(step(net, opt, x, y)));
-      losses.push(await loss.item());
-      loss.dispose();
-      evalOuts.push(await evalForward(net, x));
-    }
-    const [xs, ys] = inputs(1);
-    x.copy_(xs);
-    y.copy_(ys);
-    opt.lr = lrAt(1);
+    await eagerStep(0, net, opt, x, y, losses, evalOuts);
+    prepare(1, opt, x, y);
     const before = runtimeStats();
     const graph = captureGraph(() => step(net, opt, x, y));
     const captured = runtimeStats().dispatches - before.dispatches;
@@ -158,10 +154,7 @@ describe('captureGraph', () => {
     // buffer of the graph's handed to one of them would spoil the results.
     const squatters = [N * C * H * W, N * F * H * W, N * 3 * H * W, F, 64, 1].map((n) => full([n], NaN));
     for (let s = 2; s < STEPS; s++) {
-      const [xs, ys] = inputs(s);
-      x.copy_(xs);
-      y.copy_(ys);
-      opt.lr = lrAt(s);
+      prepare(s, opt, x, y);
       const stats = runtimeStats();
       graph.replay();
       const after = runtimeStats();

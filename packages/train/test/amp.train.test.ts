@@ -2,27 +2,21 @@
 // GradScaler on float32 master weights) follows the float32 loss curve, loss scaling recovers from
 // overflows forced mid-run (a scale that doubles every 3 good steps from 2^20 until the float16 backward
 // overflows), and the checkpoint carries the scaler's state.
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { GradScaler, init, optim } from '@tmpose/tensor';
 import { createModel } from '@tmpose/model';
 import { type TrainOptions, loadCheckpoint, train } from '@tmpose/train';
+import { tempDirs } from './disk.js';
 
 const data = fileURLToPath(new URL('../../../data/coco-mini', import.meta.url));
-const dirs: string[] = [];
-const tempDir = () => {
-  const d = mkdtempSync(join(tmpdir(), 'tmpose-amp-'));
-  dirs.push(d);
-  return d;
-};
+const tempDir = tempDirs('amp');
 
 beforeAll(async () => {
   await init();
 });
-afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
 
 // 40 steps of batch 4 (5 epochs of 32 samples), as `pnpm demo` trains but shorter.
 const base = (out: string): TrainOptions => ({

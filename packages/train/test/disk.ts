@@ -1,7 +1,7 @@
-// A small tmpfs for full-disk tests, shared by the train and CLI tests. Mounting needs root (as in CI);
+// Temporary folders for a test file, and a small tmpfs for full-disk tests, shared by the train and CLI tests. Mounting needs root (as in CI);
 // elsewhere `smallDisk` returns null and those cases are skipped.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll } from 'vitest';
@@ -22,4 +22,15 @@ export function smallDisk(size: string): string | null {
 export function fillDisk(root: string, free: number): void {
   const avail = Number(execFileSync('df', ['-B1', '--output=avail', root], { encoding: 'utf8' }).trim().split('\n').at(-1));
   writeFileSync(join(root, 'filler'), new Uint8Array(Math.max(0, avail - free)));
+}
+
+/** A maker of temporary folders (`tmpose-<name>-*`), all removed after the test file. */
+export function tempDirs(name: string): () => string {
+  const made: string[] = [];
+  afterAll(() => made.forEach((d) => rmSync(d, { recursive: true, force: true })));
+  return () => {
+    const d = mkdtempSync(join(tmpdir(), `tmpose-${name}-`));
+    made.push(d);
+    return d;
+  };
 }

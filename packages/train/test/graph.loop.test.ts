@@ -1,26 +1,21 @@
 // `train()` in float32 captures the step from the second on once and replays it (`graph`, the default;
-// `tmpose train --no-graph` turns it off), and the run is the eager run, bit for bit: the same logged losses across epochs (masks
-// reseeded per epoch, a learning-rate milestone between them) and the same checkpoint.
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+// `tmpose train --no-graph` turns it off), and the run is the eager run, bit for bit: the same logged
+// losses across epochs (masks reseeded per epoch, a learning-rate milestone between them) and the same
+// checkpoint.
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { init } from '@tmpose/tensor';
 import { type TrainOptions, loadCheckpoint, train } from '@tmpose/train';
+import { tempDirs } from './disk.js';
 
 const data = fileURLToPath(new URL('../../../data/coco-mini', import.meta.url));
-const dirs: string[] = [];
-const tempDir = () => {
-  const d = mkdtempSync(join(tmpdir(), 'tmpose-graph-'));
-  dirs.push(d);
-  return d;
-};
+const tempDir = tempDirs('graph');
 
 beforeAll(async () => {
   await init();
 });
-afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
 
 // 3 epochs of 3 steps of batch 2; the rate drops after epoch 1.
 const base = (out: string): TrainOptions => ({
