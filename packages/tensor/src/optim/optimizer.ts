@@ -143,6 +143,14 @@ export abstract class Optimizer<H extends Hyper> {
 
   /** Updates every parameter that has a gradient (those without one are skipped, as in PyTorch). */
   step(): void {
+    // Checked before any step is counted: a replay would make the state again, zeros and all.
+    if (capturing()) {
+      for (const p of this.paramGroups.flatMap((g) => g.params)) {
+        if (p.grad && !this.state.has(p)) {
+          throw new Error(`${this.name}.step: a ${fmt(p.shape)} parameter's state would be made inside captureGraph, and every replay would make it again; run one step before capturing`);
+        }
+      }
+    }
     const updates: Update<H>[] = [];
     const values: number[] = [];
     const known = new Map<string, number>();
@@ -158,9 +166,6 @@ export abstract class Optimizer<H extends Hyper> {
         if (grad.dtype !== 'float32') throw new Error(`${this.name}.step: the gradient of a ${fmt(p.shape)} parameter is ${grad.dtype}, not float32`);
         let state = this.state.get(p);
         if (!state) {
-          if (capturing()) {
-            throw new Error(`${this.name}.step: a ${fmt(p.shape)} parameter's state would be made inside captureGraph, and every replay would make it again; run one step before capturing`);
-          }
           state = { step: 0, tensors: {} };
           this.state.set(p, state);
         }
