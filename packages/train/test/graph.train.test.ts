@@ -1,11 +1,15 @@
 // A captured training step (captureGraph) replayed trains `tiny` exactly as running the step's code
 // does: the same losses, weights, batch norm statistics and Adam state, bit for bit. The masks are drawn
 // from the model's own generator at each replay, as an eager step draws them, and the inputs reach the
-// graph through copy_.
+// graph through copy_. Captured eval forwards (alone, and in predictDataset) give the eager heatmaps.
 import { beforeAll, describe, expect, it } from 'vitest';
-import { type Tensor, captureGraph, init, keep, noGrad, optim, randn, tidy } from '@tmpose/tensor';
+import { type Tensor, captureGraph, init, keep, noGrad, optim, randn, tensor, tidy } from '@tmpose/tensor';
 import { createModel, getConfig } from '@tmpose/model';
-import { jointsMseLoss } from '@tmpose/train';
+import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { type HeatmapSource, flipImages, jointsMseLoss, loadCoco, predictDataset, predictFromHeatmaps } from '@tmpose/train';
+
+const data = fileURLToPath(new URL('../../../data/coco-mini', import.meta.url));
 
 beforeAll(async () => {
   await init();
@@ -91,5 +95,24 @@ describe('captureGraph on tiny', () => {
       eager.dispose();
     }
     for (const t of [graph, x, model]) t.dispose();
+  });
+
+  it('predictDataset (forwards captured per batch shape and replayed) predicts what eager forwards predict, flip test included', async () => {
+    const dataset = await loadCoco({ annotationFile: join(data, 'test_coco.json'), imageRoot: data });
+    const model = createModel('tiny', { seed: 3 }).eval();
+    const eagerSource: HeatmapSource = async (batch, flipped) => {
+      const out = tidy(() => noGrad(() => model.forward(tensor(flipped ? flipImages(batch.images, batch.imageShape) : batch.images, batch.imageShape))));
+      const data = (await out.data()) as Float32Array;
+      out.dispose();
+      return { data, shape: out.shape as [number, number, number, number] };
+    };
+    // 12 people in batches of 5: the first batch eager, its flipped half captured, then replays, and
+    // the last batch of 2 (another shape) eager, then captured for its flipped half.
+    const options = { batchSize: 5, flip: true, workers: 0 };
+    const captured = await predictDataset(model, dataset, options);
+    const eager = await predictFromHeatmaps(dataset, eagerSource, { ...options, imageSize: model.config.imageSize, heatmapSize: model.config.heatmapSize });
+    expect(captured).toHaveLength(12);
+    expect(captured).toEqual(eager);
+    model.dispose();
   });
 });
