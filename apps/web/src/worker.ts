@@ -1,7 +1,7 @@
 // The model's worker: owns the WebGPU device and the model, so that the page stays responsive while the
 // model runs or trains. Requests run one at a time in arrival order; `stop` is read at once (it asks a
 // running training to end after its current step). See protocol.ts for the messages.
-import { type TMPose, countParams, createModel, estimatePoses, loadModel, weightsMetadata } from '@tmpose/model';
+import { CapturedForwards, type TMPose, countParams, createModel, estimatePoses, loadModel, weightsMetadata } from '@tmpose/model';
 import { init, io } from '@tmpose/tensor';
 import type { FromWorker, ModelInfo, Replies, Request, ToWorker, TrainProgress } from './protocol.js';
 import { type TrainingData, loadSampleData, trainOnSample } from './training.js';
@@ -13,6 +13,10 @@ interface WorkerScope {
 const scope = globalThis as unknown as WorkerScope;
 
 let model: TMPose | null = null;
+// The model's eval forwards, captured per crop batch shape and replayed: a camera's frames run one
+// replayed forward each. Made anew when the model or the buffers of its weights change (training
+// flattens them).
+let forwards: CapturedForwards | null = null;
 /** Where the model's weights came from (a file, or the seed of an untrained one), and the file's name. */
 let source = { origin: '', seeded: false, fileName: '' };
 /** Steps trained here since the model was made or loaded. */
@@ -28,6 +32,8 @@ function describe(m: TMPose): ModelInfo {
 }
 
 function replace(next: TMPose, origin: string, seeded: boolean, fileName = origin): ModelInfo {
+  forwards?.dispose();
+  forwards = null;
   model?.dispose();
   model = next;
   model.eval();
@@ -83,7 +89,9 @@ async function handle(request: Request, progress: (p: TrainProgress) => void): P
       const { image, options } = request;
       try {
         const current = ready();
+        forwards ??= new CapturedForwards(current);
         const result = await estimatePoses(current, image, {
+          forwards,
           boxes: options.boxes ?? undefined,
           keep: options.keep,
           sampler: options.sampler,
@@ -97,6 +105,8 @@ async function handle(request: Request, progress: (p: TrainProgress) => void): P
     }
     case 'train': {
       const current = ready();
+      forwards?.dispose();
+      forwards = null;
       stopRequested = false;
       const [H, W] = current.config.imageSize;
       if (!sample || sample.aspectRatio !== W / H) sample = await loadSampleData([H, W]);

@@ -108,6 +108,7 @@ export {
   type PoseResult,
   type TokenGrid,
 } from './pose/estimate.js';
+export { CapturedForwards } from './pose/forwards.js';
 export {
   COCO_SKELETON,
   MPII_SKELETON,

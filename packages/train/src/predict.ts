@@ -2,8 +2,7 @@
 // the flip test), DARK decoding, and the inverse affine back to image pixels. The heatmaps come through
 // a `HeatmapSource`, so the same pipeline runs on heatmaps made elsewhere (the tests feed it heatmaps
 // rendered from the ground truth).
-import { COCO_FLIP_PAIRS, MPII_FLIP_PAIRS, type TMPose, flipTestAverage, getFinalPreds } from '@tmpose/model';
-import { type Graph, type Tensor, captureGraph, noGrad, tensor, tidy } from '@tmpose/tensor';
+import { COCO_FLIP_PAIRS, CapturedForwards, MPII_FLIP_PAIRS, type TMPose, flipTestAverage, getFinalPreds } from '@tmpose/model';
 import type { PoseDataset } from './data/dataset.js';
 import { type Batch, DataLoader } from './data/loader.js';
 import type { TopDownPrediction } from './eval/rescore.js';
@@ -99,42 +98,17 @@ export async function predictFromHeatmaps(dataset: PoseDataset, source: HeatmapS
 
 /**
  * The model as a heatmap source (eval mode is the caller's business): the flipped crops are the mirrored
- * input. Batches of one shape run one forward captured at the shape's second batch (after the first
- * has let kernel tuning pick) and replayed (captureGraph): the same heatmaps, a fraction of the CPU time
- * per batch. `dispose()` frees the captured forwards.
+ * input. Batches of one shape run one forward captured at the shape's second batch and replayed
+ * (CapturedForwards): the same heatmaps, a fraction of the CPU time per batch. `dispose()` frees them.
  */
 export function modelHeatmaps(model: TMPose, options: Pick<PredictOptions, 'keep' | 'seed'> = {}): HeatmapSource & { dispose(): void } {
-  const forward = (x: Tensor) => noGrad(() => model.forward(x, { keep: options.keep, seed: options.seed }));
-  // Per input shape: the batches seen, then the input tensor and the forward captured on it.
-  const seen = new Map<string, number>();
-  const graphs = new Map<string, { x: Tensor; graph: Graph<Tensor> }>();
+  const forwards = new CapturedForwards(model);
   const source = async (batch: Batch, flipped: boolean): Promise<Heatmaps> => {
     const images = flipped ? flipImages(batch.images, batch.imageShape) : batch.images;
-    const key = batch.imageShape.join(',');
-    let captured = graphs.get(key);
-    if (captured) {
-      captured.x.copy_(images);
-      captured.graph.replay();
-    } else if (seen.has(key)) {
-      const x = tensor(images, batch.imageShape);
-      captured = { x, graph: captureGraph(() => forward(x)) };
-      graphs.set(key, captured);
-    }
-    seen.set(key, (seen.get(key) ?? 0) + 1);
-    const out = captured?.graph.outputs ?? tidy(() => forward(tensor(images, batch.imageShape)));
-    const data = (await out.data()) as Float32Array;
-    const shape = out.shape as [number, number, number, number];
-    if (!captured) out.dispose();
-    return { data, shape };
+    const { data, shape } = await forwards.heatmaps(images, batch.imageShape, { keep: options.keep, seed: options.seed });
+    return { data, shape: shape as Heatmaps['shape'] };
   };
-  const dispose = () => {
-    for (const { x, graph } of graphs.values()) {
-      graph.dispose();
-      x.dispose();
-    }
-    graphs.clear();
-  };
-  return Object.assign(source, { dispose });
+  return Object.assign(source, { dispose: () => forwards.dispose() });
 }
 
 /** Runs `model` (in eval mode) over `dataset`: `predictFromHeatmaps` with the model's heatmaps. */

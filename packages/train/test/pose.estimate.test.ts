@@ -7,6 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Tensor, init, memory, noGrad, tensor, tidy } from '@tmpose/tensor';
 import {
   COCO_FLIP_PAIRS,
+  CapturedForwards,
+  type EstimateOptions,
   type TMPose,
   createModel,
   estimatePoses,
@@ -104,6 +106,31 @@ describe('estimatePoses equals the CPU-crop path exactly', () => {
     const some = await estimatePoses(model, image, { boxes: BOXES, flip: true, scoreThreshold: scores[2] });
     expect(some.people.map((p) => p.score)).toEqual(fromRgb.people.map((p) => p.score).filter((s) => s >= scores[2]!));
     expect(memory().liveTensors).toBe(before);
+  });
+
+  it('through CapturedForwards (a camera stream: each shape captured at its second call, then replayed) the results of eager calls; freed on dispose', async () => {
+    const before = memory().liveTensors;
+    const forwards = new CapturedForwards(model);
+    // Two frames of one shape with the flip test (the second call captures), then masked calls whose
+    // options make more captured forwards than are kept (4): the least recently used go.
+    const calls: EstimateOptions[] = [
+      { boxes: BOXES, flip: true, batchSize: 2 },
+      { boxes: BOXES, flip: true, batchSize: 2 },
+      ...[0.3, 0.4, 0.5, 0.6, 0.3].flatMap((keep) => [{ boxes: BOXES.slice(0, 2), keep, seed: 4 }, { boxes: BOXES.slice(0, 2), keep, seed: 4 }]),
+    ];
+    for (const options of calls) {
+      const eager = await estimatePoses(model, image, options);
+      const captured = await estimatePoses(model, image, { ...options, forwards });
+      expect(captured.people).toEqual(eager.people);
+      expect(captured.keptTokens).toEqual(eager.keptTokens);
+    }
+    expect(forwards.size).toBe(4);
+    forwards.dispose();
+    expect(forwards.size).toBe(0);
+    expect(memory().liveTensors).toBe(before);
+    const other = createModel('tiny', { seed: 4 });
+    await expect(estimatePoses(model, image, { forwards: new CapturedForwards(other) })).rejects.toThrow(/options.forwards were made for another model/);
+    other.dispose();
   });
 
   it('bad input is one clear error', async () => {

@@ -9,6 +9,7 @@ import { COCO_FLIP_PAIRS, MPII_FLIP_PAIRS, flipTestAverage, getFinalPreds } from
 import type { Sampler } from '../maskers.js';
 import type { ForwardOptions, TMPose } from '../tmpose.js';
 import { xywhToCenterScale } from './crop.js';
+import type { CapturedForwards } from './forwards.js';
 import { type PoseSource, sourcePixels } from './source.js';
 
 /** A person box in pixels: [x, y, width, height]. */
@@ -29,6 +30,11 @@ export interface EstimateOptions {
   batchSize?: number;
   /** People whose score (their keypoints' mean score) is below this are left out (default: none). */
   scoreThreshold?: number;
+  /**
+   * Run the model through these captured forwards (of the same model): for a stream of pictures, such
+   * as a camera's frames, each batch shape's forward is captured once and replayed. The same results.
+   */
+  forwards?: CapturedForwards;
 }
 
 export interface Person {
@@ -78,7 +84,11 @@ interface Heatmaps {
 }
 
 /** The heatmaps of a batch of crops [B, 3, H, W], read back. */
-async function heatmaps(model: TMPose, crops: Tensor, options: ForwardOptions): Promise<Heatmaps> {
+async function heatmaps(model: TMPose, crops: Tensor, options: ForwardOptions, forwards: CapturedForwards | undefined): Promise<Heatmaps> {
+  if (forwards) {
+    const { data, shape } = await forwards.heatmaps(crops, crops.shape, options);
+    return { data, shape: shape as [number, number, number, number], kept: model.lastIndices };
+  }
   const y = noGrad(() => tidy(() => model.forward(crops, options)));
   try {
     const data = (await y.data()) as Float32Array;
@@ -99,6 +109,7 @@ async function cropHeatmaps(
   flip: boolean,
   forward: ForwardOptions,
   timings: PoseResult['timings'],
+  forwards: CapturedForwards | undefined,
 ): Promise<Heatmaps> {
   const [H, W] = model.config.imageSize;
   const inputs: Tensor[] = [];
@@ -109,10 +120,10 @@ async function cropHeatmaps(
     await sync();
     timings.cropMs += performance.now() - t;
     t = performance.now();
-    const plain = await heatmaps(model, inputs[0]!, forward);
+    const plain = await heatmaps(model, inputs[0]!, forward, forwards);
     if (flip) {
       const pairs = model.config.numJoints === 16 ? MPII_FLIP_PAIRS : COCO_FLIP_PAIRS;
-      plain.data = flipTestAverage(plain.data, (await heatmaps(model, inputs[1]!, forward)).data, plain.shape, pairs);
+      plain.data = flipTestAverage(plain.data, (await heatmaps(model, inputs[1]!, forward, forwards)).data, plain.shape, pairs);
     }
     timings.modelMs += performance.now() - t;
     return plain;
@@ -138,6 +149,8 @@ export async function estimatePoses(model: TMPose, source: PoseSource, options: 
   const forward: ForwardOptions = { keep: options.keep, sampler: options.sampler, seed: options.seed };
   const people: Person[] = [];
   const kept: (number[] | null)[] = [];
+  const forwards = options.forwards;
+  if (forwards && forwards.model !== model) throw new Error('estimatePoses: options.forwards were made for another model');
   const wasTraining = model.training;
   model.eval();
   try {
@@ -145,7 +158,7 @@ export async function estimatePoses(model: TMPose, source: PoseSource, options: 
       const batch = boxes.slice(first, first + chunk);
       const crops = batch.map(([x, y, w, h]) => xywhToCenterScale(x, y, w, h, W / H));
       const matrices = crops.map((c) => getAffineTransform(c.center, c.scale, 0, [W, H]));
-      const plain = await cropHeatmaps(model, image, matrices, options.flip === true, forward, timings);
+      const plain = await cropHeatmaps(model, image, matrices, options.flip === true, forward, timings, forwards);
       const t = performance.now();
       const { preds, maxvals } = getFinalPreds(plain.data, plain.shape, crops.map((c) => c.center), crops.map((c) => c.scale));
       const J = plain.shape[1];
