@@ -6,7 +6,7 @@
 // machine. The first step (pipeline compiles) is left out of the medians. Then the same step is
 // captured once (captureGraph) and replayed: a replay's CPU time is the driver's encoding alone.
 import { type ConfigName, createModel, getConfig } from '@tmpose/model';
-import { captureGraph, init, keep, optim, randn, runtimeStats, setDispatchesPerSubmit, sync, tensor, tidy } from '@tmpose/tensor';
+import { captureGraph, init, keep, noGrad, optim, randn, runtimeStats, setDispatchesPerSubmit, sync, tensor, tidy } from '@tmpose/tensor';
 import { jointsMseLoss } from '@tmpose/train';
 
 function option(args: string[], name: string, fallback: string): string {
@@ -75,6 +75,28 @@ export async function encode(args: string[]): Promise<void> {
   const graphDispatches = graph.dispatches;
   const loss = await graph.outputs.item();
   graph.dispose();
+  // Inference: an eval forward's encode, eager and replayed (as CapturedForwards runs a camera's frames).
+  model.eval();
+  const forward = () => noGrad(() => model.forward(images));
+  const eagerForwards: number[] = [];
+  for (let s = 0; s <= steps; s++) {
+    const t0 = performance.now();
+    const out = tidy(forward);
+    eagerForwards.push(performance.now() - t0);
+    await sync();
+    out.dispose();
+  }
+  const inference = captureGraph(forward);
+  await sync();
+  const replayedForwards: number[] = [];
+  for (let s = 0; s < steps; s++) {
+    const [t0, before] = [performance.now(), runtimeStats().submitMs];
+    inference.replay();
+    replayedForwards.push(performance.now() - t0 - (runtimeStats().submitMs - before));
+    await sync();
+  }
+  const forwardDispatches = inference.dispatches;
+  inference.dispose();
   for (const t of [images, targets, weights, model, opt]) t.dispose();
   const steady = rows.slice(1);
   const ms = (k: 'forward' | 'backward' | 'optimizer') => median(steady.map((r) => r[k]));
@@ -88,4 +110,6 @@ export async function encode(args: string[]): Promise<void> {
   const encodeOnly = median(replays.map((r, i) => r - submits[i]!));
   console.log(`captured (captureGraph, ${captureMs.toFixed(0)} ms to capture) and replayed, CPU time per replay (median of ${replays.length}):`);
   console.log(`  encode ${encodeOnly.toFixed(1)} ms for ${graphDispatches} dispatches (${((encodeOnly * 1000) / graphDispatches).toFixed(1)} µs each; ×${(total / encodeOnly).toFixed(1)} less than eager), with its submit ${median(replays).toFixed(1)} ms; last loss ${loss.toPrecision(6)}`);
+  const [eagerForward, replayedForward] = [median(eagerForwards.slice(1)), median(replayedForwards)];
+  console.log(`eval forward (${forwardDispatches} dispatches), CPU encode: eager ${eagerForward.toFixed(1)} ms, replayed ${replayedForward.toFixed(1)} ms (×${(eagerForward / replayedForward).toFixed(1)})`);
 }
