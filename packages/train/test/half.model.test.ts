@@ -2,14 +2,15 @@
 // their tensors); a seeded tmpose-b forward in float16 against float32 on a crop of a bundled photo;
 // the bundled trained tiny (data/weights/tiny-coco-mini.safetensors) in float16 gives the same argmax
 // keypoints as in float32 on every annotated person of the photo (an untrained model's flat heatmaps
-// make argmax ill-conditioned); an f16 export is about half the f32 one and loads into a float32 model.
+// make argmax ill-conditioned), and captured and replayed gives its eager heatmaps; an f16 export is about
+// half the f32 one and loads into a float32 model.
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Tensor, init, nn, noGrad, tensor, tidy } from '@tmpose/tensor';
-import { type TMPose, createModel, getAffineTransform, loadModel, warpAffine, xywhToCenterScale } from '@tmpose/model';
+import { CapturedForwards, type TMPose, createModel, getAffineTransform, loadModel, warpAffine, xywhToCenterScale } from '@tmpose/model';
 import { type DecodedImage, exportWeights, readImage } from '@tmpose/train';
 
 const photo = fileURLToPath(new URL('../../../data/coco-mini/000000197388.jpg', import.meta.url));
@@ -117,6 +118,24 @@ describe('float16 inference', () => {
       model.dispose();
     }
   }, 60_000);
+
+  it('the float16 trained tiny through CapturedForwards (captured at the second call, then replayed) gives its eager heatmaps, bit for bit', async () => {
+    const model = (await loadModel(trainedTiny)).to('float16');
+    const forwards = new CapturedForwards(model);
+    try {
+      model.eval();
+      for (const boxes of [BOXES.slice(0, 2), BOXES.slice(2, 4), BOXES.slice(3, 5)]) {
+        const input = crops(model, boxes);
+        const eager = await heatmaps(model, input);
+        const captured = await forwards.heatmaps(input.data, input.shape);
+        expect(captured.data).toEqual(eager.data);
+      }
+      expect(forwards.size).toBe(1);
+    } finally {
+      forwards.dispose();
+      model.dispose();
+    }
+  });
 
   it('an f16 export is about half the f32 one and loads into a float32 model', async () => {
     const model = await loadModel(trainedTiny);
