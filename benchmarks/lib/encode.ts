@@ -7,7 +7,7 @@
 // captured once (captureGraph) and replayed: a replay's CPU time is the driver's encoding alone.
 import { type ConfigName, createModel, getConfig } from '@tmpose/model';
 import { captureGraph, init, keep, noGrad, optim, randn, runtimeStats, setDispatchesPerSubmit, sync, tensor, tidy } from '@tmpose/tensor';
-import { jointsMseLoss } from '@tmpose/train';
+import { jointsMseLoss, trainingStep } from '@tmpose/train';
 
 function option(args: string[], name: string, fallback: string): string {
   const at = args.indexOf(name);
@@ -53,15 +53,8 @@ export async function encode(args: string[]): Promise<void> {
     rows.push({ forward: t1 - t0, backward: t2 - t1, optimizer: t3 - t2, dispatches: after.dispatches - before.dispatches, bindGroups: after.bindGroupsCreated - before.bindGroupsCreated });
   }
   // The same step captured once and replayed (captureGraph): the CPU time of a replay is Dawn's encoding alone.
-  const step = () => {
-    const l = jointsMseLoss(model.forward(images), targets, weights);
-    l.backward();
-    opt.step();
-    opt.zeroGrad();
-    return l.detach();
-  };
   const c0 = performance.now();
-  const graph = captureGraph(step);
+  const graph = captureGraph(() => trainingStep(model, opt, images, targets, weights));
   const captureMs = performance.now() - c0;
   await sync();
   const [replays, submits]: [number[], number[]] = [[], []];

@@ -4,16 +4,10 @@
 // (the overflow flag's readback) and calls `scaler.update()` and `opt.zeroGrad()`.
 import type { TMPose } from '@tmpose/model';
 import { type GradScaler, type Tensor, autocast, keep, optim, tidy } from '@tmpose/tensor';
-import { jointsMseLoss } from '@tmpose/train';
+import { jointsMseLoss, trainingStep as step } from '@tmpose/train';
 
 export function trainingStep(model: TMPose, opt: optim.Adam, images: Tensor, targets: Tensor, weights: Tensor): Tensor {
-  return tidy(() => {
-    const l = jointsMseLoss(model.forward(images), targets, weights);
-    l.backward();
-    opt.step();
-    opt.zeroGrad();
-    return keep(l.detach());
-  });
+  return tidy(() => keep(step(model, opt, images, targets, weights)));
 }
 
 /** The mixed-precision step's forward and scaled backward (its optimizer step is the scaler's, awaited after). */

@@ -14,9 +14,9 @@ import {
   allocBatch,
   cocoFromJson,
   hashKeys,
-  jointsMseLoss,
   permutation,
   processSample,
+  trainingStep,
 } from '@tmpose/train';
 import { type RgbImage, fetchRgb } from './decode.js';
 import type { TrainOptions, TrainProgress } from './protocol.js';
@@ -131,19 +131,13 @@ export async function trainOnSample(
       }
       inputs ??= [tensor(batch.images, [B, 3, H, W]), tensor(batch.targets, [B, ds.numJoints, hmH, hmW]), tensor(batch.targetWeights, [B, ds.numJoints])];
       const [x, target, weight] = inputs;
-      const trainingStep = () => {
-        const l = jointsMseLoss(model.forward(x), target, weight);
-        l.backward();
-        optimizer.step();
-        optimizer.zeroGrad();
-        return l.detach();
-      };
+      const oneStep = () => trainingStep(model, optimizer, x, target, weight);
       if (graph) graph.replay();
-      else if (step > 0) graph = captureGraph(trainingStep);
+      else if (step > 0) graph = captureGraph(oneStep);
       let value: number;
       if (graph) value = await graph.outputs.item();
       else {
-        const loss = tidy(() => keep(trainingStep()));
+        const loss = tidy(() => keep(oneStep()));
         try {
           value = await loss.item();
         } finally {

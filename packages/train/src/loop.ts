@@ -27,7 +27,7 @@ import { DataLoader } from './data/loader.js';
 import { hashKeys } from './data/rng.js';
 import type { AugmentConfig } from './data/transforms.js';
 import { resolveDataLayout } from './layout.js';
-import { jointsMseLoss } from './loss.js';
+import { jointsMseLoss, trainingStep } from './loss.js';
 import { loadPretrainedBackbone } from './pretrained.js';
 import { existsSync, join, readFile } from './node.js';
 import { lineChartSvg } from './report/plot.js';
@@ -293,13 +293,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
             const [x, target, weight] = inputs;
             // Kernel tuning waits for a sync; the captured step keeps the variants it picks.
             await sync();
-            graph = captureGraph(() => {
-              const l = jointsMseLoss(model.forward(x), target, weight);
-              l.backward();
-              optimizer.step();
-              optimizer.zeroGrad();
-              return l.detach();
-            });
+            graph = captureGraph(() => trainingStep(model, optimizer, x, target, weight));
             loss = graph.outputs;
           } else {
             loss = tidy(() => {

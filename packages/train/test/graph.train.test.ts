@@ -7,7 +7,7 @@ import { type Tensor, captureGraph, init, keep, noGrad, optim, randn, tensor, ti
 import { createModel, getConfig } from '@tmpose/model';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
-import { type HeatmapSource, flipImages, jointsMseLoss, loadCoco, predictDataset, predictFromHeatmaps } from '@tmpose/train';
+import { type HeatmapSource, flipImages, loadCoco, predictDataset, predictFromHeatmaps, trainingStep } from '@tmpose/train';
 
 const data = fileURLToPath(new URL('../../../data/coco-mini', import.meta.url));
 
@@ -26,13 +26,7 @@ async function run(captureAt: number | null): Promise<{ losses: number[]; state:
   model.maskRng.seed(3);
   const opt = new optim.Adam(model.parameters().filter((p) => p.requiresGrad), { lr: 1e-3 });
   const [x, target, weight] = [randn([B, 3, H, W], { seed: 0 }), randn([B, 17, h, w], { seed: 0 }), randn([B, 17], { seed: 0 })];
-  const step = () => {
-    const l = jointsMseLoss(model.forward(x), target, weight);
-    l.backward();
-    opt.step();
-    opt.zeroGrad();
-    return l.detach();
-  };
+  const step = () => trainingStep(model, opt, x, target, weight);
   const losses: number[] = [];
   const indices: unknown[] = [];
   let graph: ReturnType<typeof captureGraph<Tensor>> | null = null;
