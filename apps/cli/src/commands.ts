@@ -165,7 +165,7 @@ export const commands: Record<string, Command> = {
         cacheImages: Boolean(values['cache-images']),
         pretrained: values.pretrained as string | undefined,
         precision: precisionFlag(values.precision as string | undefined),
-        // float32 steps are captured and replayed unless --no-graph (the same numbers either way).
+        // Steps are captured and replayed unless --no-graph (the same numbers either way).
         graph: values['no-graph'] ? false : undefined,
         signal: controller.signal,
       })

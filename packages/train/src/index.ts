@@ -10,6 +10,7 @@ export * from './data/index.js';
 export { train, drawLossCurve, modelFromCheckpoint, TrainingInterrupted, type TrainOptions, type TrainResult } from './loop.js';
 export { prepareRunFolder, repairLog, truncateLogAfter, appendLogLine, readLog, RUN_FILES } from './runfolder.js';
 export { jointsMseLoss, trainingStep } from './loss.js';
+export { CapturedSteps } from './captured.js';
 export { saveCheckpoint, loadCheckpoint, readCheckpointState, NonFiniteError, NotACheckpointError, type Checkpoint, type TrainingState } from './checkpoint.js';
 export { PRETRAINED_LAYERS, loadPretrainedBackbone, selectPretrained, type PretrainedLoad } from './pretrained.js';
 export {

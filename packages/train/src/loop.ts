@@ -13,7 +13,7 @@
 // with dynamic loss scaling (GradScaler): a step whose gradients overflow is skipped and the scale halved;
 // the scale and the skipped steps are logged and checkpointed.
 import { type ConfigName, type FileWeights, type ModelConfig, type TMPose, createModel, getConfig, modelWithWeights, readWeights } from '@tmpose/model';
-import { GradScaler, type GradScalerOptions, type Graph, type Precision, type Tensor, autocast, captureGraph, init, io, keep, optim, resolvePrecision, sync, tensor, tidy } from '@tmpose/tensor';
+import { GradScaler, type GradScalerOptions, type Precision, type Tensor, autocast, init, io, keep, optim, resolvePrecision, tensor, tidy } from '@tmpose/tensor';
 import {
   type Checkpoint,
   NonFiniteError,
@@ -27,7 +27,8 @@ import { DataLoader } from './data/loader.js';
 import { hashKeys } from './data/rng.js';
 import type { AugmentConfig } from './data/transforms.js';
 import { resolveDataLayout } from './layout.js';
-import { jointsMseLoss, trainingStep } from './loss.js';
+import { CapturedSteps } from './captured.js';
+import { jointsMseLoss } from './loss.js';
 import { loadPretrainedBackbone } from './pretrained.js';
 import { existsSync, join, readFile } from './node.js';
 import { lineChartSvg } from './report/plot.js';
@@ -79,9 +80,9 @@ export interface TrainOptions {
   /** The loss scaler's settings in mixed precision (default: PyTorch's, initScale 2^16, growthInterval 2000). */
   gradScaler?: Omit<GradScalerOptions, 'enabled'>;
   /**
-   * Capture the training step once, after a first eager one, and replay it (captureGraph): the same
-   * numbers, bit for bit, for a fraction of the CPU time per step. float32 only (mixed precision reads
-   * the overflow flag back at every step); the default there, false to run every step eagerly.
+   * Capture the training step, after a first eager one, and replay it (captureGraph; see CapturedSteps):
+   * the same numbers, bit for bit, for a fraction of the CPU time per step. Default true; false runs
+   * every step eagerly.
    */
   graph?: boolean;
 }
@@ -209,13 +210,10 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   const state: TrainingState = { epoch: 0, batch: 0, step: 0, best: -1, rng: seed, config: trainedAs };
   // Disabled in float32: scale() and step() pass through, one code path for both precisions.
   const mixed = precision === 'float16';
-  if (mixed && options.graph) throw new Error('train: graph (a captured step) needs float32: mixed precision reads the overflow flag back at every step');
-  const useGraph = options.graph ?? !mixed;
   const scaler = new GradScaler({ ...options.gradScaler, enabled: mixed });
-  // With `graph`: the batches are written into the same three tensors, and the step from the second on
-  // is captured once and replayed.
-  let inputs: [Tensor, Tensor, Tensor] | null = null;
-  let graph: Graph<Tensor> | null = null;
+  // The step from the second on, captured and replayed (unless `graph: false`); the first runs eagerly
+  // and makes the optimizer's state.
+  const captured = options.graph === false ? null : new CapturedSteps(model, optimizer, mixed ? scaler : null);
 
   if (options.resume) {
     const ckpt: Checkpoint = await loadCheckpoint(last);
@@ -279,25 +277,13 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       try {
         for await (const batch of loader.epoch(epoch, from)) {
           let loss: Tensor;
-          if (useGraph && inputs) {
-            inputs[0].copy_(batch.images);
-            inputs[1].copy_(batch.targets);
-            inputs[2].copy_(batch.targetWeights);
-          } else if (useGraph) {
-            inputs = [tensor(batch.images, batch.imageShape), tensor(batch.targets, batch.targetShape), tensor(batch.targetWeights, batch.weightShape)];
-          }
-          if (graph) {
-            graph.replay();
-            loss = graph.outputs;
-          } else if (inputs && steps > 0) {
-            const [x, target, weight] = inputs;
-            // Kernel tuning waits for a sync; the captured step keeps the variants it picks.
-            await sync();
-            graph = captureGraph(() => trainingStep(model, optimizer, x, target, weight));
-            loss = graph.outputs;
-          } else {
+          const replayed = captured !== null && steps > 0;
+          if (replayed) loss = await captured.step(batch);
+          else {
             loss = tidy(() => {
-              const [x, target, weight] = inputs ?? [tensor(batch.images, batch.imageShape), tensor(batch.targets, batch.targetShape), tensor(batch.targetWeights, batch.weightShape)];
+              const x = tensor(batch.images, batch.imageShape);
+              const target = tensor(batch.targets, batch.targetShape);
+              const weight = tensor(batch.targetWeights, batch.weightShape);
               const lossOf = () => jointsMseLoss(model.forward(x), target, weight);
               const l = mixed ? autocast('float16', lossOf) : lossOf();
               scaler.scale(l).backward();
@@ -308,8 +294,8 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
             scaler.update();
             optimizer.zeroGrad();
           }
-          // The graph's loss is its output, kept for the next replay.
-          const done = () => loss !== graph?.outputs && loss.dispose();
+          // A captured step's loss is its graph's, kept for the next replay.
+          const done = () => !replayed && loss.dispose();
           state.step++;
           index++;
           steps++;
@@ -377,8 +363,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     await drawLossCurve(logPath, options.out).catch((err: Error) => warn(`warning: the loss curve was not drawn: ${err.message}`));
     // Freed on every exit, a failure or an interrupt too (a validation abandoned by an interrupt fails at
     // its next use of the model, unwatched).
-    graph?.dispose();
-    for (const t of inputs ?? []) t.dispose();
+    captured?.dispose();
     optimizer.dispose();
     model.dispose();
   }

@@ -1,7 +1,7 @@
-// `train()` in float32 captures the step from the second on once and replays it (`graph`, the default;
-// `tmpose train --no-graph` turns it off), and the run is the eager run, bit for bit: the same logged
-// losses across epochs (masks reseeded per epoch, a learning-rate milestone between them) and the same
-// checkpoint.
+// `train()` captures the step from the second on and replays it (`graph`, the default; `tmpose train
+// --no-graph` turns it off), and the run is the eager run, bit for bit: the same logged losses across
+// epochs (masks reseeded per epoch, a learning-rate milestone between them) and the same checkpoint; in
+// mixed precision too, through overflows and scale changes.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -23,8 +23,22 @@ const base = (out: string): TrainOptions => ({
   milestones: [1], seed: 0,
 });
 
+interface StepRecord { type: string; loss: number; lr: number; scale?: number; skipped?: number; time: string; imagesPerSec: number }
 const stepsOf = (out: string) =>
-  readFileSync(join(out, 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { type: string; loss: number; lr: number }).filter((r) => r.type === 'step');
+  readFileSync(join(out, 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as StepRecord).filter((r) => r.type === 'step');
+
+/** The two runs' last checkpoints hold the same weights and training state, bit for bit. */
+async function expectSameCheckpoints(aOut: string, bOut: string): Promise<void> {
+  const [ca, cb] = [await loadCheckpoint(join(aOut, 'last.safetensors')), await loadCheckpoint(join(bOut, 'last.safetensors'))];
+  try {
+    expect(Object.keys(cb.model)).toEqual(Object.keys(ca.model));
+    for (const [name, t] of Object.entries(ca.model)) expect(Array.from(await cb.model[name]!.data()), name).toEqual(Array.from(await t.data()));
+    expect(cb.state).toEqual(ca.state);
+  } finally {
+    ca.dispose();
+    cb.dispose();
+  }
+}
 
 describe('train with a captured step', () => {
   it('logs the losses and writes the checkpoint of the eager run, bit for bit', async () => {
@@ -36,18 +50,22 @@ describe('train with a captured step', () => {
     expect(b.map((r) => r.loss)).toEqual(a.map((r) => r.loss));
     expect(b.map((r) => r.lr)).toEqual(a.map((r) => r.lr));
     expect(new Set(a.map((r) => r.lr)).size).toBe(2);
-    const [ca, cb] = [await loadCheckpoint(join(eagerOut, 'last.safetensors')), await loadCheckpoint(join(graphOut, 'last.safetensors'))];
-    try {
-      expect(Object.keys(cb.model)).toEqual(Object.keys(ca.model));
-      for (const [name, t] of Object.entries(ca.model)) expect(Array.from(await cb.model[name]!.data()), name).toEqual(Array.from(await t.data()));
-      expect(cb.state).toEqual(ca.state);
-    } finally {
-      ca.dispose();
-      cb.dispose();
-    }
+    await expectSameCheckpoints(eagerOut, graphOut);
   });
 
-  it('refuses graph with mixed precision, before any work', async () => {
-    await expect(train({ ...base(tempDir()), precision: 'float16', graph: true })).rejects.toThrow(/graph .* needs float32/);
+  it('in mixed precision (the backward captured per scale, the update after a good step) logs the eager run, overflows and scale changes included', async () => {
+    // A scale that starts high and doubles every 2 good steps: overflows, backoffs and growth, each
+    // a new scale and so a new capture.
+    const mixed = (out: string): TrainOptions => ({ ...base(out), precision: 'float16', gradScaler: { initScale: 2 ** 31, growthInterval: 2 } });
+    const [eagerOut, graphOut] = [tempDir(), tempDir()];
+    const eager = await train({ ...mixed(eagerOut), graph: false });
+    const replayed = await train(mixed(graphOut));
+    const [a, b] = [stepsOf(eagerOut), stepsOf(graphOut)];
+    expect(a).toHaveLength(9);
+    expect(b).toEqual(a.map((r, i) => ({ ...r, time: b[i]!.time, imagesPerSec: b[i]!.imagesPerSec })));
+    expect(eager.skippedSteps).toBeGreaterThan(0);
+    expect(new Set(a.map((r) => r.scale)).size).toBeGreaterThan(2);
+    expect(replayed.skippedSteps).toBe(eager.skippedSteps);
+    await expectSameCheckpoints(eagerOut, graphOut);
   });
 });

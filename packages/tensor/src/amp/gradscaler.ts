@@ -16,11 +16,11 @@ import { copyInto } from '../ops/copy.js';
 import { zeros } from '../ops/create.js';
 import { mul } from '../ops/elementwise.js';
 import { type Kernel, linearEntry } from '../runtime/pipelines.js';
-import { dispatch, grid } from '../runtime/queue.js';
+import { dispatch, grid, hostStep } from '../runtime/queue.js';
 import { uniforms } from '../runtime/uniforms.js';
 import { keep } from '../scope.js';
 import { fmt } from '../shape.js';
-import { type Tensor, empty } from '../tensor.js';
+import { Tensor, empty } from '../tensor.js';
 import type { Hyper, Optimizer } from '../optim/optimizer.js';
 
 const WG = 256;
@@ -139,6 +139,14 @@ export class GradScaler {
     if (!this.enabled) return;
     if (this.#flags.has(optimizer)) throw new Error('GradScaler.unscale: already called for this optimizer since the last update()');
     const flag = keep(zeros([1], { dtype: 'int32' }));
+    // In a captured step (captureGraph) each replay unscales again, into this flag's buffer: a handle
+    // on it is the optimizer's flag then (update() disposes each step's handle; the graph keeps the buffer).
+    let first = true;
+    hostStep(() => {
+      if (!first) flag.storage.refs++;
+      this.#flags.set(optimizer, first ? flag : keep(new Tensor(flag.storage, [1], [1], 0, 'int32')));
+      first = false;
+    });
     const invScale = 1 / this.#state.scale;
     const done = new Set<unknown>();
     const grads: Tensor[] = [];
@@ -173,7 +181,6 @@ export class GradScaler {
       });
       dispatch(kernel, [...batch.map((g) => g.storage), flag.storage], U.pack(words), grid(Math.ceil(words.total! / WG)));
     }
-    this.#flags.set(optimizer, flag);
   }
 
   /**
@@ -185,12 +192,22 @@ export class GradScaler {
       optimizer.step();
       return true;
     }
+    const found = await this.foundInf(optimizer);
+    if (!found) optimizer.step();
+    return !found;
+  }
+
+  /**
+   * Unscales (unless done already) and reads whether a gradient overflowed, counting the step as
+   * skipped if one did, as `step` does, but leaves the update to the caller (a captured optimizer step).
+   */
+  async foundInf<H extends Hyper>(optimizer: Optimizer<H>): Promise<boolean> {
+    if (!this.enabled) return false;
     if (!this.#flags.has(optimizer)) this.unscale(optimizer);
     const found = (await this.#flags.get(optimizer)!.item()) !== 0;
     this.#foundInf = (this.#foundInf ?? false) || found;
     if (found) this.#state.skippedSteps++;
-    else optimizer.step();
-    return !found;
+    return found;
   }
 
   /** Backs the scale off after an overflow, or grows it after `growthInterval` good steps; call once per step, after `step`. */

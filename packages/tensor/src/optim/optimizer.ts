@@ -141,15 +141,17 @@ export abstract class Optimizer<H extends Hyper> {
     }
   }
 
+  /** Whether every parameter that has a gradient now has its state (made at its first update), as a captured step needs. */
+  stateReady(): boolean {
+    return this.paramGroups.every((g) => g.params.every((p) => !p.grad || this.state.has(p)));
+  }
+
   /** Updates every parameter that has a gradient (those without one are skipped, as in PyTorch). */
   step(): void {
     // Checked before any step is counted: a replay would make the state again, zeros and all.
-    if (capturing()) {
-      for (const p of this.paramGroups.flatMap((g) => g.params)) {
-        if (p.grad && !this.state.has(p)) {
-          throw new Error(`${this.name}.step: a ${fmt(p.shape)} parameter's state would be made inside captureGraph, and every replay would make it again; run one step before capturing`);
-        }
-      }
+    if (capturing() && !this.stateReady()) {
+      const p = this.paramGroups.flatMap((g) => g.params).find((q) => q.grad && !this.state.has(q))!;
+      throw new Error(`${this.name}.step: a ${fmt(p.shape)} parameter's state would be made inside captureGraph, and every replay would make it again; run one step before capturing`);
     }
     const updates: Update<H>[] = [];
     const values: number[] = [];
