@@ -42,6 +42,13 @@ export class Graph<T = unknown> {
     }
     this.#storages = [...touched];
     this.#written = [...written];
+    // A dispatch derived from a buffer the graph never writes runs at a replay only if something else
+    // wrote the buffer since the capture made it (weights re-laid for an inference graph: not per frame).
+    for (const c of commands) {
+      if (c.kind !== 'dispatch' || !c.guard) continue;
+      if (written.has(c.guard.source)) delete c.guard;
+      else c.guard.writes = c.guard.source.writes;
+    }
     for (const s of this.#storages) retain(s);
     this.#outputs = tensorsIn(outputs).map((t) => keep(t));
   }

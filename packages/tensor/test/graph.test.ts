@@ -179,6 +179,42 @@ describe('captureGraph', () => {
     for (const t of [graph, ...squatters, net, opt, x, y]) t.dispose();
   }
 
+  it('an inference graph re-lays conv weights only when they were written since: eager bits either way', async () => {
+    forceVariant('conv2d', '4');
+    try {
+      // Weights in buffers of their own (not flattened): a re-layout dispatch per conv.
+      const net = new nn.Sequential(new nn.Conv2d(C, F, 3, { padding: 1, seed: 1 }), new nn.ReLU(), new nn.Conv2d(F, 3, 1, { seed: 3 }));
+      net.eval();
+      const x = tensor(inputs(0)[0], [N, C, H, W]);
+      const eagerOut = async () => {
+        const out = tidy(() => noGrad(() => net.forward(x)));
+        const v = Array.from(await out.data());
+        out.dispose();
+        return v;
+      };
+      const graph = captureGraph(() => noGrad(() => net.forward(x)));
+      const replay = async () => {
+        const before = runtimeStats().dispatches;
+        graph.replay();
+        return { dispatches: runtimeStats().dispatches - before, out: Array.from(await graph.outputs.data()) };
+      };
+      const [first, second] = [await replay(), await replay()];
+      expect(first.dispatches).toBe(graph.dispatches - 2);
+      expect(second).toEqual(first);
+      expect(first.out).toEqual(await eagerOut());
+      // A new first weight: the next replay re-lays it (one more dispatch), and computes with it.
+      net.parameters()[0]!.copy_(normal([F, C, 3, 3], 7).values);
+      const third = await replay();
+      expect(third.dispatches).toBe(graph.dispatches - 1);
+      expect(third.out).not.toEqual(first.out);
+      expect(third.out).toEqual(await eagerOut());
+      expect((await replay()).dispatches).toBe(graph.dispatches - 2);
+      for (const t of [graph, net, x]) t.dispose();
+    } finally {
+      forceVariant('conv2d', null);
+    }
+  });
+
   it('keeps its buffers until disposed, then gives them back', async () => {
     const { net, opt, x, y } = setup();
     tidy(() => keep(step(net, opt, x, y))).dispose();

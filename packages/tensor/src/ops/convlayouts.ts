@@ -9,7 +9,7 @@ import { type DType, dtypes } from '../dtype.js';
 import { getDevice } from '../device.js';
 import { linearEntry } from '../runtime/pipelines.js';
 import { type Storage, allocate, release } from '../runtime/pool.js';
-import { capturing, dispatch, flushNumber, grid, recording, upload } from '../runtime/queue.js';
+import { capturing, derivedFrom, dispatch, flushNumber, grid, recording, upload } from '../runtime/queue.js';
 import type { Tensor } from '../tensor.js';
 
 const WG = 64;
@@ -135,6 +135,7 @@ function relayout(source: Storage, a: Arenas, from: number, to: number): void {
   let end = first;
   for (let k = from; k < to; k++) end += threadsOf(a.laid[k]!);
   dispatch(relayoutKernel(dtypes[a.dtype].wgsl), [source, a.table, a.wt!, a.wd!], [first, end, from, to - 1], grid(Math.ceil((end - first) / WG)));
+  derivedFrom(source);
   const [writes, rec, capture] = [source.writes, recording(), capturing()];
   for (let k = from; k < to; k++) Object.assign(a.laid[k]!, { writes, recording: rec, capture });
 }

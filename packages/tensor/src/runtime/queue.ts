@@ -56,7 +56,19 @@ const droppedPinned = new Set<GPUBuffer>();
  * host step (hostStep) run again at replay.
  */
 export type Command =
-  | { kind: 'dispatch'; pipeline: GPUComputePipeline; group: GPUBindGroup; x: number; y: number; z: number; storages: Storage[]; writable: boolean[]; uniforms: GPUBuffer }
+  | {
+      kind: 'dispatch';
+      pipeline: GPUComputePipeline;
+      group: GPUBindGroup;
+      x: number;
+      y: number;
+      z: number;
+      storages: Storage[];
+      writable: boolean[];
+      uniforms: GPUBuffer;
+      /** Run only when this storage was written since the dispatch last ran (`writes` then): see derivedFrom. */
+      guard?: { source: Storage; writes: number };
+    }
   | { kind: 'upload'; storage: Storage; data: Uint8Array; byteOffset: number }
   | { kind: 'flush' }
   | { kind: 'host'; fn: () => void; flushFirst: boolean };
@@ -382,6 +394,16 @@ export function endCapture(): Command[] {
   return c.commands;
 }
 
+/**
+ * @internal Marks the dispatch just captured as computing only from `source`'s contents (a re-layout of
+ * weights): a replay sends it again only if `source` was written since, unless the graph itself
+ * writes `source` (an optimizer step), when every replay needs it.
+ */
+export function derivedFrom(source: Storage): void {
+  const last = capture?.commands.at(-1);
+  if (last?.kind === 'dispatch') last.guard = { source, writes: -1 };
+}
+
 /** @internal Drops a capture that failed part way (what it encoded was submitted and ran, as eager work). */
 export function abandonCapture(): void {
   if (capture) unpinCommands(capture.commands);
@@ -441,6 +463,10 @@ function encodeReplay(commands: readonly Command[]): void {
   let pipeline: GPUComputePipeline | null = null;
   for (const c of commands) {
     if (c.kind === 'dispatch') {
+      if (c.guard) {
+        if (c.guard.writes === c.guard.source.writes) continue;
+        c.guard.writes = c.guard.source.writes;
+      }
       if (!pass) [pass, pipeline] = [currentPass(), null];
       if (c.pipeline !== pipeline) pass.setPipeline((pipeline = c.pipeline));
       pass.setBindGroup(0, c.group);
