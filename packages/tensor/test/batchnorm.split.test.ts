@@ -1,7 +1,8 @@
 // Batch norm's split reductions (partials per chunk of N*H*W, combined per channel) and its fused ones
-// (reduction and apply in one dispatch) beside the one-pass per-channel ones, on shapes the fixtures
-// lack: many chunks, N*H*W not a multiple of the chunk, 17 channels, scalar and vec4 planes, f32 and
-// f16, each epilogue; and the same bits run to run (no atomics).
+// (reduction and apply in one dispatch; in eval mode the running statistics' scale and shift and y)
+// beside the one-pass per-channel ones, on shapes the fixtures lack: many chunks, N*H*W not a multiple
+// of the chunk, 17 channels, scalar and vec4 planes, f32 and f16, each epilogue; and the same bits run
+// to run (no atomics).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DType, type Tensor, batchNorm2d, forceVariant, init, kernelsOf, memory, runtimeStats, tensor, tidy } from '@tmpose/tensor';
 import { BATCH_NORM_VARIANTS, type BatchNormEpilogue, type BatchNormVariant, MOST_BINDINGS } from '../src/ops/batchnorm.js';
@@ -88,6 +89,40 @@ describe('batch norm: split reductions', () => {
           expect(fused.dispatches).toEqual([1, 1]);
         });
       }
+    }
+  }
+
+  // Eval mode: the running statistics' scale and shift, then y; fused, the same bits in one dispatch.
+  for (const dtype of ['float32', 'float16'] as const) {
+    for (const [shape, epilogue] of [[[3, 17, 37, 29], 'none'], [[2, 3, 8, 12], 'relu'], [[1, 1, 1, 3], 'addRelu']] as const) {
+      it(`${dtype} ${shape.join('x')} ${epilogue}, eval mode: fused is the channel variant in one dispatch, and what a CPU picks`, async () => {
+        const evalForward = async (variant: BatchNormVariant | null) => {
+          forceVariant('batchNormEval', variant);
+          try {
+            return await tidy(() => {
+              const C = shape[1];
+              const n = shape.reduce((a: number, b: number) => a * b, 1);
+              const x = tensor(values(n, 1), [...shape], { dtype });
+              const r = epilogue === 'addRelu' ? tensor(values(n, 5), [...shape], { dtype }) : undefined;
+              const [w, b] = [tensor(values(C, 2), [C]), tensor(values(C, 3), [C])];
+              const [rm, rv] = [tensor(values(C, 6), [C]), tensor(values(C, 7).map(Math.abs), [C])];
+              const d0 = runtimeStats().dispatches;
+              const y = batchNorm2d(x, w, b, rm, rv, { training: false, relu: epilogue !== 'none', residual: r });
+              return { y, dispatches: runtimeStats().dispatches - d0 };
+            });
+          } finally {
+            forceVariant('batchNormEval', null);
+          }
+        };
+        const read = async (o: { y: Tensor; dispatches: number }) => {
+          const v = Float32Array.from(await o.y.data());
+          o.y.dispose();
+          return { v, dispatches: o.dispatches };
+        };
+        const [one, fused, chosen] = [await read(await evalForward('channel')), await read(await evalForward('fused')), await read(await evalForward(null))];
+        expect(Buffer.from(fused.v.buffer).equals(Buffer.from(one.v.buffer))).toBe(true);
+        expect([one.dispatches, fused.dispatches, chosen.dispatches]).toEqual([2, 1, 1]);
+      });
     }
   }
 

@@ -80,6 +80,37 @@ describe('batch norm takes over a split-K conv\'s held sum', () => {
     }
   }
 
+  // Eval mode (running statistics) takes the conv's held sum over too, fused or per channel.
+  for (const dtype of ['float32', 'float16'] as const) {
+    for (const [H, W, epilogue, variant] of [[8, 6, 'relu', 'fused'], [7, 5, 'addRelu', 'channel']] as const) {
+      it(`${dtype} ${H}x${W} ${epilogue}, eval ${variant}: the bits of the sum pass then batch norm, and no sum pass`, async () => {
+        const x = leaf([N, C, H, W], 1, dtype, false);
+        const w = leaf([F, C, 3, 3], 2, dtype, false);
+        const r = epilogue === 'addRelu' ? leaf([N, F, H, W], 9, dtype, false) : undefined;
+        const [gamma, beta, rm] = [leaf([F], 5, 'float32', false), leaf([F], 6, 'float32', false), leaf([F], 7, 'float32', false)];
+        const rv = tensor(values(F, 8).map(Math.abs), [F]);
+        const run = (summedFirst: boolean) =>
+          tidy(() => {
+            const h = conv2d(x, w, undefined, { padding: 1 });
+            return batchNorm2d(summedFirst ? h.mul(1) : h, gamma, beta, rm, rv, { training: false, relu: true, residual: r });
+          });
+        forceVariant('conv2d', 'g64x64s');
+        forceVariant('batchNormEval', variant);
+        try {
+          const kernels = launchesOf(() => run(false).dispose()).map((l) => l.kernel.name);
+          expect(kernels.filter((k) => k === 'heldSums' || k.includes('SplitSum'))).toEqual([]);
+          const [want, got] = [run(true), run(false)];
+          expect(Buffer.from((await got.rawData()).buffer).equals(Buffer.from((await want.rawData()).buffer))).toBe(true);
+          for (const t of [want, got]) t.dispose();
+        } finally {
+          forceVariant('conv2d', null);
+          forceVariant('batchNormEval', null);
+          for (const t of [x, w, gamma, beta, rm, rv, ...(r ? [r] : [])]) t.dispose();
+        }
+      });
+    }
+  }
+
   it('no sum pass of its own for a conv output or input gradient that batch norm reads next', () => {
     const x = leaf([N, C, 8, 6], 1, 'float32');
     const w1 = leaf([F, C, 3, 3], 2, 'float32');

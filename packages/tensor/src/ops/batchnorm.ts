@@ -18,7 +18,8 @@
 // kernels of 'channel' and the same bits. A tmpose-b training step at batch 1 has 155 batch norms of at
 // most 3,072 values per channel: 310 dispatches, and the barrier between each pair, go. The tuner picks
 // per problem; untuned, a CPU (whose few threads the channels keep busy) and a GPU on small planes fuse,
-// a GPU splits when the channels alone would not fill it.
+// a GPU splits when the channels alone would not fill it. In eval mode there is nothing to reduce, and
+// the choice is between 'channel' (scale and shift per channel, then y) and 'fused' (both in one).
 //
 // A split-K conv leaves its output (and its input gradient) as partials with a held sum
 // (runtime/sums.ts); the pass that reads it first (the per-channel or fused reduction, the split
@@ -56,6 +57,8 @@ const zero = (width: 1 | 4) => (width === 4 ? 'vec4<f32>()' : '0.0');
 /** How a per-channel reduction runs: one workgroup per channel, or split into partials and combined. */
 export type BatchNormVariant = 'channel' | 'split' | 'fused';
 export const BATCH_NORM_VARIANTS: readonly BatchNormVariant[] = ['channel', 'split', 'fused'];
+/** Eval mode's variants (forceVariant family 'batchNormEval'): no batch statistics to split. */
+export const EVAL_VARIANTS: readonly BatchNormVariant[] = ['channel', 'fused'];
 /** A term of the reduction: adds to a1 and a2 for the unit at index `i` of the channel's plane. */
 type Term = (i: string) => string;
 
@@ -530,7 +533,7 @@ interface ChannelPasses {
  * One per-channel reduction (the statistics, or the backward's sums) and its per-unit pass, on `buffers`
  * (the callbacks' own layout), with the variant chosen per adapter and problem by measurement.
  */
-function reduceChannels(problem: string, C: number, units: number, elements: number, buffers: Storage[], passes: ChannelPasses): void {
+function reduceChannels(problem: string, C: number, units: number, elements: number, buffers: Storage[], passes: ChannelPasses, family = 'batchNorm', variants = BATCH_NORM_VARIANTS): void {
   const { chunk, chunks } = chunksOf(C, units);
   const run = (variant: BatchNormVariant, bufs: Storage[]) => {
     if (variant !== 'split') {
@@ -546,12 +549,12 @@ function reduceChannels(problem: string, C: number, units: number, elements: num
   const { isCpu, limits } = getDevice().info;
   // Every kernel here takes at most MOST_BINDINGS: only a smaller limit needs them counted.
   const fit = limits.maxStorageBuffersPerShaderStage >= MOST_BINDINGS ? null : passes.bindings();
-  const candidates = fit ? BATCH_NORM_VARIANTS.filter((v) => fit[v] <= limits.maxStorageBuffersPerShaderStage) : [...BATCH_NORM_VARIANTS];
+  const candidates = variants.filter((v) => !fit || fit[v] <= limits.maxStorageBuffersPerShaderStage);
   // A CPU's few threads are busy with the channels alone; a GPU's are when each channel's values are
   // few, and not when chunks would be many.
   const preferred: BatchNormVariant = isCpu || elements / C <= FUSED_MAX_VALUES ? 'fused' : chunks >= 4 ? 'split' : 'channel';
   const variant = choose<BatchNormVariant>({
-    problem: `batchNorm|${problem}|C${sizeClass(C)}|M${sizeClass(units)}`,
+    problem: `${family}|${problem}|C${sizeClass(C)}|M${sizeClass(units)}`,
     candidates,
     label: (v) => v,
     fallback: candidates.includes(preferred) ? preferred : 'channel',
@@ -643,10 +646,10 @@ export function batchNorm2d(
   const rest = [...(hr ? [hr.t.storage] : []), y.storage];
   const buffers = [hx.t.storage, w.storage, b.storage, rm.storage, rv.storage, statsOut.storage, ...(counter ? [counter.storage] : []), ...rest];
   const passes: ChannelPasses = {
-    // x still a held sum (a split-K conv's output): the pass that reads it first makes it (in training;
-    // the split statistics pass for float32 only, see partials).
+    // x still a held sum (a split-K conv's output): the pass that reads it first makes it (the split
+    // statistics pass for float32 only, see partials).
     reduce: (v, bufs) =>
-      dispatchTakingHeld(v === 'fused' ? bufs : bufs.slice(0, statsCount), training ? takeX : null, (p) => stats(E, P, width, !!counter, v, epilogue, !!p), (h) => words(h?.splits, (h?.stride ?? 0) / width), [C]),
+      dispatchTakingHeld(v === 'fused' ? bufs : bufs.slice(0, statsCount), takeX, (p) => stats(E, P, width, !!counter, v, epilogue, !!p), (h) => words(h?.splits, (h?.stride ?? 0) / width), [C]),
     apply: (bufs) => dispatch(apply(E, width, epilogue), [bufs[0]!, bufs[5]!, ...bufs.slice(statsCount)], APPLY.pack({ HW: HW / width, C, xOffset, rOffset }), planeGrid(HW / width, N * C)),
     partials: (bufs, part, chunk, chunks) =>
       dispatchTakingHeld([bufs[0]!, part, ...bufs.slice(6, statsCount)], E === 'f32' ? takeX : null, (p) => partials(E, width, 'stats', !!counter, p), (h) =>
@@ -660,8 +663,9 @@ export function batchNorm2d(
     }),
   };
   if (!training) {
-    passes.reduce('channel', buffers);
-    passes.apply(buffers);
+    // The running statistics need no reduction: the channel's scale and shift, then y, in one dispatch
+    // ('fused', the same arithmetic) or two. Its own family: forcing a training variant leaves it be.
+    reduceChannels(`${E}|eval${epilogue}`, C, (N * HW) / width, N * C * HW, buffers, passes, 'batchNormEval', EVAL_VARIANTS);
   } else {
     reduceChannels(`${E}|stats${epilogue}`, C, (N * HW) / width, N * C * HW, buffers, passes);
   }
