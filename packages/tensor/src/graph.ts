@@ -53,7 +53,7 @@ export class Graph<T = unknown> {
     this.#outputs = tensorsIn(outputs).map((t) => keep(t));
   }
 
-  /** Dispatches one replay encodes. */
+  /** Dispatches one replay encodes at most (a re-layout of weights the graph never writes runs only after they change). */
   get dispatches(): number {
     return this.#commands.filter((c) => c.kind === 'dispatch').length;
   }
@@ -105,7 +105,11 @@ export function captureGraph<T>(fn: () => T): Graph<T> {
   let outputs: T;
   let commands: Command[];
   try {
-    outputs = tidy(fn);
+    outputs = tidy(() => {
+      const out = fn();
+      if (out instanceof Promise) throw new Error('captureGraph: fn must be synchronous (it returned a Promise): a captured step cannot await the GPU');
+      return out;
+    });
     commands = endCapture();
   } catch (err) {
     abandonCapture();

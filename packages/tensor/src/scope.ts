@@ -43,9 +43,10 @@ export function tensorsIn(value: unknown): Disposable[] {
 }
 
 /**
- * Runs fn and disposes every tensor it created (all of them when fn throws), except the tensors in its result (a tensor, or arrays,
- * maps and plain objects of them), which move to the enclosing scope. Tensors that an autograd graph
- * still needs keep their memory until the graph is released by `backward()` or disposal.
+ * Runs fn and disposes every tensor it created (all of them when fn throws), except the tensors in its
+ * result (a tensor, or arrays, maps and plain objects of them), which move to the enclosing scope.
+ * Tensors that an autograd graph still needs keep their memory until the graph is released by
+ * `backward()` or disposal.
  */
 export function tidy<T>(fn: () => T): T {
   const scope = new Set<Disposable>();

@@ -186,9 +186,10 @@ export abstract class Optimizer<H extends Hyper> {
     }
     if (!updates.length) return;
     const buffer = this.scalarBuffer(values.length);
-    // A captured step's values are made again at each replay, which counts the step as this call did.
+    // A captured step's values are made again at each replay, which counts the step as this call did
+    // (the hyper-parameters the kernels took as uniforms are noted only then, to be checked).
     let first = true;
-    const hyper = this.paramGroups.map(uniformHyper);
+    const hyper = capturing() ? this.paramGroups.map(uniformHyper) : [];
     hostStep(() => {
       upload(buffer, Float32Array.from(first ? values : this.replayValues(updates, values.length, hyper)));
       first = false;

@@ -429,8 +429,7 @@ export function unpinCommands(commands: readonly Command[]): void {
  * dispatch). Uploads made by fn are fn's own, not recorded as constants.
  */
 export function hostStep(fn: () => void): void {
-  if (!capture) return fn();
-  if (inHostStep) return fn();
+  if (!capture || inHostStep) return fn();
   const [before, dispatched] = [flushes, dispatchCount];
   inHostStep = true;
   try {
